@@ -1,0 +1,25 @@
+"""Append to the audit trail. Callers pass references (customer:12, request:R-7K2Q), never personal data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from portal.models import AuditEvent
+
+
+def record_audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    target: str | None = None,
+    detail: dict | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Add one audit event to the caller's transaction."""
+    session.add(
+        AuditEvent(occurred_at=now, actor=actor, action=action, target=target, detail=detail, request_id=request_id)
+    )

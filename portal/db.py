@@ -1,0 +1,100 @@
+"""Engines, sessions and migrations for the two supported databases (SQLite by default, PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, create_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+T = TypeVar("T")
+
+
+def make_engine(database_url: str) -> Engine:
+    """An engine with the connection settings each database needs."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # WAL lets readers work while one writer commits; NORMAL sync is durable across app crashes in WAL
+            # mode; foreign keys are off by default in SQLite.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commits when the block ends normally, rolls back when it raises."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+async def run_db(engine: Engine, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+    """Run synchronous database work from an async view.
+
+    SQLite answers from a local file in microseconds, so its queries run on the event loop: a threadpool hand-off
+    costs more than the query (../shared/BENCHMARKS.md measured 1.7x). PostgreSQL waits on the network, so its work
+    goes to a worker thread and never stalls other requests.
+    """
+    if engine.dialect.name == "sqlite":
+        return fn(*args, **kwargs)
+    return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+
+def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def migrate(database_url: str, revision: str = "head") -> None:
+    """Bring the schema to `revision` with Alembic, which owns the schema."""
+    from alembic import command
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def in_transaction(
+    engine: Engine,
+    fn: Callable[..., T],
+    /,
+    *args: object,
+    keep_on: tuple[type[BaseException], ...] = (),
+    **kwargs: object,
+) -> T:
+    """Run `fn(session, *args, **kwargs)` in one transaction.
+
+    Exceptions listed in `keep_on` are expected outcomes (a wrong code, a rate limit): what `fn` wrote before
+    raising them — attempt counters, audit events — is committed, then the exception is raised. Anything else
+    rolls back.
+    """
+    outcome: BaseException | None = None
+    with transaction(engine) as session:
+        try:
+            return fn(session, *args, **kwargs)
+        except keep_on as exc:
+            outcome = exc
+    raise outcome

@@ -1,0 +1,169 @@
+"""Locales: catalogues, the per-request locale, negotiation and Babel formatting.
+
+The locale is resolved once per request by `LocaleMiddleware` and kept in a context variable, so templates,
+services rendering emails and error pages all speak the same language without passing it around.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gettext as gettext_module
+import io
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from portal.settings import PROJECT_ROOT
+
+LOCALES_DIR = PROJECT_ROOT / "locales"
+SUPPORTED_LOCALES = ("fr", "en")
+DEFAULT_LOCALE = "fr"
+LOCALE_NAMES = {"fr": "Français", "en": "English"}
+
+_current_locale: ContextVar[str] = ContextVar("locale", default=DEFAULT_LOCALE)
+_current_timezone: ContextVar[str] = ContextVar("timezone", default="Europe/Paris")
+
+
+@cache
+def translations(locale: str) -> gettext_module.NullTranslations:
+    """The catalogue of `locale`, compiled in memory from its .po file (no build step to forget)."""
+    po_path = LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return gettext_module.NullTranslations()
+    with po_path.open("rb") as fp:
+        catalog = read_po(fp, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return gettext_module.GNUTranslations(buffer)
+
+
+def get_locale() -> str:
+    return _current_locale.get()
+
+
+def set_locale(locale: str) -> None:
+    _current_locale.set(locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE)
+
+
+def set_timezone(name: str) -> None:
+    _current_timezone.set(name)
+
+
+@contextlib.contextmanager
+def using_locale(locale: str) -> Iterator[None]:
+    """Speak `locale` inside the block (emails go out in the recipient's language, not the requester's)."""
+    token = _current_locale.set(locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE)
+    try:
+        yield
+    finally:
+        _current_locale.reset(token)
+
+
+def gettext(message: str, **variables: object) -> str:
+    text = translations(get_locale()).gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
+    text = translations(get_locale()).ngettext(singular, plural, n)
+    variables.setdefault("num", n)
+    return text % variables
+
+
+_ = gettext
+
+
+def lazy_gettext(message: str) -> str:
+    """Marks a string for extraction where it is defined; translate it with `gettext` where it is shown."""
+    return message
+
+
+def parse_accept_language(header: str) -> list[str]:
+    """Language tags of an Accept-Language header, best first (q=0 means "not this one")."""
+    weighted = []
+    for position, part in enumerate(header.split(",")):
+        pieces = part.strip().split(";")
+        tag = pieces[0].strip().lower()
+        if not tag or tag == "*":
+            continue
+        quality = 1.0
+        for parameter in pieces[1:]:
+            name, _sep, value = parameter.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            weighted.append((-quality, position, tag))
+    return [tag for _q, _p, tag in sorted(weighted)]
+
+
+def negotiate_locale(*, chosen: str | None, accept_language: str | None, default: str = DEFAULT_LOCALE) -> str:
+    """Explicit choice, then the browser's Accept-Language, then the default."""
+    if chosen in SUPPORTED_LOCALES:
+        return chosen
+    for tag in parse_accept_language(accept_language or ""):
+        primary = tag.split("-")[0]
+        if primary in SUPPORTED_LOCALES:
+            return primary
+    return default
+
+
+# --- Formatting, always for the current locale and in the configured time zone ----------------------------------
+
+
+def _babel_locale() -> Locale:
+    return _babel_locale_for(get_locale())
+
+
+@cache
+def _babel_locale_for(locale: str) -> Locale:
+    return Locale.parse({"fr": "fr_FR", "en": "en_GB"}.get(locale, locale))
+
+
+def local_time(value: datetime) -> datetime:
+    return value.astimezone(ZoneInfo(_current_timezone.get()))
+
+
+def format_datetime(value: datetime | None, format: str = "medium") -> str:
+    if value is None:
+        return ""
+    return babel_dates.format_datetime(local_time(value), format=format, locale=_babel_locale())
+
+
+def format_date(value: date | datetime | None, format: str = "long") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = local_time(value).date()
+    return babel_dates.format_date(value, format=format, locale=_babel_locale())
+
+
+def format_time(value: datetime | None, format: str = "short") -> str:
+    if value is None:
+        return ""
+    return babel_dates.format_time(local_time(value), format=format, locale=_babel_locale())
+
+
+def format_number(value: int | float | Decimal) -> str:
+    return babel_numbers.format_decimal(value, locale=_babel_locale())
+
+
+def format_money(cents: int, currency: str = "EUR") -> str:
+    return babel_numbers.format_currency(Decimal(cents) / 100, currency, locale=_babel_locale())
+
+
+def catalog_path(locale: str) -> Path:
+    return LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po"

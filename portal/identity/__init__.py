@@ -1,0 +1,1 @@
+"""Customer sign-in: emailed link and code, server-side sessions, rate limits."""

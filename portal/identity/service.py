@@ -1,0 +1,302 @@
+"""Customer sign-in by emailed link or 6-digit code (DESIGN §5).
+
+Link token and code come from `secrets` and are stored as keyed hashes; consuming them is one UPDATE that can
+succeed once. The answer to "send me a link" is the same whether or not the address is known: an unknown address
+gets an email saying we hold nothing for it, and a challenge that can never succeed, so timing and pages match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from portal.audit import record_audit
+from portal.identity import ratelimit
+from portal.identity.keys import keyed_hash, same_hash
+from portal.identity.sessions import open_session
+from portal.mail.compose import EmailComposer
+from portal.mail.outbox import enqueue_email
+from portal.models import Customer, LoginChallenge, email_key
+from portal.settings import Settings
+
+# Deliberately loose: the mailbox proves the address; this only catches typos before we send anything.
+EMAIL_SHAPE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
+
+
+class SignInError(Exception):
+    """Base of the expected failures; views turn each into a clear page, never a 500."""
+
+
+class InvalidEmail(SignInError):
+    pass
+
+
+class TooManyAttempts(SignInError):
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__("rate limited")
+        self.retry_after = retry_after
+
+
+class LinkRejected(SignInError):
+    """reason: invalid (unknown or tampered), expired, used (or voided by a newer request)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CodeRejected(SignInError):
+    """reason: wrong (tries remain), exhausted (no tries left), expired (or used, voided, unknown flow)."""
+
+    def __init__(self, reason: str, remaining: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.remaining = remaining
+
+
+@dataclasses.dataclass(frozen=True)
+class SignedIn:
+    customer_id: int
+    session_id: str  # raw id for the cookie
+    language: str
+
+
+def normalise_email(raw: str) -> str:
+    """The address as typed, trimmed; raises InvalidEmail when it cannot be an address."""
+    address = (raw or "").strip()
+    if len(address) > 254 or not EMAIL_SHAPE.match(address):
+        raise InvalidEmail(address)
+    return address
+
+
+def _code_hash(settings: Settings, flow_id: str, code: str) -> str:
+    # The flow id salts the code: a million possible codes must not share one hash table across challenges.
+    return keyed_hash(settings.secret_key, "login-code", f"{flow_id}:{code}")
+
+
+def _token_hash(settings: Settings, token: str) -> str:
+    return keyed_hash(settings.secret_key, "login-token", token)
+
+
+def _limit(session: Session, *, key: str, limit: int, settings: Settings, now: datetime) -> None:
+    result = ratelimit.hit(session, key=key, limit=limit, window=settings.rate_limit_window, now=now)
+    if not result.allowed:
+        raise TooManyAttempts(result.retry_after)
+
+
+def request_sign_in(
+    session: Session,
+    *,
+    settings: Settings,
+    composer: EmailComposer,
+    email: str,
+    language: str,
+    ip: str,
+    now: datetime,
+    request_id: str | None = None,
+) -> str:
+    """Send a sign-in email to `email` and return the flow id the code form is tied to.
+
+    Raises InvalidEmail or TooManyAttempts. Rate limits are committed by the caller even when it raises, so
+    call it in its own transaction.
+    """
+    address = normalise_email(email)
+    key = email_key(address)
+    email_digest = keyed_hash(settings.secret_key, "email", key)
+    _limit(session, key=f"signin:ip:{ip}", limit=settings.signin_limit_per_ip, settings=settings, now=now)
+    _limit(
+        session, key=f"signin:email:{email_digest}", limit=settings.signin_limit_per_email, settings=settings, now=now
+    )
+
+    # A new request voids the previous ones: only the newest email works.
+    session.execute(
+        update(LoginChallenge)
+        .where(
+            LoginChallenge.email_digest == email_digest,
+            LoginChallenge.used_at.is_(None),  # type: ignore[union-attr]
+            LoginChallenge.voided_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(voided_at=now)
+    )
+    customer = session.scalars(
+        select(Customer).where(Customer.email_key == key, Customer.erased_at.is_(None))  # type: ignore[union-attr]
+    ).first()
+
+    flow_id = secrets.token_urlsafe(24)
+    token = secrets.token_urlsafe(32)
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    session.add(
+        LoginChallenge(
+            flow_id=flow_id,
+            email_digest=email_digest,
+            customer_id=customer.id if customer else None,
+            token_hash=_token_hash(settings, token),
+            # An unknown address gets a code hash nobody knows the code of.
+            code_hash=_code_hash(settings, flow_id, code if customer else secrets.token_urlsafe(16)),
+            language=language,
+            created_at=now,
+            expires_at=now + settings.login_ttl,
+        )
+    )
+    minutes = int(settings.login_ttl.total_seconds() // 60)
+    if customer:
+        message = composer.compose(
+            "sign-in",
+            to=address,
+            language=language,
+            context={
+                "link": f"{settings.base_url}/signin/link?token={token}",
+                "code": code,
+                "minutes": minutes,
+                "first_name": customer.first_name or "",
+            },
+        )
+        topic = "sign-in"
+    else:
+        message = composer.compose(
+            "sign-in-unknown", to=address, language=language, context={"portal_url": settings.base_url}
+        )
+        topic = "sign-in-unknown"
+    enqueue_email(session, email=message, topic=topic, now=now)
+    record_audit(
+        session,
+        actor="anonymous",
+        action="signin.requested",
+        target=f"customer:{customer.id}" if customer else None,
+        detail=None if customer else {"address": "unknown"},
+        now=now,
+        request_id=request_id,
+    )
+    return flow_id
+
+
+def _live_challenge(session: Session, token_hash: str) -> LoginChallenge | None:
+    return session.scalars(select(LoginChallenge).where(LoginChallenge.token_hash == token_hash)).first()
+
+
+def check_link(session: Session, *, settings: Settings, token: str, now: datetime) -> None:
+    """Raise LinkRejected unless the link could sign in now (looking does not consume it)."""
+    challenge = _live_challenge(session, _token_hash(settings, token or ""))
+    if challenge is None or challenge.customer_id is None:
+        raise LinkRejected("invalid")
+    if challenge.used_at is not None or challenge.voided_at is not None:
+        raise LinkRejected("used")
+    if now >= challenge.expires_at or challenge.attempts >= settings.code_attempts:
+        raise LinkRejected("expired")
+
+
+def _consume(session: Session, challenge_id: int, now: datetime) -> bool:
+    """Mark the challenge used; True for the one caller whose UPDATE won."""
+    result = session.execute(
+        update(LoginChallenge)
+        .where(
+            LoginChallenge.id == challenge_id,  # type: ignore[arg-type]
+            LoginChallenge.used_at.is_(None),  # type: ignore[union-attr]
+            LoginChallenge.voided_at.is_(None),  # type: ignore[union-attr]
+            LoginChallenge.expires_at > now,
+        )
+        .values(used_at=now)
+    )
+    return result.rowcount == 1
+
+
+def _signed_in(
+    session: Session,
+    *,
+    settings: Settings,
+    challenge: LoginChallenge,
+    method: str,
+    now: datetime,
+    request_id: str | None,
+) -> SignedIn:
+    customer_id = challenge.customer_id
+    assert customer_id is not None
+    raw_id = open_session(session, settings=settings, kind="customer", customer_id=customer_id, now=now)
+    record_audit(
+        session,
+        actor=f"customer:{customer_id}",
+        action="signin.succeeded",
+        target=f"customer:{customer_id}",
+        detail={"method": method},
+        now=now,
+        request_id=request_id,
+    )
+    return SignedIn(customer_id=customer_id, session_id=raw_id, language=challenge.language)
+
+
+def sign_in_with_link(
+    session: Session, *, settings: Settings, token: str, now: datetime, request_id: str | None = None
+) -> SignedIn:
+    """Exchange the emailed link for a session (once). Raises LinkRejected."""
+    check_link(session, settings=settings, token=token, now=now)
+    challenge = _live_challenge(session, _token_hash(settings, token))
+    assert challenge is not None and challenge.id is not None
+    if not _consume(session, challenge.id, now):
+        raise LinkRejected("used")  # another request consumed it between our read and our write
+    return _signed_in(session, settings=settings, challenge=challenge, method="link", now=now, request_id=request_id)
+
+
+def sign_in_with_code(
+    session: Session,
+    *,
+    settings: Settings,
+    flow_id: str,
+    code: str,
+    ip: str,
+    now: datetime,
+    request_id: str | None = None,
+) -> SignedIn:
+    """Exchange the 6-digit code of flow `flow_id` for a session. Raises CodeRejected or TooManyAttempts.
+
+    Each try is counted by one conditional UPDATE, so parallel guesses cannot exceed the allowed tries.
+    """
+    _limit(session, key=f"code:ip:{ip}", limit=settings.signin_limit_per_ip, settings=settings, now=now)
+    code = "".join(ch for ch in (code or "") if not ch.isspace())
+    table = LoginChallenge.__table__.c  # type: ignore[attr-defined]
+    counted = session.execute(
+        update(LoginChallenge)
+        .where(
+            table.flow_id == (flow_id or ""),
+            table.attempts < settings.code_attempts,
+            table.used_at.is_(None),
+            table.voided_at.is_(None),
+            table.expires_at > now,
+        )
+        .values(attempts=table.attempts + 1)
+        .returning(table.id, table.attempts)
+    ).first()
+    if counted is None:
+        exhausted = session.scalars(
+            select(LoginChallenge).where(
+                LoginChallenge.flow_id == (flow_id or ""), LoginChallenge.attempts >= settings.code_attempts
+            )
+        ).first()
+        raise CodeRejected("exhausted" if exhausted else "expired")
+    challenge = session.get(LoginChallenge, counted.id)
+    assert challenge is not None
+    session.refresh(challenge)
+    remaining = settings.code_attempts - counted.attempts
+    valid = (
+        len(code) == 6
+        and code.isdigit()
+        and same_hash(_code_hash(settings, challenge.flow_id, code), challenge.code_hash)
+    )
+    if not valid or challenge.customer_id is None:
+        record_audit(
+            session,
+            actor="anonymous",
+            action="signin.code_failed",
+            target=f"customer:{challenge.customer_id}" if challenge.customer_id else None,
+            detail={"remaining": remaining},
+            now=now,
+            request_id=request_id,
+        )
+        raise CodeRejected("wrong" if remaining > 0 else "exhausted", remaining=remaining)
+    if not _consume(session, challenge.id, now):  # type: ignore[arg-type]
+        raise CodeRejected("expired")
+    return _signed_in(session, settings=settings, challenge=challenge, method="code", now=now, request_id=request_id)

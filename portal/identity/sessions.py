@@ -1,0 +1,97 @@
+"""Server-side sessions: the browser holds a signed random id; the database holds its keyed hash and clocks."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from portal.identity.keys import keyed_hash
+from portal.models import Session as SessionRow
+from portal.settings import Settings
+
+# last_seen is written at most this often: idle timeouts are minutes long, a write per page view is waste.
+TOUCH_EVERY = timedelta(seconds=30)
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionInfo:
+    id: int
+    kind: str
+    customer_id: int | None
+    created_at: datetime
+    idle_expires_at: datetime
+    absolute_expires_at: datetime
+
+
+def timeouts(settings: Settings, kind: str) -> tuple[timedelta, timedelta]:
+    """(idle, absolute) timeouts of a session kind (DESIGN §5)."""
+    if kind == "customer":
+        return settings.customer_idle_timeout, settings.customer_absolute_timeout
+    if kind == "tablet":
+        return timedelta(minutes=3), timedelta(minutes=30)
+    return timedelta(minutes=30), timedelta(hours=12)
+
+
+def _hash(settings: Settings, raw_id: str) -> str:
+    return keyed_hash(settings.secret_key, "session", raw_id)
+
+
+def open_session(session: Session, *, settings: Settings, kind: str, customer_id: int | None, now: datetime) -> str:
+    """Create a session and return the raw id for the cookie (the only place it ever exists)."""
+    raw_id = secrets.token_urlsafe(32)
+    idle, absolute = timeouts(settings, kind)
+    session.add(
+        SessionRow(
+            id_hash=_hash(settings, raw_id),
+            kind=kind,
+            customer_id=customer_id,
+            created_at=now,
+            last_seen_at=now,
+            idle_expires_at=now + idle,
+            absolute_expires_at=now + absolute,
+        )
+    )
+    return raw_id
+
+
+def load_session(session: Session, *, settings: Settings, raw_id: str, now: datetime) -> SessionInfo | None:
+    """The live session behind `raw_id`, its idle clock moved on; None when unknown, ended or timed out."""
+    row = session.scalars(select(SessionRow).where(SessionRow.id_hash == _hash(settings, raw_id))).first()
+    if row is None or row.ended_at is not None:
+        return None
+    if now >= row.idle_expires_at or now >= row.absolute_expires_at:
+        row.ended_at = now
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        idle, _absolute = timeouts(settings, row.kind)
+        row.last_seen_at = now
+        row.idle_expires_at = min(now + idle, row.absolute_expires_at)
+    return SessionInfo(
+        id=row.id,  # type: ignore[arg-type]
+        kind=row.kind,
+        customer_id=row.customer_id,
+        created_at=row.created_at,
+        idle_expires_at=row.idle_expires_at,
+        absolute_expires_at=row.absolute_expires_at,
+    )
+
+
+def end_session(session: Session, *, settings: Settings, raw_id: str, now: datetime) -> int | None:
+    """End the session on the server (a copied cookie is worthless afterwards); returns its customer id."""
+    row = session.scalars(select(SessionRow).where(SessionRow.id_hash == _hash(settings, raw_id))).first()
+    if row is None or row.ended_at is not None:
+        return None
+    row.ended_at = now
+    return row.customer_id
+
+
+def end_customer_sessions(session: Session, *, customer_id: int, now: datetime) -> None:
+    session.execute(
+        update(SessionRow)
+        .where(SessionRow.customer_id == customer_id, SessionRow.ended_at.is_(None))  # type: ignore[union-attr]
+        .values(ended_at=now)
+    )

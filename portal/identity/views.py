@@ -1,0 +1,235 @@
+"""Sign-in pages: email form, "check your inbox" with the code form, the link's Continue page, sign-out."""
+
+from __future__ import annotations
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal.audit import record_audit
+from portal.db import in_transaction, run_db, transaction
+from portal.i18n import get_locale
+from portal.identity import service
+from portal.identity.sessions import end_session
+from portal.middleware import cookie_names
+from portal.web import redirect, render
+
+FLOW_COOKIE = "portal_signin"
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _flow_signer(request: Request) -> TimestampSigner:
+    return TimestampSigner(request.app.state.settings.secret_key, salt="portal.signin-flow")
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", httponly=True, samesite="lax", secure=request.app.state.settings.https
+    )
+
+
+def _start_session(request: Request, signed_in: service.SignedIn, response: Response) -> Response:
+    session_cookie = cookie_names(request.app.state.settings)[0]
+    _set_cookie(request, response, session_cookie, request.app.state.session_signer.sign(signed_in.session_id).decode())
+    response.delete_cookie(FLOW_COOKIE, path="/")
+    return response
+
+
+async def _end_previous_session(request: Request) -> None:
+    """Rotation: whatever session this browser had ends before a new one starts."""
+    raw_id = request.scope["state"].get("session_raw_id")
+    if raw_id:
+        state = request.app.state
+
+        def end() -> None:
+            with transaction(state.engine) as session:
+                end_session(session, settings=state.settings, raw_id=raw_id, now=state.clock())
+
+        await run_db(state.engine, end)
+
+
+async def signin_form(request: Request) -> Response:
+    if request.scope["state"].get("session"):
+        return redirect(request, "/me")
+    return render(request, "customer/signin.html", {"email": "", "error": None})
+
+
+async def signin_submit(request: Request) -> Response:
+    form = await request.form()
+    email = str(form.get("email", ""))[:320]
+    state = request.app.state
+    try:
+        flow_id = await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            service.request_sign_in,
+            keep_on=(service.SignInError,),
+            settings=state.settings,
+            composer=state.composer,
+            email=email,
+            language=get_locale(),
+            ip=_client_ip(request),
+            now=state.clock(),
+            request_id=request.scope["state"].get("request_id"),
+        )
+    except service.InvalidEmail:
+        return render(request, "customer/signin.html", {"email": email, "error": "invalid_email"}, status_code=400)
+    except service.TooManyAttempts as exc:
+        return render(
+            request,
+            "customer/too_many.html",
+            {"minutes": _minutes(exc)},
+            status_code=429,
+            headers={"retry-after": str(int(exc.retry_after.total_seconds()) + 1)},
+        )
+    state.worker_notify()
+    response = redirect(request, "/signin/sent")
+    _set_cookie(
+        request,
+        response,
+        FLOW_COOKIE,
+        _flow_signer(request).sign(flow_id).decode(),
+        max_age=int(state.settings.login_ttl.total_seconds()),
+    )
+    return response
+
+
+def _minutes(exc: service.TooManyAttempts) -> int:
+    return max(1, int(exc.retry_after.total_seconds() + 59) // 60)
+
+
+def _flow_id(request: Request) -> str | None:
+    cookie = request.cookies.get(FLOW_COOKIE)
+    if not cookie:
+        return None
+    try:
+        max_age = int(request.app.state.settings.login_ttl.total_seconds())
+        return _flow_signer(request).unsign(cookie, max_age=max_age).decode()
+    except (BadSignature, SignatureExpired):
+        return None
+
+
+async def signin_sent(request: Request) -> Response:
+    if _flow_id(request) is None:
+        return redirect(request, "/signin")
+    return render(request, "customer/signin_sent.html", {"error": None, "remaining": None})
+
+
+async def signin_code(request: Request) -> Response:
+    form = await request.form()
+    flow_id = _flow_id(request)
+    if flow_id is None:
+        return render(request, "customer/signin.html", {"email": "", "error": "flow_expired"}, status_code=400)
+    state = request.app.state
+    try:
+        signed_in = await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            service.sign_in_with_code,
+            keep_on=(service.SignInError,),
+            settings=state.settings,
+            flow_id=flow_id,
+            code=str(form.get("code", ""))[:32],
+            ip=_client_ip(request),
+            now=state.clock(),
+            request_id=request.scope["state"].get("request_id"),
+        )
+    except service.CodeRejected as exc:
+        if exc.reason == "wrong":
+            return render(
+                request,
+                "customer/signin_sent.html",
+                {"error": "wrong_code", "remaining": exc.remaining},
+                status_code=400,
+            )
+        return render(request, "customer/signin.html", {"email": "", "error": f"code_{exc.reason}"}, status_code=400)
+    except service.TooManyAttempts as exc:
+        return render(request, "customer/too_many.html", {"minutes": _minutes(exc)}, status_code=429)
+    await _end_previous_session(request)
+    return _start_session(request, signed_in, redirect(request, "/me"))
+
+
+async def signin_link(request: Request) -> Response:
+    """The emailed link. Mail scanners open links, so looking only shows a Continue button."""
+    token = request.query_params.get("token", "")[:200]
+    state = request.app.state
+
+    def check() -> None:
+        with transaction(state.engine) as session:
+            service.check_link(session, settings=state.settings, token=token, now=state.clock())
+
+    try:
+        await run_db(state.engine, check)
+    except service.LinkRejected as exc:
+        return _link_rejected(request, exc)
+    return render(request, "customer/signin_link.html", {"token": token})
+
+
+def _link_rejected(request: Request, exc: service.LinkRejected) -> Response:
+    status = 400 if exc.reason == "invalid" else 410
+    return render(
+        request, "customer/link_rejected.html", {"reason": exc.reason, "email": "", "error": None}, status_code=status
+    )
+
+
+async def signin_link_submit(request: Request) -> Response:
+    form = await request.form()
+    token = str(form.get("token", ""))[:200]
+    state = request.app.state
+    try:
+        signed_in = await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            service.sign_in_with_link,
+            keep_on=(service.SignInError,),
+            settings=state.settings,
+            token=token,
+            now=state.clock(),
+            request_id=request.scope["state"].get("request_id"),
+        )
+    except service.LinkRejected as exc:
+        return _link_rejected(request, exc)
+    await _end_previous_session(request)
+    return _start_session(request, signed_in, redirect(request, "/me"))
+
+
+async def signout(request: Request) -> Response:
+    state = request.app.state
+    raw_id = request.scope["state"].get("session_raw_id")
+    if raw_id:
+
+        def end() -> None:
+            with transaction(state.engine) as session:
+                customer_id = end_session(session, settings=state.settings, raw_id=raw_id, now=state.clock())
+                if customer_id is not None:
+                    record_audit(
+                        session,
+                        actor=f"customer:{customer_id}",
+                        action="signout",
+                        target=f"customer:{customer_id}",
+                        now=state.clock(),
+                        request_id=request.scope["state"].get("request_id"),
+                    )
+
+        await run_db(state.engine, end)
+    response = redirect(request, "/?signed_out=1")
+    response.delete_cookie(cookie_names(state.settings)[0], path="/")
+    return response
+
+
+routes = [
+    Route("/signin", signin_form, methods=["GET"], name="signin"),
+    Route("/signin", signin_submit, methods=["POST"]),
+    Route("/signin/sent", signin_sent, methods=["GET"], name="signin_sent"),
+    Route("/signin/code", signin_code, methods=["POST"], name="signin_code"),
+    Route("/signin/link", signin_link, methods=["GET"], name="signin_link"),
+    Route("/signin/link", signin_link_submit, methods=["POST"]),
+    Route("/signout", signout, methods=["POST"], name="signout"),
+]

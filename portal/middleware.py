@@ -1,0 +1,276 @@
+"""Pure ASGI middleware: security headers, request id and access log, locale, server-side session, CSRF.
+
+Pure ASGI rather than BaseHTTPMiddleware: no extra task per request and streaming responses pass through.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
+
+from itsdangerous import BadSignature, Signer
+from sqlalchemy import Engine
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portal import i18n
+from portal.db import run_db, transaction
+from portal.identity.keys import keyed_hash
+from portal.identity.sessions import SessionInfo, load_session
+from portal.settings import Settings
+
+access_log = logging.getLogger("portal.access")
+
+LANGUAGE_COOKIE = "portal_lang"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+MAX_FORM_BYTES = 1_000_000
+
+
+def cookie_names(settings: Settings) -> tuple[str, str]:
+    """(session, csrf) cookie names. `__Host-` needs Secure, which browsers only keep over HTTPS."""
+    prefix = "__Host-" if settings.https else ""
+    return f"{prefix}portal_session", f"{prefix}portal_csrf"
+
+
+def csp_header() -> str:
+    policy = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in policy.items())
+
+
+CSP = csp_header()
+
+
+def security_headers(settings: Settings, path: str) -> dict[str, str]:
+    headers = {
+        "content-security-policy": CSP,
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "no-referrer",
+        "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
+        "cross-origin-opener-policy": "same-origin",
+    }
+    if settings.https:
+        headers["strict-transport-security"] = "max-age=63072000; includeSubDomains"
+    return headers
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers and a cache policy: personal pages must never sit in a shared or disk cache."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        versioned = path.startswith("/static/") and b"v=" in scope.get("query_string", b"")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in security_headers(self.settings, path).items():
+                    headers.setdefault(name, value)
+                if path.startswith("/static/"):
+                    headers["cache-control"] = (
+                        "public, max-age=31536000, immutable" if versioned else "public, max-age=3600"
+                    )
+                else:
+                    headers.setdefault("cache-control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RequestContextMiddleware:
+    """Gives each request an id and writes one access-log line without the query string.
+
+    Query strings can hold sign-in tokens, so they never reach a log; run uvicorn with its own access log off.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logged)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    '%s "%s %s" %s %.1fms id=%s',
+                    (scope.get("client") or ("-",))[0],
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    request_id,
+                )
+
+
+def read_cookie(scope: Scope, name: str) -> str | None:
+    raw = Headers(scope=scope).get("cookie")
+    if not raw:
+        return None
+    try:
+        jar = SimpleCookie(raw)
+    except Exception:  # a malformed Cookie header is the client's problem, not a 500
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+class LocaleMiddleware:
+    """Explicit choice (cookie) > Accept-Language > default, once per request, into a context variable."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            locale = i18n.negotiate_locale(
+                chosen=read_cookie(scope, LANGUAGE_COOKIE),
+                accept_language=Headers(scope=scope).get("accept-language"),
+                default=self.settings.default_locale,
+            )
+            i18n.set_locale(locale)
+            i18n.set_timezone(self.settings.timezone)
+            scope.setdefault("state", {})["locale"] = locale
+        await self.app(scope, receive, send)
+
+
+class SessionMiddleware:
+    """Loads the server-side session named by the signed cookie into `request.state.session`."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, engine: Engine, clock: Callable[[], datetime]) -> None:
+        self.app = app
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.signer = Signer(settings.secret_key, salt="portal.session")
+        self.cookie_name = cookie_names(settings)[0]
+
+    def raw_id(self, scope: Scope) -> str | None:
+        cookie = read_cookie(scope, self.cookie_name)
+        if not cookie:
+            return None
+        try:
+            return self.signer.unsign(cookie).decode()
+        except BadSignature:
+            return None
+
+    def _load(self, raw_id: str) -> SessionInfo | None:
+        with transaction(self.engine) as session:
+            return load_session(session, settings=self.settings, raw_id=raw_id, now=self.clock())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            state = scope.setdefault("state", {})
+            raw_id = None if scope["path"].startswith("/static/") else self.raw_id(scope)
+            state["session_raw_id"] = raw_id
+            state["session"] = await run_db(self.engine, self._load, raw_id) if raw_id else None
+        await self.app(scope, receive, send)
+
+
+class CSRFMiddleware:
+    """Rejects unsafe requests that do not carry the page's CSRF token (form field or X-CSRF-Token header).
+
+    The token is a keyed hash of the session id when signed in, else of a random cookie (double submit). Form
+    bodies are read here, then replayed to the view unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings, on_reject: ASGIApp, exempt_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.settings = settings
+        self.on_reject = on_reject
+        self.exempt_prefixes = exempt_prefixes
+        self.cookie_name = cookie_names(settings)[1]
+
+    def expected_token(self, base: str) -> str:
+        return keyed_hash(self.settings.secret_key, "csrf", base)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        anonymous_base = read_cookie(scope, self.cookie_name)
+        new_cookie = None
+        if not anonymous_base or len(anonymous_base) < 20:
+            anonymous_base = new_cookie = secrets.token_urlsafe(24)
+        base = state.get("session_raw_id") if state.get("session") else anonymous_base
+        state["csrf_token"] = self.expected_token(base)
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and new_cookie:
+                secure = "; Secure" if self.settings.https else ""
+                MutableHeaders(scope=message).append(
+                    "set-cookie", f"{self.cookie_name}={new_cookie}; Path=/; HttpOnly; SameSite=Lax{secure}"
+                )
+            await send(message)
+
+        if scope["method"] in SAFE_METHODS or scope["path"].startswith(self.exempt_prefixes):
+            await self.app(scope, receive, send_with_cookie)
+            return
+
+        headers = Headers(scope=scope)
+        submitted = headers.get("x-csrf-token")
+        body_messages: list[Message] = []
+        if submitted is None and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            body = b""
+            while True:
+                message = await receive()
+                body_messages.append(message)
+                if message["type"] != "http.request":
+                    break
+                body += message.get("body", b"")
+                if len(body) > MAX_FORM_BYTES:
+                    break
+                if not message.get("more_body", False):
+                    break
+            values = parse_qs(body.decode("latin-1"), max_num_fields=200).get("csrf_token")
+            submitted = values[0] if values else None
+        if not submitted or not hmac.compare_digest(submitted.encode(), state["csrf_token"].encode()):
+            await self.on_reject(scope, receive, send_with_cookie)
+            return
+
+        async def replay() -> Message:
+            if body_messages:
+                return body_messages.pop(0)
+            return await receive()
+
+        await self.app(scope, replay, send_with_cookie)

@@ -1,0 +1,29 @@
+"""SQLModel tables, one module per aggregate. Importing this package registers every table on the metadata."""
+
+from portal.models.audit import AuditEvent
+from portal.models.browsing import PageView, PageViewDay
+from portal.models.commerce import Purchase, PurchaseLine, PurchaseTotal, Store
+from portal.models.consent import ConsentEvent
+from portal.models.customer import Customer, email_key
+from portal.models.identity import LoginChallenge, RateLimit, Session
+from portal.models.outbox import OutboxMessage
+from portal.models.types import UTCDateTime, utcnow
+
+__all__ = [
+    "AuditEvent",
+    "ConsentEvent",
+    "Customer",
+    "LoginChallenge",
+    "OutboxMessage",
+    "PageView",
+    "PageViewDay",
+    "Purchase",
+    "PurchaseLine",
+    "PurchaseTotal",
+    "RateLimit",
+    "Session",
+    "Store",
+    "UTCDateTime",
+    "email_key",
+    "utcnow",
+]

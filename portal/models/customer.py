@@ -1,0 +1,69 @@
+"""The customer: who the data is about."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Index
+from sqlmodel import Field, SQLModel
+
+from portal.models.types import UTCDateTime, utcnow
+
+# Profile fields in display order; the overview lists the ones held and later pages show each.
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "postal_address",
+    "birth_date",
+    "loyalty_number",
+    "preferred_language",
+)
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customer"
+    __table_args__ = (Index("ix_customer_email_key", "email_key", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # `email_key` is the case-folded address that identifies the customer; `email` keeps their spelling.
+    email: str | None = Field(default=None, max_length=254)
+    email_key: str | None = Field(default=None, max_length=254)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    address_line1: str | None = Field(default=None, max_length=200)
+    address_line2: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=16)
+    city: str | None = Field(default=None, max_length=100)
+    country: str | None = Field(default=None, max_length=2)  # ISO 3166-1 alpha-2
+    birth_date: date | None = None
+    loyalty_number: str | None = Field(default=None, max_length=32)
+    preferred_language: str = Field(default="fr", max_length=8)
+    source: str = Field(default="store", max_length=32)  # store | web | import | support
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    # Tombstone after erasure: the row stays so a later import cannot silently recreate a profile.
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    erased_email_hash: str | None = Field(default=None, max_length=128)
+
+    @property
+    def has_postal_address(self) -> bool:
+        return bool(self.address_line1 or self.postal_code or self.city)
+
+    def held_profile_fields(self) -> list[str]:
+        """Names of the profile fields for which we hold a value."""
+        held = []
+        for name in PROFILE_FIELDS:
+            if name == "postal_address":
+                if self.has_postal_address:
+                    held.append(name)
+            elif getattr(self, name):
+                held.append(name)
+        return held
+
+
+def email_key(address: str) -> str:
+    """The form under which an address is stored and looked up (case-insensitive, trimmed)."""
+    return address.strip().casefold()

@@ -1,0 +1,1 @@
+"""What the customer sees about themselves, and rectifies."""

@@ -1,0 +1,71 @@
+"""The one Jinja2 environment that renders pages and emails (HTML autoescaped, plain-text emails not)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import cache
+
+import jinja2
+from markupsafe import Markup, escape
+
+from portal import i18n
+from portal.retailer import Retailer
+from portal.settings import PROJECT_ROOT, Settings
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+STATIC_DIR = PROJECT_ROOT / "static"
+
+
+@cache
+def _static_digest(path: str) -> str:
+    file = STATIC_DIR / path
+    return hashlib.sha256(file.read_bytes()).hexdigest()[:12] if file.is_file() else "missing"
+
+
+def static_url(path: str) -> str:
+    """URL of a static file with a content hash, so it can be cached for a year and still change on deploy."""
+    return f"/static/{path}?v={_static_digest(path)}"
+
+
+URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str) -> Markup:
+    """Escape plain text and make its http(s) URLs clickable (the demo mailbox shows text emails this way)."""
+    escaped = str(escape(text))
+    return Markup(URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped))
+
+
+def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda message: i18n.translations(i18n.get_locale()).gettext(message),
+        ngettext=lambda s, p, n: i18n.translations(i18n.get_locale()).ngettext(s, p, n),
+        newstyle=True,
+    )
+    env.filters.update(
+        datetime=i18n.format_datetime,
+        date=i18n.format_date,
+        time=i18n.format_time,
+        number=i18n.format_number,
+        money=i18n.format_money,
+        linkify=linkify,
+    )
+    env.globals.update(
+        retailer=retailer,
+        settings=settings,
+        static_url=static_url,
+        current_locale=i18n.get_locale,
+        locale_names=i18n.LOCALE_NAMES,
+        supported_locales=i18n.SUPPORTED_LOCALES,
+        nbsp=Markup("&nbsp;"),
+    )
+    return env
