@@ -1,0 +1,1 @@
+"""The demo: a deterministic, realistic dataset for Maison Aubépine, generated into an empty database."""
