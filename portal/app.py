@@ -71,9 +71,13 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             yield
         finally:
             if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                worker.stop()
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), timeout=30)
+                except TimeoutError:  # a delivery stuck on a dead SMTP server: it will be retried later
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if controller:
                 controller.stop()
             engine.dispose()

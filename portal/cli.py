@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import sys
@@ -74,10 +75,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     _configure_logging(settings.log_level)
     worker = OutboxWorker(make_engine(settings.database_url), settings)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(worker.run_forever())
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -52,6 +52,7 @@ class OutboxWorker:
         self.clock = clock
         self.wakeup = asyncio.Event()
         self._last_purge: datetime | None = None
+        self._stopping = False
 
     def claim(self, now: datetime) -> list[OutboxMessage]:
         """Lease a batch of due messages; on PostgreSQL, SKIP LOCKED keeps two workers off the same rows."""
@@ -129,13 +130,22 @@ class OutboxWorker:
         """Something was just queued: deliver now rather than at the next poll."""
         self.wakeup.set()
 
+    def stop(self) -> None:
+        """Finish the message in hand, then leave `run_forever` (used at shutdown)."""
+        self._stopping = True
+        self.wakeup.set()
+
     async def run_forever(self, poll_seconds: float = 2.0) -> None:
-        while True:
+        self._stopping = False
+        while not self._stopping:
             try:
-                while await self.deliver_due() == BATCH:
+                while await self.deliver_due() == BATCH and not self._stopping:
                     pass
             except Exception:  # the loop must survive a database hiccup; the next poll retries
                 log.exception("outbox worker pass failed")
+            # asyncio.timeout rather than wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, which left shutdown waiting forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=poll_seconds)
+                async with asyncio.timeout(poll_seconds):
+                    await self.wakeup.wait()
             self.wakeup.clear()

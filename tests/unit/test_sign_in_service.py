@@ -168,7 +168,9 @@ def test_email_goes_out_in_the_language_used(engine, settings, composer, clock, 
     assert "Hello" in english.payload["text"]
 
 
-@pytest.mark.parametrize("bad", ["", "camille", "camille@", "@example.com", "a b@example.com", "x@example", "a" * 250 + "@example.com"])
+@pytest.mark.parametrize(
+    "bad", ["", "camille", "camille@", "@example.com", "a b@example.com", "x@example", "a" * 250 + "@example.com"]
+)
 def test_malformed_addresses_are_refused_before_anything_is_sent(engine, settings, composer, clock, bad) -> None:
     with pytest.raises(service.InvalidEmail):
         request(engine, settings, composer, clock, email=bad)

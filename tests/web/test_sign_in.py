@@ -37,7 +37,7 @@ def test_sign_in_by_link_lands_on_a_clean_overview_with_real_counts(client: Test
     ask_for_link(client, EMAIL, **{"accept-language": "en"})
     message = smtp.wait_for(EMAIL)
     assert message.subject.startswith("Your sign-in link")
-    assert message.html and "<a href=\"http://127.0.0.1:8000/signin/link?token=" in message.html
+    assert message.html and '<a href="http://127.0.0.1:8000/signin/link?token=' in message.html
     link = link_in(message)
     token = link.split("token=")[1]
 
@@ -82,7 +82,7 @@ def test_sign_in_by_code_in_french(client, smtp, customer) -> None:
     overview = client.get("/me")
     text = re.sub(r"\s+", " ", overview.text)
     assert '<html lang="fr">' in overview.text
-    assert "1 241 achats dans 3 magasins et la boutique en ligne" in text.replace("\u202f", " ").replace("\xa0", " ")
+    assert "1 241 achats dans 3 magasins et sur la boutique en ligne" in text.replace("\u202f", " ").replace("\xa0", " ")
 
 
 def test_wrong_codes_tell_how_many_tries_remain_then_stop(client, smtp, customer) -> None:
@@ -90,12 +90,14 @@ def test_wrong_codes_tell_how_many_tries_remain_then_stop(client, smtp, customer
     code = code_in(smtp.wait_for(EMAIL))
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     for remaining in (4, 3, 2, 1):
-        page = client.post("/signin/code", data={"code": wrong, "csrf_token": csrf_from(sent.text)},
-                           headers={"accept-language": "en"})
+        page = client.post(
+            "/signin/code", data={"code": wrong, "csrf_token": csrf_from(sent.text)}, headers={"accept-language": "en"}
+        )
         assert page.status_code == 400
         assert f"{remaining} tr" in page.text
-    page = client.post("/signin/code", data={"code": wrong, "csrf_token": csrf_from(sent.text)},
-                       headers={"accept-language": "en"})
+    page = client.post(
+        "/signin/code", data={"code": wrong, "csrf_token": csrf_from(sent.text)}, headers={"accept-language": "en"}
+    )
     assert page.status_code == 400 and "Too many wrong codes" in page.text
     page = client.post("/signin/code", data={"code": code, "csrf_token": csrf_from(sent.text)})
     assert page.status_code == 400

@@ -1,0 +1,49 @@
+"""Negotiation and Babel formatting for each locale."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from portal import i18n
+
+
+@pytest.mark.parametrize(
+    ("chosen", "header", "expected"),
+    [
+        (None, None, "fr"),
+        ("en", "fr", "en"),
+        ("xx", "en-US,en;q=0.8", "en"),
+        (None, "es, en;q=0.2", "en"),
+        (None, "en;q=0.2, fr;q=0.8", "fr"),
+    ],
+)
+def test_negotiation(chosen, header, expected) -> None:
+    assert i18n.negotiate_locale(chosen=chosen, accept_language=header) == expected
+
+
+def test_money_numbers_and_dates_follow_the_locale() -> None:
+    with i18n.using_locale("fr"):
+        assert i18n.format_money(123450).replace("\u202f", " ").replace("\xa0", " ") == "1 234,50 €"
+        assert i18n.format_number(10000).replace("\u202f", " ").replace("\xa0", " ") == "10 000"
+        assert i18n.format_date(date(2026, 11, 23)) == "23 novembre 2026"
+    with i18n.using_locale("en"):
+        assert i18n.format_money(123450) == "€1,234.50"
+        assert i18n.format_number(10000) == "10,000"
+
+
+def test_times_are_shown_in_europe_paris() -> None:
+    # 23:30 UTC on 31 December is already the next year in Paris.
+    with i18n.using_locale("en"):
+        assert i18n.format_date(datetime(2025, 12, 31, 23, 30, tzinfo=UTC)) == "1 January 2026"
+        assert i18n.format_time(datetime(2026, 7, 1, 12, 0, tzinfo=UTC)) == "14:00"
+
+
+def test_french_uses_the_singular_for_zero_and_one() -> None:
+    french = i18n.translations("fr")
+    singular = french.ngettext("%(num)s page viewed", "%(num)s pages viewed", 1)
+    assert french.ngettext("%(num)s page viewed", "%(num)s pages viewed", 0) == singular
+    assert french.ngettext("%(num)s page viewed", "%(num)s pages viewed", 2) != singular
+    english = i18n.translations("en")
+    assert english.ngettext("%(num)s page viewed", "%(num)s pages viewed", 0) == "%(num)s pages viewed"

@@ -1,0 +1,141 @@
+"""Contracts every page and email keeps, in both languages (after Warehouse's tests/functional/test_templates.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.catalogs import check_catalogs
+from portal.mail.compose import EMAIL_NAMES, EmailComposer
+from portal.templating import TEMPLATES_DIR
+from tests.conftest import csrf_from, make_settings
+from tests.factories import make_customer
+from tests.web.helpers import ask_for_link, sign_in_by_code
+
+LANGUAGES = ("fr", "en")
+
+# A realistic context for every email; a test below fails when a new email has none.
+EMAIL_SAMPLES: dict[str, dict[str, object]] = {
+    "sign-in": {
+        "link": "http://127.0.0.1:8000/signin/link?token=abc",
+        "code": "123456",
+        "minutes": 10,
+        "first_name": "Camille",
+    },
+    "sign-in-unknown": {"portal_url": "http://127.0.0.1:8000"},
+}
+
+
+def page_templates() -> list[str]:
+    """Every template that is a page: not a partial (_x), not the base, not an email."""
+    names = []
+    for path in sorted(TEMPLATES_DIR.rglob("*.html")):
+        relative = path.relative_to(TEMPLATES_DIR).as_posix()
+        if relative.startswith("emails/") or relative == "base.html" or path.name.startswith("_"):
+            continue
+        names.append(relative)
+    return names
+
+
+def test_the_catalogues_are_complete_and_messages_pot_is_current() -> None:
+    assert check_catalogs() == []
+
+
+@pytest.mark.parametrize("template", page_templates())
+def test_every_page_template_has_a_title(app, template: str) -> None:
+    compiled = app.state.env.get_template(template)
+    assert "title" in compiled.blocks, f"{template} defines no title block"
+
+
+def test_every_email_has_a_sample() -> None:
+    assert set(EMAIL_NAMES) == set(EMAIL_SAMPLES)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("name", EMAIL_NAMES)
+def test_every_email_renders_with_a_one_line_subject(app, name: str, language: str) -> None:
+    composer: EmailComposer = app.state.composer
+    email = composer.compose(name, to="camille@example.com", language=language, context=EMAIL_SAMPLES[name])
+    raw_subject = app.state.env.get_template(f"emails/{name}/subject.txt").render(EMAIL_SAMPLES[name]).strip()
+    assert raw_subject and "\n" not in raw_subject, f"{name}: the subject must be one line"
+    assert email.text.strip() and email.html.strip()
+    assert f'<html lang="{language}">' in email.html
+    assert "{{" not in email.text and "{%" not in email.html
+
+
+def _title(html: str) -> str:
+    match = re.search(r"<title>(.*?)</title>", html, re.S)
+    assert match, "no <title>"
+    return match.group(1).strip()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_page_renders_in_both_languages_with_a_title(client: TestClient, smtp, engine, language) -> None:
+    headers = {"accept-language": language}
+    make_customer(engine, email="camille@example.com")
+    pages = {
+        "/": 200,
+        "/signin": 200,
+        "/signin/link?token=forged": 400,
+        "/no-such-page": 404,
+    }
+    for path, status in pages.items():
+        response = client.get(path, headers=headers)
+        assert response.status_code == status, path
+        assert f'<html lang="{language}">' in response.text, path
+        assert _title(response.text).split("·")[0].strip(), f"{path}: empty title"
+    assert client.get("/signout", headers=headers).status_code == 405
+    sent = ask_for_link(client, "camille@example.com", **headers)
+    assert sent.url.path == "/signin/sent" and _title(sent.text)
+    sign_in_by_code(client, smtp, "camille@example.com", count=2)
+    overview = client.get("/me", headers=headers)
+    assert overview.status_code == 200 and f'<html lang="{language}">' in overview.text and _title(overview.text)
+    forbidden = client.post("/signout", data={"csrf_token": "forged"}, headers=headers)
+    assert forbidden.status_code == 403 and _title(forbidden.text)
+    assert csrf_from(overview.text)
+
+
+def test_the_demo_mailbox_exists_only_in_demo_mode(database_url, client, smtp, clock) -> None:
+    assert client.get("/dev/mailbox").status_code == 404
+    settings = make_settings(database_url, smtp.port, environment="demo", demo_smtp_port=0)
+    with TestClient(create_app(settings, clock=clock)) as demo:
+        make_customer(demo.app.state.engine, email="camille@example.com")
+        for language in LANGUAGES:
+            page = demo.get("/dev/mailbox", headers={"accept-language": language})
+            assert page.status_code == 200 and _title(page.text)
+        ask_for_link(demo, "camille@example.com")
+        mailbox = demo.app.state.mailbox
+        for _ in range(200):
+            if mailbox.messages:
+                break
+            __import__("time").sleep(0.02)
+        message = mailbox.messages[0]
+        page = demo.get(f"/dev/mailbox/{message.id}")
+        assert page.status_code == 200 and "/signin/link?token=" in page.text and "<a href=" in page.text
+        html = demo.get(f"/dev/mailbox/{message.id}.html")
+        assert html.status_code == 200 and "default-src 'none'" in html.headers["content-security-policy"]
+
+
+def test_security_headers_on_every_response(client) -> None:
+    for path in ("/", "/signin", "/no-such-page", "/healthz"):
+        headers = client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["x-frame-options"] == "DENY"
+    static = client.get("/static/css/portal.css?v=1")
+    assert "immutable" in static.headers["cache-control"]
+
+
+def test_no_inline_script_or_style_in_pages(client) -> None:
+    html = client.get("/").text
+    assert "<script>" not in html and " style=" not in html and "<style" not in html
+    assert re.search(r'<script src="/static/vendor/htmx-[\d.]+\.min\.js\?v=\w+" defer></script>', html)
+
+
+def test_healthz(client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "database": "up"}

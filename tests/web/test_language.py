@@ -1,0 +1,51 @@
+"""Language negotiation: explicit choice (cookie) > Accept-Language > French."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def lang_of(response) -> str:  # type: ignore[no-untyped-def]
+    return response.text.split('<html lang="', 1)[1].split('"', 1)[0]
+
+
+def test_french_by_default(client) -> None:
+    assert lang_of(client.get("/")) == "fr"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("en-GB,en;q=0.9", "en"),
+        ("de-DE,en;q=0.5", "en"),
+        ("de-DE", "fr"),
+        ("en;q=0,fr;q=0.4", "fr"),
+        ("garbage;;q=x", "fr"),
+    ],
+)
+def test_accept_language(client, header, expected) -> None:
+    assert lang_of(client.get("/", headers={"accept-language": header})) == expected
+
+
+def test_explicit_choice_wins_and_is_remembered(client) -> None:
+    response = client.get("/lang/en?next=/signin", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/signin"
+    assert "portal_lang=en" in response.headers["set-cookie"]
+    assert lang_of(client.get("/", headers={"accept-language": "fr-FR"})) == "en"
+    client.get("/lang/fr")
+    assert lang_of(client.get("/", headers={"accept-language": "en"})) == "fr"
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "\\\\evil", "javascript:alert(1)"])
+def test_switcher_never_redirects_off_site(client, target) -> None:
+    response = client.get("/lang/en", params={"next": target}, follow_redirects=False)
+    assert response.headers["location"] == "/"
+
+
+def test_unsupported_language_is_a_404(client) -> None:
+    assert client.get("/lang/de", follow_redirects=False).status_code == 404
+
+
+def test_every_page_offers_the_switcher(client) -> None:
+    html = client.get("/signin").text
+    assert 'href="/lang/en?next=/signin"' in html and 'aria-current="true"' in html
