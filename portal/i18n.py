@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -148,7 +148,14 @@ def format_date(value: date | datetime | None, format: str = "long") -> str:
         return ""
     if isinstance(value, datetime):
         value = local_time(value).date()
-    return babel_dates.format_date(value, format=format, locale=_babel_locale())
+    return _format_date(value, format, get_locale())
+
+
+# Babel re-reads locale data and re-parses the pattern on every call (a third of the overview's render time);
+# pages repeat the same few dates and counts, so the formatted strings are kept.
+@lru_cache(maxsize=8192)
+def _format_date(value: date, format: str, locale: str) -> str:
+    return babel_dates.format_date(value, format=format, locale=_babel_locale_for(locale))
 
 
 def format_time(value: datetime | None, format: str = "short") -> str:
@@ -158,11 +165,21 @@ def format_time(value: datetime | None, format: str = "short") -> str:
 
 
 def format_number(value: int | float | Decimal) -> str:
-    return babel_numbers.format_decimal(value, locale=_babel_locale())
+    return _format_number(value, get_locale())
+
+
+@lru_cache(maxsize=8192)
+def _format_number(value: int | float | Decimal, locale: str) -> str:
+    return babel_numbers.format_decimal(value, locale=_babel_locale_for(locale))
 
 
 def format_money(cents: int, currency: str = "EUR") -> str:
-    return babel_numbers.format_currency(Decimal(cents) / 100, currency, locale=_babel_locale())
+    return _format_money(cents, currency, get_locale())
+
+
+@lru_cache(maxsize=8192)
+def _format_money(cents: int, currency: str, locale: str) -> str:
+    return babel_numbers.format_currency(Decimal(cents) / 100, currency, locale=_babel_locale_for(locale))
 
 
 def catalog_path(locale: str) -> Path:

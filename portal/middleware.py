@@ -11,16 +11,16 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import Engine
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal import i18n
-from portal.db import run_db, transaction
+from portal.db import run_db
 from portal.identity.keys import keyed_hash
 from portal.identity.sessions import SessionInfo, load_session
 from portal.settings import Settings
@@ -142,15 +142,15 @@ class RequestContextMiddleware:
 
 
 def read_cookie(scope: Scope, name: str) -> str | None:
-    raw = Headers(scope=scope).get("cookie")
-    if not raw:
-        return None
-    try:
-        jar = SimpleCookie(raw)
-    except Exception:  # a malformed Cookie header is the client's problem, not a 500
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel else None
+    """One cookie of the request; the header is parsed once and the result kept in the scope."""
+    state = scope.setdefault("state", {})
+    cookies = state.get("cookies")
+    if cookies is None:
+        raw = Headers(scope=scope).get("cookie")
+        # Starlette's parser is lenient (a malformed header yields what it can, never an error) and much faster
+        # than http.cookies.
+        cookies = state["cookies"] = cookie_parser(raw) if raw else {}
+    return cookies.get(name)
 
 
 class LocaleMiddleware:
@@ -194,8 +194,8 @@ class SessionMiddleware:
             return None
 
     def _load(self, raw_id: str) -> SessionInfo | None:
-        with transaction(self.engine) as session:
-            return load_session(session, settings=self.settings, raw_id=raw_id, now=self.clock())
+        with self.engine.begin() as connection:
+            return load_session(connection, settings=self.settings, raw_id=raw_id, now=self.clock())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -34,6 +34,7 @@ from portal.models import (
     Customer,
     PageView,
     PageViewDay,
+    PageViewTotal,
     Purchase,
     PurchaseLine,
     PurchaseTotal,
@@ -599,6 +600,7 @@ class _Rows:
     purchase_totals: list[Row]
     page_views: list[Row]
     page_view_days: list[Row]
+    page_view_totals: list[Row]
 
     def in_insert_order(self) -> Iterator[tuple[type[SQLModel], list[Row]]]:
         yield Store, self.stores
@@ -609,6 +611,7 @@ class _Rows:
         yield PurchaseTotal, self.purchase_totals
         yield PageView, self.page_views
         yield PageViewDay, self.page_view_days
+        yield PageViewTotal, self.page_view_totals
 
 
 def _build(rng: random.Random, now: datetime) -> _Rows:
@@ -621,7 +624,29 @@ def _build(rng: random.Random, now: datetime) -> _Rows:
         {"id": store_id, "code": spec.code, "name": spec.name, "city": spec.city, "kind": spec.kind}
         for store_id, spec in enumerate(STORES, start=1)
     ]
-    return _Rows(stores, customers, consent_events, purchases, lines, totals, page_views, page_view_days)
+    return _Rows(
+        stores,
+        customers,
+        consent_events,
+        purchases,
+        lines,
+        totals,
+        page_views,
+        page_view_days,
+        _page_view_totals(page_views),
+    )
+
+
+def _page_view_totals(page_views: list[Row]) -> list[Row]:
+    totals: dict[int, Row] = {}
+    for view in page_views:
+        total = totals.setdefault(
+            view["customer_id"],
+            {"customer_id": view["customer_id"], "view_count": 0, "last_viewed_at": view["viewed_at"]},
+        )
+        total["view_count"] += 1
+        total["last_viewed_at"] = max(total["last_viewed_at"], view["viewed_at"])
+    return list(totals.values())
 
 
 def _local_day(moment: datetime) -> int:

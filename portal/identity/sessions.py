@@ -6,7 +6,7 @@ import dataclasses
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlmodel import Session
 
 from portal.identity.keys import keyed_hash
@@ -58,24 +58,46 @@ def open_session(session: Session, *, settings: Settings, kind: str, customer_id
     return raw_id
 
 
-def load_session(session: Session, *, settings: Settings, raw_id: str, now: datetime) -> SessionInfo | None:
+_SESSIONS = SessionRow.__table__.c  # type: ignore[attr-defined]
+# Built once: this runs on every signed-in request, and building statements cost more than SQLite's answer.
+_LOAD = select(
+    _SESSIONS.id,
+    _SESSIONS.kind,
+    _SESSIONS.customer_id,
+    _SESSIONS.created_at,
+    _SESSIONS.last_seen_at,
+    _SESSIONS.idle_expires_at,
+    _SESSIONS.absolute_expires_at,
+    _SESSIONS.ended_at,
+).where(_SESSIONS.id_hash == bindparam("id_hash"))
+_END = update(SessionRow).where(_SESSIONS.id == bindparam("session_id")).values(ended_at=bindparam("now"))
+_TOUCH = (
+    update(SessionRow)
+    .where(_SESSIONS.id == bindparam("session_id"))
+    .values(last_seen_at=bindparam("now"), idle_expires_at=bindparam("idle_until"))
+)
+
+
+def load_session(db: Session | Connection, *, settings: Settings, raw_id: str, now: datetime) -> SessionInfo | None:
     """The live session behind `raw_id`, its idle clock moved on; None when unknown, ended or timed out."""
-    row = session.scalars(select(SessionRow).where(SessionRow.id_hash == _hash(settings, raw_id))).first()
+    connection = db.connection() if isinstance(db, Session) else db
+    row = connection.execute(_LOAD, {"id_hash": _hash(settings, raw_id)}).first()
     if row is None or row.ended_at is not None:
         return None
     if now >= row.idle_expires_at or now >= row.absolute_expires_at:
-        row.ended_at = now
+        connection.execute(_END, {"session_id": row.id, "now": now})
         return None
+    idle_expires_at = row.idle_expires_at
     if now - row.last_seen_at >= TOUCH_EVERY:
         idle, _absolute = timeouts(settings, row.kind)
-        row.last_seen_at = now
-        row.idle_expires_at = min(now + idle, row.absolute_expires_at)
+        idle_expires_at = min(now + idle, row.absolute_expires_at)
+        connection.execute(_TOUCH, {"session_id": row.id, "now": now, "idle_until": idle_expires_at})
     return SessionInfo(
-        id=row.id,  # type: ignore[arg-type]
+        id=row.id,
         kind=row.kind,
         customer_id=row.customer_id,
         created_at=row.created_at,
-        idle_expires_at=row.idle_expires_at,
+        idle_expires_at=idle_expires_at,
         absolute_expires_at=row.absolute_expires_at,
     )
 

@@ -1,7 +1,7 @@
 """SQLModel tables, one module per aggregate. Importing this package registers every table on the metadata."""
 
 from portal.models.audit import AuditEvent
-from portal.models.browsing import PageView, PageViewDay
+from portal.models.browsing import PageView, PageViewDay, PageViewTotal
 from portal.models.commerce import Purchase, PurchaseLine, PurchaseTotal, Store
 from portal.models.consent import ConsentEvent
 from portal.models.customer import Customer, email_key
@@ -17,6 +17,7 @@ __all__ = [
     "OutboxMessage",
     "PageView",
     "PageViewDay",
+    "PageViewTotal",
     "Purchase",
     "PurchaseLine",
     "PurchaseTotal",

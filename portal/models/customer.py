@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 
 from sqlalchemy import Column, Index
@@ -48,20 +49,29 @@ class Customer(SQLModel, table=True):
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     erased_email_hash: str | None = Field(default=None, max_length=128)
 
-    @property
-    def has_postal_address(self) -> bool:
-        return bool(self.address_line1 or self.postal_code or self.city)
+    @staticmethod
+    def stored_profile_columns() -> tuple[str, ...]:
+        """The columns behind PROFILE_FIELDS (a postal address spans several)."""
+        return (*(f for f in PROFILE_FIELDS if f != "postal_address"), *POSTAL_ADDRESS_COLUMNS)
 
     def held_profile_fields(self) -> list[str]:
         """Names of the profile fields for which we hold a value."""
-        held = []
-        for name in PROFILE_FIELDS:
-            if name == "postal_address":
-                if self.has_postal_address:
-                    held.append(name)
-            elif getattr(self, name):
+        return held_profile_fields({c: getattr(self, c) for c in self.stored_profile_columns()})
+
+
+POSTAL_ADDRESS_COLUMNS = ("address_line1", "address_line2", "postal_code", "city")
+
+
+def held_profile_fields(values: Mapping[str, object]) -> list[str]:
+    """The PROFILE_FIELDS that hold a value, given the stored columns (a row or a mapping)."""
+    held = []
+    for name in PROFILE_FIELDS:
+        if name == "postal_address":
+            if any(values.get(column) for column in POSTAL_ADDRESS_COLUMNS):
                 held.append(name)
-        return held
+        elif values.get(name):
+            held.append(name)
+    return held
 
 
 def email_key(address: str) -> str:

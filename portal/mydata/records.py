@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from portal.models import PageView, PageViewDay, Purchase, PurchaseLine, PurchaseTotal
+from portal.models import PageView, PageViewDay, PageViewTotal, Purchase, PurchaseLine, PurchaseTotal
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -97,6 +97,17 @@ def record_page_view(
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["customer_id", "day"], set_={"view_count": table.c.view_count + 1}
+        )
+    )
+    totals = PageViewTotal.__table__  # type: ignore[attr-defined]
+    statement = _insert(session)(totals).values(customer_id=customer_id, view_count=1, last_viewed_at=viewed_at)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_={
+                "view_count": totals.c.view_count + 1,
+                "last_viewed_at": _greatest(session, totals.c.last_viewed_at, statement.excluded.last_viewed_at),
+            },
         )
     )
     return view

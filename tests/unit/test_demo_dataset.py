@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from portal.db import make_engine, migrate
 from portal.demo.dataset import DEMO_CUSTOMERS, DemoSummary, ensure_demo_data, generate
-from portal.models import Customer, PageView, PageViewDay, Purchase, PurchaseTotal, Store
+from portal.models import Customer, PageView, PageViewDay, PageViewTotal, Purchase, PurchaseTotal, Store
 from portal.models.customer import PROFILE_FIELDS
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -143,6 +143,14 @@ def test_page_view_days_match_the_page_views(demo: tuple[Engine, DemoSummary]) -
     for customer_id, _day, count in days:
         per_customer[customer_id] += count
     assert per_customer == Counter(customer_id for customer_id, _ in views)
+    with engine.connect() as connection:
+        totals = connection.execute(
+            select(PageViewTotal.customer_id, PageViewTotal.view_count, PageViewTotal.last_viewed_at)
+        ).all()
+    latest: dict[int, object] = {}
+    for customer_id, viewed_at in views:
+        latest[customer_id] = max(latest.get(customer_id, viewed_at), viewed_at)  # type: ignore[type-var]
+    assert {c: (n, last) for c, n, last in totals} == {c: (per_customer[c], latest[c]) for c in per_customer}
 
 
 def test_page_views_only_while_browsing_is_consented(demo: tuple[Engine, DemoSummary]) -> None:

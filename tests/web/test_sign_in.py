@@ -82,7 +82,9 @@ def test_sign_in_by_code_in_french(client, smtp, customer) -> None:
     overview = client.get("/me")
     text = re.sub(r"\s+", " ", overview.text)
     assert '<html lang="fr">' in overview.text
-    assert "1 241 achats dans 3 magasins et sur la boutique en ligne" in text.replace("\u202f", " ").replace("\xa0", " ")
+    assert "1 241 achats dans 3 magasins et sur la boutique en ligne" in text.replace("\u202f", " ").replace(
+        "\xa0", " "
+    )
 
 
 def test_wrong_codes_tell_how_many_tries_remain_then_stop(client, smtp, customer) -> None:
