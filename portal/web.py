@@ -29,7 +29,7 @@ def page_context(request: Request) -> dict[str, Any]:
         "csrf_token": state.get("csrf_token", ""),
         "session": state.get("session"),
         "locale": state.get("locale", i18n.get_locale()),
-        "current_path": request.url.path,
+        "current_path": request.scope["path"],
     }
 
 

@@ -13,10 +13,9 @@ from email.utils import make_msgid
 
 import aiosmtplib
 from sqlalchemy import Engine, or_, select, update
-from sqlmodel import Session
 
 from portal.db import transaction
-from portal.identity.ratelimit import purge_expired
+from portal.identity.housekeeping import purge_sign_in_records
 from portal.models import OutboxMessage, utcnow
 from portal.settings import Settings
 
@@ -123,8 +122,8 @@ class OutboxWorker:
         if self._last_purge and now - self._last_purge < timedelta(minutes=10):
             return
         self._last_purge = now
-        with Session(self.engine) as session, session.begin():
-            purge_expired(session, now=now)
+        with transaction(self.engine) as session:
+            purge_sign_in_records(session, now=now)
 
     def notify(self) -> None:
         """Something was just queued: deliver now rather than at the next poll."""

@@ -51,3 +51,23 @@ def test_sign_out_invalidates_on_the_server(engine, settings, clock) -> None:
 
 def test_unknown_ids_load_nothing(engine, settings, clock) -> None:
     assert _load(engine, settings, clock, "forged") is None
+
+
+def test_housekeeping_forgets_old_sign_in_records(engine, settings, clock: Clock) -> None:
+    from sqlalchemy import func, select
+
+    from portal.identity.housekeeping import purge_sign_in_records
+    from portal.identity.ratelimit import hit
+    from portal.models import Session as SessionRow
+
+    customer = make_customer(engine)
+    old = _open(engine, settings, clock, customer.id)
+    with transaction(engine) as session:
+        hit(session, key="signin:ip:192.0.2.1", limit=5, window=settings.rate_limit_window, now=clock())
+    clock.advance(days=2)
+    live = _open(engine, settings, clock, customer.id)
+    with transaction(engine) as session:
+        counts = purge_sign_in_records(session, now=clock())
+        remaining = session.scalar(select(func.count()).select_from(SessionRow))
+    assert counts["sessions"] == 1 and counts["rate_limits"] == 1 and remaining == 1
+    assert _load(engine, settings, clock, live) is not None and _load(engine, settings, clock, old) is None

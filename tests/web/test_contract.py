@@ -139,3 +139,16 @@ def test_no_inline_script_or_style_in_pages(client) -> None:
 
 def test_healthz(client) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "database": "up"}
+
+
+def test_vendored_htmx_is_the_pinned_release_with_its_licence() -> None:
+    import hashlib
+
+    from portal.templating import STATIC_DIR
+
+    script = STATIC_DIR / "vendor" / "htmx-2.0.11.min.js"
+    # npm package htmx.org@2.0.11, dist/htmx.min.js (recorded in README.md)
+    assert hashlib.sha256(script.read_bytes()).hexdigest() == (
+        "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
+    )
+    assert "Zero-Clause BSD" in (STATIC_DIR / "vendor" / "htmx-LICENSE.txt").read_text(encoding="utf-8")
