@@ -33,6 +33,7 @@ from portal.middleware import (
     SessionMiddleware,
 )
 from portal.models import utcnow
+from portal.mydata import browsing_views, processing_views, purchase_views
 from portal.mydata import views as mydata_views
 from portal.retailer import load_retailer
 from portal.settings import Settings, load_settings
@@ -86,6 +87,9 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         *pages.routes,
         *identity_views.routes,
         *mydata_views.routes,
+        *purchase_views.routes,
+        *browsing_views.routes,
+        *processing_views.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if settings.demo:

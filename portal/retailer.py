@@ -30,6 +30,8 @@ class Retailer:
     dpo_email: str
     dpo_postal_address: str
     support_email: str
+    # Profile fields the customer cannot change alone: "ask for a correction" files a rectification request.
+    locked_fields: tuple[str, ...] = ("birth_date", "loyalty_number")
 
 
 def _relative_luminance(colour: str) -> float:
@@ -77,6 +79,13 @@ def load_retailer(path: Path) -> Retailer:
             raise RetailerConfigError(f"{path}: [{section}] {key} must be an email address")
         return value
 
+    locked = data.get("profile", {}).get("locked_fields", ["birth_date", "loyalty_number"])
+    lockable = {"first_name", "last_name", "phone", "postal_address", "birth_date", "loyalty_number"}
+    if not isinstance(locked, list) or any(field not in lockable for field in locked):
+        raise RetailerConfigError(
+            f"{path}: [profile] locked_fields must be a list drawn from {', '.join(sorted(lockable))}"
+        )
+
     logo = text("retailer", "logo")
     if logo.startswith(("/", "http:", "https:")) or ".." in logo:
         raise RetailerConfigError(f"{path}: [retailer] logo must be a path under static/, e.g. img/logo.svg")
@@ -94,4 +103,5 @@ def load_retailer(path: Path) -> Retailer:
         dpo_email=email("dpo", "email"),
         dpo_postal_address=text("dpo", "postal_address"),
         support_email=email("support", "email"),
+        locked_fields=tuple(locked),
     )

@@ -27,6 +27,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     database_url: str = DEFAULT_DATABASE_URL
     retailer_file: Path = PROJECT_ROOT / "portal" / "config" / "retailer.toml"
+    purposes_file: Path = PROJECT_ROOT / "portal" / "config" / "purposes.toml"
     default_locale: str = "fr"
     timezone: str = "Europe/Paris"
     smtp_host: str = "127.0.0.1"
@@ -85,6 +86,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, object]] = {
     "PORTAL_BASE_URL": ("base_url", lambda v: v.rstrip("/")),
     "PORTAL_DATABASE_URL": ("database_url", str),
     "PORTAL_RETAILER_FILE": ("retailer_file", Path),
+    "PORTAL_PURPOSES_FILE": ("purposes_file", Path),
     "PORTAL_DEFAULT_LOCALE": ("default_locale", str),
     "PORTAL_TIMEZONE": ("timezone", str),
     "PORTAL_SMTP_HOST": ("smtp_host", str),

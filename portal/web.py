@@ -29,7 +29,9 @@ def page_context(request: Request) -> dict[str, Any]:
         "csrf_token": state.get("csrf_token", ""),
         "session": state.get("session"),
         "locale": state.get("locale", i18n.get_locale()),
-        "current_path": request.scope["path"],
+        # With its query string: switching language on /signin/link?token=… must come back to the same link.
+        "current_path": request.scope["path"]
+        + (f"?{request.scope['query_string'].decode('latin-1')}" if request.scope.get("query_string") else ""),
     }
 
 

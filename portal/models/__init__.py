@@ -7,21 +7,27 @@ from portal.models.consent import ConsentEvent
 from portal.models.customer import Customer, email_key
 from portal.models.identity import LoginChallenge, RateLimit, Session
 from portal.models.outbox import OutboxMessage
+from portal.models.profile import EmailChange, ProfileChange
+from portal.models.requests import PrivacyRequest, RequestEvent
 from portal.models.types import UTCDateTime, utcnow
 
 __all__ = [
     "AuditEvent",
     "ConsentEvent",
+    "EmailChange",
     "Customer",
     "LoginChallenge",
     "OutboxMessage",
     "PageView",
     "PageViewDay",
     "PageViewTotal",
+    "PrivacyRequest",
+    "ProfileChange",
     "Purchase",
     "PurchaseLine",
     "PurchaseTotal",
     "RateLimit",
+    "RequestEvent",
     "Session",
     "Store",
     "UTCDateTime",

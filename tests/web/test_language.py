@@ -49,3 +49,10 @@ def test_unsupported_language_is_a_404(client) -> None:
 def test_every_page_offers_the_switcher(client) -> None:
     html = client.get("/signin").text
     assert 'href="/lang/en?next=/signin"' in html and 'aria-current="true"' in html
+
+
+def test_switching_language_keeps_the_query_string(client) -> None:
+    html = client.get("/signin/link?token=abc-123").text
+    assert 'href="/lang/en?next=/signin/link%3Ftoken%3Dabc-123"' in html
+    response = client.get("/lang/en?next=/signin/link%3Ftoken%3Dabc-123", follow_redirects=False)
+    assert response.headers["location"] == "/signin/link?token=abc-123"

@@ -1,0 +1,1 @@
+"""Consent: the purpose register, the consent ledger, the privacy policy page."""

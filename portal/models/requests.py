@@ -1,0 +1,62 @@
+"""Privacy requests (GDPR rights exercised) and their timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text
+from sqlmodel import Field, SQLModel
+
+from portal.models.types import UTCDateTime
+
+REQUEST_TYPES = ("access", "rectification", "erasure", "portability", "objection", "restriction", "other")
+REQUEST_STATUSES = ("received", "in_progress", "awaiting_customer", "completed", "rejected", "cancelled")
+OPEN_STATUSES = ("received", "in_progress", "awaiting_customer")
+
+
+class PrivacyRequest(SQLModel, table=True):
+    __tablename__ = "privacy_request"
+    __table_args__ = (
+        Index("ix_privacy_request_customer", "customer_id", "received_at"),
+        Index("ix_privacy_request_open_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=16, unique=True)  # public, short, non-sequential
+    customer_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("customer.id"), nullable=True))
+    type: str = Field(max_length=16)
+    channel: str = Field(max_length=16)  # web | store | support | email | phone | post
+    store_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("store.id"), nullable=True))
+    status: str = Field(default="received", max_length=24)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    due_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    extended_due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    extension_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    assignee_id: int | None = None
+    # What the customer asked, in their words (e.g. the field, the proposed value and a comment).
+    details: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    outcome: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    version: int = 1  # optimistic locking for concurrent agents
+    # A second submission of the same form (double click, reload) finds the first request by this key.
+    submission_key: str | None = Field(default=None, max_length=64, unique=True)
+
+    @property
+    def effective_due_at(self) -> datetime:
+        return self.extended_due_at or self.due_at
+
+
+class RequestEvent(SQLModel, table=True):
+    """One step of a request's timeline: who, when, what, and whether the customer sees it."""
+
+    __tablename__ = "request_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("privacy_request.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    actor: str = Field(max_length=64)  # customer:<id> | staff:<id> | system
+    kind: str = Field(max_length=32)  # received | status_changed | message | note | extended | ...
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    visible_to_customer: bool = True

@@ -1,0 +1,3 @@
+"""Placeholder: routes arrive with the page (issue 3)."""
+
+routes: list = []

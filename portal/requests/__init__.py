@@ -1,0 +1,1 @@
+"""The request lifecycle: types, states, legal due dates, references, notifications."""
