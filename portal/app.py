@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from portal import pages
+from portal.consent.register import load_register
 from portal.db import make_engine
 from portal.identity import views as identity_views
 from portal.mail import views as mail_views
@@ -33,8 +34,9 @@ from portal.middleware import (
     SessionMiddleware,
 )
 from portal.models import utcnow
-from portal.mydata import browsing_views, processing_views, purchase_views
+from portal.mydata import browsing_views, processing_views, profile_views, purchase_views
 from portal.mydata import views as mydata_views
+from portal.requests import views as request_views
 from portal.retailer import load_retailer
 from portal.settings import Settings, load_settings
 from portal.templating import STATIC_DIR, make_environment
@@ -90,6 +92,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         *purchase_views.routes,
         *browsing_views.routes,
         *processing_views.routes,
+        *profile_views.routes,
+        *request_views.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if settings.demo:
@@ -112,6 +116,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.state.retailer = retailer
     app.state.engine = engine
     app.state.env = env
+    app.state.register = load_register(settings.purposes_file)
+    env.globals["register"] = app.state.register
     app.state.composer = EmailComposer(env)
     app.state.clock = clock
     app.state.worker = worker

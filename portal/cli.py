@@ -10,6 +10,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from portal.consent.register import RegisterError
+from portal.retailer import RetailerConfigError
 from portal.settings import PROJECT_ROOT, SettingsError, load_settings
 
 DEMO_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'demo.sqlite3'}"
@@ -126,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except SettingsError as exc:
+    except (SettingsError, RetailerConfigError, RegisterError) as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
 

@@ -10,6 +10,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from portal import i18n
+from portal.labels import TEMPLATE_GLOBALS
 from portal.retailer import Retailer
 from portal.settings import PROJECT_ROOT, Settings
 
@@ -64,6 +65,7 @@ def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Enviro
         money=i18n.format_money,
         linkify=linkify,
     )
+    env.globals.update(TEMPLATE_GLOBALS)
     env.globals.update(
         retailer=retailer,
         settings=settings,

@@ -21,7 +21,7 @@ def make_customer(engine: Engine, **fields: object) -> Customer:
         "email": email,
         "email_key": email_key(email),
         "first_name": "Camille",
-        "last_name": f"Durand{n}",
+        "last_name": "Durand",
         "phone": "+33612345678",
         "postal_code": "69002",
         "city": "Lyon",

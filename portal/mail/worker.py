@@ -23,6 +23,9 @@ log = logging.getLogger("portal.outbox")
 LEASE = timedelta(minutes=2)
 BATCH = 20
 MAX_BACKOFF = timedelta(hours=1)
+# Kinds this worker can deliver. Webhook events (customer.rectified, …) wait in the outbox, unclaimed and intact,
+# until webhook delivery exists (the retailer API issue), rather than failing and backing off meanwhile.
+TRANSPORTS = ("email",)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -59,6 +62,7 @@ class OutboxWorker:
             query = (
                 select(OutboxMessage)
                 .where(
+                    OutboxMessage.kind.in_(TRANSPORTS),  # type: ignore[attr-defined]
                     OutboxMessage.sent_at.is_(None),  # type: ignore[union-attr]
                     OutboxMessage.next_attempt_at <= now,
                     or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),  # type: ignore[union-attr]

@@ -1,3 +1,51 @@
-"""Placeholder: routes arrive with the page (issue 3)."""
+"""The customer's browsing history page: a few days at a time, newest first, with where their consent stands."""
 
-routes: list = []
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal.db import run_db
+from portal.mydata import browsing
+from portal.mydata.views import customer_id_of
+from portal.web import is_htmx, render
+
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_before(raw: str | None) -> date | None:
+    """The `before` day of the query string; anything but YYYY-MM-DD is a bad request, never a server error."""
+    if raw is None:
+        return None
+    if not ISO_DAY.match(raw):
+        raise HTTPException(400)
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise HTTPException(400) from exc
+
+
+async def browsing_history(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    before = parse_before(request.query_params.get("before"))
+    state = request.app.state
+
+    def load() -> browsing.BrowsingPage:
+        with state.engine.connect() as connection:
+            return browsing.browsing_page(connection, customer_id=customer_id, before=before)
+
+    page = await run_db(state.engine, load)
+    return render(
+        request,
+        "customer/browsing.html",
+        {"page": page, "purpose": state.register.by_code[browsing.BROWSING_PURPOSE], "fragment": is_htmx(request)},
+        block="days",
+    )
+
+
+routes = [Route("/me/browsing", browsing_history, methods=["GET"], name="browsing")]

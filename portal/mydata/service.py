@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
-from portal.models import Customer, PageViewTotal, PurchaseTotal, Store
+from portal.models import ConsentEvent, Customer, PageViewTotal, PrivacyRequest, PurchaseTotal, Store
 from portal.models.commerce import STORE_KIND_WEB
 from portal.models.customer import held_profile_fields
 
@@ -24,6 +24,11 @@ class Overview:
     last_page_view_at: datetime | None
     profile_fields: list[str]
     customer_since: datetime
+    updated_at: datetime
+    request_count: int
+    last_request_at: datetime | None
+    consents_granted: int
+    last_consent_change_at: datetime | None
 
 
 class CustomerNotFound(LookupError):
@@ -41,19 +46,51 @@ _CUSTOMER_ID = bindparam("customer_id")
 _TOTALS_JOIN = PurchaseTotal.__table__.join(Store.__table__, _STORES.id == _TOTALS.store_id)  # type: ignore[attr-defined]
 
 
+_REQUESTS = PrivacyRequest.__table__.c  # type: ignore[attr-defined]
+_EVENTS = ConsentEvent.__table__.c  # type: ignore[attr-defined]
+# Current state of a purpose = its latest event: an event counts when no later one exists for that purpose.
+_EVENT = ConsentEvent.__table__.alias("event")  # type: ignore[attr-defined]
+_LATER = ConsentEvent.__table__.alias("later")  # type: ignore[attr-defined]
+_LATER_EVENT = and_(
+    _LATER.c.customer_id == _EVENT.c.customer_id,
+    _LATER.c.purpose == _EVENT.c.purpose,
+    or_(
+        _LATER.c.occurred_at > _EVENT.c.occurred_at,
+        and_(_LATER.c.occurred_at == _EVENT.c.occurred_at, _LATER.c.id > _EVENT.c.id),
+    ),
+)
+
+
 def _totals(*columns):  # type: ignore[no-untyped-def]
     return select(*columns).select_from(_TOTALS_JOIN).where(_TOTALS.customer_id == _CUSTOMERS.id).scalar_subquery()
 
 
 _OVERVIEW = (
     select(
-        *(_CUSTOMERS[name] for name in ("first_name", "created_at", "erased_at", *Customer.stored_profile_columns())),
+        *(
+            _CUSTOMERS[name]
+            for name in ("first_name", "created_at", "updated_at", "erased_at", *Customer.stored_profile_columns())
+        ),
         _totals(func.coalesce(func.sum(_TOTALS.purchase_count), 0)).label("purchase_count"),
         _totals(func.count(func.distinct(_STORES.id)).filter(_STORES.kind != STORE_KIND_WEB)).label("store_count"),
         _totals(func.count(_STORES.id).filter(_STORES.kind == STORE_KIND_WEB)).label("web_rows"),
         _totals(func.max(_TOTALS.last_purchase_at)).label("last_purchase_at"),
         func.coalesce(_VIEWS.view_count, 0).label("page_view_count"),
         _VIEWS.last_viewed_at,
+        select(func.count()).where(_REQUESTS.customer_id == _CUSTOMERS.id).scalar_subquery().label("request_count"),
+        select(func.max(_REQUESTS.received_at))
+        .where(_REQUESTS.customer_id == _CUSTOMERS.id)
+        .scalar_subquery()
+        .label("last_request_at"),
+        select(func.count())
+        .select_from(_EVENT)
+        .where(_EVENT.c.customer_id == _CUSTOMERS.id, _EVENT.c.granted.is_(True), ~exists().where(_LATER_EVENT))
+        .scalar_subquery()
+        .label("consents_granted"),
+        select(func.max(_EVENTS.occurred_at))
+        .where(_EVENTS.customer_id == _CUSTOMERS.id)
+        .scalar_subquery()
+        .label("last_consent_change_at"),
     )
     .select_from(Customer.__table__.outerjoin(PageViewTotal.__table__, _VIEWS.customer_id == _CUSTOMERS.id))  # type: ignore[attr-defined]
     .where(_CUSTOMERS.id == _CUSTOMER_ID)
@@ -76,4 +113,9 @@ def overview_for(db: Session | Connection, *, customer_id: int) -> Overview:
         last_page_view_at=row.last_viewed_at,
         profile_fields=held_profile_fields(row._mapping),
         customer_since=row.created_at,
+        updated_at=row.updated_at,
+        request_count=int(row.request_count),
+        last_request_at=row.last_request_at,
+        consents_granted=int(row.consents_granted),
+        last_consent_change_at=row.last_consent_change_at,
     )

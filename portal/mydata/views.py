@@ -8,24 +8,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.db import run_db
-from portal.i18n import gettext, lazy_gettext
 from portal.mydata import service
 from portal.web import redirect, render
-
-PROFILE_FIELD_LABELS = {
-    "first_name": lazy_gettext("first name"),
-    "last_name": lazy_gettext("last name"),
-    "email": lazy_gettext("email address"),
-    "phone": lazy_gettext("phone number"),
-    "postal_address": lazy_gettext("postal address"),
-    "birth_date": lazy_gettext("date of birth"),
-    "loyalty_number": lazy_gettext("loyalty card number"),
-    "preferred_language": lazy_gettext("preferred language"),
-}
-
-
-def profile_field_label(field: str) -> str:
-    return gettext(PROFILE_FIELD_LABELS[field])
 
 
 class SignInRequired(Exception):
@@ -51,7 +35,7 @@ async def overview(request: Request) -> Response:
         data = await run_db(state.engine, load)
     except service.CustomerNotFound as exc:
         raise HTTPException(404) from exc
-    return render(request, "customer/overview.html", {"overview": data, "field_label": profile_field_label})
+    return render(request, "customer/overview.html", {"overview": data})
 
 
 async def sign_in_required(request: Request, exc: Exception) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from starlette.testclient import TestClient
@@ -26,6 +27,21 @@ EMAIL_SAMPLES: dict[str, dict[str, object]] = {
         "first_name": "Camille",
     },
     "sign-in-unknown": {"portal_url": "http://127.0.0.1:8000"},
+    "email-change-confirm": {
+        "first_name": "Camille",
+        "new_email": "new@example.com",
+        "hours": 24,
+        "link": "http://127.0.0.1:8000/me/email/confirm?token=abc",
+    },
+    "email-change-requested": {"first_name": "Camille", "new_email": "new@example.com", "hours": 24},
+    "email-changed": {"first_name": "", "new_email": "new@example.com"},
+    "request-received": {
+        "first_name": "Camille",
+        "reference": "R-7K2Q-9XMD",
+        "type": "rectification",
+        "received_at": datetime(2026, 1, 31, 9, tzinfo=UTC),
+        "due_at": datetime(2026, 2, 28, 22, 59, tzinfo=UTC),
+    },
 }
 
 
@@ -93,6 +109,19 @@ def test_every_page_renders_in_both_languages_with_a_title(client: TestClient, s
     sign_in_by_code(client, smtp, "camille@example.com", count=2)
     overview = client.get("/me", headers=headers)
     assert overview.status_code == 200 and f'<html lang="{language}">' in overview.text and _title(overview.text)
+    for path in (
+        "/me/profile",
+        "/me/purchases",
+        "/me/browsing",
+        "/me/processing",
+        "/me/requests",
+        "/me/profile/correction/birth_date",
+        "/me/email/confirm?token=forged",
+    ):
+        page = client.get(path, headers=headers)
+        assert page.status_code in (200, 400), path
+        assert f'<html lang="{language}">' in page.text and _title(page.text).split("·")[0].strip(), path
+        assert page.headers["cache-control"] == "no-store", path
     forbidden = client.post("/signout", data={"csrf_token": "forged"}, headers=headers)
     assert forbidden.status_code == 403 and _title(forbidden.text)
     assert csrf_from(overview.text)

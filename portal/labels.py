@@ -1,0 +1,81 @@
+"""Names of domain values as people read them, translated at display time (templates and emails)."""
+
+from __future__ import annotations
+
+from portal.i18n import gettext, lazy_gettext
+
+PROFILE_FIELDS = {
+    "first_name": lazy_gettext("first name"),
+    "last_name": lazy_gettext("last name"),
+    "email": lazy_gettext("email address"),
+    "phone": lazy_gettext("phone number"),
+    "postal_address": lazy_gettext("postal address"),
+    "address_line1": lazy_gettext("street address"),
+    "address_line2": lazy_gettext("address, second line"),
+    "postal_code": lazy_gettext("postcode"),
+    "city": lazy_gettext("town or city"),
+    "country": lazy_gettext("country"),
+    "birth_date": lazy_gettext("date of birth"),
+    "loyalty_number": lazy_gettext("loyalty card number"),
+    "preferred_language": lazy_gettext("preferred language"),
+}
+REQUEST_TYPES = {
+    "access": lazy_gettext("access to my data"),
+    "rectification": lazy_gettext("correction of my data"),
+    "erasure": lazy_gettext("erasure of my data"),
+    "portability": lazy_gettext("copy of my data (portability)"),
+    "objection": lazy_gettext("objection"),
+    "restriction": lazy_gettext("restriction of use"),
+    "other": lazy_gettext("question"),
+}
+REQUEST_STATUSES = {
+    "received": lazy_gettext("received"),
+    "in_progress": lazy_gettext("in progress"),
+    "awaiting_customer": lazy_gettext("waiting for your answer"),
+    "completed": lazy_gettext("completed"),
+    "rejected": lazy_gettext("refused"),
+    "cancelled": lazy_gettext("cancelled"),
+}
+TIMELINE_STEPS = {
+    "received": lazy_gettext("Request received"),
+    "status_changed": lazy_gettext("Status changed"),
+    "message": lazy_gettext("Message"),
+    "extended": lazy_gettext("Deadline extended"),
+    "completed": lazy_gettext("Request completed"),
+    "rejected": lazy_gettext("Request refused"),
+    "cancelled": lazy_gettext("Request cancelled"),
+}
+LANGUAGES = {"fr": lazy_gettext("French"), "en": lazy_gettext("English")}
+
+
+def _label(table: dict[str, str], value: str) -> str:
+    return gettext(table[value]) if value in table else value
+
+
+def field_label(field: str) -> str:
+    return _label(PROFILE_FIELDS, field)
+
+
+def request_type_label(value: str) -> str:
+    return _label(REQUEST_TYPES, value)
+
+
+def request_status_label(value: str) -> str:
+    return _label(REQUEST_STATUSES, value)
+
+
+def timeline_step_label(value: str) -> str:
+    return _label(TIMELINE_STEPS, value)
+
+
+def language_label(value: str) -> str:
+    return _label(LANGUAGES, value)
+
+
+TEMPLATE_GLOBALS = {
+    "field_label": field_label,
+    "request_type_label": request_type_label,
+    "request_status_label": request_status_label,
+    "timeline_step_label": timeline_step_label,
+    "language_label": language_label,
+}

@@ -1,0 +1,147 @@
+"""The pages a customer viewed on the web shop, a few days at a time, and where their consent stands.
+
+The heavy demo customer holds 100,000 page views over a year, so a page never loads them all: the per-day counts
+(`page_view_day`) choose which days to show, newest first, and only those days' views are read, by a UTC range on
+the `(customer_id, viewed_at, id)` index. The next page starts before the oldest day shown (keyset pagination: no
+OFFSET that grows with the history).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import Connection, bindparam, select
+from sqlmodel import Session
+
+from portal.models import ConsentEvent, PageView, PageViewDay, PageViewTotal
+from portal.mydata.records import PARIS
+
+BROWSING_PURPOSE = "browsing_analytics"
+MAX_DAYS_PER_PAGE = 14
+# Days are added to a page until it holds this many views; a busy day always comes whole, even alone. 270 views a
+# day (the heavy customer) make two days a page, an occasional visitor gets a fortnight.
+VIEWS_PER_PAGE = 600
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsentState:
+    """Where a customer's consent to one purpose stands, from the latest event of the ledger."""
+
+    granted: bool = False
+    changed_at: datetime | None = None  # when the latest event happened; None: no event at all
+    first_granted_at: datetime | None = None
+
+    @property
+    def status(self) -> str:
+        """granted | withdrawn (given once, then taken back) | never (never given, perhaps refused)."""
+        if self.granted:
+            return "granted"
+        return "withdrawn" if self.first_granted_at else "never"
+
+
+@dataclasses.dataclass(frozen=True)
+class PageViewRow:
+    viewed_at: datetime
+    url: str
+    title: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class BrowsingDay:
+    day: date  # Europe/Paris
+    view_count: int
+    views: tuple[PageViewRow, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class BrowsingPage:
+    consent: ConsentState
+    total_views: int
+    days: tuple[BrowsingDay, ...]
+    before: date | None  # the page asked for (None: the newest days)
+    older: date | None  # `before` of the next page, when there are older days
+
+
+_EVENTS = ConsentEvent.__table__.c  # type: ignore[attr-defined]
+_DAYS = PageViewDay.__table__.c  # type: ignore[attr-defined]
+_VIEWS = PageView.__table__.c  # type: ignore[attr-defined]
+_TOTALS = PageViewTotal.__table__.c  # type: ignore[attr-defined]
+
+# Built once: the history pages are read far more often than anything else changes (bench/README.md).
+_LEDGER = (
+    select(_EVENTS.purpose, _EVENTS.granted, _EVENTS.occurred_at)
+    .where(_EVENTS.customer_id == bindparam("customer_id"))
+    .order_by(_EVENTS.occurred_at, _EVENTS.id)
+)
+_TOTAL = select(_TOTALS.view_count).where(_TOTALS.customer_id == bindparam("customer_id"))
+_DAYS_BEFORE = (
+    select(_DAYS.day, _DAYS.view_count)
+    .where(_DAYS.customer_id == bindparam("customer_id"), _DAYS.day < bindparam("before"))
+    .order_by(_DAYS.day.desc())
+    .limit(MAX_DAYS_PER_PAGE + 1)
+)
+_VIEWS_BETWEEN = (
+    select(_VIEWS.viewed_at, _VIEWS.url, _VIEWS.title)
+    .where(
+        _VIEWS.customer_id == bindparam("customer_id"),
+        _VIEWS.viewed_at >= bindparam("start", type_=_VIEWS.viewed_at.type),
+        _VIEWS.viewed_at < bindparam("end", type_=_VIEWS.viewed_at.type),
+    )
+    .order_by(_VIEWS.viewed_at.desc(), _VIEWS.id.desc())
+)
+
+
+def _connection(db: Session | Connection) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
+def consent_states(db: Session | Connection, *, customer_id: int) -> dict[str, ConsentState]:
+    """The current state of every purpose the customer ever answered, replaying their (short) ledger in order."""
+    states: dict[str, ConsentState] = {}
+    for purpose, granted, occurred_at in _connection(db).execute(_LEDGER, {"customer_id": customer_id}):
+        first = states.get(purpose, ConsentState()).first_granted_at or (occurred_at if granted else None)
+        states[purpose] = ConsentState(granted=bool(granted), changed_at=occurred_at, first_granted_at=first)
+    return states
+
+
+def paris_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The UTC instants where a Paris day and the next one start (23 or 25 hours apart when the clocks change)."""
+    return (
+        datetime.combine(day, time(), tzinfo=PARIS).astimezone(UTC),
+        datetime.combine(day + timedelta(days=1), time(), tzinfo=PARIS).astimezone(UTC),
+    )
+
+
+def browsing_page(
+    db: Session | Connection,
+    *,
+    customer_id: int,
+    before: date | None = None,
+    max_days: int = MAX_DAYS_PER_PAGE,
+    views_per_page: int = VIEWS_PER_PAGE,
+) -> BrowsingPage:
+    """The newest days with page views before `before` (all days when None), with their views and the consent."""
+    connection = _connection(db)
+    consent = consent_states(connection, customer_id=customer_id).get(BROWSING_PURPOSE, ConsentState())
+    total = connection.execute(_TOTAL, {"customer_id": customer_id}).scalar() or 0
+    candidates = connection.execute(_DAYS_BEFORE, {"customer_id": customer_id, "before": before or date.max}).all()
+    shown: list[tuple[date, int]] = []
+    running = 0
+    for day, count in candidates[: min(max_days, MAX_DAYS_PER_PAGE)]:
+        if shown and running + count > views_per_page:
+            break
+        shown.append((day, int(count)))
+        running += count
+    older = shown[-1][0] if len(candidates) > len(shown) else None
+    if not shown:
+        return BrowsingPage(consent=consent, total_views=int(total), days=(), before=before, older=None)
+
+    start, _ = paris_day_bounds(shown[-1][0])
+    _, end = paris_day_bounds(shown[0][0])
+    by_day: dict[date, list[PageViewRow]] = {day: [] for day, _count in shown}
+    rows = connection.execute(_VIEWS_BETWEEN, {"customer_id": customer_id, "start": start, "end": end})
+    for viewed_at, url, title in rows:
+        by_day.setdefault(viewed_at.astimezone(PARIS).date(), []).append(PageViewRow(viewed_at, url, title))
+    days = tuple(BrowsingDay(day=day, view_count=count, views=tuple(by_day[day])) for day, count in shown)
+    return BrowsingPage(consent=consent, total_views=int(total), days=days, before=before, older=older)

@@ -1,0 +1,248 @@
+"""Profile page and rectification: direct edits, email change with confirmation, correction requests."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal.db import in_transaction, run_db, transaction
+from portal.i18n import get_locale
+from portal.models import Customer
+from portal.mydata import rectification
+from portal.mydata.profile_rules import COUNTRIES, MESSAGES, display_phone
+from portal.mydata.views import customer_id_of
+from portal.web import redirect, render
+
+# Changed field names come back in the URL after a save (never their values: URLs end up in logs and history).
+KNOWN_FIELDS = frozenset(
+    (
+        "first_name",
+        "last_name",
+        "phone",
+        "address_line1",
+        "address_line2",
+        "postal_code",
+        "city",
+        "country",
+        "preferred_language",
+        "email",
+    )
+)
+
+
+def _state(request: Request):  # type: ignore[no-untyped-def]
+    return request.app.state
+
+
+def _countries() -> list[tuple[str, str]]:
+    from babel import Locale
+
+    names = Locale.parse({"fr": "fr_FR", "en": "en_GB"}[get_locale()]).territories
+    return sorted(((code, names.get(code, code)) for code in COUNTRIES), key=lambda item: item[1])
+
+
+async def _profile_page(
+    request: Request,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict | None = None,
+    status_code: int = 200,
+    email_errors: dict[str, str] | None = None,
+    email_value: str = "",
+) -> Response:
+    customer_id = customer_id_of(request)
+    state = _state(request)
+
+    def load() -> tuple[Customer, dict]:
+        with transaction(state.engine) as session:
+            customer = session.get(Customer, customer_id)
+            if customer is None or customer.erased_at is not None:
+                raise HTTPException(404)
+            return customer, rectification.last_changed(session, customer_id=customer_id)
+
+    customer, changed_at = await run_db(state.engine, load)
+    changed = [f for f in request.query_params.get("changed", "").split(",") if f in KNOWN_FIELDS]
+    form = values if values is not None else {field: getattr(customer, field) or "" for field in KNOWN_FIELDS}
+    if values is None:
+        form["phone"] = display_phone(customer.phone)
+    return render(
+        request,
+        "customer/profile.html",
+        {
+            "customer": customer,
+            "changed_at": changed_at,
+            "changed": changed,
+            "email_requested": request.query_params.get("email") == "sent",
+            "form": form,
+            "errors": errors or {},
+            "email_errors": email_errors or {},
+            "email_value": email_value,
+            "messages": MESSAGES,
+            "countries": _countries(),
+            "locked_fields": state.retailer.locked_fields,
+            "display_phone": display_phone,
+        },
+        status_code=status_code,
+    )
+
+
+async def profile(request: Request) -> Response:
+    return await _profile_page(request)
+
+
+async def profile_submit(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    form = {k: str(v)[:300] for k, v in (await request.form()).items() if k != "csrf_token"}
+    state = _state(request)
+    try:
+        changed = await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            rectification.rectify_profile,
+            customer_id=customer_id,
+            form=form,
+            locked_fields=state.retailer.locked_fields,
+            actor=f"customer:{customer_id}",
+            channel="web",
+            now=state.clock(),
+            request_id=request.scope["state"].get("request_id"),
+        )
+    except rectification.ProfileInvalid as exc:
+        return await _profile_page(request, errors=exc.errors, values=form, status_code=400)
+    return redirect(request, f"/me/profile?changed={','.join(changed) or 'none'}#saved")
+
+
+async def email_submit(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    new_email = str((await request.form()).get("email", ""))[:320]
+    state = _state(request)
+    try:
+        await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            rectification.request_email_change,
+            settings=state.settings,
+            composer=state.composer,
+            customer_id=customer_id,
+            new_email=new_email,
+            language=get_locale(),
+            now=state.clock(),
+            request_id=request.scope["state"].get("request_id"),
+        )
+    except rectification.ProfileInvalid as exc:
+        return await _profile_page(request, email_errors=exc.errors, email_value=new_email, status_code=400)
+    state.worker_notify()
+    return redirect(request, "/me/profile?email=sent#change-email")
+
+
+def _email_rejected(request: Request, exc: rectification.EmailChangeRejected) -> Response:
+    status = 400 if exc.reason == "invalid" else 409 if exc.reason == "taken" else 410
+    return render(
+        request, "customer/email_confirm.html", {"reason": exc.reason, "token": "", "new_email": ""}, status_code=status
+    )
+
+
+async def email_confirm(request: Request) -> Response:
+    token = request.query_params.get("token", "")[:200]
+    state = _state(request)
+
+    def check() -> str:
+        with transaction(state.engine) as session:
+            return rectification.check_email_change(session, settings=state.settings, token=token, now=state.clock())
+
+    try:
+        new_email = await run_db(state.engine, check)
+    except rectification.EmailChangeRejected as exc:
+        return _email_rejected(request, exc)
+    return render(request, "customer/email_confirm.html", {"reason": None, "token": token, "new_email": new_email})
+
+
+async def email_confirm_submit(request: Request) -> Response:
+    token = str((await request.form()).get("token", ""))[:200]
+    state = _state(request)
+    try:
+        await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            rectification.confirm_email_change,
+            settings=state.settings,
+            composer=state.composer,
+            token=token,
+            now=state.clock(),
+            request_id=request.scope["state"].get("request_id"),
+        )
+    except rectification.EmailChangeRejected as exc:
+        return _email_rejected(request, exc)
+    state.worker_notify()
+    return render(request, "customer/email_confirm.html", {"reason": "done", "token": "", "new_email": ""})
+
+
+def _correctable(request: Request) -> str:
+    field = request.path_params["field"]
+    if field not in rectification.CORRECTABLE_FIELDS:
+        raise HTTPException(404)
+    return field
+
+
+async def correction_form(request: Request) -> Response:
+    customer_id_of(request)
+    field = _correctable(request)
+    return render(
+        request,
+        "customer/correction.html",
+        {
+            "field": field,
+            "values": {"submission_key": secrets.token_urlsafe(16)},
+            "errors": {},
+            "messages": MESSAGES,
+        },
+    )
+
+
+async def correction_submit(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    field = _correctable(request)
+    form = {k: str(v)[:2000] for k, v in (await request.form()).items() if k != "csrf_token"}
+    form["field"] = field
+    state = _state(request)
+    try:
+        filed = await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            rectification.request_correction,
+            composer=state.composer,
+            customer_id=customer_id,
+            form=form,
+            language=get_locale(),
+            now=state.clock(),
+            timezone=state.settings.timezone,
+            request_id=request.scope["state"].get("request_id"),
+        )
+    except rectification.ProfileInvalid as exc:
+        return render(
+            request,
+            "customer/correction.html",
+            {"field": field, "values": form, "errors": exc.errors, "messages": MESSAGES},
+            status_code=400,
+        )
+    state.worker_notify()
+    return redirect(request, f"/me/requests/{filed.reference}?filed=1")
+
+
+routes = [
+    Route("/me/profile", profile, methods=["GET"], name="profile"),
+    Route("/me/profile", profile_submit, methods=["POST"]),
+    Route("/me/profile/email", email_submit, methods=["POST"], name="email_change"),
+    Route("/me/email/confirm", email_confirm, methods=["GET"], name="email_confirm"),
+    Route("/me/email/confirm", email_confirm_submit, methods=["POST"]),
+    Route("/me/profile/correction/{field}", correction_form, methods=["GET"], name="correction"),
+    Route("/me/profile/correction/{field}", correction_submit, methods=["POST"]),
+]

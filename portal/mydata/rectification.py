@@ -1,0 +1,372 @@
+"""Rectification (GDPR Art. 16): direct edits, confirmed email changes, and correction requests.
+
+Every change is one transaction that keeps the before and after (`ProfileChange`, with the customer's data), an
+audit event naming the fields (never their values) and a `customer.rectified` event in the outbox for the
+retailer's systems (Art. 19).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from portal.audit import record_audit
+from portal.identity.keys import keyed_hash
+from portal.identity.service import InvalidEmail, normalise_email
+from portal.mail.compose import EmailComposer
+from portal.mail.outbox import enqueue_email
+from portal.models import Customer, EmailChange, OutboxMessage, ProfileChange, email_key
+from portal.mydata.profile_rules import EDITABLE_FIELDS, clean_profile_form
+from portal.requests.service import FiledRequest, file_request
+from portal.settings import Settings
+
+EMAIL_CHANGE_TTL = timedelta(hours=24)
+CORRECTABLE_FIELDS = ("first_name", "last_name", "phone", "postal_address", "birth_date", "loyalty_number")
+
+
+class ProfileInvalid(ValueError):
+    def __init__(self, errors: dict[str, str], values: Mapping[str, object]) -> None:
+        super().__init__("invalid profile")
+        self.errors = errors
+        self.values = values
+
+
+class CustomerGone(LookupError):
+    pass
+
+
+def _customer(session: Session, customer_id: int) -> Customer:
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.erased_at is not None:
+        raise CustomerGone(customer_id)
+    return customer
+
+
+def _queue_rectified_event(session: Session, *, customer_id: int, fields: list[str], now: datetime) -> None:
+    # Recipients must be told (Art. 19); the webhook carries what changed, the receiver reads the new values.
+    session.add(
+        OutboxMessage(
+            kind="webhook",
+            topic="customer.rectified",
+            payload={
+                "type": "customer.rectified",
+                "customer_id": customer_id,
+                "fields": fields,
+                "occurred_at": now.isoformat(),
+            },
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+
+
+def _apply(
+    session: Session,
+    customer: Customer,
+    changes: dict[str, tuple[object, object]],
+    *,
+    actor: str,
+    channel: str,
+    now: datetime,
+    request_id: str | None,
+) -> None:
+    for field, (old, new) in changes.items():
+        setattr(customer, field, new)
+        session.add(
+            ProfileChange(
+                customer_id=customer.id,  # type: ignore[arg-type]
+                field=field,
+                old_value=None if old is None else str(old),
+                new_value=None if new is None else str(new),
+                changed_at=now,
+                actor=actor,
+                channel=channel,
+            )
+        )
+    customer.updated_at = now
+    record_audit(
+        session,
+        actor=actor,
+        action="customer.rectified",
+        target=f"customer:{customer.id}",
+        detail={"fields": sorted(changes), "channel": channel},
+        now=now,
+        request_id=request_id,
+    )
+    _queue_rectified_event(session, customer_id=customer.id, fields=sorted(changes), now=now)  # type: ignore[arg-type]
+
+
+def rectify_profile(
+    session: Session,
+    *,
+    customer_id: int,
+    form: Mapping[str, str],
+    locked_fields: tuple[str, ...],
+    actor: str,
+    channel: str,
+    now: datetime,
+    request_id: str | None = None,
+) -> list[str]:
+    """Apply the edited profile; returns the changed fields. Raises ProfileInvalid, saving nothing."""
+    customer = _customer(session, customer_id)
+    values, errors = clean_profile_form(form, current_phone=customer.phone)
+    if errors:
+        raise ProfileInvalid(errors, {**values, **{k: form.get(k, "") for k in errors}})
+    locked_columns = {"postal_address": ("address_line1", "address_line2", "postal_code", "city", "country")}
+    frozen = {column for field in locked_fields for column in locked_columns.get(field, (field,))}
+    changes = {
+        field: (getattr(customer, field), values[field])
+        for field in EDITABLE_FIELDS
+        if field not in frozen and getattr(customer, field) != values[field]
+    }
+    if changes:
+        _apply(session, customer, changes, actor=actor, channel=channel, now=now, request_id=request_id)
+    return sorted(changes)
+
+
+def last_changed(session: Session, *, customer_id: int) -> dict[str, datetime]:
+    """When each field was last changed (fields never changed are absent: they date from the customer's creation)."""
+    rows = session.execute(
+        select(ProfileChange.field, func.max(ProfileChange.changed_at))
+        .where(ProfileChange.customer_id == customer_id)
+        .group_by(ProfileChange.field)
+    )
+    return {field: changed_at for field, changed_at in rows}
+
+
+# --- Email change ----------------------------------------------------------------------------------------------
+
+
+def request_email_change(
+    session: Session,
+    *,
+    settings: Settings,
+    composer: EmailComposer,
+    customer_id: int,
+    new_email: str,
+    language: str,
+    now: datetime,
+    request_id: str | None = None,
+) -> None:
+    """Send a confirmation link to the new address and tell the old one. Nothing changes until confirmed.
+
+    Raises ProfileInvalid (bad, same, or already used address).
+    """
+    customer = _customer(session, customer_id)
+    try:
+        address = normalise_email(new_email)
+    except InvalidEmail:
+        raise ProfileInvalid({"email": "email_invalid"}, {"email": new_email}) from None
+    if email_key(address) == customer.email_key:
+        raise ProfileInvalid({"email": "email_same"}, {"email": new_email})
+    taken = session.scalars(select(Customer.id).where(Customer.email_key == email_key(address))).first()
+    if taken is not None:
+        raise ProfileInvalid({"email": "email_taken"}, {"email": new_email})
+    session.execute(
+        update(EmailChange)
+        .where(
+            EmailChange.customer_id == customer_id,
+            EmailChange.confirmed_at.is_(None),  # type: ignore[union-attr]
+            EmailChange.voided_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(voided_at=now)
+    )
+    token = secrets.token_urlsafe(32)
+    session.add(
+        EmailChange(
+            customer_id=customer_id,
+            new_email=address,
+            token_hash=keyed_hash(settings.secret_key, "email-change", token),
+            created_at=now,
+            expires_at=now + EMAIL_CHANGE_TTL,
+        )
+    )
+    context = {"first_name": customer.first_name or "", "new_email": address, "hours": 24}
+    enqueue_email(
+        session,
+        email=composer.compose(
+            "email-change-confirm",
+            to=address,
+            language=language,
+            context={**context, "link": f"{settings.base_url}/me/email/confirm?token={token}"},
+        ),
+        topic="email-change-confirm",
+        now=now,
+    )
+    if customer.email:
+        enqueue_email(
+            session,
+            email=composer.compose("email-change-requested", to=customer.email, language=language, context=context),
+            topic="email-change-requested",
+            now=now,
+        )
+    record_audit(
+        session,
+        actor=f"customer:{customer_id}",
+        action="email_change.requested",
+        target=f"customer:{customer_id}",
+        now=now,
+        request_id=request_id,
+    )
+
+
+class EmailChangeRejected(LookupError):
+    """reason: invalid, expired, used (or replaced by a newer request), taken (the address got used meanwhile)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _pending_change(session: Session, settings: Settings, token: str, now: datetime) -> EmailChange:
+    change = session.scalars(
+        select(EmailChange).where(
+            EmailChange.token_hash == keyed_hash(settings.secret_key, "email-change", token or "")
+        )
+    ).first()
+    if change is None:
+        raise EmailChangeRejected("invalid")
+    if change.confirmed_at is not None or change.voided_at is not None:
+        raise EmailChangeRejected("used")
+    if now >= change.expires_at:
+        raise EmailChangeRejected("expired")
+    return change
+
+
+def check_email_change(session: Session, *, settings: Settings, token: str, now: datetime) -> str:
+    """The address the link would confirm (looking does not confirm: mail scanners open links)."""
+    return _pending_change(session, settings, token, now).new_email
+
+
+def confirm_email_change(
+    session: Session,
+    *,
+    settings: Settings,
+    composer: EmailComposer,
+    token: str,
+    now: datetime,
+    request_id: str | None = None,
+) -> int:
+    """Apply a confirmed email change; returns the customer id. Raises EmailChangeRejected."""
+    change = _pending_change(session, settings, token, now)
+    claimed = session.execute(
+        update(EmailChange)
+        .where(EmailChange.id == change.id, EmailChange.confirmed_at.is_(None), EmailChange.voided_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(confirmed_at=now)
+    )
+    if claimed.rowcount != 1:
+        raise EmailChangeRejected("used")
+    customer = _customer(session, change.customer_id)
+    if session.scalars(
+        select(Customer.id).where(Customer.email_key == email_key(change.new_email), Customer.id != customer.id)
+    ).first():
+        raise EmailChangeRejected("taken")
+    old_email = customer.email
+    customer.email_key = email_key(change.new_email)
+    actor = f"customer:{customer.id}"
+    _apply(
+        session,
+        customer,
+        {"email": (old_email, change.new_email)},
+        actor=actor,
+        channel="web",
+        now=now,
+        request_id=request_id,
+    )
+    if old_email:
+        enqueue_email(
+            session,
+            email=composer.compose(
+                "email-changed",
+                to=old_email,
+                language=customer.preferred_language,
+                context={"first_name": customer.first_name or "", "new_email": change.new_email},
+            ),
+            topic="email-changed",
+            now=now,
+        )
+    return customer.id  # type: ignore[return-value]
+
+
+# --- Correction requests -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CorrectionForm:
+    field: str
+    proposed_value: str
+    comment: str
+
+
+def clean_correction(form: Mapping[str, str]) -> tuple[CorrectionForm, dict[str, str]]:
+    field = (form.get("field") or "").strip()
+    proposed = " ".join((form.get("proposed_value") or "").split())
+    comment = (form.get("comment") or "").strip()
+    errors: dict[str, str] = {}
+    if not proposed:
+        errors["proposed_value"] = "value_required"
+    elif len(proposed) > 200:
+        errors["proposed_value"] = "too_long"
+    if len(comment) > 1000:
+        errors["comment"] = "comment_too_long"
+    return CorrectionForm(field=field, proposed_value=proposed, comment=comment), errors
+
+
+def request_correction(
+    session: Session,
+    *,
+    composer: EmailComposer,
+    customer_id: int,
+    form: Mapping[str, str],
+    language: str,
+    now: datetime,
+    timezone: str = "Europe/Paris",
+    request_id: str | None = None,
+) -> FiledRequest:
+    """File a rectification request for a field the customer cannot change alone; acknowledge it by email.
+
+    Raises ProfileInvalid. The form's submission key makes a double submission file one request.
+    """
+    customer = _customer(session, customer_id)
+    correction, errors = clean_correction(form)
+    if correction.field not in CORRECTABLE_FIELDS:
+        raise LookupError(correction.field)
+    if errors:
+        raise ProfileInvalid(errors, dict(form))
+    key = (form.get("submission_key") or "").strip()[:64] or None
+    filed = file_request(
+        session,
+        customer_id=customer_id,
+        type="rectification",
+        channel="web",
+        now=now,
+        actor=f"customer:{customer_id}",
+        details={"field": correction.field, "proposed_value": correction.proposed_value, "comment": correction.comment},
+        submission_key=f"{customer_id}:{key}" if key else None,
+        timezone=timezone,
+        request_id=request_id,
+    )
+    if filed.created and customer.email:
+        enqueue_email(
+            session,
+            email=composer.compose(
+                "request-received",
+                to=customer.email,
+                language=language,
+                context={
+                    "first_name": customer.first_name or "",
+                    "reference": filed.reference,
+                    "type": filed.type,
+                    "received_at": filed.received_at,
+                    "due_at": filed.due_at,
+                },
+            ),
+            topic="request-received",
+            now=now,
+        )
+    return filed

@@ -1,0 +1,147 @@
+"""The browsing history service: consent state from the ledger, views grouped by Paris day, keyset pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Engine, event
+
+from portal.mydata.browsing import (
+    MAX_DAYS_PER_PAGE,
+    VIEWS_PER_PAGE,
+    ConsentState,
+    browsing_page,
+    consent_states,
+    paris_day_bounds,
+)
+from tests.browsing_factories import add_daily_views, add_views_at, record_consent
+from tests.factories import make_customer
+
+
+def page(engine: Engine, customer_id: int, **options):  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        return browsing_page(connection, customer_id=customer_id, **options)
+
+
+def test_a_customer_who_never_answered_has_not_consented(engine) -> None:
+    customer = make_customer(engine)
+    result = page(engine, customer.id)
+    assert result.consent == ConsentState() and result.consent.status == "never"
+    assert result.days == () and result.total_views == 0 and result.older is None
+
+
+def test_the_current_state_is_the_latest_event(engine) -> None:
+    customer = make_customer(engine)
+    first = datetime(2025, 4, 1, 8, tzinfo=UTC)
+    record_consent(engine, customer, granted=False, at=first - timedelta(days=30))  # refused at sign-up
+    with engine.connect() as connection:
+        assert consent_states(connection, customer_id=customer.id)["browsing_analytics"].status == "never"
+    record_consent(engine, customer, granted=True, at=first)
+    record_consent(engine, customer, granted=False, at=first + timedelta(days=10))
+    record_consent(engine, customer, granted=True, at=first + timedelta(days=20), purpose="sms_offers")
+    with engine.connect() as connection:
+        states = consent_states(connection, customer_id=customer.id)
+    assert states["browsing_analytics"].status == "withdrawn"
+    assert states["browsing_analytics"].changed_at == first + timedelta(days=10)
+    assert states["browsing_analytics"].first_granted_at == first
+    assert states["sms_offers"].status == "granted"
+    record_consent(engine, customer, granted=True, at=first + timedelta(days=40))
+    consent = page(engine, customer.id).consent
+    assert consent.status == "granted" and consent.changed_at == first + timedelta(days=40)
+
+
+def test_views_are_grouped_by_paris_day_across_a_clock_change(engine) -> None:
+    customer = make_customer(engine)
+    # Clocks go forward in Paris on 29 March 2026: that day lasts 23 hours.
+    moments = [
+        datetime(2026, 3, 28, 22, 59, tzinfo=UTC),  # 23:59 on the 28th in Paris (UTC+1)
+        datetime(2026, 3, 28, 23, 0, tzinfo=UTC),  # 00:00 on the 29th
+        datetime(2026, 3, 29, 21, 59, tzinfo=UTC),  # 23:59 on the 29th (UTC+2)
+        datetime(2026, 3, 29, 22, 0, tzinfo=UTC),  # 00:00 on the 30th
+    ]
+    add_views_at(engine, customer, moments)
+    start, end = paris_day_bounds(date(2026, 3, 29))
+    assert (start, end) == (moments[1], moments[3]) and end - start == timedelta(hours=23)
+    result = page(engine, customer.id)
+    assert [(d.day, d.view_count) for d in result.days] == [
+        (date(2026, 3, 30), 1),
+        (date(2026, 3, 29), 2),
+        (date(2026, 3, 28), 1),
+    ]
+    assert [v.viewed_at for v in result.days[1].views] == [moments[2], moments[1]]  # newest first
+    assert result.total_views == 4
+
+
+def test_keyset_pages_cover_every_day_once(engine) -> None:
+    customer = make_customer(engine)
+    add_daily_views(engine, customer, days=30, per_day=2, last_day=date(2026, 11, 20))
+    seen: list[date] = []
+    before = None
+    pages = 0
+    while True:
+        result = page(engine, customer.id, before=before)
+        pages += 1
+        assert len(result.days) <= MAX_DAYS_PER_PAGE
+        for day in result.days:
+            assert day.view_count == len(day.views) == 2
+            assert all(v.viewed_at < paris_day_bounds(day.day)[1] for v in day.views)
+        seen += [d.day for d in result.days]
+        if result.older is None:
+            break
+        assert result.older == result.days[-1].day
+        before = result.older
+    assert pages == 3
+    assert seen == [date(2026, 11, 20) - timedelta(days=n) for n in range(30)]
+
+
+def test_before_shows_only_older_days(engine) -> None:
+    customer = make_customer(engine)
+    add_daily_views(engine, customer, days=5, per_day=1, last_day=date(2026, 11, 20))
+    result = page(engine, customer.id, before=date(2026, 11, 18))
+    assert [d.day for d in result.days] == [date(2026, 11, 17), date(2026, 11, 16)]
+    assert result.older is None
+    assert page(engine, customer.id, before=date(2000, 1, 1)).days == ()
+
+
+def test_a_busy_history_loads_a_bounded_page(engine) -> None:
+    customer = make_customer(engine)
+    add_daily_views(engine, customer, days=40, per_day=270, last_day=date(2026, 11, 20))
+    statements: list[str] = []
+    rows = 0
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "after_cursor_execute", count)
+    try:
+        result = page(engine, customer.id)
+    finally:
+        event.remove(engine, "after_cursor_execute", count)
+    rows = sum(len(d.views) for d in result.days)
+    assert result.total_views == 40 * 270
+    assert [d.day for d in result.days] == [date(2026, 11, 20), date(2026, 11, 19)]
+    assert rows == 540 <= VIEWS_PER_PAGE
+    # The ledger, the total, the days and one range of views: never a query per day.
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 4
+    assert result.older == date(2026, 11, 19)
+
+
+def test_a_single_day_busier_than_a_page_comes_whole(engine) -> None:
+    customer = make_customer(engine)
+    add_daily_views(engine, customer, days=2, per_day=VIEWS_PER_PAGE + 5, last_day=date(2026, 11, 20))
+    result = page(engine, customer.id)
+    assert [(d.day, len(d.views)) for d in result.days] == [(date(2026, 11, 20), VIEWS_PER_PAGE + 5)]
+    assert result.older == date(2026, 11, 20)
+
+
+def test_another_customers_views_never_show(engine) -> None:
+    camille, leo = make_customer(engine), make_customer(engine)
+    moment = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    add_views_at(engine, camille, [moment], site="camille")
+    add_views_at(engine, leo, [moment, moment + timedelta(minutes=1)], site="leo")
+    record_consent(engine, leo, granted=True, at=moment - timedelta(days=1))
+    result = page(engine, camille.id)
+    assert [v.url for d in result.days for v in d.views] == [
+        f"https://www.maison-aubepine.example/camille/{camille.id}/0"
+    ]
+    assert result.total_views == 1 and result.consent.status == "never"
