@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
+from functools import cache
 
+from babel import Locale
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,25 +16,12 @@ from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
 from portal.models import Customer
 from portal.mydata import rectification
-from portal.mydata.profile_rules import COUNTRIES, MESSAGES, display_phone
+from portal.mydata.profile_rules import COUNTRIES, EDITABLE_FIELDS, MESSAGES, display_phone
 from portal.mydata.views import customer_id_of
 from portal.web import redirect, render
 
 # Changed field names come back in the URL after a save (never their values: URLs end up in logs and history).
-KNOWN_FIELDS = frozenset(
-    (
-        "first_name",
-        "last_name",
-        "phone",
-        "address_line1",
-        "address_line2",
-        "postal_code",
-        "city",
-        "country",
-        "preferred_language",
-        "email",
-    )
-)
+KNOWN_FIELDS = frozenset((*EDITABLE_FIELDS, "email"))
 
 
 def _state(request: Request):  # type: ignore[no-untyped-def]
@@ -39,10 +29,19 @@ def _state(request: Request):  # type: ignore[no-untyped-def]
 
 
 def _countries() -> list[tuple[str, str]]:
-    from babel import Locale
+    return _countries_in(get_locale())
 
-    names = Locale.parse({"fr": "fr_FR", "en": "en_GB"}[get_locale()]).territories
-    return sorted(((code, names.get(code, code)) for code in COUNTRIES), key=lambda item: item[1])
+
+@cache
+def _countries_in(locale: str) -> list[tuple[str, str]]:
+    """(code, name) of every country, sorted by its name in `locale` (for the address form)."""
+    names = Locale.parse({"fr": "fr_FR", "en": "en_GB"}[locale]).territories
+    return sorted(((code, names.get(code, code)) for code in COUNTRIES), key=lambda item: _sort_key(item[1]))
+
+
+def _sort_key(name: str) -> str:
+    # "Émirats arabes unis" belongs with the E's, not after "Zimbabwe".
+    return "".join(ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch)).casefold()
 
 
 async def _profile_page(
