@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from portal import pages
+from portal.consent import views as consent_views
 from portal.consent.register import load_register
 from portal.db import make_engine
 from portal.identity import views as identity_views
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         *purchase_views.routes,
         *browsing_views.routes,
         *processing_views.routes,
+        *consent_views.routes,
         *profile_views.routes,
         *request_views.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),

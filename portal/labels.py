@@ -45,6 +45,13 @@ TIMELINE_STEPS = {
     "rejected": lazy_gettext("Request refused"),
     "cancelled": lazy_gettext("Request cancelled"),
 }
+CONSENT_CHANNELS = {
+    "web": lazy_gettext("on this website"),
+    "store": lazy_gettext("in a store"),
+    "support": lazy_gettext("through our customer service"),
+    "import": lazy_gettext("imported from our customer records"),
+    "api": lazy_gettext("through our systems (API)"),
+}
 LANGUAGES = {"fr": lazy_gettext("French"), "en": lazy_gettext("English")}
 
 
@@ -68,6 +75,10 @@ def timeline_step_label(value: str) -> str:
     return _label(TIMELINE_STEPS, value)
 
 
+def consent_channel_label(value: str) -> str:
+    return _label(CONSENT_CHANNELS, value)
+
+
 def language_label(value: str) -> str:
     return _label(LANGUAGES, value)
 
@@ -78,4 +89,5 @@ TEMPLATE_GLOBALS = {
     "request_status_label": request_status_label,
     "timeline_step_label": timeline_step_label,
     "language_label": language_label,
+    "consent_channel_label": consent_channel_label,
 }

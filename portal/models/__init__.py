@@ -3,7 +3,7 @@
 from portal.models.audit import AuditEvent
 from portal.models.browsing import PageView, PageViewDay, PageViewTotal
 from portal.models.commerce import Purchase, PurchaseLine, PurchaseTotal, Store
-from portal.models.consent import ConsentEvent
+from portal.models.consent import ConsentEvent, ConsentWording
 from portal.models.customer import Customer, email_key
 from portal.models.identity import LoginChallenge, RateLimit, Session
 from portal.models.outbox import OutboxMessage
@@ -14,6 +14,7 @@ from portal.models.types import UTCDateTime, utcnow
 __all__ = [
     "AuditEvent",
     "ConsentEvent",
+    "ConsentWording",
     "EmailChange",
     "Customer",
     "LoginChallenge",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, Integer
+from sqlalchemy import Column, ForeignKey, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from portal.models.types import UTCDateTime
@@ -23,3 +23,20 @@ class ConsentEvent(SQLModel, table=True):
     actor: str = Field(max_length=64)  # customer | staff:<id> | system
     policy_version: str = Field(max_length=32)
     wording_hash: str | None = Field(default=None, max_length=64)
+
+
+class ConsentWording(SQLModel, table=True):
+    """The exact text a customer read when answering, stored once per (purpose, locale, policy version).
+
+    Consent events keep only the SHA-256 of the wording; this table keeps the text behind each hash, so the proof
+    of consent (Art. 7(1)) survives later versions of the purpose register.
+    """
+
+    __tablename__ = "consent_wording"
+
+    hash: str = Field(primary_key=True, max_length=64)
+    purpose: str = Field(max_length=48)
+    locale: str = Field(max_length=8)
+    policy_version: str = Field(max_length=32)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

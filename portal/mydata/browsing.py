@@ -14,30 +14,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Connection, bindparam, select
 from sqlmodel import Session
 
-from portal.models import ConsentEvent, PageView, PageViewDay, PageViewTotal
+# The consent ledger owns the state of a consent; the names stay importable from here for the history code.
+from portal.consent.ledger import BROWSING_PURPOSE, ConsentState
+from portal.consent.ledger import current_consents as consent_states
+from portal.models import PageView, PageViewDay, PageViewTotal
 from portal.mydata.records import PARIS
 
-BROWSING_PURPOSE = "browsing_analytics"
 MAX_DAYS_PER_PAGE = 14
 # Days are added to a page until it holds this many views; a busy day always comes whole, even alone. 270 views a
 # day (the heavy customer) make two days a page, an occasional visitor gets a fortnight.
 VIEWS_PER_PAGE = 600
-
-
-@dataclasses.dataclass(frozen=True)
-class ConsentState:
-    """Where a customer's consent to one purpose stands, from the latest event of the ledger."""
-
-    granted: bool = False
-    changed_at: datetime | None = None  # when the latest event happened; None: no event at all
-    first_granted_at: datetime | None = None
-
-    @property
-    def status(self) -> str:
-        """granted | withdrawn (given once, then taken back) | never (never given, perhaps refused)."""
-        if self.granted:
-            return "granted"
-        return "withdrawn" if self.first_granted_at else "never"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,17 +49,11 @@ class BrowsingPage:
     older: date | None  # `before` of the next page, when there are older days
 
 
-_EVENTS = ConsentEvent.__table__.c  # type: ignore[attr-defined]
 _DAYS = PageViewDay.__table__.c  # type: ignore[attr-defined]
 _VIEWS = PageView.__table__.c  # type: ignore[attr-defined]
 _TOTALS = PageViewTotal.__table__.c  # type: ignore[attr-defined]
 
 # Built once: the history pages are read far more often than anything else changes (bench/README.md).
-_LEDGER = (
-    select(_EVENTS.purpose, _EVENTS.granted, _EVENTS.occurred_at)
-    .where(_EVENTS.customer_id == bindparam("customer_id"))
-    .order_by(_EVENTS.occurred_at, _EVENTS.id)
-)
 _TOTAL = select(_TOTALS.view_count).where(_TOTALS.customer_id == bindparam("customer_id"))
 _DAYS_BEFORE = (
     select(_DAYS.day, _DAYS.view_count)
@@ -94,15 +74,6 @@ _VIEWS_BETWEEN = (
 
 def _connection(db: Session | Connection) -> Connection:
     return db.connection() if isinstance(db, Session) else db
-
-
-def consent_states(db: Session | Connection, *, customer_id: int) -> dict[str, ConsentState]:
-    """The current state of every purpose the customer ever answered, replaying their (short) ledger in order."""
-    states: dict[str, ConsentState] = {}
-    for purpose, granted, occurred_at in _connection(db).execute(_LEDGER, {"customer_id": customer_id}):
-        first = states.get(purpose, ConsentState()).first_granted_at or (occurred_at if granted else None)
-        states[purpose] = ConsentState(granted=bool(granted), changed_at=occurred_at, first_granted_at=first)
-    return states
 
 
 def paris_day_bounds(day: date) -> tuple[datetime, datetime]:

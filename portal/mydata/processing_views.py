@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portal.consent import ledger
 from portal.db import run_db
 from portal.i18n import gettext, lazy_gettext
-from portal.mydata import browsing
 from portal.mydata.views import customer_id_of
 from portal.web import render
 
@@ -23,7 +23,7 @@ LEGAL_BASIS_LABELS = {
     "legitimate_interest": lazy_gettext("Our legitimate interest (GDPR article 6(1)(f))"),
 }
 # Purposes whose data has its own page in the portal.
-DATA_PAGES = {browsing.BROWSING_PURPOSE: "/me/browsing"}
+DATA_PAGES = {ledger.BROWSING_PURPOSE: "/me/browsing"}
 
 
 def legal_basis_label(code: str) -> str:
@@ -34,9 +34,9 @@ async def processing(request: Request) -> Response:
     customer_id = customer_id_of(request)
     state = request.app.state
 
-    def load() -> dict[str, browsing.ConsentState]:
+    def load() -> dict[str, ledger.ConsentState]:
         with state.engine.connect() as connection:
-            return browsing.consent_states(connection, customer_id=customer_id)
+            return ledger.current_consents(connection, customer_id=customer_id)
 
     consents = await run_db(state.engine, load)
     return render(
@@ -44,7 +44,7 @@ async def processing(request: Request) -> Response:
         "customer/processing.html",
         {
             "consents": consents,
-            "no_consent": browsing.ConsentState(),
+            "no_consent": ledger.ConsentState(),
             "legal_basis_label": legal_basis_label,
             "data_pages": DATA_PAGES,
         },

@@ -167,5 +167,5 @@ def test_another_customers_request_is_a_404(signed_in, engine, clock) -> None:
 
 def test_overview_cards_lead_to_each_page(signed_in) -> None:
     html = signed_in.get("/me", headers=EN).text
-    for path in ("/me/profile", "/me/purchases", "/me/browsing", "/me/processing", "/me/requests"):
+    for path in ("/me/profile", "/me/purchases", "/me/browsing", "/me/consents", "/me/processing", "/me/requests"):
         assert f'href="{path}"' in html, path

@@ -1,0 +1,318 @@
+"""The consent ledger (GDPR Art. 7): append-only events, one per change; a purpose's state is its latest event.
+
+Consent is given or withdrawn per purpose, never pre-ticked: a purpose the customer never answered is "not
+given". Each event records when, through which channel and by whom, the policy version in force and the hash of
+the exact wording shown, whose text is kept once in `consent_wording`, so the consent can be proved years later.
+Repeated clicks record nothing (only changes are events), and every change is audited and passed on to the
+retailer's systems as a `consent.changed` webhook in the same transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from portal.audit import record_audit
+from portal.consent.register import PurposeRegister
+from portal.models import ConsentEvent, ConsentWording, Customer, OutboxMessage, PageView, PageViewDay, PageViewTotal
+
+BROWSING_PURPOSE = "browsing_analytics"
+CHANNELS = ("web", "store", "support", "api", "import")
+
+
+class ConsentRefused(ValueError):
+    """The purpose is unknown or not based on consent, or the channel is unknown: nothing was recorded."""
+
+
+class CustomerGone(LookupError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsentState:
+    """Where a customer's consent to one purpose stands, from the latest event of the ledger."""
+
+    granted: bool = False
+    changed_at: datetime | None = None  # when the latest event happened; None: no event at all
+    first_granted_at: datetime | None = None
+    channel: str | None = None  # how the latest change was made
+
+    @property
+    def status(self) -> str:
+        """granted | withdrawn (given once, then taken back) | never (never given, perhaps refused)."""
+        if self.granted:
+            return "granted"
+        return "withdrawn" if self.first_granted_at else "never"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsentRecord:
+    """One event of the ledger, as shown in the customer's history and the proof of consent."""
+
+    occurred_at: datetime
+    purpose: str
+    granted: bool
+    channel: str
+    actor: str
+    policy_version: str
+    wording_hash: str | None
+
+
+_EVENTS = ConsentEvent.__table__.c  # type: ignore[attr-defined]
+_WORDINGS = ConsentWording.__table__.c  # type: ignore[attr-defined]
+
+# Built once: the history pages read the ledger far more often than it changes (bench/README.md).
+_LEDGER = (
+    select(_EVENTS.purpose, _EVENTS.granted, _EVENTS.occurred_at, _EVENTS.channel)
+    .where(_EVENTS.customer_id == bindparam("customer_id"))
+    .order_by(_EVENTS.occurred_at, _EVENTS.id)
+)
+_HISTORY = (
+    select(
+        _EVENTS.occurred_at,
+        _EVENTS.purpose,
+        _EVENTS.granted,
+        _EVENTS.channel,
+        _EVENTS.actor,
+        _EVENTS.policy_version,
+        _EVENTS.wording_hash,
+    )
+    .where(_EVENTS.customer_id == bindparam("customer_id"))
+    .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
+)
+_LATEST = (
+    select(_EVENTS.granted)
+    .where(_EVENTS.customer_id == bindparam("customer_id"), _EVENTS.purpose == bindparam("purpose"))
+    .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
+    .limit(1)
+)
+_PROOF = (
+    select(
+        _EVENTS.occurred_at,
+        _EVENTS.purpose,
+        _EVENTS.granted,
+        _EVENTS.channel,
+        _EVENTS.actor,
+        _EVENTS.policy_version,
+        _EVENTS.wording_hash,
+        _WORDINGS.locale,
+        _WORDINGS.text,
+    )
+    .select_from(ConsentEvent.__table__.outerjoin(ConsentWording.__table__, _WORDINGS.hash == _EVENTS.wording_hash))  # type: ignore[attr-defined]
+    .where(_EVENTS.customer_id == bindparam("customer_id"))
+    .order_by(_EVENTS.occurred_at, _EVENTS.id)
+)
+PROOF_COLUMNS = (
+    "occurred_at",
+    "purpose",
+    "granted",
+    "channel",
+    "actor",
+    "policy_version",
+    "wording_hash",
+    "locale",
+    "wording",
+)
+
+
+def _connection(db: Session | Connection) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
+def current_consents(
+    db: Session | Connection, *, customer_id: int, purposes: Iterable[str] = ()
+) -> dict[str, ConsentState]:
+    """The current state of every purpose the customer ever answered, replaying their (short) ledger in order.
+
+    Codes listed in `purposes` and never answered come back as "not given" (`ConsentState()`).
+    """
+    states: dict[str, ConsentState] = {code: ConsentState() for code in purposes}
+    for purpose, granted, occurred_at, channel in _connection(db).execute(_LEDGER, {"customer_id": customer_id}):
+        first = states.get(purpose, ConsentState()).first_granted_at or (occurred_at if granted else None)
+        states[purpose] = ConsentState(
+            granted=bool(granted), changed_at=occurred_at, first_granted_at=first, channel=channel
+        )
+    return states
+
+
+def history(db: Session | Connection, *, customer_id: int) -> list[ConsentRecord]:
+    """Every consent event of the customer, newest first."""
+    rows = _connection(db).execute(_HISTORY, {"customer_id": customer_id})
+    return [ConsentRecord(*row) for row in rows]
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _keep_wording(session: Session, *, register: PurposeRegister, purpose: str, locale: str, now: datetime) -> str:
+    wording_hash = register.wording_hash(purpose, locale)
+    statement = _insert(session)(ConsentWording.__table__).values(  # type: ignore[attr-defined]
+        hash=wording_hash,
+        purpose=purpose,
+        locale=locale,
+        policy_version=register.policy_version,
+        text=register.by_code[purpose].consent_wording(locale),
+        created_at=now,
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["hash"]))
+    return wording_hash
+
+
+def record_consent(
+    session: Session,
+    *,
+    register: PurposeRegister,
+    customer_id: int,
+    purpose: str,
+    granted: bool,
+    channel: str,
+    actor: str,
+    now: datetime,
+    locale: str,
+    request_id: str | None = None,
+) -> bool:
+    """Give or withdraw consent to `purpose`; True when the state changed, False when it already was so.
+
+    Raises ConsentRefused (nothing recorded) for a purpose that is unknown or not based on consent.
+    """
+    known = register.by_code.get(purpose)
+    if known is None or not known.consent_based:
+        raise ConsentRefused(f"{purpose!r} is not a purpose customers consent to")
+    if channel not in CHANNELS:
+        raise ConsentRefused(f"unknown channel {channel!r}")
+    # Locks the customer's row on PostgreSQL, so two simultaneous clicks cannot both record a change.
+    customer = session.get(Customer, customer_id, with_for_update=True)
+    if customer is None or customer.erased_at is not None:
+        raise CustomerGone(customer_id)
+    latest = session.execute(_LATEST, {"customer_id": customer_id, "purpose": purpose}).scalar()
+    if bool(latest) == granted:  # no event yet counts as not given: refusing again records nothing either
+        return False
+    wording_hash = _keep_wording(session, register=register, purpose=purpose, locale=locale, now=now)
+    session.add(
+        ConsentEvent(
+            customer_id=customer_id,
+            purpose=purpose,
+            granted=granted,
+            occurred_at=now,
+            channel=channel,
+            actor=actor,
+            policy_version=register.policy_version,
+            wording_hash=wording_hash,
+        )
+    )
+    record_audit(
+        session,
+        actor=actor,
+        action="consent.granted" if granted else "consent.withdrawn",
+        target=f"customer:{customer_id}",
+        detail={"purpose": purpose, "channel": channel},
+        now=now,
+        request_id=request_id,
+    )
+    # The retailer's systems must stop (or may start) using the data for this purpose.
+    session.add(
+        OutboxMessage(
+            kind="webhook",
+            topic="consent.changed",
+            payload={
+                "type": "consent.changed",
+                "customer_id": customer_id,
+                "purpose": purpose,
+                "granted": granted,
+                "occurred_at": now.isoformat(),
+                "channel": channel,
+                "policy_version": register.policy_version,
+            },
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+    return True
+
+
+def withdraw_all_marketing(
+    session: Session,
+    *,
+    register: PurposeRegister,
+    customer_id: int,
+    channel: str,
+    actor: str,
+    now: datetime,
+    locale: str,
+    request_id: str | None = None,
+) -> list[str]:
+    """Withdraw every consent currently given (objection to direct marketing, Art. 21(2)); returns their codes."""
+    states = current_consents(session, customer_id=customer_id)
+    withdrawn = []
+    for purpose in register.consent_based():
+        if states.get(purpose.code, ConsentState()).granted:
+            record_consent(
+                session,
+                register=register,
+                customer_id=customer_id,
+                purpose=purpose.code,
+                granted=False,
+                channel=channel,
+                actor=actor,
+                now=now,
+                locale=locale,
+                request_id=request_id,
+            )
+            withdrawn.append(purpose.code)
+    return withdrawn
+
+
+def delete_browsing_history(
+    session: Session,
+    *,
+    customer_id: int,
+    now: datetime,
+    actor: str | None = None,
+    channel: str = "web",
+    request_id: str | None = None,
+) -> int:
+    """Delete every page view held about the customer, with their counts; returns how many views were deleted."""
+    deleted = session.execute(delete(PageView).where(PageView.customer_id == customer_id)).rowcount or 0  # type: ignore[arg-type]
+    session.execute(delete(PageViewDay).where(PageViewDay.customer_id == customer_id))  # type: ignore[arg-type]
+    session.execute(delete(PageViewTotal).where(PageViewTotal.customer_id == customer_id))  # type: ignore[arg-type]
+    record_audit(
+        session,
+        actor=actor or f"customer:{customer_id}",
+        action="browsing.deleted",
+        target=f"customer:{customer_id}",
+        detail={"count": deleted, "channel": channel},
+        now=now,
+        request_id=request_id,
+    )
+    return deleted
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else value.isoformat() if isinstance(value, datetime) else str(value)
+    # A spreadsheet would run a cell starting with one of these as a formula (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_line(values: Iterable[object]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([_cell(value) for value in values])
+    return buffer.getvalue()
+
+
+def consent_proof_csv(db: Session | Connection, *, customer_id: int) -> Iterator[str]:
+    """The proof of one customer's consents: a header, then every event, oldest first, with the wording shown."""
+    yield _csv_line(PROOF_COLUMNS)
+    for row in _connection(db).execute(_PROOF, {"customer_id": customer_id}):
+        occurred_at, purpose, granted, channel, actor, version, wording_hash, locale, text = row
+        yield _csv_line(
+            (occurred_at, purpose, "granted" if granted else "withdrawn", channel, actor, version)
+            + (wording_hash, locale, text)
+        )

@@ -1,0 +1,159 @@
+"""The customer's consent page: give or withdraw consent per purpose, withdraw everything, see the history.
+
+Every button is a plain form POST answered by a redirect back to the purpose, so the page works without
+JavaScript; htmx only swaps the purpose's row in place (`customer/_consent_row.html`, the same markup the page
+includes).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal.consent import ledger
+from portal.db import in_transaction, run_db
+from portal.i18n import get_locale
+from portal.models import PageViewTotal
+from portal.mydata.views import customer_id_of
+from portal.web import is_htmx, redirect, render
+
+ACTIONS = {"grant": True, "withdraw": False}
+VARY = {"vary": "HX-Request"}
+_TOTALS = PageViewTotal.__table__.c  # type: ignore[attr-defined]
+
+
+def _held_views(connection: Connection, customer_id: int) -> int:
+    return int(connection.execute(select(_TOTALS.view_count).where(_TOTALS.customer_id == customer_id)).scalar() or 0)
+
+
+def _count(raw: str | None) -> int | None:
+    return int(raw) if raw is not None and raw.isdigit() and len(raw) < 10 else None
+
+
+async def consents(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    state = request.app.state
+    codes = [purpose.code for purpose in state.register.consent_based()]
+
+    def load() -> tuple[dict[str, ledger.ConsentState], list[ledger.ConsentRecord], int]:
+        with state.engine.connect() as connection:
+            return (
+                ledger.current_consents(connection, customer_id=customer_id, purposes=codes),
+                ledger.history(connection, customer_id=customer_id),
+                _held_views(connection, customer_id),
+            )
+
+    current, records, held_views = await run_db(state.engine, load)
+    return render(
+        request,
+        "customer/consents.html",
+        {
+            "consents": current,
+            "records": records,
+            "held_views": held_views,
+            "deleted_views": _count(request.query_params.get("deleted")),
+            "withdrawn_all": _count(request.query_params.get("withdrawn")),
+            "announce": None,
+        },
+    )
+
+
+def _refused(request: Request) -> Response:
+    return render(request, "errors/consent_refused.html", {"status_code": 400}, status_code=400, headers=VARY)
+
+
+async def _row(request: Request, customer_id: int, purpose_code: str, **extra: object) -> Response:
+    """Only the purpose's row, for htmx, with a message for the page's live region."""
+    state = request.app.state
+
+    def load() -> tuple[ledger.ConsentState, int]:
+        with state.engine.connect() as connection:
+            current = ledger.current_consents(connection, customer_id=customer_id, purposes=[purpose_code])
+            return current[purpose_code], _held_views(connection, customer_id)
+
+    consent, held_views = await run_db(state.engine, load)
+    context = {
+        "purpose": state.register.by_code[purpose_code],
+        "consent": consent,
+        "held_views": held_views,
+        "deleted_views": None,
+        **extra,
+    }
+    return render(request, "customer/_consent_row.html", context, headers=VARY)
+
+
+async def consents_submit(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    form = await request.form()
+    action = str(form.get("action", ""))[:32]
+    purpose = str(form.get("purpose", ""))[:64]
+    state = request.app.state
+    common = {
+        "register": state.register,
+        "customer_id": customer_id,
+        "channel": "web",
+        "actor": f"customer:{customer_id}",
+        "now": state.clock(),
+        "locale": get_locale(),
+        "request_id": request.scope["state"].get("request_id"),
+    }
+    if action == "withdraw_all_marketing":
+        withdrawn = await run_db(state.engine, in_transaction, state.engine, ledger.withdraw_all_marketing, **common)
+        state.worker_notify()
+        response = redirect(request, f"/me/consents?withdrawn={len(withdrawn)}#withdraw-all")
+        response.headers.update(VARY)
+        return response
+    if action not in ACTIONS:
+        return _refused(request)
+    try:
+        changed = await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            ledger.record_consent,
+            purpose=purpose,
+            granted=ACTIONS[action],
+            **common,
+        )
+    except ledger.ConsentRefused:
+        return _refused(request)
+    except ledger.CustomerGone as exc:
+        raise HTTPException(404) from exc
+    if changed:
+        state.worker_notify()
+    if is_htmx(request):
+        return await _row(request, customer_id, purpose, announce=action)
+    response = redirect(request, f"/me/consents#purpose-{purpose}")
+    response.headers.update(VARY)
+    return response
+
+
+async def browsing_history_delete(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    state = request.app.state
+    deleted = await run_db(
+        state.engine,
+        in_transaction,
+        state.engine,
+        ledger.delete_browsing_history,
+        customer_id=customer_id,
+        now=state.clock(),
+        actor=f"customer:{customer_id}",
+        channel="web",
+        request_id=request.scope["state"].get("request_id"),
+    )
+    if is_htmx(request):
+        return await _row(request, customer_id, ledger.BROWSING_PURPOSE, deleted_views=deleted, announce="deleted")
+    response = redirect(request, f"/me/consents?deleted={deleted}#purpose-{ledger.BROWSING_PURPOSE}")
+    response.headers.update(VARY)
+    return response
+
+
+routes = [
+    Route("/me/consents", consents, methods=["GET"], name="consents"),
+    Route("/me/consents", consents_submit, methods=["POST"]),
+    Route("/me/consents/browsing-history/delete", browsing_history_delete, methods=["POST"], name="browsing_delete"),
+]
