@@ -51,4 +51,21 @@ async def processing(request: Request) -> Response:
     )
 
 
-routes = [Route("/me/processing", processing, methods=["GET"], name="processing")]
+async def privacy_policy(request: Request) -> Response:
+    """The public privacy policy, generated from the same register (no sign-in: it is linked from every page)."""
+    return render(
+        request,
+        "customer/privacy_policy.html",
+        {
+            "consents": None,
+            "no_consent": ledger.ConsentState(),
+            "legal_basis_label": legal_basis_label,
+            "data_pages": {},
+        },
+    )
+
+
+routes = [
+    Route("/me/processing", processing, methods=["GET"], name="processing"),
+    Route("/privacy", privacy_policy, methods=["GET"], name="privacy_policy"),
+]
