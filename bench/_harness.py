@@ -1,6 +1,6 @@
 """Shared plumbing for the benchmarks: servers on free loopback ports, `wrk` runs and their parsing, statistics.
 
-Nothing here knows about the portal; `overview.py` composes it. Method: ../../shared/BENCHMARKS.md.
+Nothing here knows about the portal; `pages.py` composes it. Method: ../../shared/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -9,15 +9,18 @@ import contextlib
 import dataclasses
 import http.client
 import os
+import platform
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 
 HOST = "127.0.0.1"  # the benchmarks never listen on anything but loopback
@@ -322,3 +325,24 @@ def summarise(
         baseline_rps=statistics.median(r.baseline.requests_per_sec for r in kept),
         subject_rps=statistics.median(r.subject.requests_per_sec for r in kept),
     )
+
+
+# --- The machine -------------------------------------------------------------------------------------------------
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version}
+    for package in ("starlette", "uvicorn", "jinja2", "sqlalchemy", "sqlmodel", "uvloop", "httptools"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "?"
+    return found
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages: other work on a shared machine moves every absolute figure."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"

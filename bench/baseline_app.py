@@ -1,15 +1,17 @@
 """The bare baseline: Starlette + Jinja2 rendering one page, no database, no middleware, no i18n.
 
-`bench/overview.py` serves it with the same uvicorn flags as the portal and sets BENCH_BASELINE_BYTES to the byte
-size of the portal page, so both send pages of about the same size: the list at the bottom of the page is
-lengthened until the rendered page reaches that size. The template is rendered on every request, as the portal
-does; only the data is prepared once.
+`bench/pages.py` serves it with the same uvicorn flags as the portal and asks for a page of the byte size of the
+portal page it is compared with: `GET /?bytes=N`. The list at the bottom of the page is lengthened until the
+rendered page reaches about N bytes. The template is rendered on every request, as the portal does; only the data
+is prepared, once per size (the first request of a size builds it). Without `bytes`, the size is
+BENCH_BASELINE_BYTES (default 5,000).
 
-    uvicorn --app-dir bench baseline_app:app   # standalone, with a page of the default size
+    uvicorn --app-dir bench baseline_app:app   # standalone: GET / or GET /?bytes=40000
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -20,6 +22,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 DEFAULT_BYTES = 5_000
+MIN_BYTES, MAX_BYTES = 1_000, 5_000_000  # sizes a caller may ask for
 
 TEMPLATE = """\
 <!doctype html>
@@ -107,19 +110,30 @@ def _render(context: dict[str, Any]) -> str:
     return environment.get_template("page.html").render(context)
 
 
+@functools.cache
 def build_context(target_bytes: int) -> dict[str, Any]:
     """The page's data, with as many list items as it takes to bring the page to about `target_bytes`."""
     empty = len(_render({**BASE_CONTEXT, "items": []}).encode())
-    one = len(_render({**BASE_CONTEXT, "items": [_item(1)]}).encode())
-    count = max(0, round((target_bytes - empty) / max(1, one - empty)))
+    count, per_item = 0, float(len(_render({**BASE_CONTEXT, "items": [_item(1)]}).encode()) - empty)
+    for _ in range(3):  # items grow with their number (longer ids): correct the estimate from the real size
+        count = max(0, round((target_bytes - empty) / max(1.0, per_item)))
+        if not count:
+            break
+        size = len(_render({**BASE_CONTEXT, "items": [_item(n) for n in range(1, count + 1)]}).encode())
+        per_item = (size - empty) / count
     return {**BASE_CONTEXT, "items": [_item(n) for n in range(1, count + 1)]}
 
 
-CONTEXT = build_context(int(os.environ.get("BENCH_BASELINE_BYTES", DEFAULT_BYTES)))
+DEFAULT_SIZE = int(os.environ.get("BENCH_BASELINE_BYTES", DEFAULT_BYTES))
+build_context(DEFAULT_SIZE)
 
 
 async def page(request: Request) -> HTMLResponse:
-    return HTMLResponse(_render({**CONTEXT, "path": request.url.path}))
+    raw = request.query_params.get("bytes")
+    size = int(raw) if raw and raw.isdigit() else DEFAULT_SIZE
+    if not MIN_BYTES <= size <= MAX_BYTES:
+        return HTMLResponse(f"bytes must be between {MIN_BYTES} and {MAX_BYTES}", status_code=400)
+    return HTMLResponse(_render({**build_context(size), "path": request.url.path}))
 
 
 app = Starlette(routes=[Route("/", page)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -71,6 +72,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             )
             worker.settings = _with_smtp(settings, controller.port)
         task = asyncio.create_task(worker.run_forever()) if settings.run_worker else None
+        # Everything built at start-up (templates, catalogues, metadata) lives as long as the process: moving it
+        # out of the collector's reach removes the 45–65 ms full collections that set the pages' p99 (bench/).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session
 
 from portal.audit import record_audit
@@ -129,13 +129,16 @@ def rectify_profile(
     return sorted(changes)
 
 
+_LAST_CHANGED = (
+    select(ProfileChange.field, func.max(ProfileChange.changed_at))
+    .where(ProfileChange.customer_id == bindparam("customer_id"))
+    .group_by(ProfileChange.field)
+)
+
+
 def last_changed(session: Session, *, customer_id: int) -> dict[str, datetime]:
     """When each field was last changed (fields never changed are absent: they date from the customer's creation)."""
-    rows = session.execute(
-        select(ProfileChange.field, func.max(ProfileChange.changed_at))
-        .where(ProfileChange.customer_id == customer_id)
-        .group_by(ProfileChange.field)
-    )
+    rows = session.connection().execute(_LAST_CHANGED, {"customer_id": customer_id})
     return {field: changed_at for field, changed_at in rows}
 
 
