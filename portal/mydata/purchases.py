@@ -282,18 +282,31 @@ def _connection(db: Session | Connection) -> Connection:
     return db.connection() if isinstance(db, Session) else db
 
 
+def _summaries(rows) -> tuple[PurchaseSummary, ...]:  # type: ignore[no-untyped-def]
+    """Rows of _PURCHASE_COLUMNS as summaries. Unpacked by position and one StoreRef per store: named row
+    attributes and a store object per row were most of the list page's Python time (bench/README.md)."""
+    stores: dict[int, StoreRef] = {}
+    summaries = []
+    for id_, purchased_at, receipt_number, channel, total_cents, currency, store_id, code, name, city, kind in rows:
+        store = stores.get(store_id)
+        if store is None:
+            store = stores[store_id] = StoreRef(id=store_id, code=code, name=name, city=city, kind=kind)
+        summaries.append(
+            PurchaseSummary(
+                id=id_,
+                purchased_at=purchased_at,
+                receipt_number=receipt_number,
+                channel=channel,
+                total_cents=int(total_cents),
+                currency=currency,
+                store=store,
+            )
+        )
+    return tuple(summaries)
+
+
 def _summary(row) -> PurchaseSummary:  # type: ignore[no-untyped-def]
-    return PurchaseSummary(
-        id=row.id,
-        purchased_at=row.purchased_at,
-        receipt_number=row.receipt_number,
-        channel=row.channel,
-        total_cents=int(row.total_cents),
-        currency=row.currency,
-        store=StoreRef(
-            id=row.store_id, code=row.store_code, name=row.store_name, city=row.store_city, kind=row.store_kind
-        ),
-    )
+    return _summaries([row])[0]
 
 
 # --- Services ------------------------------------------------------------------------------------------------------
@@ -342,7 +355,7 @@ def purchase_page(
         after=cursor is not None,
     )
     rows = connection.execute(statement, params).all()
-    purchases = tuple(_summary(row) for row in rows[:page_size])
+    purchases = _summaries(rows[:page_size])
     next_after = str(purchases[-1].id) if len(rows) > page_size else None
     return PurchasePage(purchases=purchases, next_after=next_after)
 
