@@ -74,16 +74,18 @@ _LEDGER = (
     .where(_EVENTS.customer_id == bindparam("customer_id"))
     .order_by(_EVENTS.occurred_at, _EVENTS.id)
 )
+# What one event proves: when, which purpose, which way, how, by whom, under which wording.
+_EVENT_COLUMNS = (
+    _EVENTS.occurred_at,
+    _EVENTS.purpose,
+    _EVENTS.granted,
+    _EVENTS.channel,
+    _EVENTS.actor,
+    _EVENTS.policy_version,
+    _EVENTS.wording_hash,
+)
 _HISTORY = (
-    select(
-        _EVENTS.occurred_at,
-        _EVENTS.purpose,
-        _EVENTS.granted,
-        _EVENTS.channel,
-        _EVENTS.actor,
-        _EVENTS.policy_version,
-        _EVENTS.wording_hash,
-    )
+    select(*_EVENT_COLUMNS)
     .where(_EVENTS.customer_id == bindparam("customer_id"))
     .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
 )
@@ -94,17 +96,7 @@ _LATEST = (
     .limit(1)
 )
 _PROOF = (
-    select(
-        _EVENTS.occurred_at,
-        _EVENTS.purpose,
-        _EVENTS.granted,
-        _EVENTS.channel,
-        _EVENTS.actor,
-        _EVENTS.policy_version,
-        _EVENTS.wording_hash,
-        _WORDINGS.locale,
-        _WORDINGS.text,
-    )
+    select(*_EVENT_COLUMNS, _WORDINGS.locale, _WORDINGS.text)
     .select_from(ConsentEvent.__table__.outerjoin(ConsentWording.__table__, _WORDINGS.hash == _EVENTS.wording_hash))  # type: ignore[attr-defined]
     .where(_EVENTS.customer_id == bindparam("customer_id"))
     .order_by(_EVENTS.occurred_at, _EVENTS.id)
