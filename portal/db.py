@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
@@ -98,3 +98,16 @@ def in_transaction(
         except keep_on as exc:
             outcome = exc
     raise outcome
+
+
+def as_connection(db: Session | Connection) -> Connection:
+    """The Core connection behind `db`: hot read paths run prebuilt statements on it, whichever the caller holds."""
+    return db.connection() if isinstance(db, Session) else db
+
+
+def dialect_insert(db: Session | Connection):  # type: ignore[no-untyped-def]
+    """`insert` of the engine's dialect: its `on_conflict_do_update` is how counters and totals are upserted."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    bind = db.get_bind() if isinstance(db, Session) else db
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert

@@ -16,11 +16,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.consent.register import PurposeRegister
+from portal.db import as_connection, dialect_insert
 from portal.models import ConsentEvent, ConsentWording, Customer, OutboxMessage, PageView, PageViewDay, PageViewTotal
 
 BROWSING_PURPOSE = "browsing_analytics"
@@ -114,10 +114,6 @@ PROOF_COLUMNS = (
 )
 
 
-def _connection(db: Session | Connection) -> Connection:
-    return db.connection() if isinstance(db, Session) else db
-
-
 def current_consents(
     db: Session | Connection, *, customer_id: int, purposes: Iterable[str] = ()
 ) -> dict[str, ConsentState]:
@@ -126,7 +122,7 @@ def current_consents(
     Codes listed in `purposes` and never answered come back as "not given" (`ConsentState()`).
     """
     states: dict[str, ConsentState] = {code: ConsentState() for code in purposes}
-    for purpose, granted, occurred_at, channel in _connection(db).execute(_LEDGER, {"customer_id": customer_id}):
+    for purpose, granted, occurred_at, channel in as_connection(db).execute(_LEDGER, {"customer_id": customer_id}):
         first = states.get(purpose, ConsentState()).first_granted_at or (occurred_at if granted else None)
         states[purpose] = ConsentState(
             granted=bool(granted), changed_at=occurred_at, first_granted_at=first, channel=channel
@@ -136,17 +132,13 @@ def current_consents(
 
 def history(db: Session | Connection, *, customer_id: int) -> list[ConsentRecord]:
     """Every consent event of the customer, newest first."""
-    rows = _connection(db).execute(_HISTORY, {"customer_id": customer_id})
+    rows = as_connection(db).execute(_HISTORY, {"customer_id": customer_id})
     return [ConsentRecord(*row) for row in rows]
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _keep_wording(session: Session, *, register: PurposeRegister, purpose: str, locale: str, now: datetime) -> str:
     wording_hash = register.wording_hash(purpose, locale)
-    statement = _insert(session)(ConsentWording.__table__).values(  # type: ignore[attr-defined]
+    statement = dialect_insert(session)(ConsentWording.__table__).values(  # type: ignore[attr-defined]
         hash=wording_hash,
         purpose=purpose,
         locale=locale,
@@ -302,7 +294,7 @@ def _csv_line(values: Iterable[object]) -> str:
 def consent_proof_csv(db: Session | Connection, *, customer_id: int) -> Iterator[str]:
     """The proof of one customer's consents: a header, then every event, oldest first, with the wording shown."""
     yield _csv_line(PROOF_COLUMNS)
-    for row in _connection(db).execute(_PROOF, {"customer_id": customer_id}):
+    for row in as_connection(db).execute(_PROOF, {"customer_id": customer_id}):
         occurred_at, purpose, granted, channel, actor, version, wording_hash, locale, text = row
         yield _csv_line(
             (occurred_at, purpose, "granted" if granted else "withdrawn", channel, actor, version)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, delete
 
+from portal.db import dialect_insert
 from portal.models import RateLimit
 
 
@@ -27,7 +27,7 @@ def window_start(now: datetime, window: timedelta) -> datetime:
 def hit(session: Session, *, key: str, limit: int, window: timedelta, now: datetime) -> LimitResult:
     """Count one attempt under `key`; allowed while the window's count stays within `limit`."""
     start = window_start(now, window)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     statement = (
         insert(RateLimit)
         .values(key=key, window_start=start, count=1)

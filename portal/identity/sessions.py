@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, bindparam, select, update
 from sqlmodel import Session
 
+from portal.db import as_connection
 from portal.identity.keys import keyed_hash
 from portal.models import Session as SessionRow
 from portal.settings import Settings
@@ -80,7 +81,7 @@ _TOUCH = (
 
 def load_session(db: Session | Connection, *, settings: Settings, raw_id: str, now: datetime) -> SessionInfo | None:
     """The live session behind `raw_id`, its idle clock moved on; None when unknown, ended or timed out."""
-    connection = db.connection() if isinstance(db, Session) else db
+    connection = as_connection(db)
     row = connection.execute(_LOAD, {"id_hash": _hash(settings, raw_id)}).first()
     if row is None or row.ended_at is not None:
         return None

@@ -17,6 +17,7 @@ from sqlmodel import Session
 # The consent ledger owns the state of a consent; the names stay importable from here for the history code.
 from portal.consent.ledger import BROWSING_PURPOSE, ConsentState
 from portal.consent.ledger import current_consents as consent_states
+from portal.db import as_connection
 from portal.models import PageView, PageViewDay, PageViewTotal
 from portal.mydata.records import PARIS
 
@@ -72,10 +73,6 @@ _VIEWS_BETWEEN = (
 )
 
 
-def _connection(db: Session | Connection) -> Connection:
-    return db.connection() if isinstance(db, Session) else db
-
-
 def paris_day_bounds(day: date) -> tuple[datetime, datetime]:
     """The UTC instants where a Paris day and the next one start (23 or 25 hours apart when the clocks change)."""
     return (
@@ -93,7 +90,7 @@ def browsing_page(
     views_per_page: int = VIEWS_PER_PAGE,
 ) -> BrowsingPage:
     """The newest days with page views before `before` (all days when None), with their views and the consent."""
-    connection = _connection(db)
+    connection = as_connection(db)
     consent = consent_states(connection, customer_id=customer_id).get(BROWSING_PURPOSE, ConsentState())
     total = connection.execute(_TOTAL, {"customer_id": customer_id}).scalar() or 0
     candidates = connection.execute(_DAYS_BEFORE, {"customer_id": customer_id, "before": before or date.max}).all()

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Select, bindparam, or_, select
 from sqlmodel import Session
 
+from portal.db import as_connection
 from portal.models import Purchase, PurchaseLine, PurchaseTotal, Store
 from portal.models.commerce import STORE_KIND_WEB
 
@@ -278,10 +279,6 @@ def _page_statement(*, since: bool, until: bool, store: bool, channel: bool, aft
     return statement.order_by(_P.purchased_at.desc(), _P.id.desc()).limit(bindparam("limit"))
 
 
-def _connection(db: Session | Connection) -> Connection:
-    return db.connection() if isinstance(db, Session) else db
-
-
 def _summaries(rows) -> tuple[PurchaseSummary, ...]:  # type: ignore[no-untyped-def]
     """Rows of _PURCHASE_COLUMNS as summaries. Unpacked by position and one StoreRef per store: named row
     attributes and a store object per row were most of the list page's Python time (bench/README.md)."""
@@ -325,7 +322,7 @@ def purchase_page(
     Raises InvalidCursor for a malformed cursor and NotFound for a cursor that is not one of the customer's
     purchases.
     """
-    connection = _connection(db)
+    connection = as_connection(db)
     since, until = paris_year_bounds(filters.year) if filters.year is not None else (None, None)
     cursor: tuple[datetime, int] | None = None
     if after:
@@ -362,7 +359,7 @@ def purchase_page(
 
 def purchase_totals(db: Session | Connection, *, customer_id: int) -> PurchaseTotals:
     """Count and amount per store and per year, read from the per-customer totals (a few rows, whatever the history)."""
-    rows = _connection(db).execute(_TOTALS, {"customer_id": customer_id}).all()
+    rows = as_connection(db).execute(_TOTALS, {"customer_id": customer_id}).all()
     stores: dict[int, StoreRef] = {}
     by_store: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])
     by_year: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])
@@ -402,7 +399,7 @@ def purchase_listing(
 
     Raises InvalidFilter when the store filter names a store the customer never bought in.
     """
-    connection = _connection(db)
+    connection = as_connection(db)
     totals = purchase_totals(connection, customer_id=customer_id)
     if filters.store_id is not None and filters.store_id not in {store.id for store in totals.stores}:
         raise InvalidFilter("store")
@@ -414,7 +411,7 @@ def receipt(db: Session | Connection, *, customer_id: int, purchase_id: int) -> 
     """One of the customer's purchases with its store and lines; NotFound when it is not theirs."""
     if not 1 <= purchase_id <= MAX_ID:
         raise NotFound(purchase_id)
-    connection = _connection(db)
+    connection = as_connection(db)
     row = connection.execute(_RECEIPT, {"purchase_id": purchase_id, "customer_id": customer_id}).first()
     if row is None:
         raise NotFound(purchase_id)

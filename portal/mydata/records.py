@@ -10,16 +10,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from portal.db import dialect_insert
 from portal.models import PageView, PageViewDay, PageViewTotal, Purchase, PurchaseLine, PurchaseTotal
 
 PARIS = ZoneInfo("Europe/Paris")
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def record_purchase(
@@ -52,7 +48,7 @@ def record_purchase(
         )
     if customer_id is not None:
         table = PurchaseTotal.__table__  # type: ignore[attr-defined]
-        statement = _insert(session)(table).values(
+        statement = dialect_insert(session)(table).values(
             customer_id=customer_id,
             store_id=store_id,
             year=purchased_at.astimezone(PARIS).year,
@@ -91,7 +87,7 @@ def record_page_view(
     view = PageView(customer_id=customer_id, viewed_at=viewed_at, url=url, title=title)
     session.add(view)
     table = PageViewDay.__table__  # type: ignore[attr-defined]
-    statement = _insert(session)(table).values(
+    statement = dialect_insert(session)(table).values(
         customer_id=customer_id, day=viewed_at.astimezone(PARIS).date(), view_count=1
     )
     session.execute(
@@ -100,7 +96,7 @@ def record_page_view(
         )
     )
     totals = PageViewTotal.__table__  # type: ignore[attr-defined]
-    statement = _insert(session)(totals).values(customer_id=customer_id, view_count=1, last_viewed_at=viewed_at)
+    statement = dialect_insert(session)(totals).values(customer_id=customer_id, view_count=1, last_viewed_at=viewed_at)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["customer_id"],

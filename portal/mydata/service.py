@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
+from portal.db import as_connection
 from portal.models import ConsentEvent, Customer, PageViewTotal, PrivacyRequest, PurchaseTotal, Store
 from portal.models.commerce import STORE_KIND_WEB
 from portal.models.customer import held_profile_fields
@@ -99,7 +100,7 @@ _OVERVIEW = (
 
 def overview_for(db: Session | Connection, *, customer_id: int) -> Overview:
     """Counts for the "Your data" page, read from the per-customer totals (a few rows, whatever the history)."""
-    connection = db.connection() if isinstance(db, Session) else db
+    connection = as_connection(db)
     row = connection.execute(_OVERVIEW, {"customer_id": customer_id}).first()
     if row is None or row.erased_at is not None:
         raise CustomerNotFound(customer_id)
