@@ -45,6 +45,8 @@ class Customer(SQLModel, table=True):
     source: str = Field(default="store", max_length=32)  # store | web | import | support
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    # Restriction of processing (Art. 18): data kept but not used; marketing consent reads answer "no".
+    restricted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     # Tombstone after erasure: the row stays so a later import cannot silently recreate a profile.
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     erased_email_hash: str | None = Field(default=None, max_length=128)

@@ -43,6 +43,12 @@ class Session(SQLModel, table=True):
     customer_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=True)
     )
+    staff_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("staff_user.id", ondelete="CASCADE", name="fk_session_staff_id"), nullable=True
+        ),
+    )
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     last_seen_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     idle_expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from portal.models.types import UTCDateTime
@@ -17,6 +17,15 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)  # email | webhook
     topic: str = Field(max_length=64)  # e.g. the email template name, or the webhook event type
+    # Webhooks: the receiver this copy of the event goes to (one message per subscribed endpoint).
+    endpoint_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("webhook_endpoint.id", ondelete="CASCADE", name="fk_outbox_message_endpoint_id"),
+            nullable=True,
+        ),
+    )
     # Rendered message. Emails can carry sign-in links, so the body is cleared once delivered.
     payload: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
