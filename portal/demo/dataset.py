@@ -754,6 +754,7 @@ def _customer_row(
     line1, line2, postal_code, city, country = address or (None, None, None, None, None)
     return {
         "id": customer_id,
+        "retailer_ref": f"C{customer_id:07d}",  # the retailer's CRM number, used by its systems on the API
         "email": email,
         "email_key": email_key(email),
         "first_name": first_name,
@@ -770,6 +771,7 @@ def _customer_row(
         "source": source,
         "created_at": created_at,
         "updated_at": updated_at,
+        "restricted_at": None,
         "erased_at": None,
         "erased_email_hash": None,
     }

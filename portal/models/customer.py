@@ -25,10 +25,15 @@ PROFILE_FIELDS = (
 
 class Customer(SQLModel, table=True):
     __tablename__ = "customer"
-    __table_args__ = (Index("ix_customer_email_key", "email_key", unique=True),)
+    __table_args__ = (
+        Index("ix_customer_email_key", "email_key", unique=True),
+        Index("ix_customer_retailer_ref", "retailer_ref", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     # `email_key` is the case-folded address that identifies the customer; `email` keeps their spelling.
+    # The retailer's own customer id (CRM, tills), by which its systems ask the API about this customer.
+    retailer_ref: str | None = Field(default=None, max_length=64)
     email: str | None = Field(default=None, max_length=254)
     email_key: str | None = Field(default=None, max_length=254)
     first_name: str | None = Field(default=None, max_length=100)
