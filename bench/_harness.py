@@ -141,14 +141,27 @@ def _wait_until_ready(server: Server, path: str, timeout: float) -> None:
 
 def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
     """One GET without following redirects (a 303 to the sign-in page must show up as such)."""
+    status, _headers, body = http_request("GET", url, headers=headers, timeout=timeout)
+    return status, body
+
+
+def http_request(
+    method: str,
+    url: str,
+    *,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request without following redirects; returns the status, the headers (lower-case names) and the body."""
     match = re.fullmatch(r"http://([^/:]+):(\d+)(/.*)?", url)
     if not match:
         raise ValueError(f"not a plain http URL: {url}")
     connection = http.client.HTTPConnection(match[1], int(match[2]), timeout=timeout)
     try:
-        connection.request("GET", match[3] or "/", headers=dict(headers or {}))
+        connection.request(method, match[3] or "/", body=body, headers=dict(headers or {}))
         response = connection.getresponse()
-        return response.status, response.read()
+        return response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
     finally:
         connection.close()
 
@@ -247,10 +260,14 @@ def run_wrk(
     headers: Mapping[str, str] | None = None,
     latency: bool = False,
     min_bytes_per_request: float = 0.0,
+    script: Path | None = None,
 ) -> WrkResult:
+    """`script`: a wrk Lua script (method, body, per-request bodies); `bench/api.py` POSTs with it."""
     command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
+    if script is not None:
+        command += ["-s", str(script)]
     if latency:
         command.append("--latency")
     command.append(url)

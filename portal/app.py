@@ -20,6 +20,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from portal import pages
+from portal.api import views as api_views
+from portal.backoffice import views as backoffice_views
 from portal.consent import views as consent_views
 from portal.consent.register import load_register
 from portal.db import make_engine
@@ -38,9 +40,13 @@ from portal.middleware import (
 from portal.models import utcnow
 from portal.mydata import browsing_views, processing_views, profile_views, purchase_views
 from portal.mydata import views as mydata_views
+from portal.portability import views as portability_views
 from portal.requests import views as request_views
 from portal.retailer import load_retailer
 from portal.settings import Settings, load_settings
+from portal.staff import access as staff_access
+from portal.staff import views as staff_views
+from portal.staff.sessions import StaffSessionMiddleware
 from portal.templating import STATIC_DIR, make_environment
 from portal.web import http_exception, render, server_error
 
@@ -101,6 +107,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         *consent_views.routes,
         *profile_views.routes,
         *request_views.routes,
+        *portability_views.routes,
+        *staff_views.routes,
+        *backoffice_views.routes,
+        *api_views.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if settings.demo:
@@ -111,11 +121,15 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         Middleware(RequestContextMiddleware),
         Middleware(LocaleMiddleware, settings=settings),
         Middleware(SessionMiddleware, settings=settings, engine=engine, clock=clock),
+        Middleware(StaffSessionMiddleware, settings=settings, engine=engine, clock=clock),
         Middleware(CSRFMiddleware, settings=settings, on_reject=csrf_rejected, exempt_prefixes=("/api/",)),
     ]
     exception_handlers = {
         HTTPException: http_exception,
         mydata_views.SignInRequired: mydata_views.sign_in_required,
+        staff_access.StaffSignInRequired: staff_access.staff_sign_in_required,
+        staff_access.StaffPasswordChangeRequired: staff_access.staff_password_change_required,
+        staff_access.StaffForbidden: staff_access.staff_forbidden,
         500: server_error,
     }
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers, lifespan=lifespan)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""`portal …` on the command line: serve, demo, migrate, worker, catalog."""
+"""`portal …` on the command line: serve, demo, migrate, worker, webhook, catalog."""
 
 from __future__ import annotations
 
@@ -95,6 +95,162 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_webhook(args: argparse.Namespace) -> int:
+    from portal.api import endpoints
+    from portal.db import in_transaction, make_engine, transaction
+    from portal.models import utcnow
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        if args.action == "list":
+            with transaction(engine) as session:
+                listed = endpoints.list_endpoints(session)
+            for e in listed:
+                state = "active" if e.active else f"disabled {e.disabled_at:%Y-%m-%d %H:%M}"
+                print(f"{e.id}\t{e.url}\t{','.join(e.topics)}\t{state}\t{e.description}")
+            if not listed:
+                print("No webhook endpoints.")
+            return 0
+        if args.action == "add":
+            added = in_transaction(
+                engine,
+                endpoints.add_endpoint,
+                url=args.url,
+                topics=args.topics.split(","),
+                description=args.description,
+                require_https=settings.environment == "production",
+                actor="cli",
+                now=utcnow(),
+            )
+            print(f"Webhook endpoint {added.endpoint_id} added.")
+            print(f"Signing secret, shown only now: {added.secret}")
+            return 0
+        action = {
+            "disable": endpoints.disable_endpoint,
+            "enable": endpoints.enable_endpoint,
+            "rotate-secret": endpoints.rotate_secret,
+        }[args.action]
+        outcome = in_transaction(engine, action, endpoint_id=args.id, actor="cli", now=utcnow())
+        if args.action == "rotate-secret":
+            print(f"New signing secret of endpoint {args.id}, shown only now: {outcome.secret}")
+            print("Every delivery from now on, retries included, is signed with it.")
+        elif args.action == "disable":
+            print(f"Endpoint {args.id} disabled; its pending deliveries wait." if outcome else "Already disabled.")
+        else:
+            print(f"Endpoint {args.id} enabled; waiting deliveries resume." if outcome else "Already active.")
+        return 0
+    except endpoints.EndpointRefused as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return 2
+    except endpoints.EndpointNotFound:
+        print(f"No webhook endpoint with id {args.id}.", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from portal.api import keys
+    from portal.db import in_transaction, make_engine, transaction
+    from portal.models import utcnow
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        if args.action == "create":
+            _, full_key = in_transaction(
+                engine,
+                keys.create_api_key,
+                secret_key=settings.secret_key,
+                name=args.name,
+                scopes=args.scopes.split(","),
+                now=utcnow(),
+            )
+            print(f"API key created. Send it as 'Authorization: Bearer <key>'; it is shown only now:\n{full_key}")
+        elif args.action == "revoke":
+            key = in_transaction(engine, keys.revoke_api_key, prefix=args.prefix, now=utcnow())
+            print(f"API key {key.prefix} ({key.name}) revoked; calls made with it are refused from now on.")
+        else:
+            with transaction(engine) as session:
+                listed = keys.list_api_keys(session)
+                for k in listed:
+                    state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+                    used = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never used"
+                    print(f"{k.prefix}\t{k.name}\t{k.scopes.replace(' ', ',')}\t{state}\t{used}")
+            if not listed:
+                print("No API keys.")
+        return 0
+    except keys.ApiKeyError as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    from portal.db import in_transaction, make_engine, transaction
+    from portal.models import utcnow
+    from portal.staff import accounts
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        if args.action == "list":
+            with transaction(engine) as session:
+                listed = accounts.list_staff(session)
+            for a in listed:
+                state = "active" if a.active else "disabled"
+                totp = "totp" if a.enrolled else "no-totp"
+                print(f"{a.id}\t{a.email}\t{a.name}\t{a.role}\t{a.store_code or '-'}\t{state}\t{totp}")
+            if not listed:
+                print("No staff accounts.")
+            return 0
+        if args.action == "add":
+            password = None
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\r\n")
+            added = in_transaction(
+                engine,
+                accounts.add_staff,
+                email=args.email,
+                name=args.name,
+                role=args.role,
+                store_code=args.store,
+                password=password,
+                actor="cli",
+                now=utcnow(),
+            )
+            print(f"Staff account {added.account.id} added: {added.account.email} ({added.account.role}).")
+            if added.generated:
+                print(f"One-time password, shown only now: {added.password}")
+                print("It must be replaced by a password of their own at the first sign-in.")
+            print("The authenticator app is set up at the first sign-in, on /staff/sign-in.")
+            return 0
+
+        def act(session):  # type: ignore[no-untyped-def]
+            staff_id = accounts.staff_id_for_email(session, args.email)
+            if args.action == "reset-totp":
+                return accounts.reset_totp(session, staff_id=staff_id, actor="cli", now=utcnow())
+            return accounts.set_active(
+                session, staff_id=staff_id, active=args.action == "enable", actor="cli", now=utcnow()
+            )
+
+        account = in_transaction(engine, act)
+        done = {
+            "disable": "disabled; its sessions have ended",
+            "enable": "enabled",
+            "reset-totp": "must set up a new authenticator app at the next sign-in; its sessions have ended",
+        }[args.action]
+        print(f"Staff account {account.email} {done}.")
+        return 0
+    except accounts.StaffAccountError as exc:
+        print(f"Refused: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portal", description="Customer self-service privacy portal.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +273,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="deliver outbox messages (emails, webhooks) in this process")
     worker.set_defaults(handler=cmd_worker)
+
+    webhook = commands.add_parser("webhook", help="the retailer's webhook endpoints: add, list, disable, rotate")
+    webhook_actions = webhook.add_subparsers(dest="action", required=True)
+    add = webhook_actions.add_parser("add", help="add an endpoint; prints its id and signing secret once")
+    add.add_argument("url", help="where events are POSTed (https in production)")
+    add.add_argument("--topics", required=True, help="comma-separated: consent.changed,customer.rectified,…")
+    add.add_argument("--description", default="", help="what the receiver is, e.g. CRM")
+    webhook_actions.add_parser("list", help="list the endpoints (never their secrets)")
+    for name, text in (
+        ("disable", "stop delivering to an endpoint; its deliveries wait"),
+        ("enable", "resume delivering to a disabled endpoint"),
+        ("rotate-secret", "replace an endpoint's signing secret; prints the new one once"),
+    ):
+        webhook_actions.add_parser(name, help=text).add_argument("id", type=int, help="endpoint id (see list)")
+    webhook.set_defaults(handler=cmd_webhook)
+
+    apikey = commands.add_parser("apikey", help="API keys for the retailer's systems: create, list, revoke")
+    apikey_actions = apikey.add_subparsers(dest="action", required=True)
+    create = apikey_actions.add_parser("create", help="create a key; prints it once")
+    create.add_argument("--name", required=True, help="what uses the key, e.g. CRM, tills, web shop")
+    create.add_argument(
+        "--scopes", required=True, help="comma-separated: consents:read, consents:write, browsing:write"
+    )
+    apikey_actions.add_parser("list", help="list the keys (never their secrets)")
+    revoke = apikey_actions.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("prefix", help="the key's first part, e.g. ppk_1a2b3c4d5e6f")
+    apikey.set_defaults(handler=cmd_apikey)
+
+    staff = commands.add_parser("staff", help="back-office staff accounts: add, list, disable, enable, reset-totp")
+    staff_actions = staff.add_subparsers(dest="action", required=True)
+    staff_add = staff_actions.add_parser("add", help="add an account; prints a one-time password once")
+    staff_add.add_argument("--email", required=True, help="work email address, used to sign in")
+    staff_add.add_argument("--name", required=True, help="full name, shown in request timelines")
+    staff_add.add_argument("--role", required=True, choices=["agent", "store", "dpo"], help="what the account may do")
+    staff_add.add_argument("--store", help="store code (store role only), e.g. LYO-01")
+    staff_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password (12+ characters) from standard input"
+    )
+    staff_actions.add_parser("list", help="list the accounts (never their secrets)")
+    for name, text in (
+        ("disable", "disable an account; its sessions end at once"),
+        ("enable", "enable a disabled account"),
+        ("reset-totp", "forget the authenticator (lost phone): the next sign-in sets up a new one"),
+    ):
+        staff_actions.add_parser(name, help=text).add_argument("email", help="the account's email address")
+    staff.set_defaults(handler=cmd_staff)
 
     catalog = commands.add_parser("catalog", help="translation catalogues: update from sources, or check")
     catalog.add_argument("action", choices=["update", "check"])

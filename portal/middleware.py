@@ -233,6 +233,10 @@ class CSRFMiddleware:
         if not anonymous_base or len(anonymous_base) < 20:
             anonymous_base = new_cookie = secrets.token_urlsafe(24)
         base = state.get("session_raw_id") if state.get("session") else anonymous_base
+        if scope["path"] == "/staff" or scope["path"].startswith("/staff/"):
+            # Staff pages are tied to the staff session (its own cookie), never to a customer session.
+            staff_raw_id = state.get("staff_session_raw_id")
+            base = f"staff:{staff_raw_id}" if staff_raw_id else anonymous_base
         state["csrf_token"] = self.expected_token(base)
 
         async def send_with_cookie(message: Message) -> None:

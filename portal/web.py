@@ -74,8 +74,16 @@ def safe_next(url: str | None, default: str = "/") -> str:
 ERROR_TEMPLATES = {404: "errors/404.html", 405: "errors/405.html", 403: "errors/403.html"}
 
 
+def _is_api(request: Request) -> bool:
+    return request.scope["path"].startswith("/api/")
+
+
 async def http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if _is_api(request):  # programs get JSON, in the same shape as the API's own errors
+        from portal.api.errors import status_response
+
+        return status_response(exc.status_code, headers=exc.headers)
     template = ERROR_TEMPLATES.get(exc.status_code, "errors/generic.html")
     return render(request, template, {"status_code": exc.status_code}, status_code=exc.status_code, headers=exc.headers)
 
@@ -83,6 +91,10 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log with the request id; the customer gets a calm page in their language.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _is_api(request):
+        from portal.api.errors import status_response
+
+        return status_response(500)
     try:
         return render(request, "errors/500.html", {"status_code": 500}, status_code=500)
     except Exception:

@@ -18,10 +18,11 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, delete, select
 from sqlmodel import Session
 
+from portal.api.webhooks import queue_webhook
 from portal.audit import record_audit
 from portal.consent.register import PurposeRegister
 from portal.db import as_connection, dialect_insert
-from portal.models import ConsentEvent, ConsentWording, Customer, OutboxMessage, PageView, PageViewDay, PageViewTotal
+from portal.models import ConsentEvent, ConsentWording, Customer, PageView, PageViewDay, PageViewTotal
 
 BROWSING_PURPOSE = "browsing_analytics"
 CHANNELS = ("web", "store", "support", "api", "import")
@@ -90,7 +91,7 @@ _HISTORY = (
     .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
 )
 _LATEST = (
-    select(_EVENTS.granted)
+    select(_EVENTS.granted, _EVENTS.occurred_at)
     .where(_EVENTS.customer_id == bindparam("customer_id"), _EVENTS.purpose == bindparam("purpose"))
     .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
     .limit(1)
@@ -162,10 +163,14 @@ def record_consent(
     now: datetime,
     locale: str,
     request_id: str | None = None,
+    occurred_at: datetime | None = None,
+    shown_version: str | None = None,
 ) -> bool:
     """Give or withdraw consent to `purpose`; True when the state changed, False when it already was so.
 
-    Raises ConsentRefused (nothing recorded) for a purpose that is unknown or not based on consent.
+    Another channel (a till, the call centre) may report an answer given earlier (`occurred_at`) under the policy
+    version it showed (`shown_version`, current by default). Raises ConsentRefused (nothing recorded) for a purpose
+    that is unknown or not based on consent, an unknown channel or version, or an answer older than the latest one.
     """
     known = register.by_code.get(purpose)
     if known is None or not known.consent_based:
@@ -176,19 +181,33 @@ def record_consent(
     customer = session.get(Customer, customer_id, with_for_update=True)
     if customer is None or customer.erased_at is not None:
         raise CustomerGone(customer_id)
-    latest = session.execute(_LATEST, {"customer_id": customer_id, "purpose": purpose}).scalar()
-    if bool(latest) == granted:  # no event yet counts as not given: refusing again records nothing either
+    latest = session.execute(_LATEST, {"customer_id": customer_id, "purpose": purpose}).first()
+    occurred_at = occurred_at or now
+    if latest is not None and occurred_at < latest.occurred_at:
+        # The ledger's order is the order of the answers: an older answer arriving late cannot overrule a newer one.
+        raise ConsentRefused("a more recent answer is already recorded for this purpose")
+    if bool(latest and latest.granted) == granted:  # no event yet counts as not given: refusing again records nothing
         return False
-    wording_hash = _keep_wording(session, register=register, purpose=purpose, locale=locale, now=now)
+    if shown_version is None or shown_version == register.policy_version:
+        shown_version = register.policy_version
+        wording_hash = _keep_wording(session, register=register, purpose=purpose, locale=locale, now=now)
+    else:
+        wording_hash = session.execute(
+            select(_WORDINGS.hash).where(
+                _WORDINGS.purpose == purpose, _WORDINGS.locale == locale, _WORDINGS.policy_version == shown_version
+            )
+        ).scalar()
+        if wording_hash is None:
+            raise ConsentRefused(f"no wording of {purpose!r} is known for policy version {shown_version!r}")
     session.add(
         ConsentEvent(
             customer_id=customer_id,
             purpose=purpose,
             granted=granted,
-            occurred_at=now,
+            occurred_at=occurred_at,
             channel=channel,
             actor=actor,
-            policy_version=register.policy_version,
+            policy_version=shown_version,
             wording_hash=wording_hash,
         )
     )
@@ -202,22 +221,19 @@ def record_consent(
         request_id=request_id,
     )
     # The retailer's systems must stop (or may start) using the data for this purpose.
-    session.add(
-        OutboxMessage(
-            kind="webhook",
-            topic="consent.changed",
-            payload={
-                "type": "consent.changed",
-                "customer_id": customer_id,
-                "purpose": purpose,
-                "granted": granted,
-                "occurred_at": now.isoformat(),
-                "channel": channel,
-                "policy_version": register.policy_version,
-            },
-            created_at=now,
-            next_attempt_at=now,
-        )
+    queue_webhook(
+        session,
+        topic="consent.changed",
+        payload={
+            "customer_id": customer_id,
+            "retailer_customer_id": customer.retailer_ref,
+            "purpose": purpose,
+            "granted": granted,
+            "occurred_at": occurred_at.isoformat(),
+            "channel": channel,
+            "policy_version": shown_version,
+        },
+        now=now,
     )
     return True
 

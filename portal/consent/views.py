@@ -66,20 +66,26 @@ def _refused(request: Request) -> Response:
 
 
 async def _row(request: Request, customer_id: int, purpose_code: str, **extra: object) -> Response:
-    """Only the purpose's row, for htmx, with a message for the page's live region."""
+    """Only the purpose's row, for htmx, with a message for the page's live region and the history out of band."""
     state = request.app.state
 
-    def load() -> tuple[ledger.ConsentState, int]:
+    def load() -> tuple[ledger.ConsentState, int, list[ledger.ConsentRecord]]:
         with state.engine.connect() as connection:
             current = ledger.current_consents(connection, customer_id=customer_id, purposes=[purpose_code])
-            return current[purpose_code], _held_views(connection, customer_id)
+            return (
+                current[purpose_code],
+                _held_views(connection, customer_id),
+                ledger.history(connection, customer_id=customer_id),
+            )
 
-    consent, held_views = await run_db(state.engine, load)
+    consent, held_views, records = await run_db(state.engine, load)
     context = {
         "purpose": state.register.by_code[purpose_code],
         "consent": consent,
         "held_views": held_views,
         "deleted_views": None,
+        "records": records,
+        "history_oob": True,
         **extra,
     }
     return render(request, "customer/_consent_row.html", context, headers=VARY)

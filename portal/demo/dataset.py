@@ -38,10 +38,12 @@ from portal.models import (
     Purchase,
     PurchaseLine,
     PurchaseTotal,
+    StaffUser,
     Store,
     email_key,
 )
 from portal.models.commerce import STORE_KIND_SHOP, STORE_KIND_WEB
+from portal.staff.passwords import hash_password
 
 Row = dict[str, Any]
 
@@ -53,6 +55,15 @@ DEMO_CUSTOMERS: tuple[str, str, str] = (
     "camille.durand@example.com",
     "leo.bernard@example.org",
     "emma.wilson@example.net",
+)
+
+# Back-office accounts (README.md, "Signing in as demo staff"): documented passwords, no authenticator yet, so the
+# first sign-in shows the enrolment page. Demo only: these passwords are public.
+DEMO_STAFF: tuple[tuple[str, str, str, str | None, str], ...] = (
+    # (email, name, role, store code, password)
+    ("agent@maison-aubepine.example", "Inès Moreau", "agent", None, "demo-agent-2026"),
+    ("dpo@maison-aubepine.example", "Julien Lefèvre", "dpo", None, "demo-dpo-2026"),
+    ("lyon.partdieu@maison-aubepine.example", "Sarah Martin", "store", "LYO-01", "demo-store-2026"),
 )
 
 CUSTOMER_COUNT = 320
@@ -537,8 +548,9 @@ def ensure_demo_data(
 ) -> DemoSummary:
     """Generate the demo dataset unless the database already holds customers; `reset` replaces what is there."""
     if not reset:
-        with engine.connect() as connection:
+        with engine.begin() as connection:
             if connection.execute(select(func.count()).select_from(_table(Customer))).scalar_one():
+                ensure_demo_staff(connection, now=_resolve_now(now))  # a demo database older than the back office
                 return _summary(connection, seconds=0.0, generated=False)
     return _generate(engine, seed=seed, now=now, reset=reset)
 
@@ -555,6 +567,7 @@ def _generate(engine: Engine, *, seed: int, now: datetime | None, reset: bool) -
         if reset:
             _delete_everything(connection)
         _write(connection, rows)
+        ensure_demo_staff(connection, now=_resolve_now(now))
         counts = _summary(connection, seconds=0.0)
     return replace(counts, seconds=perf_counter() - started)
 
@@ -1111,6 +1124,37 @@ def _browsing_times(rng: random.Random, count: int, first_day: int, last_day: in
             times.append(at)
             at += timedelta(seconds=rng.randint(12, 240))
     return times
+
+
+def ensure_demo_staff(connection: Connection, *, now: datetime) -> int:
+    """Add the demo staff accounts that are missing; returns how many were added."""
+    table = _table(StaffUser)
+    stores = _table(Store)
+    added = 0
+    for email, name, role, store_code, password in DEMO_STAFF:
+        if connection.execute(select(table.c.id).where(table.c.email_key == email_key(email))).first():
+            continue
+        store_id = None
+        if store_code:
+            store_id = connection.execute(select(stores.c.id).where(stores.c.code == store_code)).scalar_one_or_none()
+            if store_id is None:
+                continue
+        connection.execute(
+            table.insert().values(
+                email=email,
+                email_key=email_key(email),
+                name=name,
+                role=role,
+                store_id=store_id,
+                password_hash=hash_password(password),
+                password_must_change=False,  # documented passwords: the demo keeps them (README.md)
+                failed_attempts=0,
+                active=True,
+                created_at=now,
+            )
+        )
+        added += 1
+    return added
 
 
 # --- Writing -----------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ class SessionInfo:
     created_at: datetime
     idle_expires_at: datetime
     absolute_expires_at: datetime
+    staff_id: int | None = None
 
 
 def timeouts(settings: Settings, kind: str) -> tuple[timedelta, timedelta]:
@@ -34,14 +35,24 @@ def timeouts(settings: Settings, kind: str) -> tuple[timedelta, timedelta]:
         return settings.customer_idle_timeout, settings.customer_absolute_timeout
     if kind == "tablet":
         return timedelta(minutes=3), timedelta(minutes=30)
-    return timedelta(minutes=30), timedelta(hours=12)
+    if kind == "staff_pending":  # password accepted, code not yet: a few minutes to open the authenticator app
+        return timedelta(minutes=5), timedelta(minutes=10)
+    return timedelta(minutes=30), timedelta(hours=12)  # staff
 
 
 def _hash(settings: Settings, raw_id: str) -> str:
     return keyed_hash(settings.secret_key, "session", raw_id)
 
 
-def open_session(session: Session, *, settings: Settings, kind: str, customer_id: int | None, now: datetime) -> str:
+def open_session(
+    session: Session,
+    *,
+    settings: Settings,
+    kind: str,
+    customer_id: int | None,
+    now: datetime,
+    staff_id: int | None = None,
+) -> str:
     """Create a session and return the raw id for the cookie (the only place it ever exists)."""
     raw_id = secrets.token_urlsafe(32)
     idle, absolute = timeouts(settings, kind)
@@ -50,6 +61,7 @@ def open_session(session: Session, *, settings: Settings, kind: str, customer_id
             id_hash=_hash(settings, raw_id),
             kind=kind,
             customer_id=customer_id,
+            staff_id=staff_id,
             created_at=now,
             last_seen_at=now,
             idle_expires_at=now + idle,
@@ -65,6 +77,7 @@ _LOAD = select(
     _SESSIONS.id,
     _SESSIONS.kind,
     _SESSIONS.customer_id,
+    _SESSIONS.staff_id,
     _SESSIONS.created_at,
     _SESSIONS.last_seen_at,
     _SESSIONS.idle_expires_at,
@@ -100,6 +113,7 @@ def load_session(db: Session | Connection, *, settings: Settings, raw_id: str, n
         created_at=row.created_at,
         idle_expires_at=idle_expires_at,
         absolute_expires_at=row.absolute_expires_at,
+        staff_id=row.staff_id,
     )
 
 

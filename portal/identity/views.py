@@ -11,6 +11,7 @@ from portal.audit import record_audit
 from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
 from portal.identity import service
+from portal.identity.destination import destination_after_sign_in, forget_destination
 from portal.identity.sessions import end_session
 from portal.middleware import cookie_names
 from portal.web import redirect, render
@@ -36,6 +37,7 @@ def _start_session(request: Request, signed_in: service.SignedIn, response: Resp
     session_cookie = cookie_names(request.app.state.settings)[0]
     _set_cookie(request, response, session_cookie, request.app.state.session_signer.sign(signed_in.session_id).decode())
     response.delete_cookie(FLOW_COOKIE, path="/")
+    forget_destination(response)
     return response
 
 
@@ -152,7 +154,7 @@ async def signin_code(request: Request) -> Response:
     except service.TooManyAttempts as exc:
         return render(request, "customer/too_many.html", {"minutes": _minutes(exc)}, status_code=429)
     await _end_previous_session(request)
-    return _start_session(request, signed_in, redirect(request, "/me"))
+    return _start_session(request, signed_in, redirect(request, destination_after_sign_in(request)))
 
 
 async def signin_link(request: Request) -> Response:
@@ -197,7 +199,7 @@ async def signin_link_submit(request: Request) -> Response:
     except service.LinkRejected as exc:
         return _link_rejected(request, exc)
     await _end_previous_session(request)
-    return _start_session(request, signed_in, redirect(request, "/me"))
+    return _start_session(request, signed_in, redirect(request, destination_after_sign_in(request)))
 
 
 async def signout(request: Request) -> Response:

@@ -12,20 +12,34 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 import aiosmtplib
+import httpx
 from sqlalchemy import Engine, or_, select, update
 
+from portal.api.webhooks import event_body, signed_headers
 from portal.db import transaction
 from portal.identity.housekeeping import purge_sign_in_records
-from portal.models import OutboxMessage, utcnow
+from portal.models import OutboxMessage, WebhookEndpoint, utcnow
 from portal.settings import Settings
 
 log = logging.getLogger("portal.outbox")
 LEASE = timedelta(minutes=2)
 BATCH = 20
 MAX_BACKOFF = timedelta(hours=1)
-# Kinds this worker can deliver. Webhook events (customer.rectified, …) wait in the outbox, unclaimed and intact,
-# until webhook delivery exists (the retailer API issue), rather than failing and backing off meanwhile.
-TRANSPORTS = ("email",)
+TRANSPORTS = ("email", "webhook")
+WEBHOOK_TIMEOUT = 10.0  # seconds; a slow receiver is retried later rather than holding up the emails behind it
+NO_SUBSCRIBER = "no active endpoint subscribed to this topic"
+
+
+class WebhookRejected(Exception):
+    """The receiver answered, but not with a 2xx (redirects included: they are not followed)."""
+
+
+class EndpointUnavailable(Exception):
+    """The endpoint was disabled (or removed) after the delivery was claimed; it waits for it."""
+
+
+# Deliveries whose endpoint is active; those of a disabled endpoint stay in the outbox, unclaimed, until re-enabled.
+_ACTIVE_ENDPOINTS = select(WebhookEndpoint.id).where(WebhookEndpoint.disabled_at.is_(None))  # type: ignore[union-attr]
 
 
 def backoff(attempts: int) -> timedelta:
@@ -45,6 +59,17 @@ def build_mime(payload: dict, *, sender: str) -> EmailMessage:
     return message
 
 
+DELIVERY_FAILURES = (
+    TimeoutError,
+    OSError,
+    ValueError,
+    aiosmtplib.SMTPException,
+    httpx.HTTPError,  # timeouts, refused connections, broken responses
+    WebhookRejected,
+    EndpointUnavailable,
+)
+
+
 class OutboxWorker:
     """Delivers what the outbox holds. One runs in the web process by default; `portal worker` runs more."""
 
@@ -55,6 +80,8 @@ class OutboxWorker:
         self.wakeup = asyncio.Event()
         self._last_purge: datetime | None = None
         self._stopping = False
+        self._http: httpx.AsyncClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
 
     def claim(self, now: datetime) -> list[OutboxMessage]:
         """Lease a batch of due messages; on PostgreSQL, SKIP LOCKED keeps two workers off the same rows."""
@@ -63,6 +90,8 @@ class OutboxWorker:
                 select(OutboxMessage)
                 .where(
                     OutboxMessage.kind.in_(TRANSPORTS),  # type: ignore[attr-defined]
+                    # A webhook event (no endpoint) is fanned out, not delivered.
+                    or_(OutboxMessage.kind != "webhook", OutboxMessage.endpoint_id.in_(_ACTIVE_ENDPOINTS)),  # type: ignore[union-attr]
                     OutboxMessage.sent_at.is_(None),  # type: ignore[union-attr]
                     OutboxMessage.next_attempt_at <= now,
                     or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),  # type: ignore[union-attr]
@@ -77,7 +106,94 @@ class OutboxWorker:
                 message.locked_until = now + LEASE
             return messages
 
+    def fan_out(self, now: datetime) -> int:
+        """Turn due webhook events into one delivery per active endpoint subscribed to their topic; returns how many.
+
+        All in one transaction: the deliveries exist exactly when their event is marked sent.
+        """
+        with transaction(self.engine) as session:
+            query = (
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.kind == "webhook",
+                    OutboxMessage.endpoint_id.is_(None),  # type: ignore[union-attr]
+                    OutboxMessage.sent_at.is_(None),  # type: ignore[union-attr]
+                    OutboxMessage.next_attempt_at <= now,
+                )
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(BATCH * 5)
+            )
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            events = list(session.scalars(query))
+            if not events:
+                return 0
+            endpoints = list(session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))))  # type: ignore[union-attr]
+            created = 0
+            for event in events:
+                # The guard keeps a second worker (SQLite has no SKIP LOCKED) from fanning the same event out twice.
+                claimed = session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == event.id, OutboxMessage.sent_at.is_(None))  # type: ignore[arg-type,union-attr]
+                    .values(sent_at=now, locked_until=None)
+                )
+                if claimed.rowcount != 1:
+                    continue
+                subscribers = [e for e in endpoints if event.topic in e.topic_set]
+                body = event_body(event.payload or {})
+                for endpoint in subscribers:
+                    session.add(
+                        OutboxMessage(
+                            kind="webhook",
+                            topic=event.topic,
+                            endpoint_id=endpoint.id,
+                            payload={"id": (event.payload or {}).get("id"), "body": body},
+                            created_at=now,
+                            next_attempt_at=now,
+                        )
+                    )
+                created += len(subscribers)
+                # The copies carry the event now; like a sent email, it keeps no content (the audit trail does).
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == event.id)  # type: ignore[arg-type]
+                    .values(payload=None, last_error=None if subscribers else NO_SUBSCRIBER)
+                )
+            return created
+
+    def _http_client(self) -> httpx.AsyncClient:
+        # One client (and connection pool) per worker; a new one if the worker is driven from another event loop.
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:
+            self._http = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT, follow_redirects=False)
+            self._http_loop = loop
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None and self._http_loop is asyncio.get_running_loop():
+            await self._http.aclose()
+        self._http = self._http_loop = None
+
+    async def deliver_webhook(self, message: OutboxMessage, now: datetime) -> None:
+        with transaction(self.engine) as session:
+            endpoint = session.get(WebhookEndpoint, message.endpoint_id)
+            if endpoint is None or endpoint.disabled_at is not None:
+                raise EndpointUnavailable(f"endpoint {message.endpoint_id} is disabled")
+            url, secret = endpoint.url, endpoint.secret
+        payload = message.payload or {}
+        body: str = payload["body"]
+        headers = signed_headers(secret, msg_id=payload["id"], body=body, now=now)
+        headers["user-agent"] = "privacy-portal-webhooks/1"
+        # httpx's timeout bounds each phase (connect, write, read); this bounds the whole delivery.
+        async with asyncio.timeout(WEBHOOK_TIMEOUT):
+            response = await self._http_client().post(url, content=body.encode(), headers=headers)
+        if not response.is_success:
+            raise WebhookRejected(f"HTTP {response.status_code}")
+
     async def deliver(self, message: OutboxMessage) -> None:
+        if message.kind == "webhook":
+            await self.deliver_webhook(message, self.clock())
+            return
         if message.kind != "email":
             raise ValueError(f"no transport for outbox kind {message.kind!r}")
         s = self.settings
@@ -109,12 +225,24 @@ class OutboxWorker:
         """Deliver every due message once; returns how many left. Failures are rescheduled, never dropped."""
         now = now or self.clock()
         sent = 0
+        self.fan_out(now)
         for message in self.claim(now):
+            if message.locked_until and self.clock() >= message.locked_until:
+                # Slow deliveries ate this one's lease: another worker may hold it now, so leave it to be claimed.
+                continue
             attempts = message.attempts + 1
             try:
                 await self.deliver(message)
-            except (TimeoutError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
-                log.warning("outbox message %s (%s) failed, attempt %s: %s", message.id, message.topic, attempts, exc)
+            except DELIVERY_FAILURES as exc:
+                # Never the body: an email can hold a sign-in link. Endpoint and status say enough for webhooks.
+                log.warning(
+                    "outbox message %s (%s%s) failed, attempt %s: %s",
+                    message.id,
+                    message.topic,
+                    f", endpoint {message.endpoint_id}" if message.endpoint_id else "",
+                    attempts,
+                    f"{type(exc).__name__}: {exc}",
+                )
                 self._record(message.id, now=self.clock(), error=f"{type(exc).__name__}: {exc}", attempts=attempts)  # type: ignore[arg-type]
             else:
                 self._record(message.id, now=self.clock(), error=None, attempts=attempts)  # type: ignore[arg-type]
@@ -140,6 +268,12 @@ class OutboxWorker:
 
     async def run_forever(self, poll_seconds: float = 2.0) -> None:
         self._stopping = False
+        try:
+            await self._loop(poll_seconds)
+        finally:
+            await self.aclose()
+
+    async def _loop(self, poll_seconds: float) -> None:
         while not self._stopping:
             try:
                 while await self.deliver_due() == BATCH and not self._stopping:

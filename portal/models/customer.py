@@ -28,6 +28,8 @@ class Customer(SQLModel, table=True):
     __table_args__ = (
         Index("ix_customer_email_key", "email_key", unique=True),
         Index("ix_customer_retailer_ref", "retailer_ref", unique=True),
+        # Imports and sign-up check an address against the erased ones (requests/erasure.py is_erased_email).
+        Index("ix_customer_erased_email_hash", "erased_email_hash"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, func
 from sqlmodel import Field, SQLModel
 
 from portal.models.types import UTCDateTime
@@ -60,3 +60,13 @@ class RequestEvent(SQLModel, table=True):
     kind: str = Field(max_length=32)  # received | status_changed | message | note | extended | ...
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     visible_to_customer: bool = True
+
+
+# The queue's order: open requests by the due date that applies (extended or not). Without this index the first page
+# at 100,000 requests sorts the whole table (17 ms → 0.1 ms, bench/queue.py).
+Index(
+    "ix_privacy_request_status_effective_due",
+    PrivacyRequest.__table__.c.status,  # type: ignore[attr-defined]
+    func.coalesce(PrivacyRequest.__table__.c.extended_due_at, PrivacyRequest.__table__.c.due_at),  # type: ignore[attr-defined]
+    PrivacyRequest.__table__.c.id,  # type: ignore[attr-defined]
+)

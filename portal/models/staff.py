@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from portal.models.types import UTCDateTime
@@ -27,6 +28,9 @@ class StaffUser(SQLModel, table=True):
     totp_secret: str | None = Field(default=None, max_length=64)
     totp_confirmed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     totp_last_step: int | None = None  # a code is accepted once: replaying the same time step is refused
+    # Set for a password someone else chose (a one-time password from `portal staff add` or the DPO): the first
+    # sign-in must replace it before anything else.
+    password_must_change: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     failed_attempts: int = 0
     locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     active: bool = True

@@ -6,10 +6,12 @@ totals the pages read can never drift from the rows they summarise.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session
 
 from portal.db import dialect_insert
@@ -107,3 +109,43 @@ def record_page_view(
         )
     )
     return view
+
+
+def record_page_views(session: Session, views: Sequence[tuple[int, datetime, str, str | None]]) -> None:
+    """Add many page views (customer id, viewed at, url, title) in a few statements, whatever their number.
+
+    The retailer's site sends batches: one multi-row insert, then one upsert per (customer, day) and per customer,
+    instead of three statements per view. Consent is checked by the caller.
+    """
+    if not views:
+        return
+    session.execute(
+        insert(PageView.__table__),  # type: ignore[attr-defined]
+        [{"customer_id": c, "viewed_at": at, "url": url, "title": title} for c, at, url, title in views],
+    )
+    days = Counter((c, at.astimezone(PARIS).date()) for c, at, _, _ in views)
+    table = PageViewDay.__table__  # type: ignore[attr-defined]
+    statement = dialect_insert(session)(table)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id", "day"],
+            set_={"view_count": table.c.view_count + statement.excluded.view_count},
+        ),
+        [{"customer_id": c, "day": day, "view_count": n} for (c, day), n in sorted(days.items())],
+    )
+    counts: Counter[int] = Counter(c for c, _, _, _ in views)
+    latest: dict[int, datetime] = {}
+    for c, at, _, _ in views:
+        latest[c] = max(latest.get(c, at), at)
+    totals = PageViewTotal.__table__  # type: ignore[attr-defined]
+    statement = dialect_insert(session)(totals)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_={
+                "view_count": totals.c.view_count + statement.excluded.view_count,
+                "last_viewed_at": _greatest(session, totals.c.last_viewed_at, statement.excluded.last_viewed_at),
+            },
+        ),
+        [{"customer_id": c, "view_count": counts[c], "last_viewed_at": latest[c]} for c in sorted(counts)],
+    )

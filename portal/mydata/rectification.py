@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session
 
+from portal.api.webhooks import customer_reference, queue_webhook
 from portal.audit import record_audit
 from portal.identity.keys import keyed_hash
 from portal.identity.service import InvalidEmail, normalise_email
 from portal.mail.compose import EmailComposer
 from portal.mail.outbox import enqueue_email
-from portal.models import Customer, EmailChange, OutboxMessage, ProfileChange, email_key
+from portal.models import Customer, EmailChange, ProfileChange, email_key
 from portal.mydata.profile_rules import EDITABLE_FIELDS, clean_profile_form
 from portal.requests.service import FiledRequest, file_request
 from portal.settings import Settings
@@ -47,21 +48,13 @@ def _customer(session: Session, customer_id: int) -> Customer:
     return customer
 
 
-def _queue_rectified_event(session: Session, *, customer_id: int, fields: list[str], now: datetime) -> None:
+def _queue_rectified_event(session: Session, *, customer: Customer, fields: list[str], now: datetime) -> None:
     # Recipients must be told (Art. 19); the webhook carries what changed, the receiver reads the new values.
-    session.add(
-        OutboxMessage(
-            kind="webhook",
-            topic="customer.rectified",
-            payload={
-                "type": "customer.rectified",
-                "customer_id": customer_id,
-                "fields": fields,
-                "occurred_at": now.isoformat(),
-            },
-            created_at=now,
-            next_attempt_at=now,
-        )
+    queue_webhook(
+        session,
+        topic="customer.rectified",
+        payload={**customer_reference(customer), "fields": fields, "occurred_at": now.isoformat()},
+        now=now,
     )
 
 
@@ -98,7 +91,7 @@ def _apply(
         now=now,
         request_id=request_id,
     )
-    _queue_rectified_event(session, customer_id=customer.id, fields=sorted(changes), now=now)  # type: ignore[arg-type]
+    _queue_rectified_event(session, customer=customer, fields=sorted(changes), now=now)
 
 
 def rectify_profile(

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from portal.audit import record_audit
-from portal.models import PrivacyRequest, RequestEvent
-from portal.models.requests import REQUEST_TYPES
+from portal.i18n import lazy_gettext
+from portal.mail.compose import EmailComposer
+from portal.mail.outbox import enqueue_email
+from portal.models import Customer, PrivacyRequest, RequestEvent
+from portal.models.requests import OPEN_STATUSES, REQUEST_TYPES
 from portal.requests.deadlines import due_at_for
 
 # Crockford's base32 without I, L, O, U: no letters read as digits, nothing rude by accident.
@@ -181,3 +185,142 @@ def request_of(session: Session, *, customer_id: int, reference: str) -> tuple[R
         for e in events
     ]
     return _summary(request), steps
+
+
+# --- Requests the customer makes on the portal -------------------------------------------------------------------
+
+# What the "Make a request" page offers (rectification starts from the profile page, access and portability from
+# the data pages).
+CUSTOMER_REQUEST_TYPES = ("erasure", "objection", "restriction", "other")
+# Asking twice for the same erasure while the first is open would only make two agents do the same work.
+ONE_OPEN_AT_A_TIME = ("erasure", "objection", "restriction")
+# Art. 18(1)(a)–(d): why the customer wants their data kept but not used.
+RESTRICTION_GROUNDS = ("accuracy", "unlawful", "legal_claims", "objection_pending")
+RESTRICTION_GROUND_LABELS = {
+    "accuracy": lazy_gettext("I think my data is wrong, and you are checking it"),
+    "unlawful": lazy_gettext("I think you should not use my data, but I prefer you keep it rather than erase it"),
+    "legal_claims": lazy_gettext("You no longer need my data, but I need it kept for a legal claim"),
+    "objection_pending": lazy_gettext("I objected to a use of my data, and you are checking whose reasons prevail"),
+}
+MESSAGE_LIMIT = 2000
+FORM_MESSAGES = {
+    "confirm_required": lazy_gettext("Tick the box to confirm that you understand what will happen."),
+    "message_required": lazy_gettext("Write your question."),
+    "message_too_long": lazy_gettext("Keep your message under 2,000 characters."),
+    "ground_invalid": lazy_gettext("Choose one of the reasons in the list, or none."),
+}
+
+
+class RequestFormInvalid(ValueError):
+    def __init__(self, errors: dict[str, str], values: Mapping[str, str]) -> None:
+        super().__init__("invalid request form")
+        self.errors = errors
+        self.values = values
+
+
+class AlreadyRequested(Exception):
+    """The customer already has an open request of this type; `reference` is the one to follow."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(reference)
+        self.reference = reference
+
+
+def clean_request_form(type: str, form: Mapping[str, str]) -> tuple[dict[str, object], dict[str, str]]:
+    """The details to file (the customer's words, their confirmation) and the errors, by field."""
+    message = (form.get("message") or "").strip()
+    errors: dict[str, str] = {}
+    details: dict[str, object] = {}
+    if type == "other":
+        if not message:
+            errors["message"] = "message_required"
+    elif form.get("confirm") != "yes":
+        errors["confirm"] = "confirm_required"
+    else:
+        details["confirmed"] = True
+    if len(message) > MESSAGE_LIMIT:
+        errors["message"] = "message_too_long"
+    if message:
+        details["message"] = message
+    if type == "restriction":
+        ground = (form.get("ground") or "").strip()
+        if ground and ground not in RESTRICTION_GROUNDS:
+            errors["ground"] = "ground_invalid"
+        elif ground:
+            details["ground"] = ground
+    return details, errors
+
+
+def make_request(
+    session: Session,
+    *,
+    composer: EmailComposer,
+    customer_id: int,
+    type: str,
+    form: Mapping[str, str],
+    language: str,
+    now: datetime,
+    timezone: str = "Europe/Paris",
+    request_id: str | None = None,
+) -> FiledRequest:
+    """File the customer's request from the portal form and acknowledge it by email (reference and due date).
+
+    The acknowledgement is in `language`, the one the customer is reading the page in. Raises RequestFormInvalid,
+    AlreadyRequested, or LookupError for a type the form does not offer or a customer who is gone. The form's
+    submission key makes a double click, a reload or a retry file one request.
+    """
+    if type not in CUSTOMER_REQUEST_TYPES:
+        raise LookupError(type)
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.erased_at is not None:
+        raise LookupError(customer_id)
+    details, errors = clean_request_form(type, form)
+    if errors:
+        raise RequestFormInvalid(errors, dict(form))
+    key = (form.get("submission_key") or "").strip()[:40] or None
+    submission_key = f"{customer_id}:{key}" if key else None
+    if submission_key:
+        earlier = session.scalars(select(PrivacyRequest).where(PrivacyRequest.submission_key == submission_key)).first()
+        if earlier is not None:
+            return _filed(earlier, created=False)
+    if type in ONE_OPEN_AT_A_TIME:
+        open_one = session.scalars(
+            select(PrivacyRequest.reference).where(
+                PrivacyRequest.customer_id == customer_id,
+                PrivacyRequest.type == type,
+                PrivacyRequest.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
+            )
+        ).first()
+        if open_one is not None:
+            raise AlreadyRequested(open_one)
+    filed = file_request(
+        session,
+        customer_id=customer_id,
+        type=type,
+        channel="web",
+        now=now,
+        actor=f"customer:{customer_id}",
+        details=details,
+        submission_key=submission_key,
+        timezone=timezone,
+        request_id=request_id,
+    )
+    if customer.email:
+        enqueue_email(
+            session,
+            email=composer.compose(
+                "request-received",
+                to=customer.email,
+                language=language,
+                context={
+                    "first_name": customer.first_name or "",
+                    "reference": filed.reference,
+                    "type": filed.type,
+                    "received_at": filed.received_at,
+                    "due_at": filed.due_at,
+                },
+            ),
+            topic="request-received",
+            now=now,
+        )
+    return filed

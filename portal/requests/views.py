@@ -1,16 +1,32 @@
-"""The customer's requests: the list and one request's timeline."""
+"""The customer's requests: making one, the list, one request's timeline, answering a question, cancelling."""
 
 from __future__ import annotations
+
+import secrets
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.db import run_db, transaction
+from portal.db import in_transaction, run_db, transaction
+from portal.i18n import get_locale
+from portal.mydata import service as mydata_service
 from portal.mydata.views import customer_id_of
-from portal.requests import service
-from portal.web import render
+from portal.requests import service, workflow
+from portal.web import redirect, render
+
+FORM_LIMIT = 4000  # characters kept from any posted field; the services apply the real limits
+# What the detail page says after a redirect (?filed=1 …): names only, never values, in the URL.
+NOTICES = ("filed", "already", "answered", "cancelled")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return {k: str(v)[:FORM_LIMIT] for k, v in (await request.form()).items() if k != "csrf_token"}
+
+
+def _reference(request: Request) -> str:
+    return request.path_params["reference"][:32]
 
 
 async def my_requests(request: Request) -> Response:
@@ -24,10 +40,116 @@ async def my_requests(request: Request) -> Response:
     return render(request, "customer/requests.html", {"requests": await run_db(engine, load)})
 
 
-async def my_request(request: Request) -> Response:
+# --- Making a request ------------------------------------------------------------------------------------------
+
+
+async def new_request(request: Request) -> Response:
+    customer_id_of(request)
+    return render(request, "customer/requests_new.html", {"types": service.CUSTOMER_REQUEST_TYPES})
+
+
+def _request_type(request: Request) -> str:
+    type = request.path_params["type"]
+    if type not in service.CUSTOMER_REQUEST_TYPES:
+        raise HTTPException(404)
+    return type
+
+
+async def _request_form_page(
+    request: Request,
+    *,
+    customer_id: int,
+    type: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    state = request.app.state
+
+    def load() -> mydata_service.Overview:
+        with state.engine.connect() as connection:
+            return mydata_service.overview_for(connection, customer_id=customer_id)
+
+    try:
+        held = await run_db(state.engine, load) if type == "erasure" else None
+    except mydata_service.CustomerNotFound as exc:
+        raise HTTPException(404) from exc
+    register = state.register
+    return render(
+        request,
+        "customer/requests_form.html",
+        {
+            "type": type,
+            "values": values,
+            "errors": errors,
+            "messages": service.FORM_MESSAGES,
+            "held": held,
+            "accounting": register.by_code.get("accounting"),
+            "objectionable": [p for p in register if p.can_object],
+            "grounds": service.RESTRICTION_GROUND_LABELS,
+        },
+        status_code=status_code,
+    )
+
+
+async def request_form(request: Request) -> Response:
+    if request.path_params["type"] == "rectification":
+        # Corrections start from the profile page, which knows the fields and their rules.
+        return redirect(request, "/me/profile")
+    customer_id = customer_id_of(request)
+    type = _request_type(request)
+    return await _request_form_page(
+        request, customer_id=customer_id, type=type, values={"submission_key": secrets.token_urlsafe(16)}, errors={}
+    )
+
+
+async def request_submit(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    type = _request_type(request)
+    form = await _form(request)
+    state = request.app.state
+    try:
+        filed = await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            service.make_request,
+            composer=state.composer,
+            customer_id=customer_id,
+            type=type,
+            form=form,
+            language=get_locale(),
+            now=state.clock(),
+            timezone=state.settings.timezone,
+            request_id=request.scope["state"].get("request_id"),
+        )
+    except service.RequestFormInvalid as exc:
+        return await _request_form_page(
+            request, customer_id=customer_id, type=type, values=form, errors=exc.errors, status_code=400
+        )
+    except service.AlreadyRequested as exc:
+        return redirect(request, f"/me/requests/{exc.reference}?already=1")
+    except LookupError as exc:
+        raise HTTPException(404) from exc
+    state.worker_notify()
+    return redirect(request, f"/me/requests/{filed.reference}?filed=1")
+
+
+# --- One request -----------------------------------------------------------------------------------------------
+
+
+async def _detail_page(
+    request: Request,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    reply: str = "",
+    reply_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     customer_id = customer_id_of(request)
     engine = request.app.state.engine
-    reference = request.path_params["reference"][:32]
+    reference = _reference(request)
 
     def load() -> tuple[service.RequestSummary, list[service.TimelineStep]]:
         with transaction(engine) as session:
@@ -37,14 +159,110 @@ async def my_request(request: Request) -> Response:
         summary, steps = await run_db(engine, load)
     except service.RequestNotFound as exc:
         raise HTTPException(404) from exc
+    questions = [step for step in steps if step.kind == "question"]
+    if notice is None:
+        notice = next((name for name in NOTICES if request.query_params.get(name)), None)
     return render(
         request,
         "customer/request_detail.html",
-        {"item": summary, "steps": steps, "filed": request.query_params.get("filed") == "1"},
+        {
+            "item": summary,
+            "steps": steps,
+            "question": questions[-1] if questions and summary.status == "awaiting_customer" else None,
+            "notice": notice,
+            "error": error,
+            "reply": reply,
+            "reply_error": reply_error,
+            "grounds": service.RESTRICTION_GROUND_LABELS,
+        },
+        status_code=status_code,
     )
+
+
+async def my_request(request: Request) -> Response:
+    return await _detail_page(request)
+
+
+async def reply_submit(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    reference = _reference(request)
+    form = await _form(request)
+    state = request.app.state
+    try:
+        changed = await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            workflow.customer_reply,
+            reference=reference,
+            actor=f"customer:{customer_id}",
+            now=state.clock(),
+            message=form.get("message", ""),
+            customer_id=customer_id,
+            request_id=request.scope["state"].get("request_id"),
+        )
+    except workflow.RequestNotFound as exc:
+        raise HTTPException(404) from exc
+    except workflow.ActionInvalid as exc:
+        return await _detail_page(request, reply_error=exc.message, reply=form.get("message", ""), status_code=400)
+    except workflow.TransitionRefused as exc:
+        return await _detail_page(request, error=exc.message, status_code=409)
+    return redirect(request, f"/me/requests/{changed.reference}?answered=1")
+
+
+def _load_one(request: Request, customer_id: int) -> service.RequestSummary:
+    engine = request.app.state.engine
+    with transaction(engine) as session:
+        summary, _steps = service.request_of(session, customer_id=customer_id, reference=_reference(request))
+    return summary
+
+
+async def cancel_confirm(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    try:
+        summary = await run_db(request.app.state.engine, _load_one, request, customer_id)
+    except service.RequestNotFound as exc:
+        raise HTTPException(404) from exc
+    if summary.status != "received":  # nothing to confirm: the request page says where it stands
+        return redirect(request, f"/me/requests/{summary.reference}")
+    return render(request, "customer/requests_cancel.html", {"item": summary})
+
+
+async def cancel_submit(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    reference = _reference(request)
+    state = request.app.state
+    try:
+        changed = await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            workflow.cancel,
+            reference=reference,
+            actor=f"customer:{customer_id}",
+            now=state.clock(),
+            customer_id=customer_id,
+            composer=state.composer,
+            request_id=request.scope["state"].get("request_id"),
+        )
+    except workflow.RequestNotFound as exc:
+        raise HTTPException(404) from exc
+    except workflow.TransitionRefused as exc:
+        summary = await run_db(state.engine, _load_one, request, customer_id)
+        if summary.status == "cancelled":  # a double click: the first one did it
+            return redirect(request, f"/me/requests/{summary.reference}?cancelled=1")
+        return await _detail_page(request, error=exc.message, status_code=409)
+    state.worker_notify()
+    return redirect(request, f"/me/requests/{changed.reference}?cancelled=1")
 
 
 routes = [
     Route("/me/requests", my_requests, methods=["GET"], name="my_requests"),
+    Route("/me/requests/new", new_request, methods=["GET"], name="new_request"),
+    Route("/me/requests/new/{type}", request_form, methods=["GET"], name="request_form"),
+    Route("/me/requests/new/{type}", request_submit, methods=["POST"]),
     Route("/me/requests/{reference}", my_request, methods=["GET"], name="my_request"),
+    Route("/me/requests/{reference}/reply", reply_submit, methods=["POST"], name="request_reply"),
+    Route("/me/requests/{reference}/cancel", cancel_confirm, methods=["GET"], name="request_cancel"),
+    Route("/me/requests/{reference}/cancel", cancel_submit, methods=["POST"]),
 ]

@@ -145,9 +145,12 @@ def test_each_change_is_audited_and_sent_to_the_retailer(engine, register) -> No
         ),
     ]
     assert [(m.kind, m.topic) for m in messages] == [("webhook", "consent.changed")] * 2
-    assert messages[1].payload == {
-        "type": "consent.changed",
+    event = messages[1].payload
+    assert event["type"] == "consent.changed" and event["id"].startswith("evt_")
+    assert event["id"] != messages[0].payload["id"]
+    assert event["data"] == {
         "customer_id": customer.id,
+        "retailer_customer_id": None,
         "purpose": "sms_offers",
         "granted": False,
         "occurred_at": (NOW + timedelta(minutes=5)).isoformat(),

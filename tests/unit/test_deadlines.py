@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.requests.deadlines import add_months, due_at_for, due_date_for
+from portal.requests.deadlines import add_months, due_at_for, due_date_for, end_of_day
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -52,3 +52,35 @@ def test_due_at_is_the_end_of_the_paris_day_across_daylight_saving(received, due
     due = due_at_for(received)
     assert due == due_local
     assert due.astimezone(PARIS).hour == 23 and due.astimezone(PARIS).date() == due_local.date()
+
+
+@pytest.mark.parametrize(
+    ("received", "months", "due"),
+    [
+        (date(2028, 2, 29), 1, date(2028, 3, 29)),  # received on a leap day
+        (date(2027, 11, 30), 3, date(2028, 2, 29)),  # extended into a leap February
+        (date(2026, 1, 31), 3, date(2026, 4, 30)),  # extended: three months from receipt, the month's last day
+        (date(2026, 8, 31), 1, date(2026, 9, 30)),
+        (date(2026, 5, 31), 1, date(2026, 6, 30)),
+        (date(2026, 10, 31), 2, date(2026, 12, 31)),
+    ],
+)
+def test_month_ends_and_leap_years(received: date, months: int, due: date) -> None:
+    assert add_months(received, months) == due
+
+
+def test_new_year_in_paris_before_it_is_in_utc() -> None:
+    received = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # 00:30 on 1 January 2027 in Paris
+    assert due_date_for(received) == date(2027, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("day", "utc_offset_hours"),
+    [(date(2026, 3, 28), 1), (date(2026, 3, 29), 2), (date(2026, 10, 24), 2), (date(2026, 10, 25), 1)],
+)
+def test_end_of_day_on_either_side_of_the_clock_changes(day: date, utc_offset_hours: int) -> None:
+    end = end_of_day(day)
+    assert end.astimezone(PARIS).date() == day and end.utcoffset().total_seconds() == utc_offset_hours * 3600  # type: ignore[union-attr]
+    assert end.astimezone(UTC) == datetime(day.year, day.month, day.day, 23, 59, 59, 999999, tzinfo=UTC) - timedelta(
+        hours=utc_offset_hours
+    )

@@ -220,3 +220,22 @@ def test_same_seed_same_data_and_reset_regenerates(demo: tuple[Engine, DemoSumma
         assert _scalar(other, "SELECT COUNT(*) FROM alembic_version") == 1
     finally:
         other.dispose()
+
+
+def test_demo_staff_accounts_wait_for_their_first_sign_in(demo: tuple[Engine, DemoSummary]) -> None:
+    from portal.demo.dataset import DEMO_STAFF
+    from portal.models import StaffUser
+    from portal.staff.passwords import check_password
+
+    engine, _ = demo
+    with Session(engine) as session:
+        accounts = {s.email: s for s in session.scalars(select(StaffUser))}
+        assert {email for email, *_ in DEMO_STAFF} <= set(accounts)
+        for email, _name, role, store_code, password in DEMO_STAFF:
+            account = accounts[email]
+            assert account.role == role and account.active
+            assert account.totp_secret is None and account.totp_confirmed_at is None  # the first sign-in enrols
+            assert check_password(account.password_hash, password)[0]
+            assert not account.password_must_change  # the documented passwords stay usable (README.md)
+            store = session.get(Store, account.store_id) if account.store_id else None
+            assert (store.code if store else None) == store_code

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from portal.db import transaction
 from portal.models import PageViewDay, PageViewTotal, PurchaseTotal
-from portal.mydata.records import record_page_view, record_purchase
+from portal.mydata.records import record_page_view, record_page_views, record_purchase
 from portal.mydata.service import overview_for
 from tests.factories import make_customer, make_store
 
@@ -75,3 +75,28 @@ def test_a_customer_with_nothing_recorded(engine) -> None:
     assert (overview.purchase_count, overview.store_count, overview.page_view_count) == (0, 0, 0)
     assert overview.last_purchase_at is None and overview.last_page_view_at is None
     assert "postal_address" not in overview.profile_fields and "phone" not in overview.profile_fields
+
+
+def test_a_batch_of_page_views_keeps_the_same_totals_as_one_by_one(engine) -> None:
+    one, batch = make_customer(engine), make_customer(engine)
+    start = datetime(2026, 3, 28, 22, 30, tzinfo=UTC)  # around the Paris clock change, across midnight there
+    moments = [start + timedelta(hours=h) for h in (0, 1, 2, 26, 50, 1)]
+    with transaction(engine) as session:
+        for at in moments:
+            record_page_view(session, customer_id=one.id, viewed_at=at, url="https://shop.example/", title=None)
+        record_page_view(session, customer_id=batch.id, viewed_at=start, url="https://shop.example/", title=None)
+    with transaction(engine) as session:
+        record_page_views(session, [(batch.id, at, "https://shop.example/", "T") for at in moments[1:]])
+
+    def summary(customer_id: int):  # type: ignore[no-untyped-def]
+        with transaction(engine) as session:
+            days = session.exec(
+                select(PageViewDay.day, PageViewDay.view_count)
+                .where(PageViewDay.customer_id == customer_id)
+                .order_by(PageViewDay.day)
+            ).all()  # noqa: E501
+            total = session.get(PageViewTotal, customer_id)
+            return [tuple(d) for d in days], total.view_count, total.last_viewed_at
+
+    assert summary(batch.id) == summary(one.id)
+    assert summary(one.id)[1] == 6

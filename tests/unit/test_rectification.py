@@ -110,7 +110,9 @@ def test_a_change_keeps_before_and_after_audits_fields_only_and_tells_the_retail
     assert history == {"phone": ("+33612345678", "+33611223344"), "last_name": ("Durand", "Durand-Martin")}
     assert audit.detail == {"fields": ["last_name", "phone"], "channel": "web"}
     assert "33611223344" not in str(audit.detail) and "Martin" not in str(audit.detail)
-    assert webhook.topic == "customer.rectified" and webhook.payload["fields"] == ["last_name", "phone"]
+    assert webhook.topic == "customer.rectified" and webhook.payload["type"] == "customer.rectified"
+    assert webhook.payload["data"]["fields"] == ["last_name", "phone"]
+    assert webhook.payload["data"]["customer_id"] == customer.id
 
 
 def test_nothing_is_half_saved(engine, clock: Clock) -> None:

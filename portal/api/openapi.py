@@ -1,0 +1,160 @@
+"""The OpenAPI 3.1 document of the retailer API, built from the same Pydantic models that validate requests."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from portal.api import schemas
+
+REF = "#/components/schemas/{model}"
+ERROR_STATUSES = {
+    "400": "The body is not valid JSON.",
+    "401": "No API key, or an unknown or revoked one.",
+    "403": "The API key lacks the scope this call needs.",
+    "404": "No customer matches.",
+    "409": "A more recent answer is already recorded for this purpose.",
+    "413": "The body is larger than 1 MB.",
+    "415": "The body is not sent as application/json.",
+    "422": "A value is not valid; `details` names each field.",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: str) -> dict[str, Any]:
+    return {status: _json(_ref("Error"), ERROR_STATUSES[status]) for status in statuses}
+
+
+def _operation(
+    summary: str,
+    scope: str | None,
+    ok: tuple[str, str],
+    errors: tuple[str, ...],
+    body: dict | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Needs an API key with the `{scope}` scope." if scope else "Needs any valid API key.",
+        "security": [{"apiKey": []}],
+        "responses": {"200": _json(_ref(ok[0]), ok[1]), **_errors(*errors)},
+        **extra,
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return operation
+
+
+@cache
+def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[str, Any]:
+    """The document for this deployment: the purpose codes are those of its register."""
+    models = [
+        schemas.ConsentLookup,
+        schemas.ConsentChange,
+        schemas.CustomerConsents,
+        schemas.ConsentChangeResult,
+        schemas.BrowsingEvent,
+        schemas.BrowsingBatch,
+        schemas.IngestionResult,
+        schemas.PurposeList,
+        schemas.Error,
+    ]
+    _, definitions = models_json_schema(
+        [(model, "validation" if model.model_config.get("extra") == "forbid" else "serialization") for model in models],
+        ref_template=REF,
+    )
+    definitions["$defs"]["ConsentChange"]["properties"]["purpose"]["enum"] = list(consent_purposes)
+    write = ("401", "403", "413", "415", "422", "400")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Privacy portal — retailer API",
+            "version": "1",
+            "description": (
+                "For the retailer's website, CRM and tills: read a customer's current consents before using their"
+                " data, record consents given or withdrawn on another channel, and send browsing events, which are"
+                " kept only when the customer consented to browsing analytics at the event's time. Errors are JSON"
+                " (`error.code` for programs, `error.message` in the language asked for with Accept-Language)."
+                " Changes are pushed to the retailer's systems as signed webhooks (see README)."
+            ),
+        },
+        "servers": [{"url": base_url}],
+        "components": {
+            "schemas": definitions["$defs"],
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A key created with `portal apikey create`, sent as `Authorization: Bearer <key>`.",
+                }
+            },
+        },
+        "paths": {
+            "/api/v1/purposes": {
+                "get": _operation(
+                    "The purposes of the register and the current policy version",
+                    None,
+                    ("PurposeList", "The purposes."),
+                    ("401",),
+                    operationId="listPurposes",
+                )
+            },
+            "/api/v1/customers/{customer_id}/consents": {
+                "get": _operation(
+                    "A customer's current consents, by the retailer's customer id",
+                    "consents:read",
+                    ("CustomerConsents", "Every consent-based purpose; never asked reads as not given."),
+                    ("401", "403", "404"),
+                    operationId="getCustomerConsents",
+                    parameters=[
+                        {
+                            "name": "customer_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                            "description": "The retailer's customer id.",
+                        }
+                    ],
+                )
+            },
+            "/api/v1/consents/lookup": {
+                "post": _operation(
+                    "A customer's current consents, by email address or customer id (kept out of URLs)",
+                    "consents:read",
+                    ("CustomerConsents", "Every consent-based purpose; never asked reads as not given."),
+                    ("404", *write),
+                    body=_ref("ConsentLookup"),
+                    operationId="lookupConsents",
+                )
+            },
+            "/api/v1/consents": {
+                "post": _operation(
+                    "Record a consent given or withdrawn on another channel",
+                    "consents:write",
+                    ("ConsentChangeResult", "Recorded, or already so (changed: false)."),
+                    ("404", "409", *write),
+                    body=_ref("ConsentChange"),
+                    operationId="recordConsent",
+                )
+            },
+            "/api/v1/browsing-events": {
+                "post": _operation(
+                    "Send browsing events, one or a batch of up to 1,000",
+                    "browsing:write",
+                    ("IngestionResult", "How many events were kept and dropped, and why."),
+                    write,
+                    body={"anyOf": [_ref("BrowsingBatch"), _ref("BrowsingEvent")]},
+                    operationId="ingestBrowsingEvents",
+                )
+            },
+        },
+    }

@@ -1,0 +1,143 @@
+"""The shapes the API reads and writes. Pydantic validates requests and gives the OpenAPI document its schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+MAX_BATCH = 1000
+
+# Patterns use explicit character ranges, never \s or \S, whose meaning differs between Python and the ECMAScript
+# regexes that OpenAPI tools use. An odd but well-formed address or id simply matches nobody (404).
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@]+@[^@]+$")]
+CustomerRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+IDENTIFIERS = ("email", "customer_id")
+PurposeCode = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[a-z0-9_]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _exactly_one_identifier(schema: dict[str, Any]) -> None:
+    # Say in the document what the validator enforces: one of the two, never null, never both.
+    for name in IDENTIFIERS:
+        field = schema["properties"][name]
+        field.update(next(option for option in field.pop("anyOf") if option.get("type") != "null"))
+        field.pop("default", None)
+    schema["oneOf"] = [
+        {"required": [name], "not": {"required": [other]}} for name, other in (IDENTIFIERS, IDENTIFIERS[::-1])
+    ]
+
+
+class CustomerIdentifier(_Strict):
+    """A customer, by email address or by the retailer's own customer id: exactly one of the two."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_identifier)
+
+    email: Email | None = Field(default=None, description="The customer's email address (any case).")
+    customer_id: CustomerRef | None = Field(default=None, description="The retailer's customer id (CRM number).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_identifier(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(name in data and data[name] is None for name in IDENTIFIERS):
+            raise ValueError("identify the customer with exactly one of email or customer_id")
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CustomerIdentifier:
+        if (self.email is None) == (self.customer_id is None):
+            raise ValueError("identify the customer with exactly one of email or customer_id")
+        return self
+
+
+class ConsentLookup(CustomerIdentifier):
+    """Whose consents to read. POSTed rather than put in the URL, so that addresses stay out of access logs."""
+
+
+class ConsentChange(CustomerIdentifier):
+    purpose: PurposeCode = Field(description="A consent-based purpose code from GET /api/v1/purposes.")
+    granted: bool = Field(description="true: consent given; false: consent withdrawn.")
+    channel: Literal["store", "support", "import", "api", "web"] = Field(
+        description="Where the customer answered: store (till), support (call centre), import, api, web."
+    )
+    policy_version: str = Field(
+        min_length=1, max_length=32, description="The policy version whose wording the customer was shown."
+    )
+    locale: Literal["fr", "en"] = Field(description="The language of the wording shown.")
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When the customer answered (ISO 8601 with offset); now when omitted."
+    )
+
+
+class ConsentState(BaseModel):
+    purpose: str
+    granted: bool = Field(description="The customer's latest answer; false when never asked (nothing pre-ticked).")
+    usable: bool = Field(description="Whether the data may be used for this purpose now (false while restricted).")
+    changed_at: AwareDatetime | None = None
+    channel: str | None = None
+
+
+class CustomerConsents(BaseModel):
+    customer_id: str | None = Field(description="The retailer's customer id, when known.")
+    restricted: bool = Field(description="Processing is restricted (GDPR Art. 18): use nothing for marketing.")
+    policy_version: str
+    consents: list[ConsentState]
+
+
+class ConsentChangeResult(BaseModel):
+    changed: bool = Field(description="false when the consent already stood so: nothing was recorded.")
+    consent: ConsentState
+
+
+class BrowsingEvent(CustomerIdentifier):
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^https?://[^\x00-\x20\x7f]+$")]
+    title: Annotated[str, StringConstraints(max_length=300)] | None = None
+    viewed_at: AwareDatetime = Field(description="When the page was viewed (ISO 8601 with offset).")
+
+
+class BrowsingBatch(_Strict):
+    events: list[BrowsingEvent] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class DroppedCounts(BaseModel):
+    no_consent: int = Field(description="Browsing consent was not given at the event's time.")
+    unknown_customer: int = Field(description="No customer (or an erased one) matches.")
+    restricted: int = Field(description="The customer's processing is restricted.")
+
+
+class IngestionResult(BaseModel):
+    received: int
+    kept: int
+    dropped: int
+    dropped_because: DroppedCounts
+
+
+class PurposeInfo(BaseModel):
+    code: str
+    consent_based: bool
+    legal_basis: str
+    title: dict[str, str]
+
+
+class PurposeList(BaseModel):
+    policy_version: str
+    policy_date: str
+    purposes: list[PurposeInfo]
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class Error(BaseModel):
+    error: ErrorBody

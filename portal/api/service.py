@@ -1,0 +1,192 @@
+"""What the retailer's systems may do: read consents, report consents given elsewhere, send browsing events."""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, select
+from sqlmodel import Session
+
+from portal.api import schemas
+from portal.audit import record_audit
+from portal.consent import ledger
+from portal.consent.register import PurposeRegister
+from portal.db import as_connection
+from portal.models import ConsentEvent, Customer, email_key
+from portal.mydata.records import record_page_views
+
+# Tills and servers keep imperfect time: an event a little ahead of ours is accepted, a day ahead is a mistake.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class CustomerNotFound(LookupError):
+    """No customer matches (or only an erased one): the caller must treat them as unknown."""
+
+
+class EventsRefused(ValueError):
+    """Some events of a batch cannot be accepted; nothing of the batch was stored."""
+
+    def __init__(self, details: list[tuple[str, str]]) -> None:
+        super().__init__("events refused")
+        self.details = details
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownCustomer:
+    id: int
+    retailer_ref: str | None
+    restricted: bool
+
+
+_CUSTOMER_COLUMNS = (Customer.id, Customer.retailer_ref, Customer.restricted_at)
+
+
+def _known(row: object) -> KnownCustomer:
+    return KnownCustomer(id=row.id, retailer_ref=row.retailer_ref, restricted=row.restricted_at is not None)  # type: ignore[attr-defined]
+
+
+def find_customer(db: Session | Connection, who: schemas.CustomerIdentifier) -> KnownCustomer:
+    query = select(*_CUSTOMER_COLUMNS).where(Customer.erased_at.is_(None))  # type: ignore[union-attr]
+    if who.email is not None:
+        query = query.where(Customer.email_key == email_key(who.email))
+    else:
+        query = query.where(Customer.retailer_ref == who.customer_id)
+    row = as_connection(db).execute(query).first()
+    if row is None:
+        raise CustomerNotFound()
+    return _known(row)
+
+
+def _state(purpose: str, state: ledger.ConsentState, *, restricted: bool) -> schemas.ConsentState:
+    return schemas.ConsentState(
+        purpose=purpose,
+        granted=state.granted,
+        usable=state.granted and not restricted,
+        changed_at=state.changed_at,
+        channel=state.channel,
+    )
+
+
+def consents_of(
+    db: Session | Connection, *, register: PurposeRegister, customer: KnownCustomer
+) -> schemas.CustomerConsents:
+    """Every consent-based purpose with the customer's latest answer; never asked reads as not given."""
+    codes = [purpose.code for purpose in register.consent_based()]
+    states = ledger.current_consents(db, customer_id=customer.id, purposes=codes)
+    return schemas.CustomerConsents(
+        customer_id=customer.retailer_ref,
+        restricted=customer.restricted,
+        policy_version=register.policy_version,
+        consents=[_state(code, states[code], restricted=customer.restricted) for code in codes],
+    )
+
+
+def record_consent_change(
+    session: Session, *, register: PurposeRegister, change: schemas.ConsentChange, actor: str, now: datetime
+) -> schemas.ConsentChangeResult:
+    """Record an answer given on another channel; ConsentRefused explains a refusal, CustomerNotFound an unknown."""
+    if change.occurred_at is not None and change.occurred_at > now + CLOCK_SKEW:
+        raise ledger.ConsentRefused("occurred_at is in the future")
+    customer = find_customer(session, change)
+    changed = ledger.record_consent(
+        session,
+        register=register,
+        customer_id=customer.id,
+        purpose=change.purpose,
+        granted=change.granted,
+        channel=change.channel,
+        actor=actor,
+        now=now,
+        locale=change.locale,
+        occurred_at=change.occurred_at,
+        shown_version=change.policy_version,
+    )
+    session.flush()  # the state is read through the connection, which does not autoflush the new event
+    state = ledger.current_consents(session, customer_id=customer.id, purposes=[change.purpose])[change.purpose]
+    return schemas.ConsentChangeResult(
+        changed=changed, consent=_state(change.purpose, state, restricted=customer.restricted)
+    )
+
+
+def _customers_for(session: Session, events: Sequence[schemas.BrowsingEvent]) -> dict[tuple[str, str], KnownCustomer]:
+    emails = sorted({email_key(e.email) for e in events if e.email is not None})
+    refs = sorted({e.customer_id for e in events if e.customer_id is not None})
+    found: dict[tuple[str, str], KnownCustomer] = {}
+    connection = as_connection(session)
+    alive = Customer.erased_at.is_(None)  # type: ignore[union-attr]
+    if emails:
+        for row in connection.execute(
+            select(*_CUSTOMER_COLUMNS, Customer.email_key).where(alive, Customer.email_key.in_(emails))
+        ):  # type: ignore[union-attr]
+            found[("email", row.email_key)] = _known(row)
+    if refs:
+        for row in connection.execute(select(*_CUSTOMER_COLUMNS).where(alive, Customer.retailer_ref.in_(refs))):  # type: ignore[union-attr]
+            found[("ref", row.retailer_ref)] = _known(row)
+    return found
+
+
+def _browsing_consent_timelines(
+    session: Session, customer_ids: set[int]
+) -> dict[int, tuple[list[datetime], list[bool]]]:
+    """Per customer, the times and answers of their browsing-analytics consent events, in ledger order."""
+    timelines: dict[int, tuple[list[datetime], list[bool]]] = defaultdict(lambda: ([], []))
+    if not customer_ids:
+        return timelines
+    rows = as_connection(session).execute(
+        select(ConsentEvent.customer_id, ConsentEvent.occurred_at, ConsentEvent.granted)
+        .where(ConsentEvent.purpose == ledger.BROWSING_PURPOSE, ConsentEvent.customer_id.in_(sorted(customer_ids)))  # type: ignore[attr-defined]
+        .order_by(ConsentEvent.customer_id, ConsentEvent.occurred_at, ConsentEvent.id)
+    )
+    for customer_id, occurred_at, granted in rows:
+        times, answers = timelines[customer_id]
+        times.append(occurred_at)
+        answers.append(bool(granted))
+    return timelines
+
+
+def _consented_at(timeline: tuple[list[datetime], list[bool]], moment: datetime) -> bool:
+    times, answers = timeline
+    index = bisect.bisect_right(times, moment)  # the latest answer given at or before the event
+    return index > 0 and answers[index - 1]
+
+
+def ingest_browsing_events(
+    session: Session, *, events: Sequence[schemas.BrowsingEvent], actor: str, now: datetime
+) -> schemas.IngestionResult:
+    """Keep each page view only if the customer's browsing consent stood at the moment of the view.
+
+    Events without consent then (never given, not yet given, or withdrawn since) are dropped and counted, never
+    stored. A batch with an invalid event is refused whole, so a sender never has to guess what was kept.
+    """
+    late = [(f"events.{i}.viewed_at", "in_future") for i, e in enumerate(events) if e.viewed_at > now + CLOCK_SKEW]
+    if late:
+        raise EventsRefused(late)
+    customers = _customers_for(session, events)
+    timelines = _browsing_consent_timelines(session, {c.id for c in customers.values()})
+    dropped = {"no_consent": 0, "unknown_customer": 0, "restricted": 0}
+    keep: list[tuple[int, datetime, str, str | None]] = []
+    for event in events:
+        key = ("email", email_key(event.email)) if event.email is not None else ("ref", event.customer_id or "")
+        customer = customers.get(key)
+        if customer is None:
+            dropped["unknown_customer"] += 1
+        elif customer.restricted:
+            dropped["restricted"] += 1
+        elif not _consented_at(timelines[customer.id], event.viewed_at):
+            dropped["no_consent"] += 1
+        else:
+            keep.append((customer.id, event.viewed_at, event.url, event.title))
+    record_page_views(session, keep)
+    kept = len(keep)
+    # One audit event per batch, with counts only: which pages someone viewed is not for the audit trail.
+    record_audit(session, actor=actor, action="browsing.ingested", detail={"kept": kept, **dropped}, now=now)
+    return schemas.IngestionResult(
+        received=len(events),
+        kept=kept,
+        dropped=len(events) - kept,
+        dropped_because=schemas.DroppedCounts(**dropped),
+    )

@@ -1,0 +1,198 @@
+"""Reading the audit trail: filters, keyset pages (newest first) and a CSV export for the DPO.
+
+The trail is append-only, so the id orders events as time does and serves as the cursor.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Connection, select
+from sqlmodel import Session
+
+from portal.db import as_connection
+from portal.i18n import lazy_gettext
+from portal.models import AuditEvent
+from portal.requests.service import normalise_reference
+
+PAGE_SIZE = 50
+MESSAGES = {
+    "actor": lazy_gettext("Enter an actor such as staff:12, customer:34 or system."),
+    "action": lazy_gettext("Enter an action such as request.received."),
+    "target": lazy_gettext("Enter a request reference (R-XXXX-XXXX) or a target such as customer:34."),
+    "start": lazy_gettext("Enter a date as YYYY-MM-DD."),
+    "end": lazy_gettext("Enter a date as YYYY-MM-DD, on or after the start date."),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditFilters:
+    actor: str = ""
+    action: str = ""
+    target: str = ""  # canonical: request:R-XXXX-XXXX, customer:34, ...
+    start: date | None = None
+    end: date | None = None
+
+    def as_query(self) -> dict[str, str]:
+        values = {
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "start": self.start.isoformat() if self.start else "",
+            "end": self.end.isoformat() if self.end else "",
+        }
+        return {k: v for k, v in values.items() if v}
+
+
+def _token(raw: str | None) -> str:
+    return "".join((raw or "").split())[:64]
+
+
+def _is_reference_like(value: str) -> bool:
+    # actor/target values are "kind:id" or a bare word: letters, digits and a few separators only.
+    return all(ch.isalnum() or ch in ":._-" for ch in value)
+
+
+def parse_audit_filters(query: Mapping[str, str]) -> tuple[AuditFilters, dict[str, str]]:
+    errors: dict[str, str] = {}
+    actor = _token(query.get("actor"))
+    if actor and not _is_reference_like(actor):
+        errors["actor"], actor = MESSAGES["actor"], ""
+    action = _token(query.get("action"))
+    if action and not _is_reference_like(action):
+        errors["action"], action = MESSAGES["action"], ""
+    target = _token(query.get("target"))
+    if target:
+        reference = normalise_reference(target.removeprefix("request:"))
+        if reference:
+            target = f"request:{reference}"
+        elif ":" not in target or not _is_reference_like(target):
+            errors["target"], target = MESSAGES["target"], ""
+    dates: dict[str, date | None] = {}
+    for name in ("start", "end"):
+        raw = (query.get(name) or "").strip()
+        try:
+            dates[name] = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            errors[name], dates[name] = MESSAGES[name], None
+    if dates["start"] and dates["end"] and dates["end"] < dates["start"]:
+        errors["end"], dates["end"] = MESSAGES["end"], None
+    return AuditFilters(actor=actor, action=action, target=target, start=dates["start"], end=dates["end"]), errors
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    target: str | None
+    detail: dict | None
+    request_id: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    next_cursor: str | None
+
+
+def _conditions(filters: AuditFilters, timezone: str) -> list[ColumnElement[bool]]:
+    zone = ZoneInfo(timezone)
+    terms: list[ColumnElement[bool]] = []
+    if filters.actor:
+        terms.append(AuditEvent.actor == filters.actor)
+    if filters.action:
+        terms.append(AuditEvent.action == filters.action)
+    if filters.target:
+        terms.append(AuditEvent.target == filters.target)
+    if filters.start:
+        terms.append(AuditEvent.occurred_at >= datetime.combine(filters.start, datetime.min.time(), tzinfo=zone))
+    if filters.end:
+        next_day = datetime.combine(filters.end + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+        terms.append(AuditEvent.occurred_at < next_day)
+    return terms
+
+
+_COLUMNS = (
+    AuditEvent.id,
+    AuditEvent.occurred_at,
+    AuditEvent.actor,
+    AuditEvent.action,
+    AuditEvent.target,
+    AuditEvent.detail,
+    AuditEvent.request_id,
+)
+
+
+def audit_page(
+    db: Session | Connection,
+    *,
+    filters: AuditFilters,
+    after: str | None = None,
+    page_size: int = PAGE_SIZE,
+    timezone: str = "Europe/Paris",
+) -> AuditPage:
+    """Events matching `filters`, newest first, after the cursor (an event id; anything else means the start)."""
+    terms = _conditions(filters, timezone)
+    raw = (after or "").strip()
+    if raw.isdigit() and len(raw) < 19:
+        terms.append(AuditEvent.id < int(raw))  # type: ignore[arg-type,operator]
+    statement = select(*_COLUMNS).where(*terms).order_by(AuditEvent.id.desc()).limit(page_size + 1)  # type: ignore[union-attr]
+    entries = [AuditEntry(*row) for row in as_connection(db).execute(statement)]
+    more = len(entries) > page_size
+    entries = entries[:page_size]
+    return AuditPage(entries=entries, next_cursor=str(entries[-1].id) if more and entries else None)
+
+
+CSV_HEADER = ("id", "occurred_at", "actor", "action", "target", "detail", "request_id")
+
+
+def _cell(value: str) -> str:
+    # A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def audit_csv_lines(
+    db: Session | Connection, *, filters: AuditFilters, timezone: str = "Europe/Paris", batch: int = 1000
+) -> Iterator[str]:
+    """Every matching event, oldest first, as CSV lines (UTC ISO times), read in batches by id."""
+    connection = as_connection(db)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    yield buffer.getvalue()
+    last_id = 0
+    terms = _conditions(filters, timezone)
+    while True:
+        statement = (
+            select(*_COLUMNS)
+            .where(*terms, AuditEvent.id > last_id)  # type: ignore[arg-type,operator]
+            .order_by(AuditEvent.id)  # type: ignore[arg-type]
+            .limit(batch)
+        )
+        rows = connection.execute(statement).all()
+        if not rows:
+            return
+        buffer.seek(0)
+        buffer.truncate()
+        for id_, occurred_at, actor, action, target, detail, request_id in rows:
+            writer.writerow(
+                (
+                    id_,
+                    occurred_at.isoformat(),
+                    _cell(actor),
+                    _cell(action),
+                    _cell(target or ""),
+                    _cell(json.dumps(detail, sort_keys=True, ensure_ascii=False) if detail else ""),
+                    request_id or "",
+                )
+            )
+        yield buffer.getvalue()
+        last_id = rows[-1][0]

@@ -1,0 +1,194 @@
+"""Download my data: the page that explains the archive, the streamed download, and the emailed link's landing page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from zoneinfo import ZoneInfo
+
+import anyio
+import anyio.to_thread
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from portal.db import in_transaction, run_db, transaction
+from portal.i18n import get_locale
+from portal.identity.destination import remember_destination
+from portal.mydata import service as mydata
+from portal.mydata.views import customer_id_of
+from portal.portability import service
+from portal.portability.archive import ArchiveOrder, ArchiveProgress, archive_chunks, archive_filename
+from portal.portability.datasets import DATASETS
+from portal.web import redirect, render
+
+TOKEN_LIMIT = 300
+
+
+class ArchiveResponse(StreamingResponse):
+    """Streams the archive, then reports how it ended — also when the client went away in the middle.
+
+    Starlette stops sending when the client disconnects (it listens for `http.disconnect` beside the stream) or
+    when sending fails; either way `__call__` ends here, the generator is closed (its `finally` closes the cursor),
+    and `on_end` records whether the archive was delivered whole.
+    """
+
+    media_type = "application/zip"
+
+    def __init__(self, content: AsyncIterator[bytes], *, filename: str, on_end: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(content, headers={"content-disposition": f'attachment; filename="{filename}"'})
+        self.on_end = on_end
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]
+                await self.on_end()
+
+
+async def in_worker_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Run a blocking generator one chunk at a time in a worker thread, so the event loop keeps serving others."""
+    try:
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, chunks, None)
+            if chunk is None:
+                return
+            if chunk:
+                yield chunk
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(chunks.close)
+
+
+def _customer_only(request: Request) -> int:
+    """The signed-in customer; a shared store tablet never receives an archive (it would stay on the tablet)."""
+    customer_id = customer_id_of(request)
+    if request.scope["state"]["session"].kind != "customer":
+        raise HTTPException(403)
+    return customer_id
+
+
+def _link_rejected(request: Request, reason: str) -> Response:
+    status = {"expired": 410, "not_yours": 403}.get(reason, 400)
+    return render(request, "customer/download_link_rejected.html", {"reason": reason}, status_code=status)
+
+
+async def download_page(request: Request) -> Response:
+    customer_id = _customer_only(request)
+    return await _render_page(request, customer_id, token=None, reference=None)
+
+
+async def _render_page(request: Request, customer_id: int, *, token: str | None, reference: str | None) -> Response:
+    state = request.app.state
+
+    def load() -> mydata.Overview:
+        with state.engine.connect() as connection:
+            return mydata.overview_for(connection, customer_id=customer_id)
+
+    try:
+        overview = await run_db(state.engine, load)
+    except mydata.CustomerNotFound as exc:
+        raise HTTPException(404) from exc
+    return render(
+        request,
+        "customer/download.html",
+        {"overview": overview, "token": token, "reference": reference, "datasets": DATASETS},
+    )
+
+
+async def download_link(request: Request) -> Response:
+    """The emailed link. Looking at it only shows the download page (mail scanners open links); signing in first
+    when needed, then coming back here."""
+    state = request.app.state
+    token = request.query_params.get("token", "")[:TOKEN_LIMIT]
+    try:
+        reference = service.read_link_token(state.settings.secret_key, token, now=state.clock())
+    except service.LinkRejected as exc:
+        return _link_rejected(request, exc.reason)
+    session = request.scope["state"].get("session")
+    if session is None:
+        response = redirect(request, "/signin")
+        remember_destination(request, response, f"/me/download/link?token={token}")
+        return response
+    customer_id = _customer_only(request)
+
+    def check() -> None:
+        with transaction(state.engine) as db:
+            service.link_request_of(db, reference=reference, customer_id=customer_id)
+
+    try:
+        await run_db(state.engine, check)
+    except service.LinkRejected as exc:
+        return _link_rejected(request, exc.reason)
+    return await _render_page(request, customer_id, token=token, reference=reference)
+
+
+async def download(request: Request) -> Response:
+    customer_id = _customer_only(request)
+    state = request.app.state
+    form = await request.form()
+    token = str(form.get("token") or "")[:TOKEN_LIMIT]
+    request_id = request.scope["state"].get("request_id")
+    link_reference = None
+    if token:
+        try:
+            link_reference = service.read_link_token(state.settings.secret_key, token, now=state.clock())
+        except service.LinkRejected as exc:
+            return _link_rejected(request, exc.reason)
+    try:
+        start = await run_db(
+            state.engine,
+            in_transaction,
+            state.engine,
+            service.start_download,
+            customer_id=customer_id,
+            now=state.clock(),
+            link_reference=link_reference,
+            timezone=state.settings.timezone,
+            request_id=request_id,
+        )
+    except service.LinkRejected as exc:
+        return _link_rejected(request, exc.reason)
+    except service.CustomerGone as exc:
+        raise HTTPException(404) from exc
+
+    locale = get_locale()
+    generated_at = state.clock()
+    order = ArchiveOrder(
+        customer_id=customer_id,
+        request_reference=start.reference,
+        locale=locale,
+        generated_at=generated_at,
+        timezone=state.settings.timezone,
+    )
+    progress = ArchiveProgress()
+    chunks = archive_chunks(
+        state.engine, order, env=state.env, register=state.register, retailer=state.retailer, progress=progress
+    )
+
+    async def on_end() -> None:
+        def finish() -> None:
+            with transaction(state.engine) as db:
+                service.finish_download(
+                    db,
+                    start=start,
+                    customer_id=customer_id,
+                    now=state.clock(),
+                    progress=progress,
+                    request_id=request_id,
+                )
+
+        await run_db(state.engine, finish)
+
+    filename = archive_filename(locale, generated_at.astimezone(ZoneInfo(state.settings.timezone)).date())
+    return ArchiveResponse(in_worker_thread(chunks), filename=filename, on_end=on_end)
+
+
+routes = [
+    Route("/me/download", download_page, methods=["GET"], name="download_page"),
+    Route("/me/download", download, methods=["POST"], name="download"),
+    Route("/me/download/link", download_link, methods=["GET"], name="download_link"),
+]

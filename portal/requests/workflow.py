@@ -1,0 +1,566 @@
+"""The request state machine: who may move a request where, leaving a timeline, an audit trail and emails behind.
+
+Statuses (portal/models/requests.py): received, in_progress, awaiting_customer are open; completed, rejected and
+cancelled are final.
+
+    received ──start──▶ in_progress ──ask_customer──▶ awaiting_customer
+       │  │                 ▲                               │
+       │  └──ask_customer───┼──────────────────────────────▶│
+       │                    └───customer_reply / start ─────┘
+       ├──cancel (the customer, before anyone started)──▶ cancelled
+       └──complete / reject, from any open status──▶ completed | rejected
+
+- `assign`: any open status, status unchanged (None unassigns); only an active agent or DPO can be assigned.
+- `start`: received or awaiting_customer (the answer came by phone) → in_progress.
+- `ask_customer`: received or in_progress → awaiting_customer; the question is emailed.
+- `customer_reply`: awaiting_customer → in_progress; the customer's own action.
+- `message_customer`: any open status, unchanged; the message is emailed.
+- `add_note`: any status, closed ones included (a later call is worth writing down); never shown to the customer.
+- `extend`: any open status, once, by one or two months, only until the original due date (Art. 12(3): the
+  reasons must reach the customer within the first month), with a reason, which is emailed.
+- `complete` (with the outcome) and `reject` (with the reason and the right to complain to the CNIL,
+  Art. 12(4)): any open status; both are emailed.
+- `cancel`: received → cancelled, by the customer; a confirmation is emailed.
+
+Every change is checked against the version the actor saw (`expected_version`; None means "whatever is current")
+and written with `UPDATE … WHERE version = :expected`, so of two agents acting at once exactly one wins and the
+other gets `StaleRequest`. Each change appends a `RequestEvent`, records an audit event (references only, never
+what was written) and bumps `version`, all in the caller's transaction. Emails go out in the customer's preferred
+language, through the outbox, only when a `composer` is given and the customer still has an address.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session
+
+from portal.audit import record_audit
+from portal.i18n import gettext
+from portal.mail.compose import EmailComposer
+from portal.mail.outbox import enqueue_email
+from portal.models import Customer, PrivacyRequest, RequestEvent, StaffUser
+from portal.models.requests import OPEN_STATUSES
+from portal.requests.deadlines import due_at_for
+from portal.requests.service import RequestNotFound, normalise_reference
+
+MAX_EXTENSION_MONTHS = 2
+MESSAGE_LIMIT = 2000
+REASON_LIMIT = 1000
+ASSIGNABLE_ROLES = ("agent", "dpo")
+
+__all__ = [
+    "ActionInvalid",
+    "RequestNotFound",
+    "RequestState",
+    "StaleRequest",
+    "TransitionRefused",
+    "add_note",
+    "ask_customer",
+    "assign",
+    "cancel",
+    "complete",
+    "customer_reply",
+    "extend",
+    "message_customer",
+    "reject",
+    "start",
+]
+
+
+class TransitionRefused(Exception):
+    """The request cannot go there from where it is; `message` is a translated sentence for the person acting."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ActionInvalid(TransitionRefused):
+    """What was typed cannot be used (empty message, reason too long, bad number of months): a 400, not a 409."""
+
+
+class StaleRequest(Exception):
+    """Someone changed the request since the actor loaded it; nothing was written."""
+
+    def __init__(self, reference: str, current_version: int) -> None:
+        self.reference = reference
+        self.current_version = current_version
+        self.message = gettext(
+            "Someone else changed this request while you were working on it. Nothing was saved: "
+            "look at the latest version, then try again."
+        )
+        super().__init__(self.message)
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestState:
+    """Where a request stands after a change (what a view needs to redraw it)."""
+
+    reference: str
+    status: str
+    version: int
+    assignee_id: int | None
+    due_at: datetime
+    extended: bool
+    closed_at: datetime | None
+
+
+# --- The steps -------------------------------------------------------------------------------------------------
+
+
+def assign(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    staff_id: int | None,
+    expected_version: int | None = None,
+    composer: EmailComposer | None = None,  # accepted for symmetry: this step emails nobody
+    request_id: str | None = None,
+) -> RequestState:
+    request = _load(session, reference, expected_version)
+    _require_status(request, OPEN_STATUSES)
+    if staff_id is not None:
+        staff = session.get(StaffUser, staff_id)
+        if staff is None or not staff.active or staff.role not in ASSIGNABLE_ROLES:
+            raise ActionInvalid(gettext("This person cannot be given requests: choose an active agent."))
+    return _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={"assignee_id": staff_id},
+        event=_Event("assigned", note=f"staff:{staff_id}" if staff_id else None, visible=False),
+        action="request.assigned",
+        detail={"assignee": f"staff:{staff_id}" if staff_id else None},
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+
+
+def start(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    expected_version: int | None = None,
+    composer: EmailComposer | None = None,  # accepted for symmetry: this step emails nobody
+    request_id: str | None = None,
+) -> RequestState:
+    request = _load(session, reference, expected_version)
+    _require_status(request, ("received", "awaiting_customer"))
+    return _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={"status": "in_progress"},
+        event=_Event("started"),
+        action="request.started",
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+
+
+def ask_customer(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    message: str,
+    expected_version: int | None = None,
+    composer: EmailComposer | None = None,
+    request_id: str | None = None,
+) -> RequestState:
+    """Put a question to the customer; the request waits for their answer (which they give on the portal)."""
+    request = _load(session, reference, expected_version)
+    _require_status(request, ("received", "in_progress"))
+    text = _text(message, MESSAGE_LIMIT, empty=gettext("Write the question for the customer."))
+    state = _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={"status": "awaiting_customer"},
+        event=_Event("question", note=text),
+        action="request.question_asked",
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+    _email_customer(session, request, composer, "request-question", {"message": text}, now=now)
+    return state
+
+
+def customer_reply(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    message: str,
+    expected_version: int | None = None,
+    customer_id: int | None = None,
+    composer: EmailComposer | None = None,  # accepted for symmetry: this step emails nobody
+    request_id: str | None = None,
+) -> RequestState:
+    """The customer answers the agent's question; the request goes back to the agent.
+
+    `customer_id` limits the lookup to that customer's requests (another's reference is not found, not refused).
+    """
+    request = _load(session, reference, expected_version, customer_id=customer_id)
+    if request.status != "awaiting_customer":
+        raise TransitionRefused(gettext("This request is not waiting for an answer from you any more."))
+    text = _text(message, MESSAGE_LIMIT, empty=gettext("Write your answer before sending it."))
+    return _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={"status": "in_progress"},
+        event=_Event("reply", note=text),
+        action="request.customer_replied",
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+
+
+def message_customer(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    message: str,
+    expected_version: int | None = None,
+    composer: EmailComposer | None = None,
+    request_id: str | None = None,
+) -> RequestState:
+    request = _load(session, reference, expected_version)
+    _require_status(request, OPEN_STATUSES)
+    text = _text(message, MESSAGE_LIMIT, empty=gettext("Write the message for the customer."))
+    state = _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={},
+        event=_Event("message", note=text),
+        action="request.message_sent",
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+    _email_customer(session, request, composer, "request-message", {"message": text}, now=now)
+    return state
+
+
+def add_note(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    note: str,
+    expected_version: int | None = None,
+    composer: EmailComposer | None = None,  # accepted for symmetry: this step emails nobody
+    request_id: str | None = None,
+) -> RequestState:
+    """An internal note for the staff; the customer never sees it (but could in an access request: stay factual)."""
+    request = _load(session, reference, expected_version)
+    text = _text(note, MESSAGE_LIMIT, empty=gettext("Write the note before saving it."))
+    return _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={},
+        event=_Event("note", note=text, visible=False),
+        action="request.note_added",
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+
+
+def extend(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    months: int,
+    reason: str,
+    expected_version: int | None = None,
+    composer: EmailComposer | None = None,
+    timezone: str = "Europe/Paris",
+    request_id: str | None = None,
+) -> RequestState:
+    """Push the due date back by `months` (1 or 2), once, before the original due date, telling the customer why.
+
+    The new due date counts from receipt (received 31 January, extended by two months: due 30 April), which is how
+    Art. 12(3) reads: "one month", "extended by two further months", three months in all.
+    """
+    request = _load(session, reference, expected_version)
+    _require_status(request, OPEN_STATUSES)
+    if request.extended_due_at is not None:
+        raise TransitionRefused(gettext("The deadline of this request has already been extended once."))
+    if now > request.due_at:
+        raise TransitionRefused(
+            gettext("The original deadline has passed: an extension can only be decided and told before it.")
+        )
+    if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= MAX_EXTENSION_MONTHS:
+        raise ActionInvalid(gettext("A deadline can be extended by one or two months."))
+    text = _text(reason, REASON_LIMIT, empty=gettext("Give the reason for the extension: the customer is told."))
+    new_due = due_at_for(request.received_at, timezone=timezone, months=1 + months)
+    state = _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={"extended_due_at": new_due, "extension_reason": text},
+        event=_Event("extended", note=text),
+        action="request.extended",
+        detail={"months": months, "due": new_due.isoformat()},
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+    _email_customer(
+        session,
+        request,
+        composer,
+        "request-extended",
+        {"reason": text, "due_at": new_due, "original_due_at": request.due_at, "months": months},
+        now=now,
+    )
+    return state
+
+
+def complete(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    outcome: str,
+    expected_version: int | None = None,
+    composer: EmailComposer | None = None,
+    request_id: str | None = None,
+) -> RequestState:
+    request = _load(session, reference, expected_version)
+    _require_status(request, OPEN_STATUSES)
+    text = _text(outcome, MESSAGE_LIMIT, empty=gettext("Tell the customer what was done."))
+    state = _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={"status": "completed", "outcome": text, "closed_at": now},
+        event=_Event("completed", note=text),
+        action="request.completed",
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+    _email_customer(session, request, composer, "request-completed", {"outcome": text}, now=now)
+    return state
+
+
+def reject(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    reason: str,
+    expected_version: int | None = None,
+    composer: EmailComposer | None = None,
+    request_id: str | None = None,
+) -> RequestState:
+    """Refuse the request (Art. 12(5): manifestly unfounded or excessive, or an exception applies), with reasons."""
+    request = _load(session, reference, expected_version)
+    _require_status(request, OPEN_STATUSES)
+    text = _text(reason, REASON_LIMIT, empty=gettext("Give the reason for the refusal: the customer is told."))
+    state = _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={"status": "rejected", "outcome": text, "closed_at": now},
+        event=_Event("rejected", note=text),
+        action="request.rejected",
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+    _email_customer(session, request, composer, "request-rejected", {"reason": text}, now=now)
+    return state
+
+
+def cancel(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    expected_version: int | None = None,
+    customer_id: int | None = None,
+    composer: EmailComposer | None = None,
+    request_id: str | None = None,
+) -> RequestState:
+    """The customer withdraws a request nobody has started on (afterwards, they write to the agent instead)."""
+    request = _load(session, reference, expected_version, customer_id=customer_id)
+    if request.status == "cancelled":
+        raise TransitionRefused(gettext("This request is already cancelled."))
+    if request.status in OPEN_STATUSES and request.status != "received":
+        raise TransitionRefused(
+            gettext("This request can no longer be cancelled: our team has already started working on it.")
+        )
+    _require_status(request, ("received",))
+    state = _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={"status": "cancelled", "closed_at": now},
+        event=_Event("cancelled"),
+        action="request.cancelled",
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+    _email_customer(session, request, composer, "request-cancelled", {}, now=now)
+    return state
+
+
+# --- How every step is written ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Event:
+    kind: str
+    note: str | None = None
+    visible: bool = True
+
+
+def _load(
+    session: Session, reference: str, expected_version: int | None, *, customer_id: int | None = None
+) -> PrivacyRequest:
+    canonical = normalise_reference(reference)
+    query = select(PrivacyRequest).where(PrivacyRequest.reference == canonical)
+    if customer_id is not None:
+        query = query.where(PrivacyRequest.customer_id == customer_id)
+    request = session.scalars(query.execution_options(populate_existing=True)).first() if canonical else None
+    if request is None:
+        raise RequestNotFound(reference)
+    # Checked before the rules: "someone changed it" explains a refusal better than the refusal itself.
+    if expected_version is not None and request.version != expected_version:
+        raise StaleRequest(request.reference, request.version)
+    return request
+
+
+def _require_status(request: PrivacyRequest, allowed: tuple[str, ...]) -> None:
+    if request.status in allowed:
+        return
+    if request.status not in OPEN_STATUSES:
+        raise TransitionRefused(gettext("This request is closed: it can no longer be changed."))
+    raise TransitionRefused(gettext("This action is not possible while the request has this status."))
+
+
+def _text(value: str | None, limit: int, *, empty: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise ActionInvalid(empty)
+    if len(text) > limit:
+        raise ActionInvalid(gettext("This text is too long: %(limit)s characters at most.") % {"limit": limit})
+    return text
+
+
+def _change(
+    session: Session,
+    request: PrivacyRequest,
+    *,
+    expected_version: int | None,
+    changes: Mapping[str, object],
+    event: _Event,
+    action: str,
+    actor: str,
+    now: datetime,
+    detail: dict | None = None,
+    request_id: str | None = None,
+) -> RequestState:
+    seen = request.version if expected_version is None else expected_version
+    # The version in the WHERE clause is the lock: between our read and this write another agent may have
+    # committed; then no row matches and nothing of ours is written.
+    result = session.execute(
+        update(PrivacyRequest)
+        .where(PrivacyRequest.id == request.id, PrivacyRequest.version == seen)  # type: ignore[arg-type]
+        .values(**changes, version=seen + 1),
+        execution_options={"synchronize_session": False},
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        current = session.scalar(select(PrivacyRequest.version).where(PrivacyRequest.id == request.id))
+        raise StaleRequest(request.reference, current or seen)
+    previous_status = request.status
+    for name, value in {**changes, "version": seen + 1}.items():
+        set_committed_value(request, name, value)
+    session.add(
+        RequestEvent(
+            request_id=request.id,  # type: ignore[arg-type]
+            occurred_at=now,
+            actor=actor,
+            kind=event.kind,
+            note=event.note,
+            visible_to_customer=event.visible,
+        )
+    )
+    record_audit(
+        session,
+        actor=actor,
+        action=action,
+        target=f"request:{request.reference}",
+        detail={"from": previous_status, "to": request.status, "version": request.version, **(detail or {})},
+        now=now,
+        request_id=request_id,
+    )
+    return RequestState(
+        reference=request.reference,
+        status=request.status,
+        version=request.version,
+        assignee_id=request.assignee_id,
+        due_at=request.effective_due_at,
+        extended=request.extended_due_at is not None,
+        closed_at=request.closed_at,
+    )
+
+
+def _email_customer(
+    session: Session,
+    request: PrivacyRequest,
+    composer: EmailComposer | None,
+    name: str,
+    context: Mapping[str, object],
+    *,
+    now: datetime,
+) -> None:
+    if composer is None or request.customer_id is None:
+        return
+    customer = session.get(Customer, request.customer_id)
+    if customer is None or customer.erased_at is not None or not customer.email:
+        return
+    email = composer.compose(
+        name,
+        to=customer.email,
+        language=customer.preferred_language,
+        context={
+            "first_name": customer.first_name or "",
+            "reference": request.reference,
+            "type": request.type,
+            "received_at": request.received_at,
+            "due_at": request.effective_due_at,
+            **context,
+        },
+    )
+    enqueue_email(session, email=email, topic=name, now=now)

@@ -1,0 +1,1 @@
+"""Staff back office: sign-in (password + TOTP), sessions, roles and staff accounts."""

@@ -1,0 +1,99 @@
+"""Who the signed-in staff member is, and whether their role may open a page. Every staff route calls one of these.
+
+The staff session is loaded by `portal.staff.sessions.StaffSessionMiddleware` (its own cookie, never the customer's)
+into `request.state.staff`; these functions only read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portal.web import redirect, render, safe_next
+
+ALWAYS_ALLOWED = "dpo"  # the DPO does everything an agent does, plus accounts, reports and audit
+PASSWORD_PAGE = "/staff/password"  # noqa: S105 (a path, not a password)
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    id: int
+    name: str
+    email: str
+    role: str
+    store_id: int | None
+    # Signed in with a one-time password someone else chose: only /staff/password (and sign-out) until replaced.
+    password_must_change: bool = False
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail and request timelines name this person."""
+        return f"staff:{self.id}"
+
+
+class StaffSignInRequired(Exception):
+    """No live staff session: the app answers with a redirect to /staff/sign-in?next=…"""
+
+
+class StaffPasswordChangeRequired(Exception):
+    """Signed in, but still on a one-time password: the app answers with a redirect to /staff/password?next=…"""
+
+
+class StaffForbidden(HTTPException):
+    """Signed in, but the role may not open this page (403)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=403)
+
+
+def staff_of(request: Request, *, on_password_page: bool = False) -> StaffPrincipal:
+    """The signed-in staff member. Anyone still on a one-time password is held at /staff/password, whatever page
+    they ask for: only that page passes `on_password_page=True`."""
+    principal = request.scope.get("state", {}).get("staff")
+    if principal is None:
+        raise StaffSignInRequired()
+    if principal.password_must_change and not on_password_page:
+        raise StaffPasswordChangeRequired()
+    return principal
+
+
+def require_role(request: Request, *roles: str) -> StaffPrincipal:
+    """The signed-in staff member, when their role is one of `roles` (the DPO always is); 403 otherwise."""
+    principal = staff_of(request)
+    if principal.role != ALWAYS_ALLOWED and principal.role not in roles:
+        raise StaffForbidden()
+    return principal
+
+
+def has_role(principal: StaffPrincipal, *roles: str) -> bool:
+    return principal.role == ALWAYS_ALLOWED or principal.role in roles
+
+
+async def staff_sign_in_required(request: Request, exc: Exception) -> Response:
+    """Back to the sign-in page, then to the page asked for (a local path only; a GET is safe to repeat)."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    query: dict[str, str] = {}
+    if request.method == "GET" and target.startswith("/staff") and target != "/staff/sign-in":
+        query["next"] = safe_next(target, "/staff")
+    if request.scope.get("state", {}).get("staff_session_ended"):
+        query["ended"] = "1"
+    return redirect(request, "/staff/sign-in" + (f"?{urlencode(query)}" if query else ""))
+
+
+async def staff_password_change_required(request: Request, exc: Exception) -> Response:
+    """To the password page, then back to the page asked for (a GET only, as for sign-in)."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    query = ""
+    if request.method == "GET" and target != "/staff":
+        query = "?" + urlencode({"next": safe_next(target, "/staff")})
+    return redirect(request, PASSWORD_PAGE + query)
+
+
+async def staff_forbidden(request: Request, exc: Exception) -> Response:
+    return render(
+        request, "staff/forbidden.html", {"staff": request.scope.get("state", {}).get("staff")}, status_code=403
+    )
