@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import http.client
 import os
 import platform
@@ -19,7 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -43,6 +44,31 @@ UVICORN_FLAGS: tuple[str, ...] = (
 
 class BenchError(RuntimeError):
     """The benchmark cannot go on (missing tool, server that does not start, wrong page); the message says why."""
+
+
+# --- Running a benchmark from the command line --------------------------------------------------------------------
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM too goes through the `finally` blocks that stop the servers
+
+
+def run_benchmark(run: Callable[[], int]) -> int:
+    """Run a benchmark as a command: Ctrl-C and SIGTERM stop its servers, a BenchError is one line (exit 2), and the
+    time it took is printed at the end."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background (SIG_IGN)
+    started = time.monotonic()
+    try:
+        code = run()
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; servers stopped.", file=sys.stderr)
+        return 130
+    print(f"({time.monotonic() - started:.0f} s)")
+    return code
 
 
 # --- Servers -----------------------------------------------------------------------------------------------------
@@ -363,3 +389,12 @@ def load_average() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
+
+
+def print_machine(wrk: str) -> str:
+    """Print what the figures depend on (date, CPUs, wrk and library versions, load); returns the load average."""
+    load = load_average()
+    print(f"{datetime.date.today().isoformat()}  {os.cpu_count()} CPUs  {wrk_version(wrk)}")
+    print("  " + "  ".join(f"{name} {version}" for name, version in versions().items()), flush=True)
+    print(f"  load average before the run: {load} (other work on the machine skews absolute figures)")
+    return load

@@ -29,7 +29,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import sys
 import tempfile
 import time
@@ -53,12 +52,13 @@ from _harness import (  # noqa: E402
     free_port,
     http_request,
     load_average,
+    print_machine,
+    run_benchmark,
     run_wrk,
     running_server,
     summarise,
     uvicorn_command,
     versions,
-    wrk_version,
 )
 from pages import HEAVY_CUSTOMER, LATENCY_CONNECTIONS, Latency, portal_environment, prepare_database  # noqa: E402
 
@@ -719,10 +719,7 @@ def to_json(results: Sequence[ScenarioResult], options: Options, loads: dict[str
 
 def run(options: Options) -> int:
     wrk = find_wrk()
-    loads = {"before": load_average()}
-    print(f"{date.today().isoformat()}  {os.cpu_count()} CPUs  {wrk_version(wrk)}")
-    print("  " + "  ".join(f"{name} {version}" for name, version in versions().items()), flush=True)
-    print(f"  load average before the run: {loads['before']} (other work on the machine skews absolute figures)")
+    loads = {"before": print_machine(wrk)}
     with tempfile.TemporaryDirectory(prefix="portal-bench-api-") as tmp:
         tmp_dir = Path(tmp)
         database_url = f"sqlite:///{tmp_dir / 'demo.sqlite3'}"
@@ -779,25 +776,9 @@ def run(options: Options) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM too goes through the `finally` blocks that stop the servers
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    started = time.monotonic()
-    try:
-        code = run(options)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped.", file=sys.stderr)
-        return 130
-    print(f"({time.monotonic() - started:.0f} s)")
-    return code
+    return run_benchmark(lambda: run(options))
 
 
 if __name__ == "__main__":

@@ -26,11 +26,9 @@ import os
 import platform
 import re
 import secrets
-import signal
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -50,12 +48,13 @@ from _harness import (  # noqa: E402
     free_port,
     http_get,
     load_average,
+    print_machine,
+    run_benchmark,
     run_wrk,
     running_server,
     summarise,
     uvicorn_command,
     versions,
-    wrk_version,
 )
 
 HEAVY_CUSTOMER = "camille.durand@example.com"  # portal.demo.dataset.DEMO_CUSTOMERS[0]
@@ -698,10 +697,7 @@ def to_json(
 
 def run(options: Options) -> int:
     wrk = find_wrk()
-    loads = {"before": load_average()}
-    print(f"{date.today().isoformat()}  {os.cpu_count()} CPUs  {wrk_version(wrk)}")
-    print("  " + "  ".join(f"{name} {version}" for name, version in versions().items()), flush=True)
-    print(f"  load average before the run: {loads['before']} (other work on the machine skews absolute figures)")
+    loads = {"before": print_machine(wrk)}
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         tmp_dir = Path(tmp)
         database_url = f"sqlite:///{tmp_dir / 'demo.sqlite3'}"
@@ -770,10 +766,6 @@ def run(options: Options) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM too goes through the `finally` blocks that stop the servers
-
-
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -782,19 +774,7 @@ def main(
     description: str | None = None,
 ) -> int:
     options = parse_args(argv, defaults=defaults, only=only, description=description)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background (SIG_IGN)
-    started = time.monotonic()
-    try:
-        code = run(options)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped.", file=sys.stderr)
-        return 130
-    print(f"({time.monotonic() - started:.0f} s)")
-    return code
+    return run_benchmark(lambda: run(options))
 
 
 if __name__ == "__main__":

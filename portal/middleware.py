@@ -153,6 +153,17 @@ def read_cookie(scope: Scope, name: str) -> str | None:
     return cookies.get(name)
 
 
+def read_signed_cookie(scope: Scope, name: str, signer: Signer) -> str | None:
+    """The value of a cookie we signed (a session id), or None when it is missing or its signature is not ours."""
+    cookie = read_cookie(scope, name)
+    if not cookie:
+        return None
+    try:
+        return signer.unsign(cookie).decode()
+    except BadSignature:
+        return None
+
+
 class LocaleMiddleware:
     """Explicit choice (cookie) > Accept-Language > default, once per request, into a context variable."""
 
@@ -185,13 +196,7 @@ class SessionMiddleware:
         self.cookie_name = cookie_names(settings)[0]
 
     def raw_id(self, scope: Scope) -> str | None:
-        cookie = read_cookie(scope, self.cookie_name)
-        if not cookie:
-            return None
-        try:
-            return self.signer.unsign(cookie).decode()
-        except BadSignature:
-            return None
+        return read_signed_cookie(scope, self.cookie_name, self.signer)
 
     def _load(self, raw_id: str) -> SessionInfo | None:
         with self.engine.begin() as connection:

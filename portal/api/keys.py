@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlmodel import Session
 
 from portal.audit import record_audit
@@ -96,18 +96,20 @@ def list_api_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
 
 
+# Built once: every API call runs it, and building a select costs more than running it on an indexed column.
+_ACTIVE_KEY = select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.secret_hash, ApiKey.last_used_at).where(
+    ApiKey.prefix == bindparam("prefix"),
+    ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+)
+
+
 def authenticate(db: Session | Connection, *, secret_key: str, presented: str, now: datetime) -> ApiClient | None:
     """The client a presented key belongs to, or None (unknown, malformed, wrong secret or revoked)."""
     prefix, dot, secret = presented.strip().partition(".")
     if not dot or not prefix.startswith(KEY_PREFIX) or len(prefix) > 24 or not secret:
         return None
     connection = as_connection(db)
-    row = connection.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.secret_hash, ApiKey.last_used_at).where(
-            ApiKey.prefix == prefix,
-            ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
-        )
-    ).first()
+    row = connection.execute(_ACTIVE_KEY, {"prefix": prefix}).first()
     if row is None or not same_hash(row.secret_hash, _secret_hash(secret_key, secret)):
         return None
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlmodel import Session
 
 from portal.api import schemas
@@ -49,13 +49,17 @@ def _known(row: object) -> KnownCustomer:
     return KnownCustomer(id=row.id, retailer_ref=row.retailer_ref, restricted=row.restricted_at is not None)  # type: ignore[attr-defined]
 
 
+# Built once, as every consent read runs one of them (erased customers are tombstones: unknown to the API).
+_ALIVE = select(*_CUSTOMER_COLUMNS).where(Customer.erased_at.is_(None))  # type: ignore[union-attr]
+_BY_EMAIL = _ALIVE.where(Customer.email_key == bindparam("key"))
+_BY_REF = _ALIVE.where(Customer.retailer_ref == bindparam("key"))
+
+
 def find_customer(db: Session | Connection, who: schemas.CustomerIdentifier) -> KnownCustomer:
-    query = select(*_CUSTOMER_COLUMNS).where(Customer.erased_at.is_(None))  # type: ignore[union-attr]
     if who.email is not None:
-        query = query.where(Customer.email_key == email_key(who.email))
+        row = as_connection(db).execute(_BY_EMAIL, {"key": email_key(who.email)}).first()
     else:
-        query = query.where(Customer.retailer_ref == who.customer_id)
-    row = as_connection(db).execute(query).first()
+        row = as_connection(db).execute(_BY_REF, {"key": who.customer_id}).first()
     if row is None:
         raise CustomerNotFound()
     return _known(row)

@@ -19,7 +19,7 @@ from portal.mydata.profile_rules import EDITABLE_FIELDS, MESSAGES
 from portal.mydata.service import CustomerNotFound, Overview, overview_for
 from portal.requests import workflow
 from portal.requests.queue import days_left
-from portal.requests.service import RequestNotFound, normalise_reference
+from portal.requests.service import RequestNotFound, find_request
 
 ADDRESS_COLUMNS = ("address_line1", "address_line2", "postal_code", "city", "country")
 
@@ -83,12 +83,7 @@ class RequestDetail:
 
 
 def _find(session: Session, reference: str) -> PrivacyRequest:
-    canonical = normalise_reference(reference)
-    found = (
-        session.scalars(select(PrivacyRequest).where(PrivacyRequest.reference == canonical)).first()
-        if canonical
-        else None
-    )
+    found = find_request(session, reference)
     if found is None:
         raise RequestNotFound(reference)
     return found

@@ -128,6 +128,17 @@ def _reference(request: Request) -> str:
     return reference
 
 
+def _acting(request: Request, staff: StaffPrincipal, form: FormData) -> dict[str, Any]:
+    """What every step on a request is called with: which request, who acts and when, the version they saw."""
+    return {
+        "reference": _reference(request),
+        "actor": staff.actor,
+        "now": _now(request),
+        "expected_version": _version(form),
+        "request_id": _request_id(request),
+    }
+
+
 async def _act(
     request: Request,
     staff: StaffPrincipal,
@@ -221,12 +232,8 @@ async def assign(request: Request) -> Response:
     def action(session, form):  # type: ignore[no-untyped-def]
         workflow.assign(
             session,
-            reference=_reference(request),
-            actor=staff.actor,
-            now=_now(request),
+            **_acting(request, staff, form),
             staff_id=assignee,
-            expected_version=_version(form),
-            request_id=_request_id(request),
         )
 
     return await _act(request, staff, action, "assigned" if assignee else "unassigned", form=form)
@@ -238,11 +245,7 @@ async def start(request: Request) -> Response:
     def action(session, form):  # type: ignore[no-untyped-def]
         workflow.start(
             session,
-            reference=_reference(request),
-            actor=staff.actor,
-            now=_now(request),
-            expected_version=_version(form),
-            request_id=_request_id(request),
+            **_acting(request, staff, form),
         )
 
     return await _act(request, staff, action, "started")
@@ -258,11 +261,7 @@ def _text_action(name: str, argument: str, done: str, *, composer: bool = True) 
             extra = {"composer": request.app.state.composer} if composer else {}
             getattr(workflow, name)(
                 session,
-                reference=_reference(request),
-                actor=staff.actor,
-                now=_now(request),
-                expected_version=_version(form),
-                request_id=_request_id(request),
+                **_acting(request, staff, form),
                 **{argument: str(form.get(argument) or "")},
                 **extra,
             )
@@ -281,15 +280,11 @@ async def extend(request: Request) -> Response:
         months = int(raw) if raw in ("1", "2") else 0  # the service refuses anything else with its own message
         workflow.extend(
             session,
-            reference=_reference(request),
-            actor=staff.actor,
-            now=_now(request),
+            **_acting(request, staff, form),
             months=months,
             reason=str(form.get("reason") or ""),
-            expected_version=_version(form),
             composer=request.app.state.composer,
             timezone=_timezone(request),
-            request_id=_request_id(request),
         )
 
     return await _act(request, staff, action, "extended")
@@ -301,14 +296,10 @@ async def rectify(request: Request) -> Response:
     def action(session, form):  # type: ignore[no-untyped-def]
         detail.apply_correction(
             session,
-            reference=_reference(request),
-            actor=staff.actor,
-            now=_now(request),
+            **_acting(request, staff, form),
             values={k: str(v) for k, v in form.items()},
             outcome=str(form.get("outcome") or ""),
-            expected_version=_version(form),
             composer=request.app.state.composer,
-            request_id=_request_id(request),
         )
 
     return await _act(request, staff, action, "rectified")
@@ -328,14 +319,10 @@ async def erase(request: Request) -> Response:
             raise workflow.ActionInvalid(gettext("Tick the box to confirm the erasure."))
         erasure.execute_erasure(
             session,
-            reference=_reference(request),
-            actor=staff.actor,
-            now=_now(request),
+            **_acting(request, staff, form),
             composer=state.composer,
             settings=state.settings,
             register=state.register,
-            expected_version=_version(form),
-            request_id=_request_id(request),
         )
 
     return await _act(request, staff, action, "erased")
@@ -347,11 +334,7 @@ async def restrict(request: Request) -> Response:
     def action(session, form):  # type: ignore[no-untyped-def]
         erasure.apply_restriction(
             session,
-            reference=_reference(request),
-            actor=staff.actor,
-            now=_now(request),
-            expected_version=_version(form),
-            request_id=_request_id(request),
+            **_acting(request, staff, form),
         )
 
     return await _act(request, staff, action, "restricted")
@@ -363,12 +346,8 @@ async def lift_restriction(request: Request) -> Response:
     def action(session, form):  # type: ignore[no-untyped-def]
         erasure.lift_restriction(
             session,
-            reference=_reference(request),
-            actor=staff.actor,
-            now=_now(request),
+            **_acting(request, staff, form),
             reason=str(form.get("reason") or ""),
-            expected_version=_version(form),
-            request_id=_request_id(request),
         )
 
     return await _act(request, staff, action, "restriction_lifted")
@@ -380,12 +359,8 @@ async def honour_objection(request: Request) -> Response:
     def action(session, form):  # type: ignore[no-untyped-def]
         erasure.honour_objection(
             session,
-            reference=_reference(request),
-            actor=staff.actor,
-            now=_now(request),
+            **_acting(request, staff, form),
             register=request.app.state.register,
-            expected_version=_version(form),
-            request_id=_request_id(request),
         )
 
     return await _act(request, staff, action, "objection")

@@ -23,7 +23,7 @@ from portal.mail.compose import EmailComposer
 from portal.mail.outbox import enqueue_email
 from portal.models import Customer, EmailChange, ProfileChange, email_key
 from portal.mydata.profile_rules import EDITABLE_FIELDS, clean_profile_form
-from portal.requests.service import FiledRequest, file_request
+from portal.requests.service import FiledRequest, acknowledge_receipt, file_request
 from portal.settings import Settings
 
 EMAIL_CHANGE_TTL = timedelta(hours=24)
@@ -348,21 +348,5 @@ def request_correction(
         request_id=request_id,
     )
     if filed.created and customer.email:
-        enqueue_email(
-            session,
-            email=composer.compose(
-                "request-received",
-                to=customer.email,
-                language=language,
-                context={
-                    "first_name": customer.first_name or "",
-                    "reference": filed.reference,
-                    "type": filed.type,
-                    "received_at": filed.received_at,
-                    "due_at": filed.due_at,
-                },
-            ),
-            topic="request-received",
-            now=now,
-        )
+        acknowledge_receipt(session, customer, filed, composer=composer, language=language, now=now)
     return filed

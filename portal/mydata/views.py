@@ -23,18 +23,22 @@ def customer_id_of(request: Request) -> int:
     return int(session.customer_id)
 
 
-async def overview(request: Request) -> Response:
-    customer_id = customer_id_of(request)
-    state = request.app.state
+async def customer_overview(request: Request, customer_id: int) -> service.Overview:
+    """What we hold about the customer, counted by kind; a 404 when the customer no longer exists."""
+    engine = request.app.state.engine
 
     def load() -> service.Overview:
-        with state.engine.connect() as connection:
+        with engine.connect() as connection:
             return service.overview_for(connection, customer_id=customer_id)
 
     try:
-        data = await run_db(state.engine, load)
+        return await run_db(engine, load)
     except service.CustomerNotFound as exc:
         raise HTTPException(404) from exc
+
+
+async def overview(request: Request) -> Response:
+    data = await customer_overview(request, customer_id_of(request))
     return render(request, "customer/overview.html", {"overview": data})
 
 

@@ -27,7 +27,7 @@ from portal.models import Customer, PrivacyRequest, RequestEvent
 from portal.models.requests import OPEN_STATUSES
 from portal.portability.archive import ArchiveProgress
 from portal.requests import workflow
-from portal.requests.service import file_request, normalise_reference
+from portal.requests.service import file_request, find_request, normalise_reference
 from portal.settings import Settings
 
 LINK_VALIDITY = timedelta(days=7)
@@ -115,16 +115,7 @@ def send_download_link(
     Raises DownloadLinkRefused when the request is not this customer's, is of another type, or the customer has no
     address (erased, or never gave one).
     """
-    canonical = normalise_reference(reference)
-    request = (
-        session.scalars(
-            select(PrivacyRequest).where(
-                PrivacyRequest.reference == canonical, PrivacyRequest.customer_id == customer_id
-            )
-        ).first()
-        if canonical
-        else None
-    )
+    request = find_request(session, reference, customer_id=customer_id)
     if request is None:
         raise DownloadLinkRefused(gettext("This request does not belong to this customer."))
     if request.type not in LINK_REQUEST_TYPES:

@@ -16,8 +16,7 @@ from starlette.types import Receive, Scope, Send
 from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
 from portal.identity.destination import remember_destination
-from portal.mydata import service as mydata
-from portal.mydata.views import customer_id_of
+from portal.mydata.views import customer_id_of, customer_overview
 from portal.portability import service
 from portal.portability.archive import ArchiveOrder, ArchiveProgress, archive_chunks, archive_filename
 from portal.portability.datasets import DATASETS
@@ -82,16 +81,7 @@ async def download_page(request: Request) -> Response:
 
 
 async def _render_page(request: Request, customer_id: int, *, token: str | None, reference: str | None) -> Response:
-    state = request.app.state
-
-    def load() -> mydata.Overview:
-        with state.engine.connect() as connection:
-            return mydata.overview_for(connection, customer_id=customer_id)
-
-    try:
-        overview = await run_db(state.engine, load)
-    except mydata.CustomerNotFound as exc:
-        raise HTTPException(404) from exc
+    overview = await customer_overview(request, customer_id)
     return render(
         request,
         "customer/download.html",

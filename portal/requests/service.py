@@ -161,18 +161,21 @@ class RequestNotFound(LookupError):
     """Unknown reference, or another customer's: the same answer, so references cannot be probed."""
 
 
+def find_request(session: Session, reference: str, *, customer_id: int | None = None) -> PrivacyRequest | None:
+    """The request a typed reference names (None for a malformed or unknown one); with `customer_id`, only if it is
+    that customer's, so that another customer's reference looks exactly like an unknown one."""
+    canonical = normalise_reference(reference)
+    if canonical is None:
+        return None
+    query = select(PrivacyRequest).where(PrivacyRequest.reference == canonical)
+    if customer_id is not None:
+        query = query.where(PrivacyRequest.customer_id == customer_id)
+    return session.scalars(query).first()
+
+
 def request_of(session: Session, *, customer_id: int, reference: str) -> tuple[RequestSummary, list[TimelineStep]]:
     """One of the customer's requests with the steps of its timeline they may see."""
-    canonical = normalise_reference(reference)
-    request = (
-        session.scalars(
-            select(PrivacyRequest).where(
-                PrivacyRequest.reference == canonical, PrivacyRequest.customer_id == customer_id
-            )
-        ).first()
-        if canonical
-        else None
-    )
+    request = find_request(session, reference, customer_id=customer_id)
     if request is None:
         raise RequestNotFound(reference)
     events = session.scalars(
@@ -306,21 +309,28 @@ def make_request(
         request_id=request_id,
     )
     if customer.email:
-        enqueue_email(
-            session,
-            email=composer.compose(
-                "request-received",
-                to=customer.email,
-                language=language,
-                context={
-                    "first_name": customer.first_name or "",
-                    "reference": filed.reference,
-                    "type": filed.type,
-                    "received_at": filed.received_at,
-                    "due_at": filed.due_at,
-                },
-            ),
-            topic="request-received",
-            now=now,
-        )
+        acknowledge_receipt(session, customer, filed, composer=composer, language=language, now=now)
     return filed
+
+
+def acknowledge_receipt(
+    session: Session, customer: Customer, filed: FiledRequest, *, composer: EmailComposer, language: str, now: datetime
+) -> None:
+    """Queue the "we received your request" email, with its reference and due date (the caller checks the address)."""
+    enqueue_email(
+        session,
+        email=composer.compose(
+            "request-received",
+            to=customer.email,
+            language=language,
+            context={
+                "first_name": customer.first_name or "",
+                "reference": filed.reference,
+                "type": filed.type,
+                "received_at": filed.received_at,
+                "due_at": filed.due_at,
+            },
+        ),
+        topic="request-received",
+        now=now,
+    )

@@ -11,8 +11,7 @@ from starlette.routing import Route
 
 from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
-from portal.mydata import service as mydata_service
-from portal.mydata.views import customer_id_of
+from portal.mydata.views import customer_id_of, customer_overview
 from portal.requests import service, workflow
 from portal.web import redirect, render
 
@@ -65,15 +64,7 @@ async def _request_form_page(
     status_code: int = 200,
 ) -> Response:
     state = request.app.state
-
-    def load() -> mydata_service.Overview:
-        with state.engine.connect() as connection:
-            return mydata_service.overview_for(connection, customer_id=customer_id)
-
-    try:
-        held = await run_db(state.engine, load) if type == "erasure" else None
-    except mydata_service.CustomerNotFound as exc:
-        raise HTTPException(404) from exc
+    held = await customer_overview(request, customer_id) if type == "erasure" else None
     register = state.register
     return render(
         request,

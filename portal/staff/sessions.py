@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from itsdangerous import BadSignature, Signer
+from itsdangerous import Signer
 from sqlalchemy import Connection, Engine, select, update
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.db import run_db
 from portal.identity.sessions import SessionInfo, load_session
-from portal.middleware import read_cookie
+from portal.middleware import read_signed_cookie
 from portal.models import Session as SessionRow
 from portal.models import StaffUser
 from portal.settings import Settings
@@ -71,13 +71,7 @@ class StaffSessionMiddleware:
         self.cookie_name = staff_cookie_name(settings)
 
     def raw_id(self, scope: Scope) -> str | None:
-        cookie = read_cookie(scope, self.cookie_name)
-        if not cookie:
-            return None
-        try:
-            return self.signer.unsign(cookie).decode()
-        except BadSignature:
-            return None
+        return read_signed_cookie(scope, self.cookie_name, self.signer)
 
     def _load(self, raw_id: str) -> tuple[SessionInfo | None, StaffPrincipal | None]:
         with self.engine.begin() as connection:
