@@ -284,7 +284,7 @@ def _apply_locked_field(
     old = getattr(customer, field)
     if old == new:
         return []
-    rectification._apply(  # the same write path as every other rectification: history, audit, webhook
+    rectification.apply_changes(  # the same write path as every other rectification: history, audit, webhook
         session,
         customer,
         {field: (old, new)},

@@ -58,7 +58,7 @@ def _queue_rectified_event(session: Session, *, customer: Customer, fields: list
     )
 
 
-def _apply(
+def apply_changes(
     session: Session,
     customer: Customer,
     changes: dict[str, tuple[object, object]],
@@ -118,7 +118,7 @@ def rectify_profile(
         if field not in frozen and getattr(customer, field) != values[field]
     }
     if changes:
-        _apply(session, customer, changes, actor=actor, channel=channel, now=now, request_id=request_id)
+        apply_changes(session, customer, changes, actor=actor, channel=channel, now=now, request_id=request_id)
     return sorted(changes)
 
 
@@ -265,7 +265,7 @@ def confirm_email_change(
     old_email = customer.email
     customer.email_key = email_key(change.new_email)
     actor = f"customer:{customer.id}"
-    _apply(
+    apply_changes(
         session,
         customer,
         {"email": (old_email, change.new_email)},
