@@ -26,7 +26,7 @@ from portal.db import run_db, transaction
 from portal.i18n import gettext, lazy_gettext
 from portal.portability import service as portability
 from portal.requests import erasure, queue, reports, workflow
-from portal.requests.service import RequestNotFound, normalise_reference
+from portal.requests.service import RESTRICTION_GROUND_LABELS, RequestNotFound, normalise_reference
 from portal.staff.access import StaffPrincipal, require_role
 from portal.web import is_htmx, redirect, safe_next
 from portal.web import render as render_page
@@ -53,7 +53,8 @@ DONE_MESSAGES = {
 
 
 def render(request: Request, template: str, context: dict[str, Any], **options: Any) -> Response:
-    return render_page(request, template, {**context, "labels": staff_labels()}, **options)
+    context = {**context, "labels": staff_labels(), "restriction_grounds": RESTRICTION_GROUND_LABELS}
+    return render_page(request, template, context, **options)
 
 
 def _now(request: Request) -> datetime:

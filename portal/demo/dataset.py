@@ -9,6 +9,9 @@ transaction. The summary tables (`purchase_total`, `page_view_day`) are computed
 Three customers matter to the demo (`DEMO_CUSTOMERS`): a heavy customer with 10,000 purchases and 100,000 page
 views, who shows that the pages stay fast whatever the history, and two ordinary ones, French- and English-speaking;
 the English one never consented to browsing analytics, so one demo account holds no browsing data at all.
+
+The privacy requests, with their timelines and audit trail, come from `portal.demo.privacy_requests`, written in the
+same transaction once the demo staff exist (they act on the requests).
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, MetaData, Table, func, select, text
 from sqlmodel import SQLModel
 
+from portal.demo.privacy_requests import build_requests, demo_staff, write_requests
 from portal.models import (
     ConsentEvent,
     Customer,
     PageView,
     PageViewDay,
     PageViewTotal,
+    PrivacyRequest,
     Purchase,
     PurchaseLine,
     PurchaseTotal,
@@ -43,6 +48,7 @@ from portal.models import (
     email_key,
 )
 from portal.models.commerce import STORE_KIND_SHOP, STORE_KIND_WEB
+from portal.models.requests import OPEN_STATUSES
 from portal.staff.passwords import hash_password
 
 Row = dict[str, Any]
@@ -530,6 +536,8 @@ class DemoSummary:
     consent_events: int
     seconds: float
     generated: bool = True
+    privacy_requests: int = 0
+    open_requests: int = 0
 
     def describe(self) -> str:
         if self.generated:
@@ -539,7 +547,8 @@ class DemoSummary:
         return (
             f"{state}: {self.customers:,} customers, {self.stores} stores, {self.purchases:,} purchases "
             f"({self.purchase_lines:,} lines), {self.page_views:,} page views, "
-            f"{self.consent_events:,} consent events."
+            f"{self.consent_events:,} consent events, {self.privacy_requests} privacy requests "
+            f"({self.open_requests} open)."
         )
 
 
@@ -563,11 +572,24 @@ def generate(engine: Engine, *, seed: int = 2026, now: datetime | None = None) -
 def _generate(engine: Engine, *, seed: int, now: datetime | None, reset: bool) -> DemoSummary:
     started = perf_counter()
     rows = _build(random.Random(seed), _resolve_now(now))
+    # Requests count back from the wall clock, so that the queue always holds due-soon and overdue requests; their
+    # own generator leaves the rest of the dataset as it was.
+    requests_now = _resolve_now(now) if now is not None else datetime.now(UTC)
     with engine.begin() as connection:
         if reset:
             _delete_everything(connection)
         _write(connection, rows)
         ensure_demo_staff(connection, now=_resolve_now(now))
+        requests = build_requests(
+            random.Random(f"requests-{seed}"),
+            now=requests_now,
+            customers=rows.customers,
+            consent_events=rows.consent_events,
+            staff=demo_staff(connection, [email for email, *_ in DEMO_STAFF]),
+            shop_for_city={city.name: STORE_IDS[city.shops[0]] for city in FRENCH_CITIES},
+            shop_ids=SHOP_IDS,
+        )
+        write_requests(connection, requests)
         counts = _summary(connection, seconds=0.0)
     return replace(counts, seconds=perf_counter() - started)
 
@@ -1194,6 +1216,10 @@ def _summary(connection: Connection, *, seconds: float, generated: bool = True) 
     def count(model: type[SQLModel]) -> int:
         return int(connection.execute(select(func.count()).select_from(_table(model))).scalar_one())
 
+    requests = _table(PrivacyRequest)
+    open_requests = connection.execute(
+        select(func.count()).select_from(requests).where(requests.c.status.in_(OPEN_STATUSES))
+    ).scalar_one()
     return DemoSummary(
         customers=count(Customer),
         stores=count(Store),
@@ -1203,4 +1229,6 @@ def _summary(connection: Connection, *, seconds: float, generated: bool = True) 
         consent_events=count(ConsentEvent),
         seconds=seconds,
         generated=generated,
+        privacy_requests=count(PrivacyRequest),
+        open_requests=int(open_requests),
     )

@@ -1,10 +1,12 @@
-"""The demo dataset: its volumes, its summary tables in step with the rows, consent before browsing, determinism."""
+"""The demo dataset: its volumes, its summary tables in step with the rows, consent before browsing, the privacy
+requests and their timelines, determinism."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,9 +15,27 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
 
 from portal.db import make_engine, migrate
-from portal.demo.dataset import DEMO_CUSTOMERS, DemoSummary, ensure_demo_data, generate
-from portal.models import Customer, PageView, PageViewDay, PageViewTotal, Purchase, PurchaseTotal, Store
+from portal.demo.dataset import ANCHOR, DEMO_CUSTOMERS, DEMO_STAFF, DemoSummary, ensure_demo_data, generate
+from portal.models import (
+    AuditEvent,
+    Customer,
+    PageView,
+    PageViewDay,
+    PageViewTotal,
+    PrivacyRequest,
+    Purchase,
+    PurchaseTotal,
+    RequestEvent,
+    StaffUser,
+    Store,
+    email_key,
+)
 from portal.models.customer import PROFILE_FIELDS
+from portal.models.requests import OPEN_STATUSES, REQUEST_TYPES
+from portal.requests.deadlines import due_at_for
+from portal.requests.reports import build_report
+from portal.requests.service import requests_of
+from tests.conftest import Clock, SMTPServer, make_settings
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -28,9 +48,12 @@ def _fresh_engine(path: Path) -> Engine:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, DemoSummary]]:
-    """One full-size generation shared by the tests of this module (they only read)."""
+    """One full-size generation shared by the tests of this module (they only read, but for the last one's sign-in).
+
+    `now` is the anchor the customer data uses anyway; passing it also pins the requests' dates (without it they
+    count back from the wall clock)."""
     engine = _fresh_engine(tmp_path_factory.mktemp("demo") / "demo.sqlite3")
-    summary = generate(engine)
+    summary = generate(engine, now=ANCHOR)
     yield engine, summary
     engine.dispose()
 
@@ -60,6 +83,7 @@ def test_volumes(demo: tuple[Engine, DemoSummary]) -> None:
     assert summary.page_views == _scalar(engine, "SELECT COUNT(*) FROM page_view")
     assert summary.generated and summary.seconds > 0
     assert f"{summary.customers:,} customers" in summary.describe()
+    assert f"{summary.privacy_requests} privacy requests ({summary.open_requests} open)" in summary.describe()
 
 
 def test_demo_customers(demo: tuple[Engine, DemoSummary]) -> None:
@@ -205,17 +229,47 @@ def _fingerprint(engine: Engine) -> tuple[list[str], int, int, datetime]:
     return emails, purchases, amount, last_view
 
 
+def _requests_fingerprint(engine: Engine) -> tuple[list[tuple], int, int]:
+    with engine.connect() as connection:
+        requests = [
+            tuple(row)
+            for row in connection.execute(
+                select(
+                    PrivacyRequest.reference,
+                    PrivacyRequest.customer_id,
+                    PrivacyRequest.type,
+                    PrivacyRequest.status,
+                    PrivacyRequest.received_at,
+                    PrivacyRequest.closed_at,
+                    PrivacyRequest.version,
+                ).order_by(PrivacyRequest.id)
+            )
+        ]
+        events = connection.execute(select(func.count()).select_from(RequestEvent)).scalar_one()
+        audits = connection.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+    return requests, events, audits
+
+
 def test_same_seed_same_data_and_reset_regenerates(demo: tuple[Engine, DemoSummary], tmp_path: Path) -> None:
     engine, _ = demo
     other = _fresh_engine(tmp_path / "again.sqlite3")
     try:
-        generate(other)
+        before = datetime.now(UTC)
+        generate(other)  # no `now`: the customer data at the anchor, the requests at the wall clock
         assert _fingerprint(other) == _fingerprint(engine)
+        with Session(other) as session:
+            open_requests = list(
+                session.scalars(select(PrivacyRequest).where(PrivacyRequest.status.in_(OPEN_STATUSES)))  # type: ignore[attr-defined]
+            )
+        assert max(r.received_at for r in open_requests) > before - timedelta(days=7)
+        assert any(r.effective_due_at < before for r in open_requests)  # overdue today, whatever today is
+        assert any(before < r.effective_due_at < before + timedelta(days=7) for r in open_requests)
         with other.begin() as connection:
             connection.execute(text("UPDATE customer SET first_name = 'Changed'"))
-        summary = ensure_demo_data(other, reset=True)
+        summary = ensure_demo_data(other, reset=True, now=ANCHOR)
         assert summary.generated
         assert _fingerprint(other) == _fingerprint(engine)
+        assert _requests_fingerprint(other) == _requests_fingerprint(engine)  # same `now`, same requests
         assert _scalar(other, "SELECT COUNT(*) FROM customer WHERE first_name = 'Changed'") == 0
         assert _scalar(other, "SELECT COUNT(*) FROM alembic_version") == 1
     finally:
@@ -239,3 +293,162 @@ def test_demo_staff_accounts_wait_for_their_first_sign_in(demo: tuple[Engine, De
             assert not account.password_must_change  # the documented passwords stay usable (README.md)
             store = session.get(Store, account.store_id) if account.store_id else None
             assert (store.code if store else None) == store_code
+
+
+# --- Privacy requests ----------------------------------------------------------------------------------------------
+
+REFERENCE = re.compile(r"^R-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
+CHANGES = {  # timeline kinds that move the status, and where to
+    "started": "in_progress",
+    "question": "awaiting_customer",
+    "reply": "in_progress",
+    "completed": "completed",
+    "rejected": "rejected",
+    "cancelled": "cancelled",
+}
+AUDITED = {  # timeline kind -> the audit action the workflow records with it
+    "received": "request.received",
+    "assigned": "request.assigned",
+    "started": "request.started",
+    "question": "request.question_asked",
+    "reply": "request.customer_replied",
+    "note": "request.note_added",
+    "extended": "request.extended",
+    "completed": "request.completed",
+    "rejected": "request.rejected",
+    "cancelled": "request.cancelled",
+    "restricted": "customer.restricted",
+    "restriction_lifted": "customer.restriction_lifted",
+}
+
+
+def _requests(engine: Engine) -> tuple[list[PrivacyRequest], dict[int, list[RequestEvent]]]:
+    with Session(engine) as session:
+        requests = list(session.scalars(select(PrivacyRequest).order_by(PrivacyRequest.id)))
+        timelines: dict[int, list[RequestEvent]] = defaultdict(list)
+        for event in session.scalars(select(RequestEvent).order_by(RequestEvent.occurred_at, RequestEvent.id)):
+            timelines[event.request_id].append(event)
+        session.expunge_all()
+    return requests, timelines
+
+
+def test_privacy_requests_mix_the_queue_needs(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, summary = demo
+    requests, _ = _requests(engine)
+    now = ANCHOR
+    statuses = Counter(r.status for r in requests)
+    open_requests = [r for r in requests if r.status in OPEN_STATUSES]
+    assert 140 <= len(requests) == summary.privacy_requests <= 160
+    assert 35 <= len(open_requests) == summary.open_requests <= 45
+    assert statuses["completed"] >= 70 and statuses["rejected"] >= 5 and statuses["cancelled"] >= 3
+    assert all(statuses[s] >= 5 for s in OPEN_STATUSES)
+    assert {r.type for r in requests} == set(REQUEST_TYPES)
+    assert {r.channel for r in requests} == {"web", "store", "support", "email", "phone"}
+    assert all((r.store_id is not None) == (r.channel == "store") for r in requests)
+    assert all(r.submission_key is None and REFERENCE.match(r.reference) for r in requests)
+    assert len({r.reference for r in requests}) == len(requests)
+    assert min(r.received_at for r in requests) > now - timedelta(days=14 * 31)
+    assert max(r.received_at for r in requests) < now
+    # Due dates are the legal ones, extensions counted from receipt.
+    for r in requests:
+        assert r.due_at == due_at_for(r.received_at)
+        if r.extended_due_at is not None:
+            assert r.extended_due_at in (due_at_for(r.received_at, months=2), due_at_for(r.received_at, months=3))
+            assert r.extension_reason
+    overdue = [r for r in open_requests if r.effective_due_at < now]
+    due_this_week = [r for r in open_requests if now <= r.effective_due_at < now + timedelta(days=7)]
+    extended = [r for r in open_requests if r.extended_due_at is not None]
+    assert len(overdue) >= 3 and len(due_this_week) >= 3 and len(extended) >= 3
+    assert not any(r.extended_due_at is not None for r in overdue)
+    with engine.connect() as connection:
+        staff = {key: id_ for key, id_ in connection.execute(select(StaffUser.email_key, StaffUser.id))}
+    agent, dpo = staff[email_key(DEMO_STAFF[0][0])], staff[email_key(DEMO_STAFF[1][0])]
+    assignees = Counter(r.assignee_id for r in open_requests)
+    assert assignees[agent] >= 5 and assignees[dpo] >= 3 and assignees[None] >= 5
+    # Closed ones carry their answer; refusals say why.
+    for r in requests:
+        assert (r.closed_at is None) == (r.status in OPEN_STATUSES)
+        if r.status in ("completed", "rejected"):
+            assert r.outcome
+    # Nobody erased, restricted, or given requests among the heavy customer's pages.
+    camille = _customer_id(engine, DEMO_CUSTOMERS[0])
+    assert not any(r.customer_id == camille for r in requests)
+    assert (
+        _scalar(engine, "SELECT COUNT(*) FROM customer WHERE erased_at IS NOT NULL OR restricted_at IS NOT NULL") == 0
+    )
+
+
+def test_privacy_request_timelines_and_audit_follow_the_workflow(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, _ = demo
+    requests, timelines = _requests(engine)
+    with Session(engine) as session:
+        audited = Counter(
+            (a.target, a.actor, a.action, a.occurred_at)
+            for a in session.scalars(select(AuditEvent).where(AuditEvent.target.like("request:%")))  # type: ignore[union-attr]
+        )
+    for r in requests:
+        steps = timelines[r.id]
+        assert steps[0].kind == "received" and steps[0].occurred_at == r.received_at
+        status, changes = "received", 0
+        for step in steps[1:]:
+            assert step.occurred_at >= r.received_at
+            status = CHANGES.get(step.kind, status)
+            changes += step.kind != "restricted"  # applying a restriction leaves the version to the completion
+            assert step.visible_to_customer == (step.kind not in ("assigned", "note")), step.kind
+        assert status == r.status, r.reference
+        assert r.version == 1 + changes
+        if r.closed_at is not None:
+            final = [s for s in steps if s.kind in ("completed", "rejected", "cancelled")]
+            assert [s.occurred_at for s in final] == [r.closed_at]
+        if r.status == "awaiting_customer":
+            assert [s.kind for s in steps if s.kind in CHANGES][-1] == "question"
+        for step in steps:
+            assert audited[(f"request:{r.reference}", step.actor, AUDITED[step.kind], step.occurred_at)] >= 1
+        if r.type == "rectification":
+            assert set(r.details or {}) == {"field", "proposed_value", "comment"}
+
+
+def test_privacy_requests_fill_every_month_of_the_report(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, _ = demo
+    # The twelve full months before `now` (its own month has barely begun).
+    with Session(engine) as session:
+        report = build_report(session, now=ANCHOR, first_month=date(2025, 11, 1), last_month=date(2026, 10, 1))
+    assert report.open_total >= 35 and report.overdue >= 3
+    assert len(report.per_month) == 12
+    for month in report.per_month:
+        assert month.durations.answered >= 3, month
+        assert month.durations.median_days is not None and month.durations.p90_days is not None
+    assert report.overall.p90_days is not None and report.overall.median_days is not None
+    assert report.overall.median_days < report.overall.p90_days <= 45
+    assert {"web", "store", "email"} <= set(report.by_channel)
+    assert len([code for code in report.by_store if code]) >= 3
+
+
+def test_leo_sees_his_requests_and_the_question_waiting_for_him(demo: tuple[Engine, DemoSummary]) -> None:
+    """Signed in as the README's Léo, the customer pages list both his requests and show the agent's question."""
+    engine, _ = demo
+    leo = _customer_id(engine, DEMO_CUSTOMERS[1])
+    with Session(engine) as session:
+        mine = requests_of(session, customer_id=leo)
+    assert [(r.type, r.status) for r in mine] == [("other", "awaiting_customer"), ("access", "completed")]
+
+    from starlette.testclient import TestClient
+
+    from portal.app import create_app
+    from tests.web.helpers import sign_in_by_link
+
+    smtp = SMTPServer().start()
+    try:
+        settings = make_settings(str(engine.url), smtp.port)
+        with TestClient(create_app(settings, clock=Clock(ANCHOR)), base_url="http://testserver") as client:
+            assert sign_in_by_link(client, smtp, DEMO_CUSTOMERS[1]).status_code == 303
+            listing = client.get("/me/requests")
+            assert listing.status_code == 200
+            assert all(r.reference in listing.text for r in mine)
+            page = client.get(f"/me/requests/{mine[0].reference}")
+            assert page.status_code == 200
+            assert "partenaires de livraison" in page.text  # his question
+            assert "retrait en magasin" in page.text  # the agent's, waiting for his answer
+            assert 'action="/me/requests/' in page.text
+    finally:
+        smtp.stop()

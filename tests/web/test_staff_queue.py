@@ -95,7 +95,7 @@ def test_queue_lists_open_requests_by_due_date_with_days_left_in_words(
     assert text.index(overdue) < text.index(soon) < text.index(later)
     assert "c•••••@example.com" in text and "camille.durand@example.com" not in text
     assert re.search(r"⚠</span> Overdue by \d+ days", text)
-    assert re.search(r"⏰</span> \d days? left", text)
+    assert re.search(r"◷</span> \d days? left", text)
     assert "Erasure" in text
     french = client.get("/staff/requests", headers={"accept-language": "fr"})
     assert french.status_code == 200 and '<html lang="fr">' in french.text and overdue in french.text
