@@ -64,6 +64,16 @@ def redirect(request: Request, url: str, *, status_code: int = 303) -> Response:
     return RedirectResponse(url, status_code=status_code)
 
 
+def client_ip(request: Request) -> str:
+    """The peer's address, for rate limits (behind a proxy, uvicorn's --proxy-headers puts the client's here)."""
+    return request.client.host if request.client else "unknown"
+
+
+def request_id_of(request: Request) -> str | None:
+    """The id RequestContextMiddleware gave this request, which audit events carry to tie them to the log."""
+    return request.scope.get("state", {}).get("request_id")
+
+
 def safe_next(url: str | None, default: str = "/") -> str:
     """A same-site path to go back to; anything else (//evil, http://…) falls back to `default`."""
     if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:

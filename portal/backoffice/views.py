@@ -28,7 +28,7 @@ from portal.portability import service as portability
 from portal.requests import erasure, queue, reports, workflow
 from portal.requests.service import RESTRICTION_GROUND_LABELS, RequestNotFound, normalise_reference
 from portal.staff.access import StaffPrincipal, require_role
-from portal.web import is_htmx, redirect, safe_next
+from portal.web import is_htmx, redirect, request_id_of, safe_next
 from portal.web import render as render_page
 
 WORKERS = ("agent",)  # and the DPO, always
@@ -63,10 +63,6 @@ def _now(request: Request) -> datetime:
 
 def _timezone(request: Request) -> str:
     return request.app.state.settings.timezone
-
-
-def _request_id(request: Request) -> str | None:
-    return request.scope.get("state", {}).get("request_id")
 
 
 # --- The queue ----------------------------------------------------------------------------------------------------
@@ -136,7 +132,7 @@ def _acting(request: Request, staff: StaffPrincipal, form: FormData) -> dict[str
         "actor": staff.actor,
         "now": _now(request),
         "expected_version": _version(form),
-        "request_id": _request_id(request),
+        "request_id": request_id_of(request),
     }
 
 
@@ -390,7 +386,7 @@ async def send_link(request: Request) -> Response:
                 now=_now(request),
                 composer=state.composer,
                 settings=state.settings,
-                request_id=_request_id(request),
+                request_id=request_id_of(request),
             )
         except portability.DownloadLinkRefused as exc:
             raise workflow.TransitionRefused(str(exc)) from None
@@ -426,7 +422,7 @@ async def _detail_page(
         with transaction(engine) as session:
             found = detail.request_detail(session, reference=reference, now=now, timezone=timezone)
             if audit and found.customer is not None:
-                detail.record_view(session, detail=found, actor=staff.actor, now=now, request_id=_request_id(request))
+                detail.record_view(session, detail=found, actor=staff.actor, now=now, request_id=request_id_of(request))
             plan = None
             if preview and found.type == "erasure" and found.customer is not None:
                 plan = erasure.plan_erasure(session, customer_id=found.customer.id, register=state.register)
@@ -475,7 +471,7 @@ async def consent_proof(request: Request) -> Response:
                 action="consent_proof.exported",
                 target=f"request:{found.reference}",
                 now=now,
-                request_id=_request_id(request),
+                request_id=request_id_of(request),
             )
             return found.customer.id
 

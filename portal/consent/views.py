@@ -18,7 +18,7 @@ from portal.db import in_transaction, run_db
 from portal.i18n import get_locale
 from portal.models import PageViewTotal
 from portal.mydata.views import customer_id_of
-from portal.web import is_htmx, redirect, render
+from portal.web import is_htmx, redirect, render, request_id_of
 
 ACTIONS = {"grant": True, "withdraw": False}
 VARY = {"vary": "HX-Request"}
@@ -104,7 +104,7 @@ async def consents_submit(request: Request) -> Response:
         "actor": f"customer:{customer_id}",
         "now": state.clock(),
         "locale": get_locale(),
-        "request_id": request.scope["state"].get("request_id"),
+        "request_id": request_id_of(request),
     }
     if action == "withdraw_all_marketing":
         withdrawn = await run_db(state.engine, in_transaction, state.engine, ledger.withdraw_all_marketing, **common)
@@ -149,7 +149,7 @@ async def browsing_history_delete(request: Request) -> Response:
         now=state.clock(),
         actor=f"customer:{customer_id}",
         channel="web",
-        request_id=request.scope["state"].get("request_id"),
+        request_id=request_id_of(request),
     )
     if is_htmx(request):
         return await _row(request, customer_id, ledger.BROWSING_PURPOSE, deleted_views=deleted, announce="deleted")

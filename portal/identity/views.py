@@ -14,13 +14,9 @@ from portal.identity import service
 from portal.identity.destination import destination_after_sign_in, forget_destination
 from portal.identity.sessions import end_session
 from portal.middleware import cookie_names
-from portal.web import redirect, render
+from portal.web import client_ip, redirect, render, request_id_of
 
 FLOW_COOKIE = "portal_signin"
-
-
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _flow_signer(request: Request) -> TimestampSigner:
@@ -75,9 +71,9 @@ async def signin_submit(request: Request) -> Response:
             composer=state.composer,
             email=email,
             language=get_locale(),
-            ip=_client_ip(request),
+            ip=client_ip(request),
             now=state.clock(),
-            request_id=request.scope["state"].get("request_id"),
+            request_id=request_id_of(request),
         )
     except service.InvalidEmail:
         return render(request, "customer/signin.html", {"email": email, "error": "invalid_email"}, status_code=400)
@@ -138,9 +134,9 @@ async def signin_code(request: Request) -> Response:
             settings=state.settings,
             flow_id=flow_id,
             code=str(form.get("code", ""))[:32],
-            ip=_client_ip(request),
+            ip=client_ip(request),
             now=state.clock(),
-            request_id=request.scope["state"].get("request_id"),
+            request_id=request_id_of(request),
         )
     except service.CodeRejected as exc:
         if exc.reason == "wrong":
@@ -194,7 +190,7 @@ async def signin_link_submit(request: Request) -> Response:
             settings=state.settings,
             token=token,
             now=state.clock(),
-            request_id=request.scope["state"].get("request_id"),
+            request_id=request_id_of(request),
         )
     except service.LinkRejected as exc:
         return _link_rejected(request, exc)
@@ -217,7 +213,7 @@ async def signout(request: Request) -> Response:
                         action="signout",
                         target=f"customer:{customer_id}",
                         now=state.clock(),
-                        request_id=request.scope["state"].get("request_id"),
+                        request_id=request_id_of(request),
                     )
 
         await run_db(state.engine, end)

@@ -19,7 +19,7 @@ from portal.models import Customer
 from portal.mydata import rectification
 from portal.mydata.profile_rules import COUNTRIES, EDITABLE_FIELDS, MESSAGES, display_phone
 from portal.mydata.views import customer_id_of
-from portal.web import redirect, render
+from portal.web import redirect, render, request_id_of
 
 # Changed field names come back in the URL after a save (never their values: URLs end up in logs and history).
 KNOWN_FIELDS = frozenset((*EDITABLE_FIELDS, "email"))
@@ -116,7 +116,7 @@ async def profile_submit(request: Request) -> Response:
             actor=f"customer:{customer_id}",
             channel="web",
             now=state.clock(),
-            request_id=request.scope["state"].get("request_id"),
+            request_id=request_id_of(request),
         )
     except rectification.ProfileInvalid as exc:
         return await _profile_page(request, errors=exc.errors, values=form, status_code=400)
@@ -139,7 +139,7 @@ async def email_submit(request: Request) -> Response:
             new_email=new_email,
             language=get_locale(),
             now=state.clock(),
-            request_id=request.scope["state"].get("request_id"),
+            request_id=request_id_of(request),
         )
     except rectification.ProfileInvalid as exc:
         return await _profile_page(request, email_errors=exc.errors, email_value=new_email, status_code=400)
@@ -182,7 +182,7 @@ async def email_confirm_submit(request: Request) -> Response:
             composer=state.composer,
             token=token,
             now=state.clock(),
-            request_id=request.scope["state"].get("request_id"),
+            request_id=request_id_of(request),
         )
     except rectification.EmailChangeRejected as exc:
         return _email_rejected(request, exc)
@@ -230,7 +230,7 @@ async def correction_submit(request: Request) -> Response:
             language=get_locale(),
             now=state.clock(),
             timezone=state.settings.timezone,
-            request_id=request.scope["state"].get("request_id"),
+            request_id=request_id_of(request),
         )
     except rectification.ProfileInvalid as exc:
         return render(

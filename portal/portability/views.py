@@ -20,7 +20,7 @@ from portal.mydata.views import customer_id_of, customer_overview
 from portal.portability import service
 from portal.portability.archive import ArchiveOrder, ArchiveProgress, archive_chunks, archive_filename
 from portal.portability.datasets import DATASETS
-from portal.web import redirect, render
+from portal.web import redirect, render, request_id_of
 
 TOKEN_LIMIT = 300
 
@@ -121,7 +121,7 @@ async def download(request: Request) -> Response:
     state = request.app.state
     form = await request.form()
     token = str(form.get("token") or "")[:TOKEN_LIMIT]
-    request_id = request.scope["state"].get("request_id")
+    request_id = request_id_of(request)
     link_reference = None
     if token:
         try:

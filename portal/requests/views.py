@@ -13,7 +13,7 @@ from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
 from portal.mydata.views import customer_id_of, customer_overview
 from portal.requests import service, workflow
-from portal.web import redirect, render
+from portal.web import redirect, render, request_id_of
 
 FORM_LIMIT = 4000  # characters kept from any posted field; the services apply the real limits
 # What the detail page says after a redirect (?filed=1 …): names only, never values, in the URL.
@@ -112,7 +112,7 @@ async def request_submit(request: Request) -> Response:
             language=get_locale(),
             now=state.clock(),
             timezone=state.settings.timezone,
-            request_id=request.scope["state"].get("request_id"),
+            request_id=request_id_of(request),
         )
     except service.RequestFormInvalid as exc:
         return await _request_form_page(
@@ -190,7 +190,7 @@ async def reply_submit(request: Request) -> Response:
             now=state.clock(),
             message=form.get("message", ""),
             customer_id=customer_id,
-            request_id=request.scope["state"].get("request_id"),
+            request_id=request_id_of(request),
         )
     except workflow.RequestNotFound as exc:
         raise HTTPException(404) from exc
@@ -234,7 +234,7 @@ async def cancel_submit(request: Request) -> Response:
             now=state.clock(),
             customer_id=customer_id,
             composer=state.composer,
-            request_id=request.scope["state"].get("request_id"),
+            request_id=request_id_of(request),
         )
     except workflow.RequestNotFound as exc:
         raise HTTPException(404) from exc

@@ -14,17 +14,9 @@ from portal.i18n import gettext
 from portal.staff import accounts, passwords, signin
 from portal.staff.access import PASSWORD_PAGE, has_role, require_role, staff_of
 from portal.staff.sessions import staff_cookie_name, staff_signer
-from portal.web import redirect, render, safe_next
+from portal.web import client_ip, redirect, render, request_id_of, safe_next
 
 HOME = "/staff"
-
-
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def _request_id(request: Request) -> str | None:
-    return request.scope["state"].get("request_id")
 
 
 def _next(value: object) -> str:
@@ -100,9 +92,9 @@ async def sign_in_submit(request: Request) -> Response:
             settings=state.settings,
             email=email,
             password=str(form.get("password", "")),
-            ip=_client_ip(request),
+            ip=client_ip(request),
             now=state.clock(),
-            request_id=_request_id(request),
+            request_id=request_id_of(request),
         )
     except signin.BadCredentials:
         return render(
@@ -126,7 +118,11 @@ async def _end_current_session(request: Request) -> None:
         def end() -> None:
             with transaction(state.engine) as session:
                 signin.sign_out(
-                    session, settings=state.settings, raw_id=raw_id, now=state.clock(), request_id=_request_id(request)
+                    session,
+                    settings=state.settings,
+                    raw_id=raw_id,
+                    now=state.clock(),
+                    request_id=request_id_of(request),
                 )
 
         await run_db(state.engine, end)
@@ -187,9 +183,9 @@ async def code_submit(request: Request) -> Response:
             settings=state.settings,
             raw_id=_pending(request),
             code=str(form.get("code", "")),
-            ip=_client_ip(request),
+            ip=client_ip(request),
             now=state.clock(),
-            request_id=_request_id(request),
+            request_id=request_id_of(request),
         )
     except signin.CodeRejected as exc:
         return await _code_page(request, next_url=next_url, error="wrong_code", remaining=exc.remaining, status=400)
@@ -268,7 +264,7 @@ async def password_submit(request: Request) -> Response:
             new=str(form.get("new_password", ""))[: passwords.MAX_LENGTH + 1],
             confirmation=str(form.get("confirmation", ""))[: passwords.MAX_LENGTH + 1],
             now=state.clock(),
-            request_id=_request_id(request),
+            request_id=request_id_of(request),
         )
     except accounts.StaffAccountError as exc:
         return _password_page(request, next_url=next_url, error=exc, status=400)
@@ -358,7 +354,7 @@ async def accounts_add(request: Request) -> Response:
             store_code=values["store"] or None,
             actor=me.actor,
             now=state.clock(),
-            request_id=_request_id(request),
+            request_id=request_id_of(request),
         )
     except accounts.StaffAccountError as exc:
         return await _accounts_page(request, form=values, error=exc, status=400)
@@ -375,7 +371,7 @@ async def _account_action(request: Request, action: str) -> Response:
     state = request.app.state
 
     def run(session):  # type: ignore[no-untyped-def]
-        common = {"staff_id": staff_id, "actor": me.actor, "now": state.clock(), "request_id": _request_id(request)}
+        common = {"staff_id": staff_id, "actor": me.actor, "now": state.clock(), "request_id": request_id_of(request)}
         if action == "totp_reset":
             return accounts.reset_totp(session, **common)
         return accounts.set_active(session, active=action == "enabled", **common)
