@@ -94,7 +94,7 @@ def record_consent_change(
 ) -> schemas.ConsentChangeResult:
     """Record an answer given on another channel; ConsentRefused explains a refusal, CustomerNotFound an unknown."""
     if change.occurred_at is not None and change.occurred_at > now + CLOCK_SKEW:
-        raise ledger.ConsentRefused("occurred_at is in the future")
+        raise ledger.ConsentRefused("occurred_at is in the future", reason="in_future", field="occurred_at")
     customer = find_customer(session, change)
     changed = ledger.record_consent(
         session,

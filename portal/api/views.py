@@ -172,25 +172,15 @@ async def record_consent(request: Request) -> Response:
         except service.CustomerNotFound:
             raise ApiProblem(404, code="customer_not_found", message=CUSTOMER_NOT_FOUND) from None
         except ConsentRefused as refused:
-            field, message = _refusal_detail(str(refused))
-            if "more recent" in str(refused):
+            message = field_message(refused.reason)
+            if refused.reason == "older_than_latest":  # a conflict with what is recorded, not a bad value
                 raise ApiProblem(409, code="newer_answer_recorded", message=message) from None
-            raise ApiProblem(422, details=[(field, message)]) from None
+            raise ApiProblem(422, details=[(refused.field, message)]) from None
 
     result = await _call(request, "consents:write", work)
     if result.changed:
         request.app.state.worker_notify()  # the consent.changed webhook is waiting in the outbox
     return _json(result)
-
-
-def _refusal_detail(reason: str) -> tuple[str, str]:
-    if "more recent answer" in reason:
-        return ("occurred_at", field_message("older_than_latest"))
-    if "in the future" in reason:
-        return ("occurred_at", field_message("in_future"))
-    if "policy version" in reason:
-        return ("policy_version", field_message("unknown_version"))
-    return ("purpose", field_message("unknown_purpose"))
 
 
 @api_view

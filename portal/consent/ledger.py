@@ -29,7 +29,12 @@ CHANNELS = ("web", "store", "support", "api", "import")
 
 
 class ConsentRefused(ValueError):
-    """The purpose is unknown or not based on consent, or the channel is unknown: nothing was recorded."""
+    """Nothing was recorded. `reason` says why, for callers that answer programs (the API), `field` what is wrong."""
+
+    def __init__(self, message: str, *, reason: str = "unknown_purpose", field: str = "purpose") -> None:
+        super().__init__(message)
+        self.reason = reason  # unknown_purpose | unknown_channel | older_than_latest | unknown_version | in_future
+        self.field = field
 
 
 class CustomerGone(LookupError):
@@ -176,7 +181,7 @@ def record_consent(
     if known is None or not known.consent_based:
         raise ConsentRefused(f"{purpose!r} is not a purpose customers consent to")
     if channel not in CHANNELS:
-        raise ConsentRefused(f"unknown channel {channel!r}")
+        raise ConsentRefused(f"unknown channel {channel!r}", reason="unknown_channel", field="channel")
     # Locks the customer's row on PostgreSQL, so two simultaneous clicks cannot both record a change.
     customer = session.get(Customer, customer_id, with_for_update=True)
     if customer is None or customer.erased_at is not None:
@@ -185,7 +190,9 @@ def record_consent(
     occurred_at = occurred_at or now
     if latest is not None and occurred_at < latest.occurred_at:
         # The ledger's order is the order of the answers: an older answer arriving late cannot overrule a newer one.
-        raise ConsentRefused("a more recent answer is already recorded for this purpose")
+        raise ConsentRefused(
+            "a more recent answer is already recorded for this purpose", reason="older_than_latest", field="occurred_at"
+        )
     if bool(latest and latest.granted) == granted:  # no event yet counts as not given: refusing again records nothing
         return False
     if shown_version is None or shown_version == register.policy_version:
@@ -198,7 +205,11 @@ def record_consent(
             )
         ).scalar()
         if wording_hash is None:
-            raise ConsentRefused(f"no wording of {purpose!r} is known for policy version {shown_version!r}")
+            raise ConsentRefused(
+                f"no wording of {purpose!r} is known for policy version {shown_version!r}",
+                reason="unknown_version",
+                field="policy_version",
+            )
     session.add(
         ConsentEvent(
             customer_id=customer_id,
