@@ -92,8 +92,6 @@ def validation_details(exc: ValidationError) -> list[tuple[str, str]]:
     for error in exc.errors(include_url=False):
         location = ".".join(str(part) for part in error["loc"] if part not in ("BrowsingEvent", "BrowsingBatch"))
         kind = error["type"]
-        if kind == "value_error" and "exactly one of email or customer_id" in error.get("msg", ""):
-            kind = "identify_customer"
         details.append((location or "body", field_message(kind, error.get("ctx"))))
     return details
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 MAX_BATCH = 1000
 
@@ -14,6 +15,11 @@ Email = Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=r
 CustomerRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 IDENTIFIERS = ("email", "customer_id")
 PurposeCode = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[a-z0-9_]+$")]
+
+
+def _identify_customer() -> PydanticCustomError:
+    # A typed error, so that errors.py words it from its type (not from the text of the message).
+    return PydanticCustomError("identify_customer", "identify the customer with exactly one of email or customer_id")
 
 
 class _Strict(BaseModel):
@@ -43,13 +49,13 @@ class CustomerIdentifier(_Strict):
     @classmethod
     def _no_null_identifier(cls, data: Any) -> Any:
         if isinstance(data, dict) and any(name in data and data[name] is None for name in IDENTIFIERS):
-            raise ValueError("identify the customer with exactly one of email or customer_id")
+            raise _identify_customer()
         return data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> CustomerIdentifier:
         if (self.email is None) == (self.customer_id is None):
-            raise ValueError("identify the customer with exactly one of email or customer_id")
+            raise _identify_customer()
         return self
 
 
