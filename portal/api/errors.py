@@ -49,9 +49,9 @@ FIELD_MESSAGES = {
     "unknown_purpose": lazy_gettext("There is no consent-based purpose with this code; see GET /api/v1/purposes."),
     "unknown_version": lazy_gettext("No wording of this purpose is known for this policy version."),
     "older_than_latest": lazy_gettext("A more recent answer is already recorded for this purpose."),
+    "missing_scope": lazy_gettext("This API key lacks the scope this call needs."),
 }
 FALLBACK_FIELD_MESSAGE = lazy_gettext("This value is not valid.")
-FIELD_MESSAGES["missing_scope"] = lazy_gettext("This API key lacks the scope this call needs.")
 INVALID_JSON = lazy_gettext("The request body is not valid JSON.")
 CUSTOMER_NOT_FOUND = lazy_gettext("No customer matches.")
 
@@ -78,13 +78,14 @@ class ApiProblem(Exception):
 
 
 def field_message(kind: str, context: Mapping[str, object] | None = None) -> str:
+    """The message for one field, worded from the error's type; a template whose values are missing falls back."""
     template = FIELD_MESSAGES.get(kind, FALLBACK_FIELD_MESSAGE)
-    if context and "%(" in template:
-        try:
-            return gettext(template, **{k: v for k, v in context.items()})
-        except (KeyError, TypeError, ValueError):
-            return gettext(FALLBACK_FIELD_MESSAGE)
-    return gettext(template) if "%(" not in template else gettext(FALLBACK_FIELD_MESSAGE)
+    if "%(" not in template:
+        return gettext(template)
+    try:
+        return gettext(template, **context) if context else gettext(FALLBACK_FIELD_MESSAGE)
+    except (KeyError, TypeError, ValueError):
+        return gettext(FALLBACK_FIELD_MESSAGE)
 
 
 def validation_details(exc: ValidationError) -> list[tuple[str, str]]:
