@@ -131,34 +131,32 @@ class OutboxWorker:
             endpoints = list(session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))))  # type: ignore[union-attr]
             created = 0
             for event in events:
-                # The guard keeps a second worker (SQLite has no SKIP LOCKED) from fanning the same event out twice.
+                subscribers = [e for e in endpoints if event.topic in e.topic_set]
+                event_id, body = (event.payload or {}).get("id"), event_body(event.payload or {})
+                # One conditional update claims the event and empties it: the copies carry it from now on and, like
+                # a sent email, it keeps no content. The guard keeps a second worker (SQLite has no SKIP LOCKED)
+                # from fanning the same event out twice.
                 claimed = session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == event.id, OutboxMessage.sent_at.is_(None))  # type: ignore[arg-type,union-attr]
-                    .values(sent_at=now, locked_until=None)
+                    .values(
+                        sent_at=now, locked_until=None, payload=None, last_error=None if subscribers else NO_SUBSCRIBER
+                    )
                 )
                 if claimed.rowcount != 1:
                     continue
-                subscribers = [e for e in endpoints if event.topic in e.topic_set]
-                body = event_body(event.payload or {})
                 for endpoint in subscribers:
                     session.add(
                         OutboxMessage(
                             kind="webhook",
                             topic=event.topic,
                             endpoint_id=endpoint.id,
-                            payload={"id": (event.payload or {}).get("id"), "body": body},
+                            payload={"id": event_id, "body": body},
                             created_at=now,
                             next_attempt_at=now,
                         )
                     )
                 created += len(subscribers)
-                # The copies carry the event now; like a sent email, it keeps no content (the audit trail does).
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == event.id)  # type: ignore[arg-type]
-                    .values(payload=None, last_error=None if subscribers else NO_SUBSCRIBER)
-                )
             return created
 
     def _http_client(self) -> httpx.AsyncClient:
