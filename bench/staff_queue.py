@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/staff_queue.py                 # 4 alternating rounds of 4 s per page + latency (~3 min)
     .venv/bin/python bench/staff_queue.py --quick         # 2 rounds of 2 s (figures not reliable)
-    .venv/bin/python bench/staff_queue.py --requests 20000 --with-index
+    .venv/bin/python bench/staff_queue.py --requests 20000
 
 Pages: the queue's first page (`/staff/requests`: open requests by effective due date) and a filtered page
 (`/staff/requests?type=erasure&due=week`), signed in as an agent (the session is opened directly in the database).
-`--with-index` also creates the index proposed for the queue's ordering (see bench/README.md) before the run.
+The queue's ordering index comes with the schema (migration 0006); the tables are ANALYZEd after the bulk load.
 Follows ../shared/BENCHMARKS.md like pages.py: same uvicorn flags for both servers, alternating rounds, median of
 the per-round ratios, latency at 1 and 4 connections. Not a test: it prints figures.
 """
@@ -49,11 +49,6 @@ PAGES = {
     "filtered": "/staff/requests?type=erasure&due=week",
 }
 AIM_P99_MS = 100.0
-# The index proposed for the queue (a migration is the lead's call): open requests in effective-due order.
-PROPOSED_INDEX = (
-    "CREATE INDEX IF NOT EXISTS ix_privacy_request_status_effective_due "
-    "ON privacy_request (status, coalesce(extended_due_at, due_at), id)"
-)
 
 
 def generate_requests(database_url: str, *, count: int, now: datetime, seed: int = 5) -> dict[str, int]:
@@ -184,7 +179,6 @@ def main() -> int:
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--duration", type=float)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--with-index", action="store_true")
     parser.add_argument("--quick", action="store_true")
     options = parser.parse_args()
     rounds = options.rounds or (2 if options.quick else 4)
@@ -201,13 +195,10 @@ def main() -> int:
         started = time.monotonic()
         counts = generate_requests(database_url, count=options.requests, now=datetime.now(UTC))
         print(f"Generated {counts} in {time.monotonic() - started:.1f} s", flush=True)
-        if options.with_index:
-            engine = make_engine(database_url)
-            with engine.begin() as connection:
-                connection.exec_driver_sql(PROPOSED_INDEX)
-                connection.exec_driver_sql("ANALYZE")
-            engine.dispose()
-            print("  with the proposed index: " + PROPOSED_INDEX, flush=True)
+        engine = make_engine(database_url)
+        with engine.begin() as connection:  # planner statistics after a bulk load, as a live database has them
+            connection.exec_driver_sql("ANALYZE")
+        engine.dispose()
         portal_port, bare_port = free_port(), free_port()
         portal_env = {
             "PORTAL_ENVIRONMENT": "test",
