@@ -39,7 +39,7 @@ from portal.requests import erasure  # noqa: E402
 from portal.requests.service import file_request  # noqa: E402
 from portal.retailer import load_retailer  # noqa: E402
 from portal.settings import load_settings  # noqa: E402
-from portal.templating import make_environment  # noqa: E402
+from portal.web.templating import make_environment  # noqa: E402
 
 HEAVY_CUSTOMER = DEMO_CUSTOMERS[0]
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)

@@ -71,7 +71,7 @@ AIM_P99_MS = 50.0
 
 PURCHASES_URL = "/me/purchases"
 PURCHASES_PAGE = 50  # the deep page: reached by following the "older purchases" link PURCHASES_PAGE - 1 times
-PURCHASES_PER_PAGE = 25  # portal.mydata.purchases.PAGE_SIZE
+PURCHASES_PER_PAGE = 25  # portal.purchases.service.PAGE_SIZE
 
 
 def _figure(number: int) -> tuple[str, ...]:

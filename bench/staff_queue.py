@@ -159,9 +159,9 @@ def generate_requests(database_url: str, *, count: int, now: datetime, seed: int
 def open_staff_session(database_url: str, portal_env: dict[str, str]) -> str:
     from portal.db import make_engine, transaction
     from portal.identity.sessions import open_session
+    from portal.identity.staff_sessions import staff_signer
     from portal.models import utcnow
     from portal.settings import load_settings
-    from portal.staff.sessions import staff_signer
 
     settings = load_settings(environ=portal_env)
     engine = make_engine(database_url)

@@ -72,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from portal.db import make_engine
-    from portal.mail.worker import OutboxWorker
+    from portal.outbox.worker import OutboxWorker
 
     settings = load_settings()
     _configure_logging(settings.log_level)
@@ -190,8 +190,8 @@ def cmd_apikey(args: argparse.Namespace) -> int:
 
 def cmd_staff(args: argparse.Namespace) -> int:
     from portal.db import in_transaction, make_engine, transaction
+    from portal.identity import staff_accounts as accounts
     from portal.models import utcnow
-    from portal.staff import accounts
 
     settings = load_settings()
     engine = make_engine(settings.database_url)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, func
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 T = TypeVar("T")
+OUTBOX_TABLE = "outbox_message"
 
 
 def make_engine(database_url: str) -> Engine:
@@ -111,3 +114,56 @@ def dialect_insert(db: Session | Connection):  # type: ignore[no-untyped-def]
 
     bind = db.get_bind() if isinstance(db, Session) else db
     return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+
+
+def sql_least(db: Session | Connection, a, b):  # type: ignore[no-untyped-def]
+    """LEAST(a, b) in the engine's dialect (SQLite spells it as the two-argument MIN)."""
+    bind = db.get_bind() if isinstance(db, Session) else db
+    return func.least(a, b) if bind.dialect.name == "postgresql" else func.min(a, b)
+
+
+def sql_greatest(db: Session | Connection, a, b):  # type: ignore[no-untyped-def]
+    """GREATEST(a, b) in the engine's dialect (SQLite spells it as the two-argument MAX)."""
+    bind = db.get_bind() if isinstance(db, Session) else db
+    return func.greatest(a, b) if bind.dialect.name == "postgresql" else func.max(a, b)
+
+
+# --- Waking the outbox worker after a commit -------------------------------------------------------------------
+# Any transaction that writes an outbox row (an email, a webhook event) wakes the worker once it has committed, so no
+# code path has to remember to, and a message never waits for the next poll. Watching the session, not the callers,
+# is what makes it structural: ORM adds and Core inserts through a session are both seen.
+
+_OUTBOX_WRITTEN = "portal.outbox_written"
+_on_outbox_commit: weakref.WeakKeyDictionary[Engine, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
+
+
+def on_outbox_commit(engine: Engine, callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` after each commit on `engine` that wrote outbox rows; returns what unregisters it."""
+    callbacks = _on_outbox_commit.setdefault(engine, [])
+    callbacks.append(callback)
+    return lambda: callbacks.remove(callback) if callback in callbacks else None
+
+
+@event.listens_for(Session, "after_flush")
+def _note_outbox_adds(session: Session, _flush: UOWTransaction) -> None:
+    if any(getattr(row, "__tablename__", None) == OUTBOX_TABLE for row in session.new):
+        session.info[_OUTBOX_WRITTEN] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_outbox_inserts(state: ORMExecuteState) -> None:
+    table: Any = getattr(state.statement, "table", None)
+    if state.is_insert and getattr(table, "name", None) == OUTBOX_TABLE:
+        state.session.info[_OUTBOX_WRITTEN] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_outbox(session: Session) -> None:
+    if session.info.pop(_OUTBOX_WRITTEN, False) and isinstance(session.bind, Engine):
+        for callback in list(_on_outbox_commit.get(session.bind, ())):
+            callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_outbox(session: Session) -> None:
+    session.info.pop(_OUTBOX_WRITTEN, None)

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine, func, select
 
+from portal.browsing.records import record_page_view
 from portal.db import transaction
 from portal.models import ConsentEvent, Customer, PageView, PageViewDay, PageViewTotal
-from portal.mydata.records import PARIS, record_page_view
+from portal.purchases.records import PARIS
 
 
 def record_consent(

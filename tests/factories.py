@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
+from portal.browsing.records import record_page_view
 from portal.db import transaction
 from portal.models import ConsentEvent, Customer, Store, email_key
-from portal.mydata.records import record_page_view, record_purchase
+from portal.purchases.records import record_purchase
 
 _sequence = itertools.count(1)
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from portal.db import transaction
 from portal.models import Customer, Purchase, Store
-from portal.mydata.records import record_purchase
+from portal.purchases.records import record_purchase
 
 _sequence = itertools.count(1)
 

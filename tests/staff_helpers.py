@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from portal.db import transaction
+from portal.identity import passwords, totp
 from portal.models import StaffUser, email_key
-from portal.staff import passwords, totp
 from tests.conftest import Clock, csrf_from
 
 _sequence = itertools.count(1)

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlmodel import Session
 
-from portal.api.webhooks import new_secret
 from portal.audit import record_audit
 from portal.models import WEBHOOK_TOPICS, WebhookEndpoint
+from portal.outbox.signing import new_secret
 
 
 class EndpointRefused(ValueError):

@@ -13,11 +13,11 @@ from sqlmodel import Session
 
 from portal.api import schemas
 from portal.audit import record_audit
+from portal.browsing.records import record_page_views
 from portal.consent import ledger
 from portal.consent.register import PurposeRegister
 from portal.db import as_connection
 from portal.models import ConsentEvent, Customer, email_key
-from portal.mydata.records import record_page_views
 
 # Tills and servers keep imperfect time: an event a little ahead of ours is accepted, a day ahead is a mistake.
 CLOCK_SKEW = timedelta(minutes=5)

@@ -26,6 +26,7 @@ from portal.api.keys import ApiClient, authenticate
 from portal.api.openapi import openapi_document
 from portal.consent.ledger import ConsentRefused
 from portal.db import run_db, transaction
+from portal.web.state import portal_of
 
 T = TypeVar("T")
 MAX_BODY = 1024 * 1024  # a batch of 1,000 events fits in well under a megabyte
@@ -63,7 +64,7 @@ async def _body(request: Request, model: type[BaseModel] | TypeAdapter) -> objec
 
 async def _call(request: Request, scope: str | None, work: Callable[[Session, ApiClient], T]) -> T:
     """Authenticate, check `scope`, run `work` in one transaction; an ApiProblem rolls everything back."""
-    state = request.app.state
+    state = portal_of(request)
     presented = _presented_key(request)
     now = state.clock()
 
@@ -97,14 +98,14 @@ def api_view(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
 
 
 async def openapi(request: Request) -> Response:
-    register = request.app.state.register
+    register = portal_of(request).register
     codes = tuple(purpose.code for purpose in register.consent_based())
-    return JSONResponse(openapi_document(request.app.state.settings.base_url, codes))
+    return JSONResponse(openapi_document(portal_of(request).settings.base_url, codes))
 
 
 @api_view
 async def purposes(request: Request) -> Response:
-    register = request.app.state.register
+    register = portal_of(request).register
 
     def work(session: Session, client: ApiClient) -> schemas.PurposeList:
         return schemas.PurposeList(
@@ -127,7 +128,7 @@ async def purposes(request: Request) -> Response:
 def _read_consents(
     request: Request, who: schemas.CustomerIdentifier
 ) -> Callable[[Session, ApiClient], schemas.CustomerConsents]:
-    register = request.app.state.register
+    register = portal_of(request).register
 
     def work(session: Session, client: ApiClient) -> schemas.CustomerConsents:
         try:
@@ -160,8 +161,8 @@ async def record_consent(request: Request) -> Response:
     _presented_key(request)
     change = await _body(request, schemas.ConsentChange)
     assert isinstance(change, schemas.ConsentChange)
-    register = request.app.state.register
-    now = request.app.state.clock()
+    register = portal_of(request).register
+    now = portal_of(request).clock()
 
     def work(session: Session, client: ApiClient) -> schemas.ConsentChangeResult:
         known = register.by_code.get(change.purpose)
@@ -177,10 +178,7 @@ async def record_consent(request: Request) -> Response:
                 raise ApiProblem(409, code="newer_answer_recorded", message=message) from None
             raise ApiProblem(422, details=[(refused.field, message)]) from None
 
-    result = await _call(request, "consents:write", work)
-    if result.changed:
-        request.app.state.worker_notify()  # the consent.changed webhook is waiting in the outbox
-    return _json(result)
+    return _json(await _call(request, "consents:write", work))
 
 
 @api_view
@@ -188,7 +186,7 @@ async def browsing_events(request: Request) -> Response:
     _presented_key(request)
     body = await _body(request, BROWSING_BODY)
     events = body.events if isinstance(body, schemas.BrowsingBatch) else [body]
-    now = request.app.state.clock()
+    now = portal_of(request).clock()
 
     def work(session: Session, client: ApiClient) -> schemas.IngestionResult:
         try:

@@ -11,14 +11,14 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.backoffice.queue import days_left
 from portal.i18n import gettext
 from portal.models import Customer, PrivacyRequest, RequestEvent, StaffUser, Store
 from portal.models.requests import OPEN_STATUSES
-from portal.mydata import rectification
-from portal.mydata.profile_rules import EDITABLE_FIELDS, MESSAGES
 from portal.mydata.service import CustomerNotFound, Overview, overview_for
+from portal.profile import service as rectification
+from portal.profile.forms import EDITABLE_FIELDS, MESSAGES
 from portal.requests import workflow
-from portal.requests.queue import days_left
 from portal.requests.service import RequestNotFound, find_request
 
 ADDRESS_COLUMNS = ("address_line1", "address_line2", "postal_code", "city", "country")

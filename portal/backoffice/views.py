@@ -19,17 +19,19 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from portal.audit import record_audit
-from portal.backoffice import audit_trail, detail
+from portal.backoffice import audit_trail, detail, queue, reports
 from portal.backoffice.labels import staff_labels
 from portal.consent.ledger import consent_proof_csv
 from portal.db import run_db, transaction
+from portal.erasure import service as erasure
 from portal.i18n import gettext, lazy_gettext
+from portal.identity.guards import StaffPrincipal, has_role, require_role, staff_of
 from portal.portability import service as portability
-from portal.requests import erasure, queue, reports, workflow
+from portal.requests import restriction, workflow
 from portal.requests.service import RESTRICTION_GROUND_LABELS, RequestNotFound, normalise_reference
-from portal.staff.access import StaffPrincipal, require_role
-from portal.web import is_htmx, redirect, request_id_of, safe_next
-from portal.web import render as render_page
+from portal.web.render import is_htmx, redirect, safe_next
+from portal.web.render import render as render_page
+from portal.web.state import portal_of, request_id_of
 
 WORKERS = ("agent",)  # and the DPO, always
 
@@ -58,11 +60,11 @@ def render(request: Request, template: str, context: dict[str, Any], **options: 
 
 
 def _now(request: Request) -> datetime:
-    return request.app.state.clock()
+    return portal_of(request).clock()
 
 
 def _timezone(request: Request) -> str:
-    return request.app.state.settings.timezone
+    return portal_of(request).settings.timezone
 
 
 # --- The queue ----------------------------------------------------------------------------------------------------
@@ -72,7 +74,7 @@ async def request_queue(request: Request) -> Response:
     staff = require_role(request, *WORKERS)
     filters, errors = queue.parse_filters(request.query_params)
     after = request.query_params.get("after")
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
     now, timezone = _now(request), _timezone(request)
 
     def load() -> tuple[queue.QueuePage, list[queue.Choice], list[queue.Choice]]:
@@ -148,7 +150,7 @@ async def _act(
     for htmx in the queue, or the detail page with the problem (400 bad input, 409 refused or stale)."""
     reference = _reference(request)
     form = form if form is not None else await request.form()
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
 
     def run() -> None:
         with transaction(engine) as session:
@@ -158,13 +160,13 @@ async def _act(
         await run_db(engine, run)
     except RequestNotFound as exc:
         raise HTTPException(404) from exc
-    except (workflow.StaleRequest, erasure.StaleRequest):
+    except workflow.StaleRequest:
         return await _problem(request, staff, reference, form, _stale_message(), status=409)
     except detail.CorrectionInvalid as exc:
         return await _problem(request, staff, reference, form, None, status=400, field_errors=exc.errors)
     except workflow.ActionInvalid as exc:
         return await _problem(request, staff, reference, form, exc.message, status=400)
-    except (workflow.TransitionRefused, erasure.ErasureRefused) as exc:
+    except workflow.TransitionRefused as exc:  # ActionRefused too
         return await _problem(request, staff, reference, form, exc.message, status=409)
     back = str(form.get("back") or "")
     if is_htmx(request) and form.get("from") == "queue":
@@ -181,7 +183,7 @@ def _stale_message() -> str:
 async def _queue_row(
     request: Request, staff: StaffPrincipal, reference: str, *, done: str | None = None, error: str | None = None
 ) -> Response:
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
     now, timezone = _now(request), _timezone(request)
 
     def load() -> queue.QueueRow | None:
@@ -255,7 +257,7 @@ def _text_action(name: str, argument: str, done: str, *, composer: bool = True) 
         staff = require_role(request, *WORKERS)
 
         def action(session, form):  # type: ignore[no-untyped-def]
-            extra = {"composer": request.app.state.composer} if composer else {}
+            extra = {"composer": portal_of(request).composer} if composer else {}
             getattr(workflow, name)(
                 session,
                 **_acting(request, staff, form),
@@ -280,7 +282,7 @@ async def extend(request: Request) -> Response:
             **_acting(request, staff, form),
             months=months,
             reason=str(form.get("reason") or ""),
-            composer=request.app.state.composer,
+            composer=portal_of(request).composer,
             timezone=_timezone(request),
         )
 
@@ -296,7 +298,7 @@ async def rectify(request: Request) -> Response:
             **_acting(request, staff, form),
             values={k: str(v) for k, v in form.items()},
             outcome=str(form.get("outcome") or ""),
-            composer=request.app.state.composer,
+            composer=portal_of(request).composer,
         )
 
     return await _act(request, staff, action, "rectified")
@@ -309,7 +311,7 @@ async def erasure_preview(request: Request) -> Response:
 
 async def erase(request: Request) -> Response:
     staff = require_role(request, *WORKERS)
-    state = request.app.state
+    state = portal_of(request)
 
     def action(session, form):  # type: ignore[no-untyped-def]
         if form.get("confirm") != "yes":
@@ -329,7 +331,7 @@ async def restrict(request: Request) -> Response:
     staff = require_role(request, *WORKERS)
 
     def action(session, form):  # type: ignore[no-untyped-def]
-        erasure.apply_restriction(
+        restriction.apply_restriction(
             session,
             **_acting(request, staff, form),
         )
@@ -341,7 +343,7 @@ async def lift_restriction(request: Request) -> Response:
     staff = require_role(request, *WORKERS)
 
     def action(session, form):  # type: ignore[no-untyped-def]
-        erasure.lift_restriction(
+        restriction.lift_restriction(
             session,
             **_acting(request, staff, form),
             reason=str(form.get("reason") or ""),
@@ -354,10 +356,10 @@ async def honour_objection(request: Request) -> Response:
     staff = require_role(request, *WORKERS)
 
     def action(session, form):  # type: ignore[no-untyped-def]
-        erasure.honour_objection(
+        restriction.honour_objection(
             session,
             **_acting(request, staff, form),
-            register=request.app.state.register,
+            register=portal_of(request).register,
         )
 
     return await _act(request, staff, action, "objection")
@@ -365,7 +367,7 @@ async def honour_objection(request: Request) -> Response:
 
 async def send_link(request: Request) -> Response:
     staff = require_role(request, *WORKERS)
-    state = request.app.state
+    state = portal_of(request)
 
     def action(session, form):  # type: ignore[no-untyped-def]
         found = detail.request_detail(session, reference=_reference(request), now=_now(request))
@@ -414,7 +416,7 @@ async def _detail_page(
     form: FormData | None = None,
     status: int = 200,
 ) -> Response:
-    state = request.app.state
+    state = portal_of(request)
     engine = state.engine
     now, timezone = _now(request), _timezone(request)
 
@@ -458,7 +460,7 @@ async def consent_proof(request: Request) -> Response:
     """The customer's consent proof (Art. 7(1)) as CSV: every event with the exact wording shown. DPO only."""
     staff = require_role(request, "dpo")
     reference = _reference(request)
-    engine, now = request.app.state.engine, _now(request)
+    engine, now = portal_of(request).engine, _now(request)
 
     def customer_of_request() -> int:
         with transaction(engine) as session:
@@ -513,7 +515,7 @@ def _period(request: Request) -> tuple[tuple[Any, Any], dict[str, str]]:
 async def _report(request: Request) -> tuple[reports.Report, dict[str, str]]:
     require_role(request, "dpo")
     (first, last), errors = _period(request)
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
     now, timezone = _now(request), _timezone(request)
 
     def load() -> reports.Report:
@@ -548,7 +550,7 @@ async def reports_csv(request: Request) -> Response:
 async def audit_page(request: Request) -> Response:
     require_role(request, "dpo")
     filters, errors = audit_trail.parse_audit_filters(request.query_params)
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
     after = request.query_params.get("after")
 
     def load() -> audit_trail.AuditPage:
@@ -578,7 +580,7 @@ async def audit_csv(request: Request) -> Response:
     filters, errors = audit_trail.parse_audit_filters(request.query_params)
     if errors:
         return PlainTextResponse("\n".join(errors.values()), status_code=400)
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
     timezone, now = _timezone(request), _now(request)
 
     def record_export() -> None:  # exporting the trail is itself worth recording
@@ -600,7 +602,13 @@ async def audit_csv(request: Request) -> Response:
     )
 
 
+async def home(request: Request) -> Response:
+    me = staff_of(request)
+    return render(request, "staff/home.html", {"me": me, "is_dpo": has_role(me), "works_queue": has_role(me, "agent")})
+
+
 routes = [
+    Route("/staff", home, methods=["GET"], name="staff_home"),
     Route("/staff/requests", request_queue, methods=["GET"], name="staff_requests"),
     Route("/staff/requests/{reference}", request_page, methods=["GET"], name="staff_request"),
     Route("/staff/requests/{reference}/assign", assign, methods=["POST"]),

@@ -18,11 +18,11 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, delete, select
 from sqlmodel import Session
 
-from portal.api.webhooks import queue_webhook
 from portal.audit import record_audit
 from portal.consent.register import PurposeRegister
 from portal.db import as_connection, dialect_insert
 from portal.models import ConsentEvent, ConsentWording, Customer, PageView, PageViewDay, PageViewTotal
+from portal.outbox.enqueue import queue_webhook
 
 BROWSING_PURPOSE = "browsing_analytics"
 CHANNELS = ("web", "store", "support", "api", "import")

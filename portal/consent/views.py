@@ -1,8 +1,12 @@
-"""The customer's consent page: give or withdraw consent per purpose, withdraw everything, see the history.
+"""The customer's consent pages: /me/consents (give or withdraw per purpose, withdraw everything, the history),
+/me/processing (the purpose register told to this customer) and /privacy (the public privacy policy).
 
 Every button is a plain form POST answered by a redirect back to the purpose, so the page works without
 JavaScript; htmx only swaps the purpose's row in place (`customer/_consent_row.html`, the same markup the page
 includes).
+
+/me/processing answers Art. 15(1)(a)–(h). EDPB Guidelines 01/2022: the answer to an access request is tailored to the
+person, not the privacy policy alone, so each consent-based purpose says where this customer's consent stands.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from starlette.routing import Route
 
 from portal.consent import ledger
 from portal.db import in_transaction, run_db
-from portal.i18n import get_locale
+from portal.i18n import get_locale, gettext, lazy_gettext
+from portal.identity.guards import customer_id_of
 from portal.models import PageViewTotal
-from portal.mydata.views import customer_id_of
-from portal.web import is_htmx, redirect, render, request_id_of
+from portal.web.render import is_htmx, redirect, render
+from portal.web.state import portal_of, request_id_of
 
 ACTIONS = {"grant": True, "withdraw": False}
 VARY = {"vary": "HX-Request"}
@@ -35,7 +40,7 @@ def _count(raw: str | None) -> int | None:
 
 async def consents(request: Request) -> Response:
     customer_id = customer_id_of(request)
-    state = request.app.state
+    state = portal_of(request)
     codes = [purpose.code for purpose in state.register.consent_based()]
 
     def load() -> tuple[dict[str, ledger.ConsentState], list[ledger.ConsentRecord], int]:
@@ -67,7 +72,7 @@ def _refused(request: Request) -> Response:
 
 async def _row(request: Request, customer_id: int, purpose_code: str, **extra: object) -> Response:
     """Only the purpose's row, for htmx, with a message for the page's live region and the history out of band."""
-    state = request.app.state
+    state = portal_of(request)
 
     def load() -> tuple[ledger.ConsentState, int, list[ledger.ConsentRecord]]:
         with state.engine.connect() as connection:
@@ -96,7 +101,7 @@ async def consents_submit(request: Request) -> Response:
     form = await request.form()
     action = str(form.get("action", ""))[:32]
     purpose = str(form.get("purpose", ""))[:64]
-    state = request.app.state
+    state = portal_of(request)
     common = {
         "register": state.register,
         "customer_id": customer_id,
@@ -108,14 +113,13 @@ async def consents_submit(request: Request) -> Response:
     }
     if action == "withdraw_all_marketing":
         withdrawn = await run_db(state.engine, in_transaction, state.engine, ledger.withdraw_all_marketing, **common)
-        state.worker_notify()
         response = redirect(request, f"/me/consents?withdrawn={len(withdrawn)}#withdraw-all")
         response.headers.update(VARY)
         return response
     if action not in ACTIONS:
         return _refused(request)
     try:
-        changed = await run_db(
+        await run_db(
             state.engine,
             in_transaction,
             state.engine,
@@ -128,8 +132,6 @@ async def consents_submit(request: Request) -> Response:
         return _refused(request)
     except ledger.CustomerGone as exc:
         raise HTTPException(404) from exc
-    if changed:
-        state.worker_notify()
     if is_htmx(request):
         return await _row(request, customer_id, purpose, announce=action)
     response = redirect(request, f"/me/consents#purpose-{purpose}")
@@ -139,7 +141,7 @@ async def consents_submit(request: Request) -> Response:
 
 async def browsing_history_delete(request: Request) -> Response:
     customer_id = customer_id_of(request)
-    state = request.app.state
+    state = portal_of(request)
     deleted = await run_db(
         state.engine,
         in_transaction,
@@ -158,8 +160,61 @@ async def browsing_history_delete(request: Request) -> Response:
     return response
 
 
+# --- What we do with your data, and the privacy policy ---------------------------------------------------------
+
+LEGAL_BASIS_LABELS = {
+    "consent": lazy_gettext("Your consent (GDPR article 6(1)(a))"),
+    "contract": lazy_gettext("Performing our contract with you (GDPR article 6(1)(b))"),
+    "legal_obligation": lazy_gettext("A legal obligation we must meet (GDPR article 6(1)(c))"),
+    "legitimate_interest": lazy_gettext("Our legitimate interest (GDPR article 6(1)(f))"),
+}
+# Purposes whose data has its own page in the portal.
+DATA_PAGES = {ledger.BROWSING_PURPOSE: "/me/browsing"}
+
+
+def legal_basis_label(code: str) -> str:
+    return gettext(LEGAL_BASIS_LABELS[code])
+
+
+async def processing(request: Request) -> Response:
+    customer_id = customer_id_of(request)
+    state = portal_of(request)
+
+    def load() -> dict[str, ledger.ConsentState]:
+        with state.engine.connect() as connection:
+            return ledger.current_consents(connection, customer_id=customer_id)
+
+    consents = await run_db(state.engine, load)
+    return render(
+        request,
+        "customer/processing.html",
+        {
+            "consents": consents,
+            "no_consent": ledger.ConsentState(),
+            "legal_basis_label": legal_basis_label,
+            "data_pages": DATA_PAGES,
+        },
+    )
+
+
+async def privacy_policy(request: Request) -> Response:
+    """The public privacy policy, generated from the same register (no sign-in: it is linked from every page)."""
+    return render(
+        request,
+        "customer/privacy_policy.html",
+        {
+            "consents": None,
+            "no_consent": ledger.ConsentState(),
+            "legal_basis_label": legal_basis_label,
+            "data_pages": {},
+        },
+    )
+
+
 routes = [
     Route("/me/consents", consents, methods=["GET"], name="consents"),
     Route("/me/consents", consents_submit, methods=["POST"]),
     Route("/me/consents/browsing-history/delete", browsing_history_delete, methods=["POST"], name="browsing_delete"),
+    Route("/me/processing", processing, methods=["GET"], name="processing"),
+    Route("/privacy", privacy_policy, methods=["GET"], name="privacy_policy"),
 ]

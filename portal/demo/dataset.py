@@ -4,7 +4,7 @@ Everything is drawn from one `random.Random(seed)` against a fixed anchor date, 
 and the emails printed in the README always sign in to the same histories. Rows are built in memory with their ids
 assigned here — lines point at their purchase without a round trip — then written with Core bulk inserts in one
 transaction. The summary tables (`purchase_total`, `page_view_day`) are computed from the very same rows, exactly as
-`portal.mydata.records` keeps them for live writes.
+`portal.purchases.records` keeps them for live writes.
 
 Three customers matter to the demo (`DEMO_CUSTOMERS`): a heavy customer with 10,000 purchases and 100,000 page
 views, who shows that the pages stay fast whatever the history, and two ordinary ones, French- and English-speaking;
@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, func, select, text
 from sqlmodel import SQLModel
 
 from portal.demo.privacy_requests import build_requests, demo_staff, write_requests
+from portal.identity.passwords import hash_password
 from portal.models import (
     ConsentEvent,
     Customer,
@@ -49,7 +50,6 @@ from portal.models import (
 )
 from portal.models.commerce import STORE_KIND_SHOP, STORE_KIND_WEB
 from portal.models.requests import OPEN_STATUSES
-from portal.staff.passwords import hash_password
 
 Row = dict[str, Any]
 

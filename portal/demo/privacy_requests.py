@@ -1,7 +1,7 @@
 """The demo's privacy requests: fourteen months of answered requests and an open queue, with their timelines.
 
 Built the way the workflow would have left them (`portal.requests.service.file_request`, `portal.requests.workflow`,
-`portal.requests.erasure`): each step is a `request_event` and an `audit_event` with the same actor, kind and detail,
+`portal.erasure.service`): each step is a `request_event` and an `audit_event` with the same actor, kind and detail,
 and `version` counts the changes. Nothing else is touched: no outbox email (the demo mailbox would deliver them), no
 tombstone (closed erasure requests were refused or withdrawn), no consent withdrawn (objections were honoured only
 for customers who consent to nothing), and every restriction that was applied has been lifted since.
@@ -556,7 +556,7 @@ class _Timeline:
         )
 
     def restrict(self, at: datetime, actor: str) -> None:
-        # erasure.apply_restriction: a step and an audit event; completing the request is what bumps the version.
+        # restriction.apply_restriction: a step and an audit event; completing the request is what bumps the version.
         self.event(at, actor, "restricted")
         self.audit(at, actor, "customer.restricted", {"customer": self.customer.id, "already": False})
 

@@ -11,7 +11,8 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.web import safe_next
+from portal.web.render import safe_next
+from portal.web.state import portal_of
 
 DESTINATION_COOKIE = "portal_after_signin"
 # Long enough to ask for a link, open the email and sign in (the sign-in link itself lasts 10 minutes).
@@ -19,7 +20,7 @@ DESTINATION_MAX_AGE = 30 * 60
 
 
 def _signer(request: Request) -> TimestampSigner:
-    return TimestampSigner(request.app.state.settings.secret_key, salt="portal.after-signin")
+    return TimestampSigner(portal_of(request).settings.secret_key, salt="portal.after-signin")
 
 
 def remember_destination(request: Request, response: Response, path: str) -> None:
@@ -31,7 +32,7 @@ def remember_destination(request: Request, response: Response, path: str) -> Non
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.app.state.settings.https,
+        secure=portal_of(request).settings.https,
     )
 
 

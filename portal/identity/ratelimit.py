@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session, delete
+from sqlmodel import Session
 
 from portal.db import dialect_insert
 from portal.models import RateLimit
@@ -36,9 +36,3 @@ def hit(session: Session, *, key: str, limit: int, window: timedelta, now: datet
     )
     count = session.execute(statement).scalar_one()
     return LimitResult(allowed=count <= limit, count=count, retry_after=start + window - now)
-
-
-def purge_expired(session: Session, *, now: datetime, older_than: timedelta = timedelta(days=1)) -> int:
-    """Drop counters of windows long gone (the worker calls this now and then)."""
-    result = session.execute(delete(RateLimit).where(RateLimit.window_start < now - older_than))  # type: ignore[arg-type]
-    return result.rowcount or 0

@@ -20,8 +20,8 @@ from portal.identity import ratelimit
 from portal.identity.keys import keyed_hash, same_hash
 from portal.identity.sessions import open_session
 from portal.mail.compose import EmailComposer
-from portal.mail.outbox import enqueue_email
 from portal.models import Customer, LoginChallenge, email_key
+from portal.outbox.enqueue import enqueue_email
 from portal.settings import Settings
 
 # Deliberately loose: the mailbox proves the address; this only catches typos before we send anything.

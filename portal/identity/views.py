@@ -13,25 +13,28 @@ from portal.i18n import get_locale
 from portal.identity import service
 from portal.identity.destination import destination_after_sign_in, forget_destination
 from portal.identity.sessions import end_session
-from portal.middleware import cookie_names
-from portal.web import client_ip, redirect, render, request_id_of
+from portal.web.middleware import cookie_names
+from portal.web.render import client_ip, redirect, render
+from portal.web.state import portal_of, request_id_of
 
 FLOW_COOKIE = "portal_signin"
 
 
 def _flow_signer(request: Request) -> TimestampSigner:
-    return TimestampSigner(request.app.state.settings.secret_key, salt="portal.signin-flow")
+    return TimestampSigner(portal_of(request).settings.secret_key, salt="portal.signin-flow")
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
     response.set_cookie(
-        name, value, max_age=max_age, path="/", httponly=True, samesite="lax", secure=request.app.state.settings.https
+        name, value, max_age=max_age, path="/", httponly=True, samesite="lax", secure=portal_of(request).settings.https
     )
 
 
 def _start_session(request: Request, signed_in: service.SignedIn, response: Response) -> Response:
-    session_cookie = cookie_names(request.app.state.settings)[0]
-    _set_cookie(request, response, session_cookie, request.app.state.session_signer.sign(signed_in.session_id).decode())
+    session_cookie = cookie_names(portal_of(request).settings)[0]
+    _set_cookie(
+        request, response, session_cookie, portal_of(request).session_signer.sign(signed_in.session_id).decode()
+    )
     response.delete_cookie(FLOW_COOKIE, path="/")
     forget_destination(response)
     return response
@@ -41,7 +44,7 @@ async def _end_previous_session(request: Request) -> None:
     """Rotation: whatever session this browser had ends before a new one starts."""
     raw_id = request.scope["state"].get("session_raw_id")
     if raw_id:
-        state = request.app.state
+        state = portal_of(request)
 
         def end() -> None:
             with transaction(state.engine) as session:
@@ -59,7 +62,7 @@ async def signin_form(request: Request) -> Response:
 async def signin_submit(request: Request) -> Response:
     form = await request.form()
     email = str(form.get("email", ""))[:320]
-    state = request.app.state
+    state = portal_of(request)
     try:
         flow_id = await run_db(
             state.engine,
@@ -85,7 +88,6 @@ async def signin_submit(request: Request) -> Response:
             status_code=429,
             headers={"retry-after": str(int(exc.retry_after.total_seconds()) + 1)},
         )
-    state.worker_notify()
     response = redirect(request, "/signin/sent")
     _set_cookie(
         request,
@@ -106,7 +108,7 @@ def _flow_id(request: Request) -> str | None:
     if not cookie:
         return None
     try:
-        max_age = int(request.app.state.settings.login_ttl.total_seconds())
+        max_age = int(portal_of(request).settings.login_ttl.total_seconds())
         return _flow_signer(request).unsign(cookie, max_age=max_age).decode()
     except (BadSignature, SignatureExpired):
         return None
@@ -123,7 +125,7 @@ async def signin_code(request: Request) -> Response:
     flow_id = _flow_id(request)
     if flow_id is None:
         return render(request, "customer/signin.html", {"email": "", "error": "flow_expired"}, status_code=400)
-    state = request.app.state
+    state = portal_of(request)
     try:
         signed_in = await run_db(
             state.engine,
@@ -156,7 +158,7 @@ async def signin_code(request: Request) -> Response:
 async def signin_link(request: Request) -> Response:
     """The emailed link. Mail scanners open links, so looking only shows a Continue button."""
     token = request.query_params.get("token", "")[:200]
-    state = request.app.state
+    state = portal_of(request)
 
     def check() -> None:
         with transaction(state.engine) as session:
@@ -179,7 +181,7 @@ def _link_rejected(request: Request, exc: service.LinkRejected) -> Response:
 async def signin_link_submit(request: Request) -> Response:
     form = await request.form()
     token = str(form.get("token", ""))[:200]
-    state = request.app.state
+    state = portal_of(request)
     try:
         signed_in = await run_db(
             state.engine,
@@ -199,7 +201,7 @@ async def signin_link_submit(request: Request) -> Response:
 
 
 async def signout(request: Request) -> Response:
-    state = request.app.state
+    state = portal_of(request)
     raw_id = request.scope["state"].get("session_raw_id")
     if raw_id:
 

@@ -1,4 +1,4 @@
-"""The signed-in customer's pages."""
+"""The overview (/me): one card per kind of data held, with real figures."""
 
 from __future__ import annotations
 
@@ -8,24 +8,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.db import run_db
+from portal.identity.guards import customer_id_of
 from portal.mydata import service
-from portal.web import redirect, render
-
-
-class SignInRequired(Exception):
-    """Raised by views that need a signed-in customer; the app answers with a redirect to the sign-in page."""
-
-
-def customer_id_of(request: Request) -> int:
-    session = request.scope["state"].get("session")
-    if session is None or session.kind not in ("customer", "tablet") or session.customer_id is None:
-        raise SignInRequired()
-    return int(session.customer_id)
+from portal.web.render import render
+from portal.web.state import portal_of
 
 
 async def customer_overview(request: Request, customer_id: int) -> service.Overview:
     """What we hold about the customer, counted by kind; a 404 when the customer no longer exists."""
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
 
     def load() -> service.Overview:
         with engine.connect() as connection:
@@ -40,10 +31,6 @@ async def customer_overview(request: Request, customer_id: int) -> service.Overv
 async def overview(request: Request) -> Response:
     data = await customer_overview(request, customer_id_of(request))
     return render(request, "customer/overview.html", {"overview": data})
-
-
-async def sign_in_required(request: Request, exc: Exception) -> Response:
-    return redirect(request, "/signin")
 
 
 routes = [Route("/me", overview, methods=["GET"], name="overview")]

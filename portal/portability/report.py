@@ -18,7 +18,7 @@ from portal.consent import ledger
 from portal.consent.register import LocalizedText, PurposeRegister
 from portal.i18n import SUPPORTED_LOCALES, gettext, lazy_gettext, using_locale
 from portal.models import PageView, PageViewDay, PageViewTotal, PrivacyRequest, RequestEvent
-from portal.mydata import purchases
+from portal.purchases import service as purchases
 from portal.retailer import Retailer
 
 REPORT_ROWS = 1000

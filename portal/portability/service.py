@@ -22,9 +22,9 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.i18n import gettext, using_locale
 from portal.mail.compose import EmailComposer
-from portal.mail.outbox import enqueue_email
 from portal.models import Customer, PrivacyRequest, RequestEvent
 from portal.models.requests import OPEN_STATUSES
+from portal.outbox.enqueue import enqueue_email
 from portal.portability.archive import ArchiveProgress
 from portal.requests import workflow
 from portal.requests.service import file_request, find_request, normalise_reference

@@ -20,7 +20,8 @@ from portal.mydata.views import customer_id_of, customer_overview
 from portal.portability import service
 from portal.portability.archive import ArchiveOrder, ArchiveProgress, archive_chunks, archive_filename
 from portal.portability.datasets import DATASETS
-from portal.web import redirect, render, request_id_of
+from portal.web.render import redirect, render
+from portal.web.state import portal_of, request_id_of
 
 TOKEN_LIMIT = 300
 
@@ -92,7 +93,7 @@ async def _render_page(request: Request, customer_id: int, *, token: str | None,
 async def download_link(request: Request) -> Response:
     """The emailed link. Looking at it only shows the download page (mail scanners open links); signing in first
     when needed, then coming back here."""
-    state = request.app.state
+    state = portal_of(request)
     token = request.query_params.get("token", "")[:TOKEN_LIMIT]
     try:
         reference = service.read_link_token(state.settings.secret_key, token, now=state.clock())
@@ -118,7 +119,7 @@ async def download_link(request: Request) -> Response:
 
 async def download(request: Request) -> Response:
     customer_id = _customer_only(request)
-    state = request.app.state
+    state = portal_of(request)
     form = await request.form()
     token = str(form.get("token") or "")[:TOKEN_LIMIT]
     request_id = request_id_of(request)

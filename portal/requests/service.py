@@ -13,9 +13,9 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.i18n import lazy_gettext
 from portal.mail.compose import EmailComposer
-from portal.mail.outbox import enqueue_email
 from portal.models import Customer, PrivacyRequest, RequestEvent
 from portal.models.requests import OPEN_STATUSES, REQUEST_TYPES
+from portal.outbox.enqueue import enqueue_email
 from portal.requests.deadlines import due_at_for
 
 # Crockford's base32 without I, L, O, U: no letters read as digits, nothing rude by accident.

@@ -13,7 +13,8 @@ from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
 from portal.mydata.views import customer_id_of, customer_overview
 from portal.requests import service, workflow
-from portal.web import redirect, render, request_id_of
+from portal.web.render import redirect, render
+from portal.web.state import portal_of, request_id_of
 
 FORM_LIMIT = 4000  # characters kept from any posted field; the services apply the real limits
 # What the detail page says after a redirect (?filed=1 …): names only, never values, in the URL.
@@ -30,7 +31,7 @@ def _reference(request: Request) -> str:
 
 async def my_requests(request: Request) -> Response:
     customer_id = customer_id_of(request)
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
 
     def load() -> list[service.RequestSummary]:
         with transaction(engine) as session:
@@ -63,7 +64,7 @@ async def _request_form_page(
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Response:
-    state = request.app.state
+    state = portal_of(request)
     held = await customer_overview(request, customer_id) if type == "erasure" else None
     register = state.register
     return render(
@@ -98,7 +99,7 @@ async def request_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     type = _request_type(request)
     form = await _form(request)
-    state = request.app.state
+    state = portal_of(request)
     try:
         filed = await run_db(
             state.engine,
@@ -122,7 +123,6 @@ async def request_submit(request: Request) -> Response:
         return redirect(request, f"/me/requests/{exc.reference}?already=1")
     except LookupError as exc:
         raise HTTPException(404) from exc
-    state.worker_notify()
     return redirect(request, f"/me/requests/{filed.reference}?filed=1")
 
 
@@ -139,7 +139,7 @@ async def _detail_page(
     status_code: int = 200,
 ) -> Response:
     customer_id = customer_id_of(request)
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
     reference = _reference(request)
 
     def load() -> tuple[service.RequestSummary, list[service.TimelineStep]]:
@@ -178,7 +178,7 @@ async def reply_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     reference = _reference(request)
     form = await _form(request)
-    state = request.app.state
+    state = portal_of(request)
     try:
         changed = await run_db(
             state.engine,
@@ -202,7 +202,7 @@ async def reply_submit(request: Request) -> Response:
 
 
 def _load_one(request: Request, customer_id: int) -> service.RequestSummary:
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
     with transaction(engine) as session:
         summary, _steps = service.request_of(session, customer_id=customer_id, reference=_reference(request))
     return summary
@@ -211,7 +211,7 @@ def _load_one(request: Request, customer_id: int) -> service.RequestSummary:
 async def cancel_confirm(request: Request) -> Response:
     customer_id = customer_id_of(request)
     try:
-        summary = await run_db(request.app.state.engine, _load_one, request, customer_id)
+        summary = await run_db(portal_of(request).engine, _load_one, request, customer_id)
     except service.RequestNotFound as exc:
         raise HTTPException(404) from exc
     if summary.status != "received":  # nothing to confirm: the request page says where it stands
@@ -222,7 +222,7 @@ async def cancel_confirm(request: Request) -> Response:
 async def cancel_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     reference = _reference(request)
-    state = request.app.state
+    state = portal_of(request)
     try:
         changed = await run_db(
             state.engine,
@@ -243,7 +243,6 @@ async def cancel_submit(request: Request) -> Response:
         if summary.status == "cancelled":  # a double click: the first one did it
             return redirect(request, f"/me/requests/{summary.reference}?cancelled=1")
         return await _detail_page(request, error=exc.message, status_code=409)
-    state.worker_notify()
     return redirect(request, f"/me/requests/{changed.reference}?cancelled=1")
 
 

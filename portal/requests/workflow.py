@@ -42,9 +42,9 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.i18n import gettext
 from portal.mail.compose import EmailComposer
-from portal.mail.outbox import enqueue_email
 from portal.models import Customer, PrivacyRequest, RequestEvent, StaffUser
 from portal.models.requests import OPEN_STATUSES
+from portal.outbox.enqueue import enqueue_email
 from portal.requests.deadlines import due_at_for
 from portal.requests.service import RequestNotFound, normalise_reference
 

@@ -15,9 +15,9 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.db import make_engine, migrate, transaction
+from portal.identity import totp
 from portal.models import ConsentEvent, PrivacyRequest
 from portal.requests.service import file_request
-from portal.staff import totp
 from tests.browser.conftest import Inbox, Session, Sessions
 from tests.conftest import code_in
 from tests.factories import add_page_views, add_purchases, make_customer, make_store

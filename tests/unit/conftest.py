@@ -5,7 +5,7 @@ import pytest
 from portal.mail.compose import EmailComposer
 from portal.retailer import load_retailer
 from portal.settings import Settings
-from portal.templating import make_environment
+from portal.web.templating import make_environment
 from tests.conftest import make_settings
 
 

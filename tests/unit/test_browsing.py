@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, event
 
-from portal.mydata.browsing import (
+from portal.browsing.service import (
     MAX_DAYS_PER_PAGE,
     VIEWS_PER_PAGE,
     ConsentState,

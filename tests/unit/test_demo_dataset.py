@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
 
+from portal.backoffice.reports import build_report
 from portal.db import make_engine, migrate
 from portal.demo.dataset import ANCHOR, DEMO_CUSTOMERS, DEMO_STAFF, DemoSummary, ensure_demo_data, generate
 from portal.models import (
@@ -33,7 +34,6 @@ from portal.models import (
 from portal.models.customer import PROFILE_FIELDS
 from portal.models.requests import OPEN_STATUSES, REQUEST_TYPES
 from portal.requests.deadlines import due_at_for
-from portal.requests.reports import build_report
 from portal.requests.service import requests_of
 from tests.conftest import Clock, SMTPServer, make_settings
 
@@ -278,8 +278,8 @@ def test_same_seed_same_data_and_reset_regenerates(demo: tuple[Engine, DemoSumma
 
 def test_demo_staff_accounts_wait_for_their_first_sign_in(demo: tuple[Engine, DemoSummary]) -> None:
     from portal.demo.dataset import DEMO_STAFF
+    from portal.identity.passwords import check_password
     from portal.models import StaffUser
-    from portal.staff.passwords import check_password
 
     engine, _ = demo
     with Session(engine) as session:

@@ -13,9 +13,10 @@ from portal.audit import record_audit
 from portal.consent import ledger
 from portal.consent.register import PurposeRegister, load_register
 from portal.db import in_transaction, transaction
+from portal.erasure import service as erasure
+from portal.erasure import tombstone
 from portal.identity.service import request_sign_in
 from portal.identity.sessions import open_session
-from portal.mail.worker import OutboxWorker
 from portal.models import (
     AuditEvent,
     ConsentEvent,
@@ -33,8 +34,10 @@ from portal.models import (
     RequestEvent,
 )
 from portal.models.identity import Session as BrowserSession
-from portal.mydata import rectification
-from portal.requests import erasure, workflow
+from portal.outbox.worker import OutboxWorker
+from portal.profile import service as rectification
+from portal.requests import restriction, workflow
+from portal.requests.actions import ActionRefused
 from portal.requests.service import RequestNotFound, file_request
 from tests.conftest import make_settings
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
@@ -319,7 +322,7 @@ def test_erasure_makes_a_tombstone_detaches_purchases_and_keeps_the_proof(engine
         assert customer is not None and customer.erased_at == NOW
         personal = [c.name for c in Customer.__table__.columns if c.name not in erasure.TOMBSTONE_KEEPS and c.nullable]  # type: ignore[attr-defined]
         assert personal and all(getattr(customer, name) is None for name in personal)
-        assert customer.erased_email_hash == erasure.erased_email_hash(settings, PERSON["email"])
+        assert customer.erased_email_hash == tombstone.erased_email_hash(settings, PERSON["email"])
         # The ledger stays with the tombstone, each consent still given now withdrawn by the agent via support.
         withdrawals = session.scalars(
             select(ConsentEvent).where(ConsentEvent.customer_id == cid, ConsentEvent.occurred_at == NOW)
@@ -455,11 +458,11 @@ def test_an_erased_address_is_unknown_at_sign_in_and_cannot_be_recreated(engine,
     erase(engine, file(engine, customer.id), composer=composer, settings=settings, register=register)  # type: ignore[arg-type]
     with transaction(engine) as session:
         for spelling in ("paul.erased@example.com", " PAUL.ERASED@EXAMPLE.COM "):
-            assert erasure.is_erased_email(session, settings, spelling)
-        assert not erasure.is_erased_email(session, settings, "someone.else@example.com")
-        with pytest.raises(erasure.ErasedAddress):
-            erasure.refuse_erased_email(session, settings, "Paul.Erased@example.com")
-        erasure.refuse_erased_email(session, settings, "someone.else@example.com")
+            assert tombstone.is_erased_email(session, settings, spelling)
+        assert not tombstone.is_erased_email(session, settings, "someone.else@example.com")
+        with pytest.raises(tombstone.ErasedAddress):
+            tombstone.refuse_erased_email(session, settings, "Paul.Erased@example.com")
+        tombstone.refuse_erased_email(session, settings, "someone.else@example.com")
 
     later = NOW + timedelta(days=3)
     in_transaction(
@@ -490,21 +493,21 @@ def test_erasure_refuses_what_it_cannot_do(engine, settings, composer, register)
     with pytest.raises(RequestNotFound):
         erase(engine, "not a reference", **options)
     access = file(engine, customer.id, "access")  # type: ignore[arg-type]
-    with pytest.raises(erasure.ErasureRefused) as refused:
+    with pytest.raises(ActionRefused) as refused:
         erase(engine, access, **options)
     assert refused.value.message
     reference = file(engine, customer.id)  # type: ignore[arg-type]
     with pytest.raises(workflow.StaleRequest):
         erase(engine, reference, expected_version=7, **options)
     in_transaction(engine, workflow.reject, reference=reference, actor=AGENT, now=NOW, reason="Identité non vérifiée")
-    with pytest.raises(erasure.ErasureRefused):
+    with pytest.raises(ActionRefused):
         erase(engine, reference, **options)
     with transaction(engine) as session:
         assert session.get(Customer, customer.id).erased_at is None  # type: ignore[union-attr]
     orphan = in_transaction(
         engine, file_request, customer_id=None, type="erasure", channel="post", now=NOW, actor=AGENT
     ).reference
-    with pytest.raises(erasure.ErasureRefused):
+    with pytest.raises(ActionRefused):
         erase(engine, orphan, **options)
 
 
@@ -516,7 +519,7 @@ def test_restriction_flags_the_customer_completes_the_request_and_can_be_lifted(
     reference = file(engine, customer.id, "restriction")  # type: ignore[arg-type]
     assert in_transaction(
         engine,
-        erasure.apply_restriction,
+        restriction.apply_restriction,
         reference=reference,
         actor=AGENT,
         now=NOW,
@@ -542,14 +545,14 @@ def test_restriction_flags_the_customer_completes_the_request_and_can_be_lifted(
 
     lifted = in_transaction(
         engine,
-        erasure.lift_restriction,
+        restriction.lift_restriction,
         reference=reference,
         actor=AGENT,
         now=NOW + timedelta(days=10),
         reason="Votre adresse a été vérifiée.",
     )
     assert lifted
-    assert not in_transaction(engine, erasure.lift_restriction, reference=reference, actor=AGENT, now=NOW)
+    assert not in_transaction(engine, restriction.lift_restriction, reference=reference, actor=AGENT, now=NOW)
     with transaction(engine) as session:
         assert session.get(Customer, customer.id).restricted_at is None  # type: ignore[union-attr]
         event = session.scalars(select(RequestEvent).where(RequestEvent.kind == "restriction_lifted")).one()
@@ -559,15 +562,15 @@ def test_restriction_flags_the_customer_completes_the_request_and_can_be_lifted(
 def test_restriction_while_a_rectification_is_checked_leaves_the_request_open(engine) -> None:
     customer = make_customer(engine)
     reference = file(engine, customer.id, "rectification")  # type: ignore[arg-type]
-    in_transaction(engine, erasure.apply_restriction, reference=reference, actor=AGENT, now=NOW)
+    in_transaction(engine, restriction.apply_restriction, reference=reference, actor=AGENT, now=NOW)
     with transaction(engine) as session:
         request = session.scalars(select(PrivacyRequest).where(PrivacyRequest.reference == reference)).one()
         assert request.status == "received" and request.version == 2
         assert session.get(Customer, customer.id).restricted_at == NOW  # type: ignore[union-attr]
-    with pytest.raises(erasure.ErasureRefused):
+    with pytest.raises(ActionRefused):
         in_transaction(
             engine,
-            erasure.apply_restriction,
+            restriction.apply_restriction,
             reference=file(engine, customer.id, "access"),
             actor=AGENT,
             now=NOW,  # type: ignore[arg-type]
@@ -581,7 +584,7 @@ def test_objection_withdraws_every_consent_and_completes_the_request(engine, com
     reference = file(engine, customer.id, "objection")  # type: ignore[arg-type]
     withdrawn = in_transaction(
         engine,
-        erasure.honour_objection,
+        restriction.honour_objection,
         reference=reference,
         actor=AGENT,
         now=NOW,
@@ -597,5 +600,7 @@ def test_objection_withdraws_every_consent_and_completes_the_request(engine, com
         assert request.status == "completed"
         webhooks = session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "consent.changed")).all()
         assert len(webhooks) == 8  # four grants, four withdrawals
-    with pytest.raises(erasure.ErasureRefused):  # closed now
-        in_transaction(engine, erasure.honour_objection, reference=reference, actor=AGENT, now=NOW, register=register)
+    with pytest.raises(ActionRefused):  # closed now
+        in_transaction(
+            engine, restriction.honour_objection, reference=reference, actor=AGENT, now=NOW, register=register
+        )

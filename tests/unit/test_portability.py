@@ -30,7 +30,7 @@ from portal.portability.datasets import DATASETS, amount, instant
 from portal.requests.service import file_request
 from portal.retailer import load_retailer
 from portal.settings import Settings
-from portal.templating import make_environment
+from portal.web.templating import make_environment
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)

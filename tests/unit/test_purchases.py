@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.mydata import purchases
-from portal.mydata.purchases import (
+from portal.purchases import service as purchases
+from portal.purchases.service import (
     InvalidCursor,
     InvalidFilter,
     NotFound,

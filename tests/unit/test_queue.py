@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, update
 
+from portal.backoffice import queue
 from portal.db import transaction
 from portal.models import PrivacyRequest
-from portal.requests import queue
 from portal.requests.service import file_request
 from tests.conftest import Clock
 from tests.factories import make_customer, make_store

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
+from portal.browsing.records import record_page_view, record_page_views
 from portal.db import transaction
 from portal.models import PageViewDay, PageViewTotal, PurchaseTotal
-from portal.mydata.records import record_page_view, record_page_views, record_purchase
 from portal.mydata.service import overview_for
+from portal.purchases.records import record_purchase
 from tests.factories import make_customer, make_store
 
 

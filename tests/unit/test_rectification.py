@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from portal.db import in_transaction, transaction
 from portal.models import AuditEvent, Customer, EmailChange, OutboxMessage, PrivacyRequest, ProfileChange
-from portal.mydata import rectification
-from portal.mydata.profile_rules import clean_profile_form, normalise_phone
+from portal.profile import service as rectification
+from portal.profile.forms import clean_profile_form, normalise_phone
 from tests.conftest import Clock
 from tests.factories import make_customer
 

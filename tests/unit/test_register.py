@@ -258,4 +258,4 @@ def test_the_app_refuses_to_start_with_a_bad_register(tmp_path: Path, database_u
     bad = write(tmp_path, ('legal_basis = "contract"', 'legal_basis = "whim"'))
     with pytest.raises(RegisterError, match="legal_basis"):
         create_app(make_settings(database_url, 1, purposes_file=bad))
-    assert create_app(make_settings(database_url, 1)).state.register.policy_version == "2026-01"
+    assert create_app(make_settings(database_url, 1)).state.portal.register.policy_version == "2026-01"

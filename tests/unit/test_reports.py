@@ -11,9 +11,8 @@ import pytest
 from sqlalchemy import Engine
 
 from portal.audit import record_audit
-from portal.backoffice import audit_trail
+from portal.backoffice import audit_trail, reports
 from portal.db import transaction
-from portal.requests import reports
 from tests.conftest import Clock
 from tests.factories import make_store
 from tests.unit.test_queue import file

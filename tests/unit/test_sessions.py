@@ -56,9 +56,9 @@ def test_unknown_ids_load_nothing(engine, settings, clock) -> None:
 def test_housekeeping_forgets_old_sign_in_records(engine, settings, clock: Clock) -> None:
     from sqlalchemy import func, select
 
-    from portal.identity.housekeeping import purge_sign_in_records
     from portal.identity.ratelimit import hit
     from portal.models import Session as SessionRow
+    from portal.outbox.housekeeping import purge_sign_in_records
 
     customer = make_customer(engine)
     old = _open(engine, settings, clock, customer.id)

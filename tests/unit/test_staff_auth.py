@@ -12,9 +12,11 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from portal.db import in_transaction, transaction
+from portal.identity import passwords, totp
+from portal.identity import staff_accounts as accounts
+from portal.identity import staff_signin as signin
 from portal.identity.sessions import load_session
 from portal.models import AuditEvent, StaffUser
-from portal.staff import accounts, passwords, signin, totp
 from tests.conftest import Clock
 from tests.factories import make_store
 from tests.staff_helpers import code_at, make_staff

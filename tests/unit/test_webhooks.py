@@ -16,20 +16,20 @@ import pytest
 from sqlalchemy import Engine, select
 
 from portal.api import endpoints
-from portal.api.webhooks import WebhookVerificationError, new_secret, queue_webhook, verify_signature
 from portal.cli import main
 from portal.consent import ledger
 from portal.consent.register import load_register
 from portal.db import in_transaction, transaction
 from portal.mail.compose import EmailComposer
 from portal.mail.mailbox import free_port
-from portal.mail.outbox import enqueue_email
-from portal.mail.worker import NO_SUBSCRIBER, OutboxWorker
 from portal.models import AuditEvent, OutboxMessage, WebhookEndpoint
-from portal.mydata import rectification
+from portal.outbox.enqueue import enqueue_email, queue_webhook
+from portal.outbox.signing import WebhookVerificationError, new_secret, verify_signature
+from portal.outbox.worker import NO_SUBSCRIBER, OutboxWorker
+from portal.profile import service as rectification
 from portal.retailer import load_retailer
 from portal.settings import PROJECT_ROOT
-from portal.templating import make_environment
+from portal.web.templating import make_environment
 from tests.conftest import Clock, SMTPServer, make_settings
 from tests.factories import make_customer
 from tests.webhook_receiver import WebhookReceiver

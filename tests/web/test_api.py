@@ -32,7 +32,7 @@ def give(engine, app, customer_id: int, purpose: str, granted: bool, when) -> No
     with transaction(engine) as session:
         ledger.record_consent(
             session,
-            register=app.state.register,
+            register=app.state.portal.register,
             customer_id=customer_id,
             purpose=purpose,
             granted=granted,
@@ -72,7 +72,7 @@ def test_each_call_needs_its_scope(client, engine, clock) -> None:
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "forbidden"
     change = {"customer_id": "C1", "purpose": "sms_offers", "granted": True, "channel": "store",
-              "policy_version": client.app.state.register.policy_version, "locale": "fr"}  # fmt: skip
+              "policy_version": client.app.state.portal.register.policy_version, "locale": "fr"}  # fmt: skip
     assert client.post("/api/v1/consents", json=change, headers=auth(reader)).status_code == 403
     event = {"customer_id": "C1", "url": "https://shop.example/a", "viewed_at": clock().isoformat()}
     assert client.post("/api/v1/browsing-events", json=event, headers=auth(reader)).status_code == 403
@@ -105,7 +105,7 @@ def test_consents_read_by_customer_id_or_email_show_nothing_pre_ticked(client, a
     customer = make_customer(engine, email="Lea.Martin@example.com", retailer_ref="C000042")
     key = make_key(engine, clock, scopes=("consents:read",))
     body = client.get("/api/v1/customers/C000042/consents", headers=auth(key)).json()
-    codes = [p.code for p in app.state.register.consent_based()]
+    codes = [p.code for p in app.state.portal.register.consent_based()]
     assert [c["purpose"] for c in body["consents"]] == codes
     assert not any(c["granted"] or c["usable"] for c in body["consents"])
     assert body["customer_id"] == "C000042" and body["restricted"] is False
@@ -145,7 +145,7 @@ def test_unknown_and_erased_customers_are_not_found(client, engine, clock) -> No
 def test_a_consent_given_at_the_till_is_recorded_with_its_channel_and_version(client, app, engine, clock) -> None:
     customer = make_customer(engine, email="till@example.com", retailer_ref="C55")
     key = make_key(engine, clock, scopes=("consents:write",))
-    version = app.state.register.policy_version
+    version = app.state.portal.register.policy_version
     change = {"customer_id": "C55", "purpose": "sms_offers", "granted": True, "channel": "store",
               "policy_version": version, "locale": "fr",
               "occurred_at": (clock() - timedelta(minutes=20)).isoformat()}  # fmt: skip
@@ -159,7 +159,7 @@ def test_a_consent_given_at_the_till_is_recorded_with_its_channel_and_version(cl
         assert (event.channel, event.policy_version, event.granted) == ("store", version, True)
         assert event.actor == f"api:{key.split('.')[0]}"
         assert event.occurred_at == clock() - timedelta(minutes=20)
-        assert event.wording_hash == app.state.register.wording_hash("sms_offers", "fr")
+        assert event.wording_hash == app.state.portal.register.wording_hash("sms_offers", "fr")
         topics = session.scalars(select(OutboxMessage.topic)).all()
         assert "consent.changed" in topics
         assert session.scalars(select(AuditEvent.action)).all().count("consent.granted") == 1
@@ -189,7 +189,7 @@ def test_a_consent_given_at_the_till_is_recorded_with_its_channel_and_version(cl
 def test_bad_consent_changes_get_422_with_the_field_named(client, engine, clock, change, field) -> None:
     make_customer(engine, retailer_ref="C1")
     base = {"customer_id": "C1", "purpose": "sms_offers", "granted": True, "channel": "store",
-            "policy_version": client.app.state.register.policy_version, "locale": "en"}  # fmt: skip
+            "policy_version": client.app.state.portal.register.policy_version, "locale": "en"}  # fmt: skip
     response = client.post("/api/v1/consents", json={**base, **change}, headers=auth(make_key(engine, clock)))
     assert response.status_code == 422, response.text
     error = response.json()["error"]
@@ -204,7 +204,7 @@ def test_a_late_answer_cannot_overrule_a_newer_one(client, app, engine, clock) -
     give(engine, app, customer.id, "sms_offers", True, clock() - timedelta(hours=3))
     give(engine, app, customer.id, "sms_offers", False, clock() - timedelta(hours=1))
     late = {"customer_id": "C2", "purpose": "sms_offers", "granted": True, "channel": "store",
-            "policy_version": app.state.register.policy_version, "locale": "fr",
+            "policy_version": app.state.portal.register.policy_version, "locale": "fr",
             "occurred_at": (clock() - timedelta(hours=2)).isoformat()}  # fmt: skip
     response = client.post("/api/v1/consents", json=late, headers=auth(make_key(engine, clock)))
     assert response.status_code == 409

@@ -27,7 +27,7 @@ def api_schema(app, engine, clock, api_key):  # type: ignore[no-untyped-def]
         customer = make_customer(engine, retailer_ref=ref)
         with transaction(engine) as session:
             ledger.record_consent(
-                session, register=app.state.register, customer_id=customer.id, purpose="browsing_analytics",
+                session, register=app.state.portal.register, customer_id=customer.id, purpose="browsing_analytics",
                 granted=True, channel="web", actor="customer", now=clock() - timedelta(days=400), locale="fr",
             )  # fmt: skip
     return schemathesis.openapi.from_asgi("/api/openapi.json", app)

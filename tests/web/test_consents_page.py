@@ -52,7 +52,7 @@ def test_every_consent_purpose_in_english_nothing_given(client, smtp, engine) ->
     assert response.status_code == 200 and '<html lang="en">' in html
     assert "<title>Your consents · Maison Aubépine</title>" in html
     codes = re.findall(r'<section class="card consent" id="purpose-(\w+)"', html)
-    register = client.app.state.register
+    register = client.app.state.portal.register
     assert codes == [purpose.code for purpose in register.consent_based()]
     assert "purpose-order_management" not in html
     for code in codes:
@@ -65,7 +65,7 @@ def test_the_page_in_french(client, smtp, engine) -> None:
     signed_in(client, smtp, engine)
     html = client.get("/me/consents", headers=FR).text
     assert '<html lang="fr">' in html
-    register = client.app.state.register
+    register = client.app.state.portal.register
     assert f'<h3 id="purpose-postal_mail-title">{register.by_code["postal_mail"].title.in_locale("fr")}</h3>' in html
 
 
@@ -86,7 +86,7 @@ def test_give_then_withdraw_without_javascript(client, smtp, engine) -> None:
     history = page[page.index('id="history-heading"') :]
     assert history.count("<tr>") == 3  # the header and two events
     assert "consent withdrawn" in history and "consent given" in history
-    assert client.app.state.register.policy_version in history
+    assert client.app.state.portal.register.policy_version in history
 
 
 def test_with_htmx_only_the_row_comes_back(client, smtp, engine) -> None:

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.catalogs import check_catalogs
 from portal.mail.compose import EMAIL_NAMES, EmailComposer
-from portal.templating import TEMPLATES_DIR
+from portal.web.templating import TEMPLATES_DIR
 from tests.conftest import csrf_from, make_settings
 from tests.factories import make_customer
 from tests.web.helpers import ask_for_link, sign_in_by_code
@@ -113,7 +113,7 @@ def test_the_catalogues_are_complete_and_messages_pot_is_current() -> None:
 
 @pytest.mark.parametrize("template", page_templates())
 def test_every_page_template_has_a_title(app, template: str) -> None:
-    compiled = app.state.env.get_template(template)
+    compiled = app.state.portal.env.get_template(template)
     assert "title" in compiled.blocks, f"{template} defines no title block"
 
 
@@ -124,9 +124,9 @@ def test_every_email_has_a_sample() -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("name", EMAIL_NAMES)
 def test_every_email_renders_with_a_one_line_subject(app, name: str, language: str) -> None:
-    composer: EmailComposer = app.state.composer
+    composer: EmailComposer = app.state.portal.composer
     email = composer.compose(name, to="camille@example.com", language=language, context=EMAIL_SAMPLES[name])
-    raw_subject = app.state.env.get_template(f"emails/{name}/subject.txt").render(EMAIL_SAMPLES[name]).strip()
+    raw_subject = app.state.portal.env.get_template(f"emails/{name}/subject.txt").render(EMAIL_SAMPLES[name]).strip()
     assert raw_subject and "\n" not in raw_subject, f"{name}: the subject must be one line"
     assert email.text.strip() and email.html.strip()
     assert f'<html lang="{language}">' in email.html
@@ -187,12 +187,12 @@ def test_the_demo_mailbox_exists_only_in_demo_mode(database_url, client, smtp, c
     assert client.get("/dev/mailbox").status_code == 404
     settings = make_settings(database_url, smtp.port, environment="demo", demo_smtp_port=0)
     with TestClient(create_app(settings, clock=clock)) as demo:
-        make_customer(demo.app.state.engine, email="camille@example.com")
+        make_customer(demo.app.state.portal.engine, email="camille@example.com")
         for language in LANGUAGES:
             page = demo.get("/dev/mailbox", headers={"accept-language": language})
             assert page.status_code == 200 and _title(page.text)
         ask_for_link(demo, "camille@example.com")
-        mailbox = demo.app.state.mailbox
+        mailbox = demo.app.state.portal.mailbox
         for _ in range(200):
             if mailbox.messages:
                 break
@@ -229,7 +229,7 @@ def test_healthz(client) -> None:
 def test_vendored_htmx_is_the_pinned_release_with_its_licence() -> None:
     import hashlib
 
-    from portal.templating import STATIC_DIR
+    from portal.web.templating import STATIC_DIR
 
     script = STATIC_DIR / "vendor" / "htmx-2.0.11.min.js"
     # npm package htmx.org@2.0.11, dist/htmx.min.js (recorded in README.md)

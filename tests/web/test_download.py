@@ -275,10 +275,10 @@ def _send_link(app, engine: Engine, customer_id: int, clock: Clock) -> str:  # t
             reference=filed.reference,
             actor="staff:1",
             now=clock(),
-            composer=app.state.composer,
-            settings=app.state.settings,
+            composer=app.state.portal.composer,
+            settings=app.state.portal.settings,
         )
-    app.state.worker_notify()
+    app.state.worker.notify()  # written through the test's own engine, which the app's worker does not watch
     return filed.reference
 
 
@@ -449,7 +449,7 @@ def test_a_client_that_disconnects_stops_the_archive_and_the_request_is_cancelle
             select(AuditEvent).where(AuditEvent.action == "portability.download_interrupted")
         ).one()
         assert interrupted.target == f"request:{first.reference}" and interrupted.detail["bytes"] == streamed
-    assert app.state.engine.pool.checkedout() == 0  # the cursor and its connection were given back
+    assert app.state.portal.engine.pool.checkedout() == 0  # the cursor and its connection were given back
 
 
 def test_a_store_tablet_never_receives_an_archive(client: TestClient, engine: Engine, clock: Clock, customers) -> None:
@@ -460,7 +460,7 @@ def test_a_store_tablet_never_receives_an_archive(client: TestClient, engine: En
     from portal.identity.sessions import open_session
 
     camille, _emma = customers
-    settings = client.app.state.settings  # type: ignore[attr-defined]
+    settings = client.app.state.portal.settings  # type: ignore[attr-defined]
     with transaction(engine) as session:
         raw_id = open_session(session, settings=settings, kind="tablet", customer_id=camille.id, now=clock())
     client.cookies.set("portal_session", Signer(settings.secret_key, salt="portal.session").sign(raw_id).decode())

@@ -149,7 +149,7 @@ def test_a_later_page_reads_one_page_and_never_counts(alice_client: TestClient, 
     def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
         statements.append(statement.lower())
 
-    engine = alice_client.app.state.engine  # type: ignore[attr-defined]
+    engine = alice_client.app.state.portal.engine  # type: ignore[attr-defined]
     event.listen(engine, "before_cursor_execute", record)
     try:
         page = alice_client.get(f"/me/purchases?after={shopping.alice[24].id}", headers=HTMX)

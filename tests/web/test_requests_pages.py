@@ -69,7 +69,7 @@ def outbox_count(engine, topic: str) -> int:
 
 def agent(app, step: str, reference: str, **kwargs):  # type: ignore[no-untyped-def]
     """What an agent does in the back office, through the same state machine."""
-    state = app.state
+    state = app.state.portal
     return in_transaction(
         state.engine,
         getattr(workflow, step),

@@ -125,7 +125,7 @@ def test_forms_without_csrf_token_are_refused(client, smtp, customer) -> None:
         assert response.status_code == 403
         assert "expiré" in response.text  # French by default
     assert client.post("/signin", data={"email": EMAIL}, headers={"x-csrf-token": "nope"}).status_code == 403
-    with transaction(client.app.state.engine) as session:
+    with transaction(client.app.state.portal.engine) as session:
         assert session.scalars(select(OutboxMessage)).first() is None
 
 
@@ -206,7 +206,7 @@ def test_code_page_without_a_pending_sign_in_goes_back_to_the_form(client) -> No
 def test_https_deployments_use_host_prefixed_secure_cookies(database_url, smtp, clock) -> None:
     settings = make_settings(database_url, smtp.port, base_url="https://privacy.example.com")
     with TestClient(create_app(settings, clock=clock), base_url="https://privacy.example.com") as client:
-        make_customer(client.app.state.engine, email=EMAIL)
+        make_customer(client.app.state.portal.engine, email=EMAIL)
         response = sign_in_by_link(client, smtp, EMAIL)
         cookie = next(c for c in response.headers.get_list("set-cookie") if "portal_session" in c)
         assert cookie.startswith("__Host-portal_session=") and "Secure" in cookie and "Path=/" in cookie
@@ -225,11 +225,11 @@ def test_delivery_is_retried_until_the_smtp_server_comes_back(database_url, cloc
     settings = make_settings(database_url, port, run_worker=False)
     app = create_app(settings, clock=clock)
     with TestClient(app) as client:
-        make_customer(app.state.engine, email=EMAIL)
+        make_customer(app.state.portal.engine, email=EMAIL)
         ask_for_link(client, EMAIL)
     worker = app.state.worker
     assert run_in_thread(worker.deliver_due()) == 0  # nobody listens on the port
-    with transaction(app.state.engine) as session:
+    with transaction(app.state.portal.engine) as session:
         message = session.scalars(select(OutboxMessage)).one()
         assert message.attempts == 1 and message.sent_at is None and "Error" in message.last_error
         assert message.next_attempt_at > clock()
@@ -239,10 +239,10 @@ def test_delivery_is_retried_until_the_smtp_server_comes_back(database_url, cloc
         clock.advance(minutes=1)
         assert run_in_thread(worker.deliver_due()) == 1
         assert smtp.wait_for(EMAIL).subject
-        with transaction(app.state.engine) as session:
+        with transaction(app.state.portal.engine) as session:
             message = session.scalars(select(OutboxMessage)).one()
             assert message.sent_at is not None and message.attempts == 2
             assert message.payload is None  # the link does not outlive its delivery
     finally:
         smtp.stop()
-        app.state.engine.dispose()
+        app.state.portal.engine.dispose()

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from portal.db import transaction
 from portal.i18n import gettext, using_locale
+from portal.identity import passwords
 from portal.models import AuditEvent, StaffUser
-from portal.staff import passwords
 from tests.conftest import Clock, csrf_from
 from tests.factories import make_store
 from tests.staff_helpers import code_at, make_staff, sign_in_staff, submit_code, submit_password

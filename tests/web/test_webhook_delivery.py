@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from portal.api import endpoints
-from portal.api.webhooks import verify_signature
 from portal.db import in_transaction
+from portal.outbox.signing import verify_signature
 from tests.conftest import Clock, csrf_from
 from tests.factories import make_customer
 from tests.web.helpers import sign_in_by_code

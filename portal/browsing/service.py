@@ -19,7 +19,7 @@ from portal.consent.ledger import BROWSING_PURPOSE, ConsentState
 from portal.consent.ledger import current_consents as consent_states
 from portal.db import as_connection
 from portal.models import PageView, PageViewDay, PageViewTotal
-from portal.mydata.records import PARIS
+from portal.purchases.records import PARIS
 
 MAX_DAYS_PER_PAGE = 14
 # Days are added to a page until it holds this many views; a busy day always comes whole, even alone. 270 views a

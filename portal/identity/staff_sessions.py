@@ -10,12 +10,12 @@ from sqlalchemy import Connection, Engine, select, update
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.db import run_db
+from portal.identity.guards import StaffPrincipal
 from portal.identity.sessions import SessionInfo, load_session
-from portal.middleware import read_signed_cookie
 from portal.models import Session as SessionRow
 from portal.models import StaffUser
 from portal.settings import Settings
-from portal.staff.access import StaffPrincipal
+from portal.web.middleware import read_signed_cookie
 
 STAFF_PREFIX = "/staff"
 SIGNER_SALT = "portal.staff-session"

@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session
 
-from portal.api.webhooks import customer_reference, queue_webhook
 from portal.audit import record_audit
 from portal.identity.keys import keyed_hash
 from portal.identity.service import InvalidEmail, normalise_email
 from portal.mail.compose import EmailComposer
-from portal.mail.outbox import enqueue_email
 from portal.models import Customer, EmailChange, ProfileChange, email_key
-from portal.mydata.profile_rules import EDITABLE_FIELDS, clean_profile_form
+from portal.outbox.enqueue import customer_reference, enqueue_email, queue_webhook
+from portal.profile.forms import EDITABLE_FIELDS, clean_profile_form
 from portal.requests.service import FiledRequest, acknowledge_receipt, file_request
 from portal.settings import Settings
 

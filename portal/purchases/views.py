@@ -12,9 +12,10 @@ from starlette.routing import Route
 
 from portal.db import run_db
 from portal.i18n import gettext, lazy_gettext
-from portal.mydata import purchases
-from portal.mydata.views import customer_id_of
-from portal.web import render
+from portal.identity.guards import customer_id_of
+from portal.purchases import service as purchases
+from portal.web.render import render
+from portal.web.state import portal_of
 
 CHANNEL_LABELS = {
     "in_store": lazy_gettext("In store"),
@@ -63,7 +64,7 @@ def _bad_query(request: Request, exc: purchases.InvalidQuery) -> Response:
 
 async def purchase_list(request: Request) -> Response:
     customer_id = customer_id_of(request)
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
     params = request.query_params
     try:
         filters = purchases.PurchaseFilters.parse(
@@ -105,7 +106,7 @@ async def purchase_list(request: Request) -> Response:
 
 async def receipt(request: Request) -> Response:
     customer_id = customer_id_of(request)
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
     purchase_id: int = request.path_params["purchase_id"]
 
     def load() -> purchases.Receipt:

@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portal.browsing import service as browsing
 from portal.db import run_db
-from portal.mydata import browsing
-from portal.mydata.views import customer_id_of
-from portal.web import is_htmx, render
+from portal.identity.guards import customer_id_of
+from portal.web.render import is_htmx, render
+from portal.web.state import portal_of
 
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -33,7 +34,7 @@ def parse_before(raw: str | None) -> date | None:
 async def browsing_history(request: Request) -> Response:
     customer_id = customer_id_of(request)
     before = parse_before(request.query_params.get("before"))
-    state = request.app.state
+    state = portal_of(request)
 
     def load() -> browsing.BrowsingPage:
         with state.engine.connect() as connection:

@@ -13,12 +13,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from portal.audit import record_audit
-from portal.identity import ratelimit
+from portal.identity import passwords, ratelimit, totp
 from portal.identity.keys import keyed_hash
 from portal.identity.sessions import end_session, load_session, open_session
 from portal.models import StaffUser, email_key
 from portal.settings import Settings
-from portal.staff import passwords, totp
 
 MAX_FAILURES = 5
 LOCK_DURATION = timedelta(minutes=15)

@@ -1,5 +1,4 @@
-"""Staff pages: sign-in (password, then code or enrolment), sign-out, own password, home, tablet placeholder, staff
-accounts."""
+"""Staff sign-in pages: password, then code or enrolment; sign-out; changing one's own password."""
 
 from __future__ import annotations
 
@@ -11,10 +10,13 @@ from starlette.routing import Route
 
 from portal.db import in_transaction, run_db, transaction
 from portal.i18n import gettext
-from portal.staff import accounts, passwords, signin
-from portal.staff.access import PASSWORD_PAGE, has_role, require_role, staff_of
-from portal.staff.sessions import staff_cookie_name, staff_signer
-from portal.web import client_ip, redirect, render, request_id_of, safe_next
+from portal.identity import passwords
+from portal.identity import staff_accounts as accounts
+from portal.identity import staff_signin as signin
+from portal.identity.guards import PASSWORD_PAGE, staff_of
+from portal.identity.staff_sessions import staff_cookie_name, staff_signer
+from portal.web.render import client_ip, redirect, render, safe_next
+from portal.web.state import portal_of, request_id_of
 
 HOME = "/staff"
 
@@ -25,7 +27,7 @@ def _next(value: object) -> str:
 
 
 def _set_staff_cookie(request: Request, response: Response, raw_id: str) -> Response:
-    settings = request.app.state.settings
+    settings = portal_of(request).settings
     response.set_cookie(
         staff_cookie_name(settings),
         staff_signer(settings).sign(raw_id).decode(),
@@ -38,7 +40,7 @@ def _set_staff_cookie(request: Request, response: Response, raw_id: str) -> Resp
 
 
 def _minutes_until(request: Request, exc: signin.AccountLocked) -> int:
-    seconds = (exc.until - request.app.state.clock()).total_seconds()
+    seconds = (exc.until - portal_of(request).clock()).total_seconds()
     return max(1, int(seconds + 59) // 60)
 
 
@@ -81,7 +83,7 @@ async def sign_in_submit(request: Request) -> Response:
     form = await request.form()
     email = str(form.get("email", ""))[:320]
     next_url = _next(form.get("next"))
-    state = request.app.state
+    state = portal_of(request)
     try:
         accepted = await run_db(
             state.engine,
@@ -113,7 +115,7 @@ async def _end_current_session(request: Request) -> None:
     """Whatever staff session this browser had ends before the next one starts (rotation)."""
     raw_id = request.scope["state"].get("staff_session_raw_id")
     if raw_id:
-        state = request.app.state
+        state = portal_of(request)
 
         def end() -> None:
             with transaction(state.engine) as session:
@@ -138,7 +140,7 @@ def _pending(request: Request) -> str | None:
 async def _code_page(
     request: Request, *, next_url: str, error: str | None = None, remaining: int | None = None, status: int = 200
 ) -> Response:
-    state = request.app.state
+    state = portal_of(request)
     raw_id = _pending(request)
 
     def load() -> signin.Enrolment | None:
@@ -172,7 +174,7 @@ async def code_form(request: Request) -> Response:
 async def code_submit(request: Request) -> Response:
     form = await request.form()
     next_url = _next(form.get("next"))
-    state = request.app.state
+    state = portal_of(request)
     try:
         signed_in = await run_db(
             state.engine,
@@ -207,7 +209,7 @@ async def code_submit(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     await _end_current_session(request)
     response = redirect(request, "/staff/sign-in?signed_out=1")
-    response.delete_cookie(staff_cookie_name(request.app.state.settings), path="/")
+    response.delete_cookie(staff_cookie_name(portal_of(request).settings), path="/")
     return response
 
 
@@ -249,7 +251,7 @@ async def password_submit(request: Request) -> Response:
     me = staff_of(request, on_password_page=True)
     form = await request.form()
     next_url = _next(form.get("next"))
-    state = request.app.state
+    state = portal_of(request)
     try:
         raw_id = await run_db(
             state.engine,
@@ -278,123 +280,6 @@ async def password_submit(request: Request) -> Response:
     return _set_staff_cookie(request, redirect(request, target), raw_id)
 
 
-# --- Home and placeholders ---------------------------------------------------------------------------------------
-
-
-async def home(request: Request) -> Response:
-    me = staff_of(request)
-    return render(request, "staff/home.html", {"me": me, "is_dpo": has_role(me), "works_queue": has_role(me, "agent")})
-
-
-async def tablet(request: Request) -> Response:
-    require_role(request, "store")
-    return render(request, "staff/tablet.html")
-
-
-# --- Staff accounts (DPO) ----------------------------------------------------------------------------------------
-
-
-async def _accounts_page(
-    request: Request,
-    *,
-    form: dict[str, str] | None = None,
-    error: accounts.StaffAccountError | None = None,
-    created: accounts.NewStaff | None = None,
-    notice: str | None = None,
-    status: int = 200,
-) -> Response:
-    state = request.app.state
-
-    def load() -> tuple[list[accounts.StaffSummary], list[tuple[str, str]]]:
-        with transaction(state.engine) as session:
-            return accounts.list_staff(session), accounts.store_choices(session)
-
-    staff_list, stores = await run_db(state.engine, load)
-    return render(
-        request,
-        "staff/accounts.html",
-        {
-            "me": staff_of(request),
-            "accounts": staff_list,
-            "stores": stores,
-            "form": form or {"email": "", "name": "", "role": "agent", "store": ""},
-            "error": error,
-            "error_message": gettext(error.message) if error else None,
-            "created": created,
-            "notice": notice,
-            "now": state.clock(),
-        },
-        status_code=status,
-    )
-
-
-async def accounts_list(request: Request) -> Response:
-    require_role(request)
-    notice = request.query_params.get("done")
-    return await _accounts_page(request, notice=notice if notice in ACCOUNT_NOTICES else None)
-
-
-ACCOUNT_NOTICES = ("disabled", "enabled", "totp_reset")
-
-
-async def accounts_add(request: Request) -> Response:
-    me = require_role(request)
-    form = await request.form()
-    values = {key: str(form.get(key, ""))[:320].strip() for key in ("email", "name", "role", "store")}
-    state = request.app.state
-    try:
-        created = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
-            accounts.add_staff,
-            email=values["email"],
-            name=values["name"],
-            role=values["role"],
-            store_code=values["store"] or None,
-            actor=me.actor,
-            now=state.clock(),
-            request_id=request_id_of(request),
-        )
-    except accounts.StaffAccountError as exc:
-        return await _accounts_page(request, form=values, error=exc, status=400)
-    # The one-time password is in this response only: never in a URL, a log or the database.
-    return await _accounts_page(request, created=created, status=201)
-
-
-async def _account_action(request: Request, action: str) -> Response:
-    me = require_role(request)
-    try:
-        staff_id = int(request.path_params["staff_id"])
-    except ValueError:
-        staff_id = 0
-    state = request.app.state
-
-    def run(session):  # type: ignore[no-untyped-def]
-        common = {"staff_id": staff_id, "actor": me.actor, "now": state.clock(), "request_id": request_id_of(request)}
-        if action == "totp_reset":
-            return accounts.reset_totp(session, **common)
-        return accounts.set_active(session, active=action == "enabled", **common)
-
-    try:
-        await run_db(state.engine, in_transaction, state.engine, run)
-    except accounts.StaffAccountError as exc:
-        return await _accounts_page(request, error=exc, status=409 if staff_id else 404)
-    return redirect(request, f"/staff/accounts?done={action}")
-
-
-async def account_disable(request: Request) -> Response:
-    return await _account_action(request, "disabled")
-
-
-async def account_enable(request: Request) -> Response:
-    return await _account_action(request, "enabled")
-
-
-async def account_reset_totp(request: Request) -> Response:
-    return await _account_action(request, "totp_reset")
-
-
 routes = [
     Route("/staff/sign-in", sign_in_form, methods=["GET"], name="staff_sign_in"),
     Route("/staff/sign-in", sign_in_submit, methods=["POST"]),
@@ -403,11 +288,4 @@ routes = [
     Route("/staff/sign-out", sign_out, methods=["POST"], name="staff_sign_out"),
     Route(PASSWORD_PAGE, password_form, methods=["GET"], name="staff_password"),
     Route(PASSWORD_PAGE, password_submit, methods=["POST"]),
-    Route("/staff", home, methods=["GET"], name="staff_home"),
-    Route("/staff/tablet", tablet, methods=["GET"], name="staff_tablet"),
-    Route("/staff/accounts", accounts_list, methods=["GET"], name="staff_accounts"),
-    Route("/staff/accounts", accounts_add, methods=["POST"]),
-    Route("/staff/accounts/{staff_id}/disable", account_disable, methods=["POST"]),
-    Route("/staff/accounts/{staff_id}/enable", account_enable, methods=["POST"]),
-    Route("/staff/accounts/{staff_id}/reset-totp", account_reset_totp, methods=["POST"]),
 ]

@@ -15,10 +15,10 @@ import aiosmtplib
 import httpx
 from sqlalchemy import Engine, or_, select, update
 
-from portal.api.webhooks import event_body, signed_headers
 from portal.db import transaction
-from portal.identity.housekeeping import purge_sign_in_records
 from portal.models import OutboxMessage, WebhookEndpoint, utcnow
+from portal.outbox.housekeeping import purge_sign_in_records
+from portal.outbox.signing import event_body, signed_headers
 from portal.settings import Settings
 
 log = logging.getLogger("portal.outbox")

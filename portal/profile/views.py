@@ -15,18 +15,19 @@ from starlette.routing import Route
 
 from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
+from portal.identity.guards import customer_id_of
 from portal.models import Customer
-from portal.mydata import rectification
-from portal.mydata.profile_rules import COUNTRIES, EDITABLE_FIELDS, MESSAGES, display_phone
-from portal.mydata.views import customer_id_of
-from portal.web import redirect, render, request_id_of
+from portal.profile import service as rectification
+from portal.profile.forms import COUNTRIES, EDITABLE_FIELDS, MESSAGES, display_phone
+from portal.web.render import redirect, render
+from portal.web.state import portal_of, request_id_of
 
 # Changed field names come back in the URL after a save (never their values: URLs end up in logs and history).
 KNOWN_FIELDS = frozenset((*EDITABLE_FIELDS, "email"))
 
 
 def _state(request: Request):  # type: ignore[no-untyped-def]
-    return request.app.state
+    return portal_of(request)
 
 
 @lru_cache(maxsize=1024)
@@ -143,7 +144,6 @@ async def email_submit(request: Request) -> Response:
         )
     except rectification.ProfileInvalid as exc:
         return await _profile_page(request, email_errors=exc.errors, email_value=new_email, status_code=400)
-    state.worker_notify()
     return redirect(request, "/me/profile?email=sent#change-email")
 
 
@@ -186,7 +186,6 @@ async def email_confirm_submit(request: Request) -> Response:
         )
     except rectification.EmailChangeRejected as exc:
         return _email_rejected(request, exc)
-    state.worker_notify()
     return render(request, "customer/email_confirm.html", {"reason": "done", "token": "", "new_email": ""})
 
 
@@ -239,7 +238,6 @@ async def correction_submit(request: Request) -> Response:
             {"field": field, "values": form, "errors": exc.errors, "messages": MESSAGES},
             status_code=400,
         )
-    state.worker_notify()
     return redirect(request, f"/me/requests/{filed.reference}?filed=1")
 
 

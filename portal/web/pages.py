@@ -9,8 +9,9 @@ from starlette.routing import Route
 
 from portal.db import run_db
 from portal.i18n import SUPPORTED_LOCALES
-from portal.middleware import LANGUAGE_COOKIE
-from portal.web import render, safe_next
+from portal.web.middleware import LANGUAGE_COOKIE
+from portal.web.render import render, safe_next
+from portal.web.state import portal_of
 
 
 async def landing(request: Request) -> Response:
@@ -29,21 +30,21 @@ async def switch_language(request: Request) -> Response:
         max_age=365 * 24 * 3600,
         path="/",
         samesite="lax",
-        secure=request.app.state.settings.https,
+        secure=portal_of(request).settings.https,
     )
     return response
 
 
 async def branding_css(request: Request) -> Response:
     """The retailer's colours as CSS variables (a file, because the CSP forbids inline styles)."""
-    retailer = request.app.state.retailer
+    retailer = portal_of(request).retailer
     css = f":root {{ --brand: {retailer.primary_colour}; --accent: {retailer.accent_colour}; }}\n"
     return Response(css, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
 
 
 async def healthz(request: Request) -> Response:
     """For the load balancer: 200 when the database answers, 503 otherwise."""
-    engine = request.app.state.engine
+    engine = portal_of(request).engine
 
     def ping() -> None:
         with engine.connect() as connection:

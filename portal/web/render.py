@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from portal import i18n
+from portal.web.state import portal_of
 
-log = logging.getLogger("portal.web")
+log = logging.getLogger("portal.web.render")
 
 
 def is_htmx(request: Request) -> bool:
@@ -45,7 +46,7 @@ def render(
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     """Render `template`; for an htmx request with `block` given, only that block (same template, same URL)."""
-    env: jinja2.Environment = request.app.state.env
+    env: jinja2.Environment = portal_of(request).env
     full_context = {**page_context(request), **(context or {})}
     if block and is_htmx(request):
         html = render_block(env, template, block, full_context)
@@ -67,11 +68,6 @@ def redirect(request: Request, url: str, *, status_code: int = 303) -> Response:
 def client_ip(request: Request) -> str:
     """The peer's address, for rate limits (behind a proxy, uvicorn's --proxy-headers puts the client's here)."""
     return request.client.host if request.client else "unknown"
-
-
-def request_id_of(request: Request) -> str | None:
-    """The id RequestContextMiddleware gave this request, which audit events carry to tie them to the log."""
-    return request.scope.get("state", {}).get("request_id")
 
 
 def safe_next(url: str | None, default: str = "/") -> str:

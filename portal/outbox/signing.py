@@ -1,7 +1,8 @@
-"""Webhooks to the retailer's systems (GDPR Art. 19: recipients are told of every rectification and erasure).
+"""Signing webhook deliveries, the Standard Webhooks way, and verifying them (for the retailer's receivers).
 
-An action queues ONE event in the outbox, in its own transaction; the worker later fans it out to every active
-endpoint subscribed to its topic and POSTs each copy, signed the Standard Webhooks way (standardwebhooks.com):
+An action queues ONE event in the outbox (`portal.outbox.enqueue.queue_webhook`) in its own transaction; the
+worker later fans it out to every active endpoint subscribed to its topic and POSTs each copy, signed the Standard
+Webhooks way (standardwebhooks.com):
 
     webhook-id:        the event id (stable across retries: receivers deduplicate on it)
     webhook-timestamp: unix seconds of this attempt
@@ -20,10 +21,6 @@ import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session
-
-from portal.models import WEBHOOK_TOPICS, Customer, OutboxMessage
-
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the format's prefix, not a secret)
 DEFAULT_TOLERANCE = timedelta(minutes=5)
 
@@ -31,25 +28,6 @@ DEFAULT_TOLERANCE = timedelta(minutes=5)
 def new_secret() -> str:
     """A signing secret in the Standard Webhooks format: `whsec_` and 24 random bytes in base64."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-def customer_reference(customer: Customer) -> dict[str, object]:
-    """How an event names a customer: our id and, when we know it, the retailer's own (CRM, tills) id."""
-    return {"customer_id": customer.id, "retailer_customer_id": customer.retailer_ref}
-
-
-def queue_webhook(session: Session, *, topic: str, payload: dict, now: datetime) -> None:
-    """Queue the event `topic` with `payload` as its data; it exists only if the caller's transaction commits."""
-    if topic not in WEBHOOK_TOPICS:
-        raise ValueError(f"unknown webhook topic {topic!r}")
-    event = {
-        "id": f"evt_{secrets.token_urlsafe(18)}",
-        "type": topic,
-        "created_at": now.isoformat(),
-        "data": payload,
-    }
-    # endpoint_id NULL marks the event itself; the worker turns it into one delivery per subscribed endpoint.
-    session.add(OutboxMessage(kind="webhook", topic=topic, payload=event, created_at=now, next_attempt_at=now))
 
 
 def event_body(event: dict) -> str:

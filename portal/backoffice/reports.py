@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from portal.backoffice.queue import effective_due
 from portal.models import PrivacyRequest, Store
 from portal.models.requests import OPEN_STATUSES
 from portal.requests.deadlines import add_months, end_of_day
-from portal.requests.queue import effective_due
 
 ANSWERED_STATUSES = ("completed", "rejected")
 

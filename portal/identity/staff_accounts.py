@@ -10,13 +10,14 @@ from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.i18n import lazy_gettext
+from portal.identity import passwords
+from portal.identity import staff_signin as signin
 from portal.identity.service import InvalidEmail, normalise_email
 from portal.identity.sessions import open_session
 from portal.models import STAFF_ROLES, StaffUser, Store, email_key
 from portal.models import Session as SessionRow
 from portal.models.commerce import STORE_KIND_SHOP
 from portal.settings import Settings
-from portal.staff import passwords, signin
 
 
 class StaffAccountError(ValueError):

@@ -1,4 +1,4 @@
-"""Erasure (GDPR Art. 17), restriction (Art. 18) and objection (Art. 21), as an agent carries them out on a request.
+"""Erasure (GDPR Art. 17), as an agent carries it out on a request.
 
 Erasure runs in the caller's single transaction, so a crash midway leaves nothing half-erased:
 
@@ -22,32 +22,25 @@ Where the tombstone is honoured:
 - sign-in: a tombstone has no `email_key`, so `portal.identity.service.request_sign_in` finds no customer and sends
   the "we hold no data" email, exactly as for an address never seen;
 - creating customers: any code that creates a customer from an address (imports, the retailer API, the store
-  tablet) calls `refuse_erased_email` first; an import must not silently recreate a marketing profile for an
-  address whose owner asked to be forgotten. No code path in the portal creates customers yet (the demo dataset
-  writes a fresh database).
-
-Restriction sets `customer.restricted_at`: the data is kept but not used, and consent reads by the retailer's API
-must answer "not usable" while it is set (wired by the API). Objection withdraws every consent still given.
+  tablet) calls `portal.erasure.tombstone.refuse_erased_email` first (see that module).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlmodel import Session
 
-from portal.api.webhooks import customer_reference, queue_webhook
 from portal.audit import record_audit
 from portal.consent import ledger
 from portal.consent.register import PurposeRegister
-from portal.i18n import gettext, lazy_gettext, using_locale
+from portal.erasure.tombstone import erased_email_hash
+from portal.i18n import lazy_gettext
 from portal.identity.keys import keyed_hash
 from portal.mail.compose import EmailComposer
-from portal.mail.outbox import enqueue_email
 from portal.models import (
     AuditEvent,
     ConsentEvent,
@@ -65,13 +58,10 @@ from portal.models import (
     email_key,
 )
 from portal.models.identity import Session as BrowserSession
-from portal.models.requests import OPEN_STATUSES
-from portal.requests import workflow
-from portal.requests.service import RequestNotFound, normalise_reference
-from portal.requests.workflow import StaleRequest
+from portal.outbox.enqueue import customer_reference, enqueue_email, queue_webhook
+from portal.requests import actions
 from portal.settings import Settings
 
-ERASED_EMAIL_PURPOSE = "erased-email"
 ACCOUNTING_PURPOSE = "accounting"
 SCRUBBED = "***"  # stands where a customer's detail was found in free text kept for accountability
 # Request details worth keeping after erasure: which field a rectification was about, never the proposed value.
@@ -80,36 +70,8 @@ KEPT_DETAIL_KEYS = frozenset({"field"})
 TOMBSTONE_KEEPS = frozenset({"id", "source", "created_at", "updated_at", "erased_at", "erased_email_hash"})
 
 
-class ErasureRefused(workflow.TransitionRefused):
-    """The request cannot be acted on this way; `message` is a translated sentence for the agent."""
-
-
 class CustomerNotFound(LookupError):
     pass
-
-
-class ErasedAddress(ValueError):
-    """The address belongs to an erased customer: no profile may be recreated for it."""
-
-
-# --- The tombstone ---------------------------------------------------------------------------------------------
-
-
-def erased_email_hash(settings: Settings, email: str) -> str:
-    """The keyed hash a tombstone keeps instead of the address (same for any spelling of the address)."""
-    return keyed_hash(settings.secret_key, ERASED_EMAIL_PURPOSE, email_key(email))
-
-
-def is_erased_email(session: Session, settings: Settings, email: str) -> bool:
-    """Whether `email` belonged to a customer who was erased."""
-    digest = erased_email_hash(settings, email)
-    return session.scalars(select(Customer.id).where(Customer.erased_email_hash == digest).limit(1)).first() is not None
-
-
-def refuse_erased_email(session: Session, settings: Settings, email: str) -> None:
-    """Call before creating a customer from `email` (import, API, store); raises ErasedAddress for an erased one."""
-    if is_erased_email(session, settings, email):
-        raise ErasedAddress(gettext("This email address belongs to a customer whose data was erased at their request."))
 
 
 # --- The plan --------------------------------------------------------------------------------------------------
@@ -172,20 +134,10 @@ LABELS = {
     "requests": lazy_gettext("Requests and how they were handled, without name or contact details"),
     "erased_address": lazy_gettext("A keyed hash of the email address (the address itself is deleted)"),
 }
-OUTCOMES = {
-    "erased": lazy_gettext(
-        "Your personal data was erased. Your purchases are kept for accounting, anonymised: they are no longer "
-        "linked to you."
-    ),
-    "restricted": lazy_gettext(
-        "The use of your data is restricted: we keep it but no longer use it, in particular for marketing, until "
-        "we tell you otherwise."
-    ),
-    "objection": lazy_gettext(
-        "Your objection is recorded: every consent you had given us is withdrawn, and we no longer use your data "
-        "for marketing."
-    ),
-}
+ERASED_OUTCOME = lazy_gettext(
+    "Your personal data was erased. Your purchases are kept for accounting, anonymised: they are no longer "
+    "linked to you."
+)
 REASONS = {
     "purchases": lazy_gettext(
         "Legal obligation: invoices and accounting records must be kept (French Commercial Code, article L123-22)."
@@ -279,86 +231,6 @@ class ErasureReport:
     counts: dict[str, int]  # rows per plan category (deleted, anonymised, withdrawn)
     withdrawn: tuple[str, ...]  # purposes whose consent was withdrawn
     scrubbed: int  # free-text values in requests and audit events where a customer's detail was found
-
-
-def _request_for(
-    session: Session, *, reference: str, expected_version: int | None, types: Iterable[str]
-) -> PrivacyRequest:
-    """The request, locked for the rest of the transaction (PostgreSQL), after the type and version checks."""
-    canonical = normalise_reference(reference)
-    request = (
-        session.scalars(select(PrivacyRequest).where(PrivacyRequest.reference == canonical).with_for_update()).first()
-        if canonical
-        else None
-    )
-    if request is None:
-        raise RequestNotFound(reference)
-    if expected_version is not None and request.version != expected_version:
-        raise StaleRequest(request.reference, request.version)
-    if request.type not in types:
-        raise ErasureRefused(gettext("This action does not apply to this type of request."))
-    return request
-
-
-def _customer_of(session: Session, request: PrivacyRequest) -> Customer:
-    customer = session.get(Customer, request.customer_id, with_for_update=True) if request.customer_id else None
-    if customer is None:
-        raise ErasureRefused(gettext("This request is not linked to a customer account."))
-    return customer
-
-
-def _refuse_closed(request: PrivacyRequest) -> None:
-    if request.status not in OPEN_STATUSES:
-        raise ErasureRefused(gettext("This request is closed: it can no longer be changed."))
-
-
-def _step(
-    session: Session,
-    request: PrivacyRequest,
-    *,
-    kind: str,
-    actor: str,
-    now: datetime,
-    note: str | None = None,
-    visible: bool = True,
-) -> None:
-    session.add(
-        RequestEvent(
-            request_id=request.id,  # type: ignore[arg-type]
-            occurred_at=now,
-            actor=actor,
-            kind=kind,
-            note=note,
-            visible_to_customer=visible,
-        )
-    )
-
-
-def _complete(
-    session: Session,
-    request: PrivacyRequest,
-    customer: Customer,
-    *,
-    actor: str,
-    now: datetime,
-    outcome: str,
-    composer: EmailComposer | None,
-    request_id: str | None,
-) -> None:
-    """Close the request through the workflow (timeline, audit, version, email), the outcome in the customer's
-    language since they read it on their timeline and in the email."""
-    with using_locale(customer.preferred_language):
-        text = gettext(outcome)
-    workflow.complete(
-        session,
-        reference=request.reference,
-        actor=actor,
-        now=now,
-        outcome=text,
-        expected_version=request.version,
-        composer=composer,
-        request_id=request_id,
-    )
 
 
 def _addresses_of(session: Session, customer: Customer) -> set[str]:
@@ -587,23 +459,23 @@ def execute_erasure(
 ) -> ErasureReport:
     """Erase the customer of erasure request `reference` and complete the request, in the caller's transaction.
 
-    Raises RequestNotFound, ErasureRefused (not an erasure request, rejected or cancelled, no customer) or
+    Raises RequestNotFound, actions.ActionRefused (not an erasure request, rejected or cancelled, no customer) or
     StaleRequest. A request already carried out answers `already_done` and changes nothing.
     """
-    request = _request_for(session, reference=reference, expected_version=expected_version, types=("erasure",))
-    customer = _customer_of(session, request)
+    request = actions.request_for(session, reference=reference, expected_version=expected_version, types=("erasure",))
+    customer = actions.customer_of(session, request)
     if request.status == "completed" and customer.erased_at is not None:
         return ErasureReport(request.reference, customer.id, True, {}, (), 0)  # type: ignore[arg-type]
-    _refuse_closed(request)
+    actions.refuse_closed(request)
     customer_id: int = customer.id  # type: ignore[assignment]
     if customer.erased_at is not None:  # erased through another request meanwhile: this one is answered too
-        _complete(
+        actions.complete_with_outcome(
             session,
             request,
             customer,
             actor=actor,
             now=now,
-            outcome=OUTCOMES["erased"],
+            outcome=ERASED_OUTCOME,
             composer=None,
             request_id=request_id,
         )
@@ -653,161 +525,14 @@ def execute_erasure(
         request_id=request_id,
     )
     # The tombstone has no address left: the workflow sends nothing, the completion email above says it all.
-    _complete(
+    actions.complete_with_outcome(
         session,
         request,
         customer,
         actor=actor,
         now=now,
-        outcome=OUTCOMES["erased"],
+        outcome=ERASED_OUTCOME,
         composer=None,
         request_id=request_id,
     )
     return ErasureReport(request.reference, customer_id, False, counts, tuple(withdrawn), scrubbed)
-
-
-# --- Restriction (Art. 18) and objection (Art. 21) ------------------------------------------------------------
-
-
-def apply_restriction(
-    session: Session,
-    *,
-    reference: str,
-    actor: str,
-    now: datetime,
-    expected_version: int | None = None,
-    composer: EmailComposer | None = None,
-    request_id: str | None = None,
-) -> bool:
-    """Flag the customer as restricted: data kept, not used; True when the flag was newly set.
-
-    Applies to a restriction request, which it completes, and while a contested rectification or an objection is
-    being checked (Art. 18(1)(a) and (d)), which stay open.
-    """
-    request = _request_for(
-        session,
-        reference=reference,
-        expected_version=expected_version,
-        types=("restriction", "rectification", "objection"),
-    )
-    _refuse_closed(request)
-    customer = _customer_of(session, request)
-    if customer.erased_at is not None:
-        raise ErasureRefused(gettext("This customer's data was erased: there is nothing left to restrict."))
-    newly = customer.restricted_at is None
-    if newly:
-        customer.restricted_at = now
-        customer.updated_at = now
-    _step(session, request, kind="restricted", actor=actor, now=now)
-    record_audit(
-        session,
-        actor=actor,
-        action="customer.restricted",
-        target=f"request:{request.reference}",
-        detail={"customer": customer.id, "already": not newly},
-        now=now,
-        request_id=request_id,
-    )
-    if request.type == "restriction":
-        _complete(
-            session,
-            request,
-            customer,
-            actor=actor,
-            now=now,
-            outcome=OUTCOMES["restricted"],
-            composer=composer,
-            request_id=request_id,
-        )
-    else:
-        request.version += 1
-    return newly
-
-
-def lift_restriction(
-    session: Session,
-    *,
-    reference: str,
-    actor: str,
-    now: datetime,
-    reason: str = "",
-    expected_version: int | None = None,
-    request_id: str | None = None,
-) -> bool:
-    """Clear the customer's restriction, on the timeline of the request that set it; True when it was set.
-
-    Art. 18(3): the customer is told before the restriction is lifted — the reason is shown on their timeline.
-    """
-    request = _request_for(
-        session,
-        reference=reference,
-        expected_version=expected_version,
-        types=("restriction", "rectification", "objection"),
-    )
-    customer = _customer_of(session, request)
-    if customer.restricted_at is None:
-        return False
-    customer.restricted_at = None
-    customer.updated_at = now
-    request.version += 1
-    _step(session, request, kind="restriction_lifted", actor=actor, now=now, note=reason.strip()[:1000] or None)
-    record_audit(
-        session,
-        actor=actor,
-        action="customer.restriction_lifted",
-        target=f"request:{request.reference}",
-        detail={"customer": customer.id},
-        now=now,
-        request_id=request_id,
-    )
-    return True
-
-
-def honour_objection(
-    session: Session,
-    *,
-    reference: str,
-    actor: str,
-    now: datetime,
-    register: PurposeRegister,
-    expected_version: int | None = None,
-    composer: EmailComposer | None = None,
-    request_id: str | None = None,
-) -> list[str]:
-    """Withdraw every consent still given (objection to direct marketing is absolute, Art. 21(2)) and complete the
-    request; returns the purposes withdrawn."""
-    request = _request_for(session, reference=reference, expected_version=expected_version, types=("objection",))
-    _refuse_closed(request)
-    customer = _customer_of(session, request)
-    if customer.erased_at is not None:
-        raise ErasureRefused(gettext("This customer's data was erased: there is nothing left to object to."))
-    withdrawn = ledger.withdraw_all_marketing(
-        session,
-        register=register,
-        customer_id=customer.id,  # type: ignore[arg-type]
-        channel="support",
-        actor=actor,
-        now=now,
-        locale=customer.preferred_language,
-        request_id=request_id,
-    )
-    record_audit(
-        session,
-        actor=actor,
-        action="objection.honoured",
-        target=f"request:{request.reference}",
-        detail={"customer": customer.id, "purposes": withdrawn},
-        now=now,
-        request_id=request_id,
-    )
-    _complete(
-        session,
-        request,
-        customer,
-        actor=actor,
-        now=now,
-        outcome=OUTCOMES["objection"],
-        composer=composer,
-        request_id=request_id,
-    )
-    return withdrawn

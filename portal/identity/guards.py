@@ -1,7 +1,10 @@
-"""Who the signed-in staff member is, and whether their role may open a page. Every staff route calls one of these.
+"""The guards every signed-in page calls: who the customer is (`customer_id_of`), who the staff member is and whether
+their role may open the page (`staff_of`, `require_role`).
 
-The staff session is loaded by `portal.staff.sessions.StaffSessionMiddleware` (its own cookie, never the customer's)
-into `request.state.staff`; these functions only read it.
+Sessions are loaded by the middleware (`portal.web.middleware.SessionMiddleware` for customers,
+`portal.identity.staff_sessions.StaffSessionMiddleware` for staff, each with its own cookie) into the request state;
+these functions only read it. Their exceptions are turned into redirects and 403 pages by the handlers below, which
+`portal.app` registers.
 """
 
 from __future__ import annotations
@@ -13,7 +16,28 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.web import redirect, render, safe_next
+from portal.web.render import redirect, render, safe_next
+
+# --- Customers ---------------------------------------------------------------------------------------------------
+
+
+class SignInRequired(Exception):
+    """Raised by views that need a signed-in customer; the app answers with a redirect to the sign-in page."""
+
+
+def customer_id_of(request: Request) -> int:
+    """The signed-in customer's id (self-service or an assisted tablet session); raises SignInRequired."""
+    session = request.scope["state"].get("session")
+    if session is None or session.kind not in ("customer", "tablet") or session.customer_id is None:
+        raise SignInRequired()
+    return int(session.customer_id)
+
+
+async def sign_in_required(request: Request, exc: Exception) -> Response:
+    return redirect(request, "/signin")
+
+
+# --- Staff -------------------------------------------------------------------------------------------------------
 
 ALWAYS_ALLOWED = "dpo"  # the DPO does everything an agent does, plus accounts, reports and audit
 PASSWORD_PAGE = "/staff/password"  # noqa: S105 (a path, not a password)

@@ -1,0 +1,87 @@
+"""Writers of page views, which keep the per-day and per-customer counts in the same transaction.
+
+Every code path that adds a page view goes through here (retailer API, imports, tests), so the counts the pages
+read can never drift from the rows they summarise. Consent is checked by the caller.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlmodel import Session
+
+from portal.db import dialect_insert, sql_greatest
+from portal.models import PageView, PageViewDay, PageViewTotal
+from portal.purchases.records import PARIS
+
+
+def record_page_view(
+    session: Session, *, customer_id: int, viewed_at: datetime, url: str, title: str | None
+) -> PageView:
+    """Add a page view and count it on its day (Europe/Paris). Consent is checked by the caller."""
+    view = PageView(customer_id=customer_id, viewed_at=viewed_at, url=url, title=title)
+    session.add(view)
+    table = PageViewDay.__table__  # type: ignore[attr-defined]
+    statement = dialect_insert(session)(table).values(
+        customer_id=customer_id, day=viewed_at.astimezone(PARIS).date(), view_count=1
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id", "day"], set_={"view_count": table.c.view_count + 1}
+        )
+    )
+    totals = PageViewTotal.__table__  # type: ignore[attr-defined]
+    statement = dialect_insert(session)(totals).values(customer_id=customer_id, view_count=1, last_viewed_at=viewed_at)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_={
+                "view_count": totals.c.view_count + 1,
+                "last_viewed_at": sql_greatest(session, totals.c.last_viewed_at, statement.excluded.last_viewed_at),
+            },
+        )
+    )
+    return view
+
+
+def record_page_views(session: Session, views: Sequence[tuple[int, datetime, str, str | None]]) -> None:
+    """Add many page views (customer id, viewed at, url, title) in a few statements, whatever their number.
+
+    The retailer's site sends batches: one multi-row insert, then one upsert per (customer, day) and per customer,
+    instead of three statements per view. Consent is checked by the caller.
+    """
+    if not views:
+        return
+    session.execute(
+        insert(PageView.__table__),  # type: ignore[attr-defined]
+        [{"customer_id": c, "viewed_at": at, "url": url, "title": title} for c, at, url, title in views],
+    )
+    days = Counter((c, at.astimezone(PARIS).date()) for c, at, _, _ in views)
+    table = PageViewDay.__table__  # type: ignore[attr-defined]
+    statement = dialect_insert(session)(table)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id", "day"],
+            set_={"view_count": table.c.view_count + statement.excluded.view_count},
+        ),
+        [{"customer_id": c, "day": day, "view_count": n} for (c, day), n in sorted(days.items())],
+    )
+    counts: Counter[int] = Counter(c for c, _, _, _ in views)
+    latest: dict[int, datetime] = {}
+    for c, at, _, _ in views:
+        latest[c] = max(latest.get(c, at), at)
+    totals = PageViewTotal.__table__  # type: ignore[attr-defined]
+    statement = dialect_insert(session)(totals)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_={
+                "view_count": totals.c.view_count + statement.excluded.view_count,
+                "last_viewed_at": sql_greatest(session, totals.c.last_viewed_at, statement.excluded.last_viewed_at),
+            },
+        ),
+        [{"customer_id": c, "view_count": counts[c], "last_viewed_at": latest[c]} for c in sorted(counts)],
+    )

@@ -1,0 +1,1 @@
+"""Erasure (GDPR Art. 17) and the tombstone that every writer of customers checks."""

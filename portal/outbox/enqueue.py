@@ -1,0 +1,41 @@
+"""Writing to the outbox: in the caller's transaction, so a message exists exactly when its action does.
+
+Webhook events tell the retailer's systems (GDPR Art. 19: recipients are told of every rectification and erasure);
+they carry references (our customer id, the retailer's own id when known), never names, addresses or values.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlmodel import Session
+
+from portal.mail.compose import ComposedEmail
+from portal.models import WEBHOOK_TOPICS, Customer, OutboxMessage
+
+
+def enqueue_email(session: Session, *, email: ComposedEmail, topic: str, now: datetime) -> OutboxMessage:
+    """Queue `email` for the worker; it leaves only if the surrounding transaction commits."""
+    message = OutboxMessage(kind="email", topic=topic, payload=email.as_payload(), created_at=now, next_attempt_at=now)
+    session.add(message)
+    return message
+
+
+def customer_reference(customer: Customer) -> dict[str, object]:
+    """How an event names a customer: our id and, when we know it, the retailer's own (CRM, tills) id."""
+    return {"customer_id": customer.id, "retailer_customer_id": customer.retailer_ref}
+
+
+def queue_webhook(session: Session, *, topic: str, payload: dict, now: datetime) -> None:
+    """Queue the event `topic` with `payload` as its data; it exists only if the caller's transaction commits."""
+    if topic not in WEBHOOK_TOPICS:
+        raise ValueError(f"unknown webhook topic {topic!r}")
+    event = {
+        "id": f"evt_{secrets.token_urlsafe(18)}",
+        "type": topic,
+        "created_at": now.isoformat(),
+        "data": payload,
+    }
+    # endpoint_id NULL marks the event itself; the worker turns it into one delivery per subscribed endpoint.
+    session.add(OutboxMessage(kind="webhook", topic=topic, payload=event, created_at=now, next_attempt_at=now))

@@ -1,1 +1,0 @@
-"""Staff back office: sign-in (password + TOTP), sessions, roles and staff accounts."""

@@ -1,0 +1,110 @@
+"""The application's typed state, and the two ways a view reaches the database: `read` and `write`.
+
+A view parses its input, then makes one call:
+
+    rows = await read(request, purchases.page_of, customer_id=customer_id, filters=filters)
+    filed = await write(request, service.make_request, customer_id=customer_id, form=form, composer=state.composer)
+
+`read` hands the service a session for a read-only unit of work (rolled back, never committed); `write` runs it in
+one transaction, committed when it returns. Both give the service `now` (the app's clock, which tests move) and
+`request_id` (which ties audit events to the log) when its signature asks for them and the view did not pass them.
+Both run SQLite work on the event loop and PostgreSQL work in a thread (`portal.db.run_db` says why).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.requests import Request
+
+from portal.db import in_transaction, run_db
+
+if TYPE_CHECKING:  # types only: the web layer does not depend on these capabilities at run time
+    import jinja2
+    from itsdangerous import Signer
+
+    from portal.consent.register import PurposeRegister
+    from portal.mail.compose import EmailComposer
+    from portal.mail.mailbox import Mailbox
+    from portal.retailer import Retailer
+    from portal.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+INJECTED = ("now", "request_id")
+
+
+@dataclasses.dataclass(eq=False)
+class Portal:
+    """Everything built once at start-up that views need; `request.app.state.portal`, read with `portal_of`."""
+
+    settings: Settings
+    retailer: Retailer
+    engine: Engine
+    env: jinja2.Environment
+    register: PurposeRegister
+    composer: EmailComposer
+    clock: Callable[[], datetime]
+    session_signer: Signer
+    mailbox: Mailbox | None = None  # the demo's SMTP server, once the app has started in demo mode
+
+
+def portal_of(request: Request) -> Portal:
+    return request.app.state.portal  # type: ignore[no-any-return]
+
+
+def request_id_of(request: Request) -> str | None:
+    """The id RequestContextMiddleware gave this request, which audit events carry to tie them to the log."""
+    return request.scope.get("state", {}).get("request_id")
+
+
+@functools.cache
+def _wants(fn: Callable[..., Any]) -> frozenset[str]:
+    parameters = inspect.signature(fn).parameters
+    return frozenset(name for name in INJECTED if name in parameters)
+
+
+def _injected(request: Request, fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    wants = _wants(fn)
+    if "now" in wants and "now" not in kwargs:
+        kwargs["now"] = portal_of(request).clock()
+    if "request_id" in wants and "request_id" not in kwargs:
+        kwargs["request_id"] = request_id_of(request)
+    return kwargs
+
+
+def _read_only(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    # Closing, not committing: the connection goes back to the pool rolled back, and what `fn` returns stays loaded.
+    with Session(engine) as session:
+        return fn(session, *args, **kwargs)
+
+
+async def read(request: Request, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(session, *args, **kwargs)` in a unit of work that is never committed."""
+    engine = portal_of(request).engine
+    return await run_db(engine, _read_only, engine, fn, args, _injected(request, fn, dict(kwargs)))
+
+
+async def write(
+    request: Request,
+    fn: Callable[Concatenate[Session, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`fn(session, *args, **kwargs)` in one transaction, committed when it returns and rolled back when it raises.
+
+    `keep_on=(ExceptionType, …)` (keyword) names expected refusals whose writes are committed before they are
+    raised again (attempt counters, audit events): see `portal.db.in_transaction`.
+    """
+    engine = portal_of(request).engine
+    options = dict(kwargs)
+    keep_on = options.pop("keep_on", ())
+    return await run_db(engine, in_transaction, engine, fn, *args, keep_on=keep_on, **_injected(request, fn, options))
