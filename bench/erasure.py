@@ -71,7 +71,13 @@ def one_round(database_url: str) -> dict[str, float | int]:
                 select(Customer.id).where(Customer.email_key == email_key(HEAVY_CUSTOMER))
             ).one()
             reference = file_request(
-                session, customer_id=customer_id, type="erasure", channel="web", now=NOW, actor="bench"
+                session,
+                customer_id=customer_id,
+                type="erasure",
+                channel="web",
+                now=NOW,
+                actor="bench",
+                timezone="Europe/Paris",
             ).reference
         started = time.perf_counter()
         with transaction(engine) as session:

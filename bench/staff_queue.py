@@ -116,7 +116,7 @@ def generate_requests(database_url: str, *, count: int, now: datetime, seed: int
             references: set[str] = set()
             for _ in range(count):
                 received = now - timedelta(seconds=rng.uniform(0, 3 * 365 * 86400))
-                due = due_at_for(received)
+                due = due_at_for(received, timezone="Europe/Paris")
                 age_days = (now - received).days
                 # Recent requests are mostly open; a few older ones were forgotten (overdue).
                 is_open = age_days < 35 and rng.random() < 0.85 or rng.random() < 0.002
@@ -140,7 +140,9 @@ def generate_requests(database_url: str, *, count: int, now: datetime, seed: int
                         "status": status,
                         "received_at": received,
                         "due_at": due,
-                        "extended_due_at": due_at_for(received, months=3) if extended else None,
+                        "extended_due_at": due_at_for(received, months=3, timezone="Europe/Paris")
+                        if extended
+                        else None,
                         "assignee_id": rng.randint(1, 10) if rng.random() < 0.6 else None,
                         "closed_at": None if is_open else min(now, received + timedelta(days=rng.uniform(1, 40))),
                         "version": 1,

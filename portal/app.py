@@ -12,13 +12,13 @@ from datetime import datetime
 
 from itsdangerous import Signer
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from portal.api import errors as api_errors
 from portal.api import views as api_views
 from portal.backoffice import accounts_views
 from portal.backoffice import views as backoffice_views
@@ -43,6 +43,7 @@ from portal.retailer import load_retailer
 from portal.settings import Settings, load_settings
 from portal.store import views as store_views
 from portal.web import pages
+from portal.web.errors import error_handlers
 from portal.web.middleware import (
     CSRFMiddleware,
     LocaleMiddleware,
@@ -50,7 +51,7 @@ from portal.web.middleware import (
     SecurityHeadersMiddleware,
     SessionMiddleware,
 )
-from portal.web.render import http_exception, render, server_error
+from portal.web.render import render
 from portal.web.state import Portal
 from portal.web.templating import STATIC_DIR, make_environment
 
@@ -137,12 +138,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         Middleware(CSRFMiddleware, settings=settings, on_reject=csrf_rejected, exempt_prefixes=("/api/",)),
     ]
     exception_handlers = {
-        HTTPException: http_exception,
+        **error_handlers(json_prefix="/api/", json_error=api_errors.status_response),
         guards.SignInRequired: guards.sign_in_required,
         guards.StaffSignInRequired: guards.staff_sign_in_required,
         guards.StaffPasswordChangeRequired: guards.staff_password_change_required,
         guards.StaffForbidden: guards.staff_forbidden,
-        500: server_error,
     }
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers, lifespan=lifespan)  # type: ignore[arg-type]
     register = load_register(settings.purposes_file)

@@ -3,7 +3,8 @@
     LookupError
     └── NotFound                   views answer 404 (the app's handler), the API its own 404
         ├── CustomerNotFound       no customer with that id (or no longer: erased customers are tombstones)
-        └── RequestNotFound        no privacy request with that reference
+        ├── RequestNotFound        no privacy request with that reference (or another customer's: the same answer)
+        └── PurchaseNotFound       no such purchase for this customer (or someone else's: the same answer)
 
 Errors that belong to one capability (a refused transition, an invalid form) live in that capability's service.
 """
@@ -20,4 +21,8 @@ class CustomerNotFound(NotFound):
 
 
 class RequestNotFound(NotFound):
-    """No privacy request with this reference."""
+    """Unknown reference, or another customer's: the same answer, so references cannot be probed."""
+
+
+class PurchaseNotFound(NotFound):
+    """No such purchase for this customer: it does not exist or it is someone else's (one answer for both)."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
 from portal.browsing.records import record_page_view
 from portal.db import transaction
 from portal.models import ConsentEvent, Customer, PageView, PageViewDay, PageViewTotal
-from portal.purchases.records import PARIS
+from tests.conftest import TIMEZONE
+
+PARIS = ZoneInfo(TIMEZONE)
 
 
 def record_consent(
@@ -47,6 +50,7 @@ def add_views_at(engine: Engine, customer: Customer, moments: Iterable[datetime]
                 viewed_at=moment,
                 url=f"https://www.maison-aubepine.example/{site}/{customer.id}/{n}",
                 title=f"Page {n} de {site}",
+                timezone=TIMEZONE,
             )
 
 

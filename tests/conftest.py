@@ -3,6 +3,7 @@ a real SMTP server (aiosmtpd) on loopback, a movable clock, the app and its Test
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -18,12 +19,16 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.db import make_engine, migrate
+from portal.mail.compose import EmailComposer
 from portal.mail.mailbox import Mailbox, ReceivedEmail, start_smtp_server
+from portal.retailer import load_retailer
 from portal.settings import Settings, load_settings
+from portal.web.templating import make_environment
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 BASE_URL = "http://127.0.0.1:8000"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+TIMEZONE = "Europe/Paris"  # the portal's default (settings.timezone), which services take explicitly
 
 
 class Clock:
@@ -190,6 +195,13 @@ def app(settings: Settings, clock: Clock):  # type: ignore[no-untyped-def]
 def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(app, base_url="http://testserver") as client:
         yield client
+
+
+@functools.cache
+def email_composer() -> EmailComposer:
+    """The app's email composer, for tests that drive services directly (every emailing service requires one)."""
+    settings = make_settings("sqlite://", smtp_port=1)
+    return EmailComposer(make_environment(settings=settings, retailer=load_retailer(settings.retailer_file)))
 
 
 def csrf_from(html: str) -> str:

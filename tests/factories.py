@@ -11,6 +11,7 @@ from portal.browsing.records import record_page_view
 from portal.db import transaction
 from portal.models import ConsentEvent, Customer, Store, email_key
 from portal.purchases.records import record_purchase
+from tests.conftest import TIMEZONE
 
 _sequence = itertools.count(1)
 
@@ -65,6 +66,7 @@ def add_purchases(
                 purchased_at=start + timedelta(days=i),
                 receipt_number=f"R{next(_sequence):09d}",
                 lines=[("SKU-1", "Arrosoir galvanisé 10 L", 1, 2490), ("SKU-2", "Terreau 40 L", 2, 899)],
+                timezone=TIMEZONE,
             )
 
 
@@ -89,4 +91,5 @@ def add_page_views(engine: Engine, customer: Customer, count: int, *, start: dat
                 viewed_at=start + timedelta(hours=i),
                 url=f"https://www.maison-aubepine.example/p/{i}",
                 title="Produit",
+                timezone=TIMEZONE,
             )

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from portal.db import transaction
 from portal.models import Customer, Purchase, Store
 from portal.purchases.records import record_purchase
+from tests.conftest import TIMEZONE
 
 _sequence = itertools.count(1)
 
@@ -40,4 +41,5 @@ def add_purchase(
             purchased_at=at,
             receipt_number=receipt_number or f"P{next(_sequence):08d}",
             lines=DEFAULT_LINES if lines is None else lines,
+            timezone=TIMEZONE,
         )

@@ -17,14 +17,11 @@ from portal.browsing.records import record_page_views
 from portal.consent import ledger
 from portal.consent.register import PurposeRegister
 from portal.db import as_connection
+from portal.errors import CustomerNotFound
 from portal.models import ConsentEvent, Customer, email_key
 
 # Tills and servers keep imperfect time: an event a little ahead of ours is accepted, a day ahead is a mistake.
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-class CustomerNotFound(LookupError):
-    """No customer matches (or only an erased one): the caller must treat them as unknown."""
 
 
 class EventsRefused(ValueError):
@@ -159,7 +156,7 @@ def _consented_at(timeline: tuple[list[datetime], list[bool]], moment: datetime)
 
 
 def ingest_browsing_events(
-    session: Session, *, events: Sequence[schemas.BrowsingEvent], actor: str, now: datetime
+    session: Session, *, events: Sequence[schemas.BrowsingEvent], actor: str, now: datetime, timezone: str
 ) -> schemas.IngestionResult:
     """Keep each page view only if the customer's browsing consent stood at the moment of the view.
 
@@ -184,7 +181,7 @@ def ingest_browsing_events(
             dropped["no_consent"] += 1
         else:
             keep.append((customer.id, event.viewed_at, event.url, event.title))
-    record_page_views(session, keep)
+    record_page_views(session, keep, timezone=timezone)
     kept = len(keep)
     # One audit event per batch, with counts only: which pages someone viewed is not for the audit trail.
     record_audit(session, actor=actor, action="browsing.ingested", detail={"kept": kept, **dropped}, now=now)

@@ -190,7 +190,9 @@ async def browsing_events(request: Request) -> Response:
 
     def work(session: Session, client: ApiClient) -> schemas.IngestionResult:
         try:
-            return service.ingest_browsing_events(session, events=events, actor=client.actor, now=now)  # type: ignore[arg-type]
+            return service.ingest_browsing_events(
+                session, events=events, actor=client.actor, now=now, timezone=portal_of(request).settings.timezone
+            )  # type: ignore[arg-type]
         except service.EventsRefused as refused:
             raise ApiProblem(422, details=[(field, field_message(kind)) for field, kind in refused.details]) from None
 

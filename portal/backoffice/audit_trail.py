@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, select
 from sqlmodel import Session
 
+from portal.audit import record_audit
 from portal.db import as_connection
 from portal.i18n import lazy_gettext
 from portal.models import AuditEvent
@@ -137,7 +138,7 @@ def audit_page(
     filters: AuditFilters,
     after: str | None = None,
     page_size: int = PAGE_SIZE,
-    timezone: str = "Europe/Paris",
+    timezone: str,
 ) -> AuditPage:
     """Events matching `filters`, newest first, after the cursor (an event id; anything else means the start)."""
     terms = _conditions(filters, timezone)
@@ -160,7 +161,7 @@ def _cell(value: str) -> str:
 
 
 def audit_csv_lines(
-    db: Session | Connection, *, filters: AuditFilters, timezone: str = "Europe/Paris", batch: int = 1000
+    db: Session | Connection, *, filters: AuditFilters, timezone: str, batch: int = 1000
 ) -> Iterator[str]:
     """Every matching event, oldest first, as CSV lines (UTC ISO times), read in batches by id."""
     connection = as_connection(db)
@@ -196,3 +197,17 @@ def audit_csv_lines(
             )
         yield buffer.getvalue()
         last_id = rows[-1][0]
+
+
+def record_export(
+    session: Session, *, filters: AuditFilters, actor: str, now: datetime, request_id: str | None = None
+) -> None:
+    """Exporting the trail is itself worth recording, with the filters used."""
+    record_audit(
+        session,
+        actor=actor,
+        action="audit.exported",
+        now=now,
+        detail=filters.as_query() or None,
+        request_id=request_id,
+    )

@@ -11,15 +11,18 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from portal.audit import record_audit
-from portal.backoffice.queue import days_left
+from portal.backoffice.queue import Choice, assignee_choices, days_left
+from portal.consent.register import PurposeRegister
+from portal.erasure.service import ErasurePlan, plan_erasure
+from portal.errors import CustomerNotFound, RequestNotFound
 from portal.i18n import gettext
 from portal.models import Customer, PrivacyRequest, RequestEvent, StaffUser, Store
 from portal.models.requests import OPEN_STATUSES
-from portal.mydata.service import CustomerNotFound, Overview, overview_for
+from portal.mydata.service import Overview, overview_for
 from portal.profile import service as rectification
 from portal.profile.forms import EDITABLE_FIELDS, MESSAGES
 from portal.requests import workflow
-from portal.requests.service import RequestNotFound, find_request
+from portal.requests.service import find_request
 
 ADDRESS_COLUMNS = ("address_line1", "address_line2", "postal_code", "city", "country")
 
@@ -123,7 +126,7 @@ def _customer_summary(session: Session, customer_id: int | None) -> CustomerSumm
     )
 
 
-def request_detail(session: Session, *, reference: str, now: datetime, timezone: str = "Europe/Paris") -> RequestDetail:
+def request_detail(session: Session, *, reference: str, now: datetime, timezone: str) -> RequestDetail:
     """Everything the detail page shows. Raises RequestNotFound."""
     request = _find(session, reference)
     store = session.get(Store, request.store_id) if request.store_id else None
@@ -174,6 +177,57 @@ def record_view(session: Session, *, detail: RequestDetail, actor: str, now: dat
         now=now,
         request_id=request_id,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class DetailPage:
+    """The request page: the request, the erasure plan when previewing one, who it can be assigned to."""
+
+    item: RequestDetail
+    plan: ErasurePlan | None
+    assignees: list[Choice]
+
+
+def detail_page(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    timezone: str,
+    register: PurposeRegister,
+    audit: bool = False,
+    preview: bool = False,
+    request_id: str | None = None,
+) -> DetailPage:
+    """What the request page shows; `audit` records that the staff member saw the customer's data (opening the
+    page does, redrawing it after an action does not). Raises RequestNotFound."""
+    found = request_detail(session, reference=reference, now=now, timezone=timezone)
+    if audit and found.customer is not None:
+        record_view(session, detail=found, actor=actor, now=now, request_id=request_id)
+    plan = None
+    if preview and found.type == "erasure" and found.customer is not None:
+        plan = plan_erasure(session, customer_id=found.customer.id, register=register)
+    return DetailPage(found, plan, assignee_choices(session))
+
+
+def open_consent_proof(
+    session: Session, *, reference: str, actor: str, now: datetime, timezone: str, request_id: str | None = None
+) -> int:
+    """The id of the customer whose consent proof the DPO exports through request `reference`; the export is
+    audited. Raises RequestNotFound, or CustomerNotFound when the request has no customer left."""
+    found = request_detail(session, reference=reference, now=now, timezone=timezone)
+    if found.customer is None or found.customer.erased_at is not None:
+        raise CustomerNotFound(reference)
+    record_audit(
+        session,
+        actor=actor,
+        action="consent_proof.exported",
+        target=f"request:{found.reference}",
+        now=now,
+        request_id=request_id,
+    )
+    return found.customer.id
 
 
 # --- Applying a rectification ------------------------------------------------------------------------------------

@@ -154,7 +154,7 @@ def mask_email(address: str | None) -> str:
     return f"{local[:1]}•••••@{domain}"
 
 
-def days_left(due: datetime, now: datetime, *, timezone: str = "Europe/Paris") -> int:
+def days_left(due: datetime, now: datetime, *, timezone: str) -> int:
     """Calendar days from today to the due day, both read in `timezone` (0 = due today, -1 = due yesterday)."""
     zone = ZoneInfo(timezone)
     return (due.astimezone(zone).date() - now.astimezone(zone).date()).days
@@ -301,7 +301,7 @@ def queue_page(
     now: datetime,
     after: str | None = None,
     page_size: int = PAGE_SIZE,
-    timezone: str = "Europe/Paris",
+    timezone: str,
 ) -> QueuePage:
     """One page of the queue after the cursor `after` (None: the first page)."""
     terms = _conditions(session, filters, staff_id=staff_id, now=now, timezone=timezone)
@@ -325,7 +325,7 @@ def queue_page(
     return QueuePage(rows=rows, next_cursor=encode_cursor(rows[-1], filters) if more and rows else None)
 
 
-def queue_row(session: Session, *, reference: str, now: datetime, timezone: str = "Europe/Paris") -> QueueRow | None:
+def queue_row(session: Session, *, reference: str, now: datetime, timezone: str) -> QueueRow | None:
     """One request as a queue row (htmx swaps the row after an assignment or a status change)."""
     found = session.connection().execute(_select().where(PrivacyRequest.reference == reference)).first()
     return _row(tuple(found), now, timezone) if found else None
@@ -350,3 +350,19 @@ def assignee_choices(session: Session) -> list[Choice]:
         .order_by(StaffUser.name)
     )
     return [Choice(str(id_), name) for id_, name in rows]
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueScreen:
+    """The queue page: one page of rows and the choices of its filters."""
+
+    page: QueuePage
+    stores: list[Choice]
+    assignees: list[Choice]
+
+
+def queue_screen(
+    session: Session, *, filters: QueueFilters, staff_id: int | None, now: datetime, after: str | None, timezone: str
+) -> QueueScreen:
+    page = queue_page(session, filters=filters, staff_id=staff_id, now=now, after=after, timezone=timezone)
+    return QueueScreen(page, store_choices(session), assignee_choices(session))

@@ -12,7 +12,7 @@ import io
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from portal.backoffice.queue import effective_due
+from portal.i18n import gettext
 from portal.models import PrivacyRequest, Store
 from portal.models.requests import OPEN_STATUSES
 from portal.requests.deadlines import add_months, end_of_day
@@ -102,13 +103,30 @@ def default_period(now: datetime, timezone: str) -> tuple[date, date]:
     return add_months(first, -11), first
 
 
+def parse_period(query: Mapping[str, str], *, now: datetime, timezone: str) -> tuple[tuple[date, date], dict[str, str]]:
+    """The months `from`–`to` asked for (default: the last twelve), and a translated message per bad field."""
+    errors: dict[str, str] = {}
+    first, last = default_period(now, timezone)
+    values = {}
+    for name, default in (("from", first), ("to", last)):
+        try:
+            values[name] = parse_month(query.get(name)) or default
+        except BadPeriod:
+            errors[name] = gettext("Enter a month as YYYY-MM.")
+            values[name] = default
+    if values["to"] < values["from"] or (values["to"].year - values["from"].year) > 10:
+        errors["to"] = gettext("Enter an end month on or after the start month, at most ten years later.")
+        values["from"], values["to"] = first, last
+    return (values["from"], values["to"]), errors
+
+
 def build_report(
     session: Session,
     *,
     now: datetime,
     first_month: date,
     last_month: date,
-    timezone: str = "Europe/Paris",
+    timezone: str,
 ) -> Report:
     """Open requests now, and the durations of requests received from `first_month` to `last_month` included."""
     if last_month < first_month:

@@ -9,24 +9,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
 from sqlmodel import Session
 
 from portal.db import dialect_insert, sql_greatest
 from portal.models import PageView, PageViewDay, PageViewTotal
-from portal.purchases.records import PARIS
 
 
 def record_page_view(
-    session: Session, *, customer_id: int, viewed_at: datetime, url: str, title: str | None
+    session: Session, *, customer_id: int, viewed_at: datetime, url: str, title: str | None, timezone: str
 ) -> PageView:
-    """Add a page view and count it on its day (Europe/Paris). Consent is checked by the caller."""
+    """Add a page view and count it on its day in the portal's `timezone`. Consent is checked by the caller."""
     view = PageView(customer_id=customer_id, viewed_at=viewed_at, url=url, title=title)
     session.add(view)
     table = PageViewDay.__table__  # type: ignore[attr-defined]
     statement = dialect_insert(session)(table).values(
-        customer_id=customer_id, day=viewed_at.astimezone(PARIS).date(), view_count=1
+        customer_id=customer_id, day=viewed_at.astimezone(ZoneInfo(timezone)).date(), view_count=1
     )
     session.execute(
         statement.on_conflict_do_update(
@@ -47,7 +47,9 @@ def record_page_view(
     return view
 
 
-def record_page_views(session: Session, views: Sequence[tuple[int, datetime, str, str | None]]) -> None:
+def record_page_views(
+    session: Session, views: Sequence[tuple[int, datetime, str, str | None]], *, timezone: str
+) -> None:
     """Add many page views (customer id, viewed at, url, title) in a few statements, whatever their number.
 
     The retailer's site sends batches: one multi-row insert, then one upsert per (customer, day) and per customer,
@@ -59,7 +61,8 @@ def record_page_views(session: Session, views: Sequence[tuple[int, datetime, str
         insert(PageView.__table__),  # type: ignore[attr-defined]
         [{"customer_id": c, "viewed_at": at, "url": url, "title": title} for c, at, url, title in views],
     )
-    days = Counter((c, at.astimezone(PARIS).date()) for c, at, _, _ in views)
+    zone = ZoneInfo(timezone)
+    days = Counter((c, at.astimezone(zone).date()) for c, at, _, _ in views)
     table = PageViewDay.__table__  # type: ignore[attr-defined]
     statement = dialect_insert(session)(table)
     session.execute(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select
 from sqlmodel import Session
@@ -19,7 +20,6 @@ from portal.consent.ledger import BROWSING_PURPOSE, ConsentState
 from portal.consent.ledger import current_consents as consent_states
 from portal.db import as_connection
 from portal.models import PageView, PageViewDay, PageViewTotal
-from portal.purchases.records import PARIS
 
 MAX_DAYS_PER_PAGE = 14
 # Days are added to a page until it holds this many views; a busy day always comes whole, even alone. 270 views a
@@ -73,11 +73,12 @@ _VIEWS_BETWEEN = (
 )
 
 
-def paris_day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The UTC instants where a Paris day and the next one start (23 or 25 hours apart when the clocks change)."""
+def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """The UTC instants where a day in `timezone` and the next one start (23 or 25 hours apart when clocks change)."""
+    zone = ZoneInfo(timezone)
     return (
-        datetime.combine(day, time(), tzinfo=PARIS).astimezone(UTC),
-        datetime.combine(day + timedelta(days=1), time(), tzinfo=PARIS).astimezone(UTC),
+        datetime.combine(day, time(), tzinfo=zone).astimezone(UTC),
+        datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC),
     )
 
 
@@ -85,6 +86,7 @@ def browsing_page(
     db: Session | Connection,
     *,
     customer_id: int,
+    timezone: str,
     before: date | None = None,
     max_days: int = MAX_DAYS_PER_PAGE,
     views_per_page: int = VIEWS_PER_PAGE,
@@ -105,11 +107,12 @@ def browsing_page(
     if not shown:
         return BrowsingPage(consent=consent, total_views=int(total), days=(), before=before, older=None)
 
-    start, _ = paris_day_bounds(shown[-1][0])
-    _, end = paris_day_bounds(shown[0][0])
+    start, _ = day_bounds(shown[-1][0], timezone)
+    _, end = day_bounds(shown[0][0], timezone)
+    zone = ZoneInfo(timezone)
     by_day: dict[date, list[PageViewRow]] = {day: [] for day, _count in shown}
     rows = connection.execute(_VIEWS_BETWEEN, {"customer_id": customer_id, "start": start, "end": end})
     for viewed_at, url, title in rows:
-        by_day.setdefault(viewed_at.astimezone(PARIS).date(), []).append(PageViewRow(viewed_at, url, title))
+        by_day.setdefault(viewed_at.astimezone(zone).date(), []).append(PageViewRow(viewed_at, url, title))
     days = tuple(BrowsingDay(day=day, view_count=count, views=tuple(by_day[day])) for day, count in shown)
     return BrowsingPage(consent=consent, total_views=int(total), days=days, before=before, older=older)

@@ -11,10 +11,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.browsing import service as browsing
-from portal.db import run_db
 from portal.identity.guards import customer_id_of
 from portal.web.render import is_htmx, render
-from portal.web.state import portal_of
+from portal.web.state import portal_of, read
 
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -34,17 +33,15 @@ def parse_before(raw: str | None) -> date | None:
 async def browsing_history(request: Request) -> Response:
     customer_id = customer_id_of(request)
     before = parse_before(request.query_params.get("before"))
-    state = portal_of(request)
-
-    def load() -> browsing.BrowsingPage:
-        with state.engine.connect() as connection:
-            return browsing.browsing_page(connection, customer_id=customer_id, before=before)
-
-    page = await run_db(state.engine, load)
+    page = await read(request, browsing.browsing_page, customer_id=customer_id, before=before)
     return render(
         request,
         "customer/browsing.html",
-        {"page": page, "purpose": state.register.by_code[browsing.BROWSING_PURPOSE], "fragment": is_htmx(request)},
+        {
+            "page": page,
+            "purpose": portal_of(request).register.by_code[browsing.BROWSING_PURPOSE],
+            "fragment": is_htmx(request),
+        },
         block="days",
     )
 

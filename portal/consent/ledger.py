@@ -21,6 +21,7 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.consent.register import PurposeRegister
 from portal.db import as_connection, dialect_insert
+from portal.errors import CustomerNotFound
 from portal.models import ConsentEvent, ConsentWording, Customer, PageView, PageViewDay, PageViewTotal
 from portal.outbox.enqueue import queue_webhook
 
@@ -35,10 +36,6 @@ class ConsentRefused(ValueError):
         super().__init__(message)
         self.reason = reason  # unknown_purpose | unknown_channel | older_than_latest | unknown_version | in_future
         self.field = field
-
-
-class CustomerGone(LookupError):
-    pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +182,7 @@ def record_consent(
     # Locks the customer's row on PostgreSQL, so two simultaneous clicks cannot both record a change.
     customer = session.get(Customer, customer_id, with_for_update=True)
     if customer is None or customer.erased_at is not None:
-        raise CustomerGone(customer_id)
+        raise CustomerNotFound(customer_id)
     latest = session.execute(_LATEST, {"customer_id": customer_id, "purpose": purpose}).first()
     occurred_at = occurred_at or now
     if latest is not None and occurred_at < latest.occurred_at:

@@ -130,7 +130,7 @@ async def consents_submit(request: Request) -> Response:
         )
     except ledger.ConsentRefused:
         return _refused(request)
-    except ledger.CustomerGone as exc:
+    except ledger.CustomerNotFound as exc:
         raise HTTPException(404) from exc
     if is_htmx(request):
         return await _row(request, customer_id, purpose, announce=action)

@@ -29,7 +29,9 @@ from portal.requests.service import REFERENCE_ALPHABET
 
 Row = dict[str, Any]
 
-PARIS = ZoneInfo("Europe/Paris")
+# The demo retailer is in France: its shops open, and its dates fall, in Paris time (the default PORTAL_TIMEZONE).
+DEMO_TIMEZONE = "Europe/Paris"
+PARIS = ZoneInfo(DEMO_TIMEZONE)
 HISTORY_DAYS = 425  # fourteen months of answered requests
 CLOSED_COUNT = 110
 LEO_ID = 2  # leo.bernard@example.org: one answered request and one waiting for his answer
@@ -436,7 +438,7 @@ class _Builder:
             "store_id": store_id,
             "status": "received",
             "received_at": received_at,
-            "due_at": due_at_for(received_at),
+            "due_at": due_at_for(received_at, timezone=DEMO_TIMEZONE),
             "extended_due_at": None,
             "extension_reason": None,
             "assignee_id": None,
@@ -543,7 +545,7 @@ class _Timeline:
 
     def extend(self, at: datetime, actor: str, months: int) -> None:
         reason = self.builder.text(self.customer.language, "extension")
-        new_due = due_at_for(self.row["received_at"], months=1 + months)
+        new_due = due_at_for(self.row["received_at"], timezone=DEMO_TIMEZONE, months=1 + months)
         self.change(
             at,
             actor,

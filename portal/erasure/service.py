@@ -38,6 +38,7 @@ from portal.audit import record_audit
 from portal.consent import ledger
 from portal.consent.register import PurposeRegister
 from portal.erasure.tombstone import erased_email_hash
+from portal.errors import CustomerNotFound
 from portal.i18n import lazy_gettext
 from portal.identity.keys import keyed_hash
 from portal.mail.compose import EmailComposer
@@ -68,10 +69,6 @@ SCRUBBED = "***"  # stands where a customer's detail was found in free text kept
 KEPT_DETAIL_KEYS = frozenset({"field"})
 # Columns of the tombstone that keep a value: everything else about the person is set to NULL.
 TOMBSTONE_KEEPS = frozenset({"id", "source", "created_at", "updated_at", "erased_at", "erased_email_hash"})
-
-
-class CustomerNotFound(LookupError):
-    pass
 
 
 # --- The plan --------------------------------------------------------------------------------------------------
@@ -476,7 +473,7 @@ def execute_erasure(
             actor=actor,
             now=now,
             outcome=ERASED_OUTCOME,
-            composer=None,
+            composer=composer,
             request_id=request_id,
         )
         return ErasureReport(request.reference, customer_id, False, {}, (), 0)
@@ -532,7 +529,7 @@ def execute_erasure(
         actor=actor,
         now=now,
         outcome=ERASED_OUTCOME,
-        composer=None,
+        composer=composer,
         request_id=request_id,
     )
     return ErasureReport(request.reference, customer_id, False, counts, tuple(withdrawn), scrubbed)

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
 from portal.db import as_connection
+from portal.errors import CustomerNotFound
 from portal.models import ConsentEvent, Customer, PageViewTotal, PrivacyRequest, PurchaseTotal, Store
 from portal.models.commerce import STORE_KIND_WEB
 from portal.models.customer import held_profile_fields
@@ -30,10 +31,6 @@ class Overview:
     last_request_at: datetime | None
     consents_granted: int
     last_consent_change_at: datetime | None
-
-
-class CustomerNotFound(LookupError):
-    pass
 
 
 _CUSTOMERS = Customer.__table__.c  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ import jinja2
 from sqlalchemy import Connection, Engine
 
 from portal.consent.register import PurposeRegister
+from portal.errors import CustomerNotFound
 from portal.i18n import SUPPORTED_LOCALES, using_locale
 from portal.portability import report as reports
 from portal.portability.datasets import DATASETS, PROFILE, Dataset, Subject
@@ -62,7 +63,7 @@ class ArchiveOrder:
     request_reference: str
     locale: str
     generated_at: datetime
-    timezone: str = "Europe/Paris"
+    timezone: str
 
     @property
     def zone(self) -> ZoneInfo:
@@ -297,7 +298,7 @@ def archive_chunks(
         _snapshot(connection)
         profile_row = next(PROFILE.rows(connection, subject), None)
         if profile_row is None:
-            raise LookupError(f"customer {order.customer_id} does not exist")
+            raise CustomerNotFound(order.customer_id)
         profile = dict(zip(PROFILE.field_names, profile_row, strict=True))
         customer_reference = str(profile["retailer_customer_id"] or profile["customer_id"])
 
@@ -305,7 +306,11 @@ def archive_chunks(
         yield from emitted(_text_file(stream, "README.txt", readme, chunk_bytes))
 
         report = reports.build_report(
-            connection, customer_id=order.customer_id, register=register, report_rows=report_rows
+            connection,
+            customer_id=order.customer_id,
+            register=register,
+            timezone=order.timezone,
+            report_rows=report_rows,
         )
         with using_locale(order.locale):
             index = env.get_template("archive/index.html").render(

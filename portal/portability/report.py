@@ -122,7 +122,12 @@ _STEPS = (
 
 
 def build_report(
-    connection: Connection, *, customer_id: int, register: PurposeRegister, report_rows: int = REPORT_ROWS
+    connection: Connection,
+    *,
+    customer_id: int,
+    register: PurposeRegister,
+    timezone: str,
+    report_rows: int = REPORT_ROWS,
 ) -> Report:
     params = {"customer_id": customer_id}
     months: Counter[date] = Counter()
@@ -148,7 +153,11 @@ def build_report(
     return Report(
         totals=purchases.purchase_totals(connection, customer_id=customer_id),
         recent_purchases=purchases.purchase_page(
-            connection, customer_id=customer_id, filters=purchases.PurchaseFilters(), page_size=report_rows
+            connection,
+            customer_id=customer_id,
+            filters=purchases.PurchaseFilters(),
+            timezone=timezone,
+            page_size=report_rows,
         ).purchases,
         page_view_count=int(connection.execute(_PAGE_VIEW_TOTAL, params).scalar() or 0),
         views_by_month=tuple(sorted(months.items(), reverse=True)),

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.errors import CustomerNotFound
 from portal.i18n import gettext, using_locale
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, PrivacyRequest, RequestEvent
@@ -34,10 +35,6 @@ LINK_VALIDITY = timedelta(days=7)
 LINK_SALT = "portal.download-link"
 # An archive answers these; a link for, say, an erasure request would be a mistake by whoever sends it.
 LINK_REQUEST_TYPES = ("access", "portability")
-
-
-class CustomerGone(LookupError):
-    """No such customer, or they were erased: there is nothing to download."""
 
 
 class LinkRejected(Exception):
@@ -166,13 +163,13 @@ def start_download(
     customer_id: int,
     now: datetime,
     link_reference: str | None = None,
-    timezone: str = "Europe/Paris",
+    timezone: str,
     request_id: str | None = None,
 ) -> DownloadStart:
     """File the request the archive answers (or find the one the link names) before the first byte is written."""
     customer = session.get(Customer, customer_id)
     if customer is None or customer.erased_at is not None:
-        raise CustomerGone(customer_id)
+        raise CustomerNotFound(customer_id)
     actor = f"customer:{customer_id}"
     if link_reference is not None:
         request = link_request_of(session, reference=link_reference, customer_id=customer_id)
@@ -215,11 +212,12 @@ def finish_download(
     if progress.finished:
         status = session.scalars(select(PrivacyRequest.status).where(PrivacyRequest.reference == start.reference)).one()
         if status in OPEN_STATUSES:
-            workflow.complete(
+            workflow.close_own_download(
                 session,
                 reference=start.reference,
                 actor=actor,
                 now=now,
+                finished=True,
                 outcome=gettext("You downloaded the archive of all your data."),
                 request_id=request_id,
             )
@@ -243,4 +241,6 @@ def finish_download(
         request_id=request_id,
     )
     if not start.via_link:  # a link's request stays open: the customer may try again while the link lasts
-        workflow.cancel(session, reference=start.reference, actor=actor, now=now, request_id=request_id)
+        workflow.close_own_download(
+            session, reference=start.reference, actor=actor, now=now, finished=False, request_id=request_id
+        )

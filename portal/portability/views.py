@@ -16,12 +16,13 @@ from starlette.types import Receive, Scope, Send
 from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
 from portal.identity.destination import remember_destination
-from portal.mydata.views import customer_id_of, customer_overview
+from portal.identity.guards import customer_id_of
+from portal.mydata.service import overview_for
 from portal.portability import service
 from portal.portability.archive import ArchiveOrder, ArchiveProgress, archive_chunks, archive_filename
 from portal.portability.datasets import DATASETS
 from portal.web.render import redirect, render
-from portal.web.state import portal_of, request_id_of
+from portal.web.state import portal_of, read, request_id_of
 
 TOKEN_LIMIT = 300
 
@@ -82,7 +83,7 @@ async def download_page(request: Request) -> Response:
 
 
 async def _render_page(request: Request, customer_id: int, *, token: str | None, reference: str | None) -> Response:
-    overview = await customer_overview(request, customer_id)
+    overview = await read(request, overview_for, customer_id=customer_id)
     return render(
         request,
         "customer/download.html",
@@ -143,7 +144,7 @@ async def download(request: Request) -> Response:
         )
     except service.LinkRejected as exc:
         return _link_rejected(request, exc.reason)
-    except service.CustomerGone as exc:
+    except service.CustomerNotFound as exc:
         raise HTTPException(404) from exc
 
     locale = get_locale()

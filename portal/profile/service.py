@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.errors import CustomerNotFound
 from portal.identity.keys import keyed_hash
 from portal.identity.service import InvalidEmail, normalise_email
 from portal.mail.compose import EmailComposer
@@ -36,14 +37,10 @@ class ProfileInvalid(ValueError):
         self.values = values
 
 
-class CustomerGone(LookupError):
-    pass
-
-
 def _customer(session: Session, customer_id: int) -> Customer:
     customer = session.get(Customer, customer_id)
     if customer is None or customer.erased_at is not None:
-        raise CustomerGone(customer_id)
+        raise CustomerNotFound(customer_id)
     return customer
 
 
@@ -320,7 +317,7 @@ def request_correction(
     form: Mapping[str, str],
     language: str,
     now: datetime,
-    timezone: str = "Europe/Paris",
+    timezone: str,
     request_id: str | None = None,
 ) -> FiledRequest:
     """File a rectification request for a field the customer cannot change alone; acknowledge it by email.

@@ -14,8 +14,6 @@ from sqlmodel import Session
 from portal.db import dialect_insert, sql_greatest, sql_least
 from portal.models import Purchase, PurchaseLine, PurchaseTotal
 
-PARIS = ZoneInfo("Europe/Paris")
-
 
 def record_purchase(
     session: Session,
@@ -26,9 +24,11 @@ def record_purchase(
     purchased_at: datetime,
     receipt_number: str,
     lines: list[tuple[str, str, int, int]],
+    timezone: str,
     currency: str = "EUR",
 ) -> Purchase:
-    """Add a purchase with its lines (sku, label, quantity, unit price in cents) and update the totals."""
+    """Add a purchase with its lines (sku, label, quantity, unit price in cents) and update the totals, whose years
+    are the portal's `timezone` years (settings.timezone)."""
     total = sum(quantity * unit_price for _sku, _label, quantity, unit_price in lines)
     purchase = Purchase(
         customer_id=customer_id,
@@ -50,7 +50,7 @@ def record_purchase(
         statement = dialect_insert(session)(table).values(
             customer_id=customer_id,
             store_id=store_id,
-            year=purchased_at.astimezone(PARIS).year,
+            year=purchased_at.astimezone(ZoneInfo(timezone)).year,
             purchase_count=1,
             amount_cents=total,
             first_purchase_at=purchased_at,

@@ -17,10 +17,10 @@ from sqlalchemy import Connection, Select, bindparam, or_, select
 from sqlmodel import Session
 
 from portal.db import as_connection
+from portal.errors import PurchaseNotFound
 from portal.models import Purchase, PurchaseLine, PurchaseTotal, Store
 from portal.models.commerce import STORE_KIND_WEB
 
-PARIS = ZoneInfo("Europe/Paris")
 CHANNELS = ("in_store", "web", "click_and_collect")
 PAGE_SIZE = 25
 # Totals are kept without a currency: every purchase the retailer's tills send is in euros.
@@ -48,10 +48,6 @@ class InvalidFilter(InvalidQuery):
 class InvalidCursor(InvalidQuery):
     def __init__(self) -> None:
         super().__init__("after")
-
-
-class NotFound(LookupError):
-    """No such purchase for this customer: it does not exist or it is someone else's (one answer for both)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,10 +204,11 @@ def parse_cursor(after: str) -> int:
     return int(after)
 
 
-def paris_year_bounds(year: int) -> tuple[datetime, datetime]:
-    """[start, end) in UTC of a calendar year in Paris, so the year filter is a range on the indexed time."""
-    start = datetime(year, 1, 1, tzinfo=PARIS).astimezone(UTC)
-    end = datetime(year + 1, 1, 1, tzinfo=PARIS).astimezone(UTC)
+def year_bounds(year: int, timezone: str) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of a calendar year in `timezone`, so the year filter is a range on the indexed time."""
+    zone = ZoneInfo(timezone)
+    start = datetime(year, 1, 1, tzinfo=zone).astimezone(UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=zone).astimezone(UTC)
     return start, end
 
 
@@ -314,22 +311,23 @@ def purchase_page(
     *,
     customer_id: int,
     filters: PurchaseFilters,
+    timezone: str,
     after: str | None = None,
     page_size: int = PAGE_SIZE,
 ) -> PurchasePage:
     """One page of the customer's purchases, newest first, starting after the cursor `after`.
 
-    Raises InvalidCursor for a malformed cursor and NotFound for a cursor that is not one of the customer's
+    Raises InvalidCursor for a malformed cursor and PurchaseNotFound for a cursor that is not one of the customer's
     purchases.
     """
     connection = as_connection(db)
-    since, until = paris_year_bounds(filters.year) if filters.year is not None else (None, None)
+    since, until = year_bounds(filters.year, timezone) if filters.year is not None else (None, None)
     cursor: tuple[datetime, int] | None = None
     if after:
         before_id = parse_cursor(after)
         before_at = connection.execute(_CURSOR, {"purchase_id": before_id, "customer_id": customer_id}).scalar()
         if before_at is None:
-            raise NotFound(before_id)
+            raise PurchaseNotFound(before_id)
         # SQLite seeks on one upper bound only: keep the tighter one, so page 50 of a year starts where page 49
         # ended instead of at the end of the year. A cursor after the year leaves every purchase of the year older.
         if until is None or before_at < until:
@@ -392,6 +390,7 @@ def purchase_listing(
     *,
     customer_id: int,
     filters: PurchaseFilters,
+    timezone: str,
     after: str | None = None,
     page_size: int = PAGE_SIZE,
 ) -> PurchaseListing:
@@ -403,18 +402,20 @@ def purchase_listing(
     totals = purchase_totals(connection, customer_id=customer_id)
     if filters.store_id is not None and filters.store_id not in {store.id for store in totals.stores}:
         raise InvalidFilter("store")
-    page = purchase_page(connection, customer_id=customer_id, filters=filters, after=after, page_size=page_size)
+    page = purchase_page(
+        connection, customer_id=customer_id, filters=filters, timezone=timezone, after=after, page_size=page_size
+    )
     return PurchaseListing(totals=totals, page=page, matching=totals.matching(filters))
 
 
 def receipt(db: Session | Connection, *, customer_id: int, purchase_id: int) -> Receipt:
-    """One of the customer's purchases with its store and lines; NotFound when it is not theirs."""
+    """One of the customer's purchases with its store and lines; PurchaseNotFound when it is not theirs."""
     if not 1 <= purchase_id <= MAX_ID:
-        raise NotFound(purchase_id)
+        raise PurchaseNotFound(purchase_id)
     connection = as_connection(db)
     row = connection.execute(_RECEIPT, {"purchase_id": purchase_id, "customer_id": customer_id}).first()
     if row is None:
-        raise NotFound(purchase_id)
+        raise PurchaseNotFound(purchase_id)
     lines = connection.execute(_RECEIPT_LINES, {"purchase_id": purchase_id}).all()
     return Receipt(
         purchase=_summary(row),

@@ -5,17 +5,15 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.db import run_db
 from portal.i18n import gettext, lazy_gettext
 from portal.identity.guards import customer_id_of
 from portal.purchases import service as purchases
 from portal.web.render import render
-from portal.web.state import portal_of
+from portal.web.state import read
 
 CHANNEL_LABELS = {
     "in_store": lazy_gettext("In store"),
@@ -64,7 +62,6 @@ def _bad_query(request: Request, exc: purchases.InvalidQuery) -> Response:
 
 async def purchase_list(request: Request) -> Response:
     customer_id = customer_id_of(request)
-    engine = portal_of(request).engine
     params = request.query_params
     try:
         filters = purchases.PurchaseFilters.parse(
@@ -76,16 +73,10 @@ async def purchase_list(request: Request) -> Response:
     except purchases.InvalidQuery as exc:
         return _bad_query(request, exc)
 
-    def load() -> purchases.PurchaseListing:
-        with engine.connect() as connection:
-            return purchases.purchase_listing(connection, customer_id=customer_id, filters=filters, after=after)
-
     try:
-        listing = await run_db(engine, load)
+        listing = await read(request, purchases.purchase_listing, customer_id=customer_id, filters=filters, after=after)
     except purchases.InvalidQuery as exc:
         return _bad_query(request, exc)
-    except purchases.NotFound as exc:
-        raise HTTPException(404) from exc
     next_after = listing.page.next_after
     context = {
         "error_message": None,
@@ -106,17 +97,9 @@ async def purchase_list(request: Request) -> Response:
 
 async def receipt(request: Request) -> Response:
     customer_id = customer_id_of(request)
-    engine = portal_of(request).engine
-    purchase_id: int = request.path_params["purchase_id"]
-
-    def load() -> purchases.Receipt:
-        with engine.connect() as connection:
-            return purchases.receipt(connection, customer_id=customer_id, purchase_id=purchase_id)
-
-    try:
-        data = await run_db(engine, load)
-    except purchases.NotFound as exc:
-        raise HTTPException(404) from exc
+    data = await read(
+        request, purchases.receipt, customer_id=customer_id, purchase_id=request.path_params["purchase_id"]
+    )
     return render(
         request,
         "customer/receipt.html",

@@ -84,7 +84,7 @@ def complete_with_outcome(
     actor: str,
     now: datetime,
     outcome: str,
-    composer: EmailComposer | None,
+    composer: EmailComposer,
     request_id: str | None,
 ) -> None:
     """Close the request through the workflow (timeline, audit, version, email), the outcome in the customer's

@@ -18,16 +18,16 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def due_date_for(received_at: datetime, *, timezone: str = "Europe/Paris", months: int = 1) -> date:
+def due_date_for(received_at: datetime, *, timezone: str, months: int = 1) -> date:
     """The calendar day by which the answer is due."""
     return add_months(received_at.astimezone(ZoneInfo(timezone)).date(), months)
 
 
-def end_of_day(day: date, *, timezone: str = "Europe/Paris") -> datetime:
+def end_of_day(day: date, *, timezone: str) -> datetime:
     """The last instant of `day` in `timezone` (what "due on 28 February" means), as an aware datetime."""
     next_midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=ZoneInfo(timezone))
     return next_midnight - timedelta(microseconds=1)
 
 
-def due_at_for(received_at: datetime, *, timezone: str = "Europe/Paris", months: int = 1) -> datetime:
+def due_at_for(received_at: datetime, *, timezone: str, months: int = 1) -> datetime:
     return end_of_day(due_date_for(received_at, timezone=timezone, months=months), timezone=timezone)

@@ -36,7 +36,7 @@ def apply_restriction(
     actor: str,
     now: datetime,
     expected_version: int | None = None,
-    composer: EmailComposer | None = None,
+    composer: EmailComposer,
     request_id: str | None = None,
 ) -> bool:
     """Flag the customer as restricted: data kept, not used; True when the flag was newly set.
@@ -133,7 +133,7 @@ def honour_objection(
     now: datetime,
     register: PurposeRegister,
     expected_version: int | None = None,
-    composer: EmailComposer | None = None,
+    composer: EmailComposer,
     request_id: str | None = None,
 ) -> list[str]:
     """Withdraw every consent still given (objection to direct marketing is absolute, Art. 21(2)) and complete the

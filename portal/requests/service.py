@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.errors import RequestNotFound
 from portal.i18n import lazy_gettext
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, PrivacyRequest, RequestEvent
@@ -59,7 +60,7 @@ def file_request(
     details: dict | None = None,
     store_id: int | None = None,
     submission_key: str | None = None,
-    timezone: str = "Europe/Paris",
+    timezone: str,
     request_id: str | None = None,
 ) -> FiledRequest:
     """Record a request with its legal due date and the first step of its timeline (and audit it)."""
@@ -155,10 +156,6 @@ def requests_of(session: Session, *, customer_id: int) -> list[RequestSummary]:
         .order_by(PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())  # type: ignore[attr-defined]
     )
     return [_summary(row) for row in rows]
-
-
-class RequestNotFound(LookupError):
-    """Unknown reference, or another customer's: the same answer, so references cannot be probed."""
 
 
 def find_request(session: Session, reference: str, *, customer_id: int | None = None) -> PrivacyRequest | None:
@@ -263,7 +260,7 @@ def make_request(
     form: Mapping[str, str],
     language: str,
     now: datetime,
-    timezone: str = "Europe/Paris",
+    timezone: str,
     request_id: str | None = None,
 ) -> FiledRequest:
     """File the customer's request from the portal form and acknowledge it by email (reference and due date).

@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
-from portal.mydata.views import customer_id_of, customer_overview
+from portal.identity.guards import customer_id_of
+from portal.mydata.service import overview_for
 from portal.requests import service, workflow
 from portal.web.render import redirect, render
-from portal.web.state import portal_of, request_id_of
+from portal.web.state import portal_of, read, write
 
 FORM_LIMIT = 4000  # characters kept from any posted field; the services apply the real limits
 # What the detail page says after a redirect (?filed=1 …): names only, never values, in the URL.
@@ -30,14 +30,8 @@ def _reference(request: Request) -> str:
 
 
 async def my_requests(request: Request) -> Response:
-    customer_id = customer_id_of(request)
-    engine = portal_of(request).engine
-
-    def load() -> list[service.RequestSummary]:
-        with transaction(engine) as session:
-            return service.requests_of(session, customer_id=customer_id)
-
-    return render(request, "customer/requests.html", {"requests": await run_db(engine, load)})
+    summaries = await read(request, service.requests_of, customer_id=customer_id_of(request))
+    return render(request, "customer/requests.html", {"requests": summaries})
 
 
 # --- Making a request ------------------------------------------------------------------------------------------
@@ -65,7 +59,7 @@ async def _request_form_page(
     status_code: int = 200,
 ) -> Response:
     state = portal_of(request)
-    held = await customer_overview(request, customer_id) if type == "erasure" else None
+    held = await read(request, overview_for, customer_id=customer_id) if type == "erasure" else None
     register = state.register
     return render(
         request,
@@ -99,21 +93,15 @@ async def request_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     type = _request_type(request)
     form = await _form(request)
-    state = portal_of(request)
     try:
-        filed = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        filed = await write(
+            request,
             service.make_request,
-            composer=state.composer,
+            composer=portal_of(request).composer,
             customer_id=customer_id,
             type=type,
             form=form,
             language=get_locale(),
-            now=state.clock(),
-            timezone=state.settings.timezone,
-            request_id=request_id_of(request),
         )
     except service.RequestFormInvalid as exc:
         return await _request_form_page(
@@ -138,18 +126,9 @@ async def _detail_page(
     reply_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    customer_id = customer_id_of(request)
-    engine = portal_of(request).engine
-    reference = _reference(request)
-
-    def load() -> tuple[service.RequestSummary, list[service.TimelineStep]]:
-        with transaction(engine) as session:
-            return service.request_of(session, customer_id=customer_id, reference=reference)
-
-    try:
-        summary, steps = await run_db(engine, load)
-    except service.RequestNotFound as exc:
-        raise HTTPException(404) from exc
+    summary, steps = await read(
+        request, service.request_of, customer_id=customer_id_of(request), reference=_reference(request)
+    )
     questions = [step for step in steps if step.kind == "question"]
     if notice is None:
         notice = next((name for name in NOTICES if request.query_params.get(name)), None)
@@ -178,22 +157,15 @@ async def reply_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     reference = _reference(request)
     form = await _form(request)
-    state = portal_of(request)
     try:
-        changed = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        changed = await write(
+            request,
             workflow.customer_reply,
             reference=reference,
             actor=f"customer:{customer_id}",
-            now=state.clock(),
             message=form.get("message", ""),
             customer_id=customer_id,
-            request_id=request_id_of(request),
         )
-    except workflow.RequestNotFound as exc:
-        raise HTTPException(404) from exc
     except workflow.ActionInvalid as exc:
         return await _detail_page(request, reply_error=exc.message, reply=form.get("message", ""), status_code=400)
     except workflow.TransitionRefused as exc:
@@ -201,19 +173,13 @@ async def reply_submit(request: Request) -> Response:
     return redirect(request, f"/me/requests/{changed.reference}?answered=1")
 
 
-def _load_one(request: Request, customer_id: int) -> service.RequestSummary:
-    engine = portal_of(request).engine
-    with transaction(engine) as session:
-        summary, _steps = service.request_of(session, customer_id=customer_id, reference=_reference(request))
+async def _summary(request: Request, customer_id: int) -> service.RequestSummary:
+    summary, _steps = await read(request, service.request_of, customer_id=customer_id, reference=_reference(request))
     return summary
 
 
 async def cancel_confirm(request: Request) -> Response:
-    customer_id = customer_id_of(request)
-    try:
-        summary = await run_db(portal_of(request).engine, _load_one, request, customer_id)
-    except service.RequestNotFound as exc:
-        raise HTTPException(404) from exc
+    summary = await _summary(request, customer_id_of(request))
     if summary.status != "received":  # nothing to confirm: the request page says where it stands
         return redirect(request, f"/me/requests/{summary.reference}")
     return render(request, "customer/requests_cancel.html", {"item": summary})
@@ -222,24 +188,17 @@ async def cancel_confirm(request: Request) -> Response:
 async def cancel_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     reference = _reference(request)
-    state = portal_of(request)
     try:
-        changed = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        changed = await write(
+            request,
             workflow.cancel,
             reference=reference,
             actor=f"customer:{customer_id}",
-            now=state.clock(),
             customer_id=customer_id,
-            composer=state.composer,
-            request_id=request_id_of(request),
+            composer=portal_of(request).composer,
         )
-    except workflow.RequestNotFound as exc:
-        raise HTTPException(404) from exc
     except workflow.TransitionRefused as exc:
-        summary = await run_db(state.engine, _load_one, request, customer_id)
+        summary = await _summary(request, customer_id)
         if summary.status == "cancelled":  # a double click: the first one did it
             return redirect(request, f"/me/requests/{summary.reference}?cancelled=1")
         return await _detail_page(request, error=exc.message, status_code=409)

@@ -63,6 +63,7 @@ __all__ = [
     "ask_customer",
     "assign",
     "cancel",
+    "close_own_download",
     "complete",
     "customer_reply",
     "extend",
@@ -121,7 +122,6 @@ def assign(
     now: datetime,
     staff_id: int | None,
     expected_version: int | None = None,
-    composer: EmailComposer | None = None,  # accepted for symmetry: this step emails nobody
     request_id: str | None = None,
 ) -> RequestState:
     request = _load(session, reference, expected_version)
@@ -151,7 +151,6 @@ def start(
     actor: str,
     now: datetime,
     expected_version: int | None = None,
-    composer: EmailComposer | None = None,  # accepted for symmetry: this step emails nobody
     request_id: str | None = None,
 ) -> RequestState:
     request = _load(session, reference, expected_version)
@@ -177,7 +176,7 @@ def ask_customer(
     now: datetime,
     message: str,
     expected_version: int | None = None,
-    composer: EmailComposer | None = None,
+    composer: EmailComposer,
     request_id: str | None = None,
 ) -> RequestState:
     """Put a question to the customer; the request waits for their answer (which they give on the portal)."""
@@ -208,7 +207,6 @@ def customer_reply(
     message: str,
     expected_version: int | None = None,
     customer_id: int | None = None,
-    composer: EmailComposer | None = None,  # accepted for symmetry: this step emails nobody
     request_id: str | None = None,
 ) -> RequestState:
     """The customer answers the agent's question; the request goes back to the agent.
@@ -240,7 +238,7 @@ def message_customer(
     now: datetime,
     message: str,
     expected_version: int | None = None,
-    composer: EmailComposer | None = None,
+    composer: EmailComposer,
     request_id: str | None = None,
 ) -> RequestState:
     request = _load(session, reference, expected_version)
@@ -269,7 +267,6 @@ def add_note(
     now: datetime,
     note: str,
     expected_version: int | None = None,
-    composer: EmailComposer | None = None,  # accepted for symmetry: this step emails nobody
     request_id: str | None = None,
 ) -> RequestState:
     """An internal note for the staff; the customer never sees it (but could in an access request: stay factual)."""
@@ -297,8 +294,8 @@ def extend(
     months: int,
     reason: str,
     expected_version: int | None = None,
-    composer: EmailComposer | None = None,
-    timezone: str = "Europe/Paris",
+    composer: EmailComposer,
+    timezone: str,
     request_id: str | None = None,
 ) -> RequestState:
     """Push the due date back by `months` (1 or 2), once, before the original due date, telling the customer why.
@@ -349,7 +346,7 @@ def complete(
     now: datetime,
     outcome: str,
     expected_version: int | None = None,
-    composer: EmailComposer | None = None,
+    composer: EmailComposer,
     request_id: str | None = None,
 ) -> RequestState:
     request = _load(session, reference, expected_version)
@@ -378,7 +375,7 @@ def reject(
     now: datetime,
     reason: str,
     expected_version: int | None = None,
-    composer: EmailComposer | None = None,
+    composer: EmailComposer,
     request_id: str | None = None,
 ) -> RequestState:
     """Refuse the request (Art. 12(5): manifestly unfounded or excessive, or an exception applies), with reasons."""
@@ -408,7 +405,7 @@ def cancel(
     now: datetime,
     expected_version: int | None = None,
     customer_id: int | None = None,
-    composer: EmailComposer | None = None,
+    composer: EmailComposer,
     request_id: str | None = None,
 ) -> RequestState:
     """The customer withdraws a request nobody has started on (afterwards, they write to the agent instead)."""
@@ -433,6 +430,40 @@ def cancel(
     )
     _email_customer(session, request, composer, "request-cancelled", {}, now=now)
     return state
+
+
+def close_own_download(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    finished: bool,
+    outcome: str = "",
+    request_id: str | None = None,
+) -> RequestState:
+    """Close the portability request of a download the customer started themselves: completed when the archive left
+    whole, cancelled when they went away. The only closing step without an email, because nobody decided anything:
+    the customer did it, in front of the page (and their browser's download) that shows the result."""
+    request = _load(session, reference, None)
+    _require_status(request, OPEN_STATUSES)
+    if finished:
+        text = _text(outcome, MESSAGE_LIMIT, empty=gettext("Tell the customer what was done."))
+        changes: dict[str, object] = {"status": "completed", "outcome": text, "closed_at": now}
+        event, action = _Event("completed", note=text), "request.completed"
+    else:
+        changes, event, action = {"status": "cancelled", "closed_at": now}, _Event("cancelled"), "request.cancelled"
+    return _change(
+        session,
+        request,
+        expected_version=None,
+        changes=changes,
+        event=event,
+        action=action,
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
 
 
 # --- How every step is written ---------------------------------------------------------------------------------
@@ -539,13 +570,13 @@ def _change(
 def _email_customer(
     session: Session,
     request: PrivacyRequest,
-    composer: EmailComposer | None,
+    composer: EmailComposer,
     name: str,
     context: Mapping[str, object],
     *,
     now: datetime,
 ) -> None:
-    if composer is None or request.customer_id is None:
+    if request.customer_id is None:  # a request filed for no account (by post, say) is answered outside the portal
         return
     customer = session.get(Customer, request.customer_id)
     if customer is None or customer.erased_at is not None or not customer.email:

@@ -1,21 +1,17 @@
-"""Rendering pages (or their htmx fragment), redirects, and the error pages."""
+"""Rendering pages (or their htmx fragment), redirects, and the small request helpers every view uses."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 import jinja2
 from jinja2_fragments import render_block
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from portal import i18n
 from portal.web.state import portal_of
-
-log = logging.getLogger("portal.web.render")
 
 
 def is_htmx(request: Request) -> bool:
@@ -75,34 +71,3 @@ def safe_next(url: str | None, default: str = "/") -> str:
     if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
         return default
     return url
-
-
-ERROR_TEMPLATES = {404: "errors/404.html", 405: "errors/405.html", 403: "errors/403.html"}
-
-
-def _is_api(request: Request) -> bool:
-    return request.scope["path"].startswith("/api/")
-
-
-async def http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if _is_api(request):  # programs get JSON, in the same shape as the API's own errors
-        from portal.api.errors import status_response
-
-        return status_response(exc.status_code, headers=exc.headers)
-    template = ERROR_TEMPLATES.get(exc.status_code, "errors/generic.html")
-    return render(request, template, {"status_code": exc.status_code}, status_code=exc.status_code, headers=exc.headers)
-
-
-async def server_error(request: Request, exc: Exception) -> Response:
-    # The traceback goes to the log with the request id; the customer gets a calm page in their language.
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    if _is_api(request):
-        from portal.api.errors import status_response
-
-        return status_response(500)
-    try:
-        return render(request, "errors/500.html", {"status_code": 500}, status_code=500)
-    except Exception:
-        log.exception("the 500 page itself failed")
-        return HTMLResponse("<!doctype html><title>Error</title><p>Internal error / Erreur interne</p>", 500)

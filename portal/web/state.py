@@ -1,14 +1,15 @@
-"""The application's typed state, and the two ways a view reaches the database: `read` and `write`.
+"""The application's typed state, and the ways a view reaches the database: `read`, `write` and `stream`.
 
 A view parses its input, then makes one call:
 
     rows = await read(request, purchases.page_of, customer_id=customer_id, filters=filters)
     filed = await write(request, service.make_request, customer_id=customer_id, form=form, composer=state.composer)
 
-`read` hands the service a session for a read-only unit of work (rolled back, never committed); `write` runs it in
-one transaction, committed when it returns. Both give the service `now` (the app's clock, which tests move) and
-`request_id` (which ties audit events to the log) when its signature asks for them and the view did not pass them.
-Both run SQLite work on the event loop and PostgreSQL work in a thread (`portal.db.run_db` says why).
+`read` hands the service a session for a read-only unit of work (closed, never committed); `write` runs it in one
+transaction, committed when it returns; `stream` iterates rows from a connection while a response streams them.
+`read` and `write` give the service `now` (the app's clock, which tests move), `request_id` (which ties audit events
+to the log) and `timezone` (the portal's, from settings) when its signature asks for them and the view did not pass
+them. They run SQLite work on the event loop and PostgreSQL work in a thread (`portal.db.run_db` says why).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 from starlette.requests import Request
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:  # types only: the web layer does not depend on these capabili
 
 P = ParamSpec("P")
 T = TypeVar("T")
-INJECTED = ("now", "request_id")
+INJECTED = ("now", "request_id", "timezone")
 
 
 @dataclasses.dataclass(eq=False)
@@ -77,6 +78,8 @@ def _injected(request: Request, fn: Callable[..., Any], kwargs: dict[str, Any]) 
         kwargs["now"] = portal_of(request).clock()
     if "request_id" in wants and "request_id" not in kwargs:
         kwargs["request_id"] = request_id_of(request)
+    if "timezone" in wants and "timezone" not in kwargs:
+        kwargs["timezone"] = portal_of(request).settings.timezone
     return kwargs
 
 
@@ -108,3 +111,13 @@ async def write(
     options = dict(kwargs)
     keep_on = options.pop("keep_on", ())
     return await run_db(engine, in_transaction, engine, fn, *args, keep_on=keep_on, **_injected(request, fn, options))
+
+
+def stream(
+    request: Request, fn: Callable[Concatenate[Connection, P], Iterator[T]], /, *args: P.args, **kwargs: P.kwargs
+) -> Iterator[T]:
+    """The rows `fn(connection, …)` yields, read while the response streams them (CSV exports); the connection is
+    held only as long as the iteration. Starlette iterates it in a worker thread."""
+    engine = portal_of(request).engine
+    with engine.connect() as connection:
+        yield from fn(connection, *args, **kwargs)

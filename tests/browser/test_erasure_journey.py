@@ -19,7 +19,7 @@ from portal.identity import totp
 from portal.models import ConsentEvent, PrivacyRequest
 from portal.requests.service import file_request
 from tests.browser.conftest import Inbox, Session, Sessions
-from tests.conftest import code_in
+from tests.conftest import TIMEZONE, code_in
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
 from tests.staff_helpers import make_staff
 
@@ -63,7 +63,7 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> str:
             for days in (3, 6):
                 filed = file_request(
                     session, customer_id=other.id, type="access", channel="web", now=now - timedelta(days=days),
-                    actor="system",
+                    actor="system", timezone=TIMEZONE,
                 )  # fmt: skip
                 request = session.get(PrivacyRequest, filed.id)
                 request.extended_due_at = now + timedelta(days=60)

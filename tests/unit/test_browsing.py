@@ -12,15 +12,16 @@ from portal.browsing.service import (
     ConsentState,
     browsing_page,
     consent_states,
-    paris_day_bounds,
+    day_bounds,
 )
 from tests.browsing_factories import add_daily_views, add_views_at, record_consent
+from tests.conftest import TIMEZONE
 from tests.factories import make_customer
 
 
 def page(engine: Engine, customer_id: int, **options):  # type: ignore[no-untyped-def]
     with engine.connect() as connection:
-        return browsing_page(connection, customer_id=customer_id, **options)
+        return browsing_page(connection, customer_id=customer_id, timezone=TIMEZONE, **options)
 
 
 def test_a_customer_who_never_answered_has_not_consented(engine) -> None:
@@ -60,7 +61,7 @@ def test_views_are_grouped_by_paris_day_across_a_clock_change(engine) -> None:
         datetime(2026, 3, 29, 22, 0, tzinfo=UTC),  # 00:00 on the 30th
     ]
     add_views_at(engine, customer, moments)
-    start, end = paris_day_bounds(date(2026, 3, 29))
+    start, end = day_bounds(date(2026, 3, 29), TIMEZONE)
     assert (start, end) == (moments[1], moments[3]) and end - start == timedelta(hours=23)
     result = page(engine, customer.id)
     assert [(d.day, d.view_count) for d in result.days] == [
@@ -84,7 +85,7 @@ def test_keyset_pages_cover_every_day_once(engine) -> None:
         assert len(result.days) <= MAX_DAYS_PER_PAGE
         for day in result.days:
             assert day.view_count == len(day.views) == 2
-            assert all(v.viewed_at < paris_day_bounds(day.day)[1] for v in day.views)
+            assert all(v.viewed_at < day_bounds(day.day, TIMEZONE)[1] for v in day.views)
         seen += [d.day for d in result.days]
         if result.older is None:
             break

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from portal.requests.deadlines import add_months, due_at_for, due_date_for, end_of_day
+from tests.conftest import TIMEZONE
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -36,7 +37,7 @@ def test_the_paris_day_counts_not_the_utc_day() -> None:
     # 00:30 in Paris on 1 March is still 28 February in UTC.
     received = datetime(2026, 3, 1, 0, 30, tzinfo=PARIS)
     assert received.astimezone(UTC).date() == date(2026, 2, 28)
-    assert due_date_for(received) == date(2026, 4, 1)
+    assert due_date_for(received, timezone=TIMEZONE) == date(2026, 4, 1)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,7 @@ def test_the_paris_day_counts_not_the_utc_day() -> None:
     ],
 )
 def test_due_at_is_the_end_of_the_paris_day_across_daylight_saving(received, due_local) -> None:
-    due = due_at_for(received)
+    due = due_at_for(received, timezone=TIMEZONE)
     assert due == due_local
     assert due.astimezone(PARIS).hour == 23 and due.astimezone(PARIS).date() == due_local.date()
 
@@ -71,7 +72,7 @@ def test_month_ends_and_leap_years(received: date, months: int, due: date) -> No
 
 def test_new_year_in_paris_before_it_is_in_utc() -> None:
     received = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # 00:30 on 1 January 2027 in Paris
-    assert due_date_for(received) == date(2027, 2, 1)
+    assert due_date_for(received, timezone=TIMEZONE) == date(2027, 2, 1)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +80,7 @@ def test_new_year_in_paris_before_it_is_in_utc() -> None:
     [(date(2026, 3, 28), 1), (date(2026, 3, 29), 2), (date(2026, 10, 24), 2), (date(2026, 10, 25), 1)],
 )
 def test_end_of_day_on_either_side_of_the_clock_changes(day: date, utc_offset_hours: int) -> None:
-    end = end_of_day(day)
+    end = end_of_day(day, timezone=TIMEZONE)
     assert end.astimezone(PARIS).date() == day and end.utcoffset().total_seconds() == utc_offset_hours * 3600  # type: ignore[union-attr]
     assert end.astimezone(UTC) == datetime(day.year, day.month, day.day, 23, 59, 59, 999999, tzinfo=UTC) - timedelta(
         hours=utc_offset_hours

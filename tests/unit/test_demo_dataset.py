@@ -35,7 +35,7 @@ from portal.models.customer import PROFILE_FIELDS
 from portal.models.requests import OPEN_STATUSES, REQUEST_TYPES
 from portal.requests.deadlines import due_at_for
 from portal.requests.service import requests_of
-from tests.conftest import Clock, SMTPServer, make_settings
+from tests.conftest import TIMEZONE, Clock, SMTPServer, make_settings
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -351,9 +351,12 @@ def test_privacy_requests_mix_the_queue_needs(demo: tuple[Engine, DemoSummary]) 
     assert max(r.received_at for r in requests) < now
     # Due dates are the legal ones, extensions counted from receipt.
     for r in requests:
-        assert r.due_at == due_at_for(r.received_at)
+        assert r.due_at == due_at_for(r.received_at, timezone=TIMEZONE)
         if r.extended_due_at is not None:
-            assert r.extended_due_at in (due_at_for(r.received_at, months=2), due_at_for(r.received_at, months=3))
+            assert r.extended_due_at in (
+                due_at_for(r.received_at, months=2, timezone=TIMEZONE),
+                due_at_for(r.received_at, months=3, timezone=TIMEZONE),
+            )
             assert r.extension_reason
     overdue = [r for r in open_requests if r.effective_due_at < now]
     due_this_week = [r for r in open_requests if now <= r.effective_due_at < now + timedelta(days=7)]
@@ -412,7 +415,9 @@ def test_privacy_requests_fill_every_month_of_the_report(demo: tuple[Engine, Dem
     engine, _ = demo
     # The twelve full months before `now` (its own month has barely begun).
     with Session(engine) as session:
-        report = build_report(session, now=ANCHOR, first_month=date(2025, 11, 1), last_month=date(2026, 10, 1))
+        report = build_report(
+            session, now=ANCHOR, first_month=date(2025, 11, 1), last_month=date(2026, 10, 1), timezone="Europe/Paris"
+        )
     assert report.open_total >= 35 and report.overdue >= 3
     assert len(report.per_month) == 12
     for month in report.per_month:

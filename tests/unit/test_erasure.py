@@ -39,7 +39,7 @@ from portal.profile import service as rectification
 from portal.requests import restriction, workflow
 from portal.requests.actions import ActionRefused
 from portal.requests.service import RequestNotFound, file_request
-from tests.conftest import make_settings
+from tests.conftest import TIMEZONE, email_composer, make_settings
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -103,7 +103,14 @@ def grant(engine: Engine, register: PurposeRegister, customer_id: int, purpose: 
 
 def file(engine: Engine, customer_id: int, type: str = "erasure", at: datetime = NOW) -> str:
     return in_transaction(
-        engine, file_request, customer_id=customer_id, type=type, channel="web", now=at, actor=f"customer:{customer_id}"
+        engine,
+        file_request,
+        customer_id=customer_id,
+        type=type,
+        channel="web",
+        now=at,
+        actor=f"customer:{customer_id}",
+        timezone=TIMEZONE,
     ).reference
 
 
@@ -147,6 +154,7 @@ def heavy_customer(engine: Engine, register: PurposeRegister, settings, composer
         form={"field": "last_name", "proposed_value": "Quintavalle-Roux", "comment": "Née Quintavalle, mariée Roux"},
         language="fr",
         now=past,
+        timezone=TIMEZONE,
     )
     in_transaction(
         engine,
@@ -499,13 +507,21 @@ def test_erasure_refuses_what_it_cannot_do(engine, settings, composer, register)
     reference = file(engine, customer.id)  # type: ignore[arg-type]
     with pytest.raises(workflow.StaleRequest):
         erase(engine, reference, expected_version=7, **options)
-    in_transaction(engine, workflow.reject, reference=reference, actor=AGENT, now=NOW, reason="Identité non vérifiée")
+    in_transaction(
+        engine,
+        workflow.reject,
+        reference=reference,
+        actor=AGENT,
+        now=NOW,
+        reason="Identité non vérifiée",
+        composer=email_composer(),
+    )
     with pytest.raises(ActionRefused):
         erase(engine, reference, **options)
     with transaction(engine) as session:
         assert session.get(Customer, customer.id).erased_at is None  # type: ignore[union-attr]
     orphan = in_transaction(
-        engine, file_request, customer_id=None, type="erasure", channel="post", now=NOW, actor=AGENT
+        engine, file_request, customer_id=None, type="erasure", channel="post", now=NOW, actor=AGENT, timezone=TIMEZONE
     ).reference
     with pytest.raises(ActionRefused):
         erase(engine, orphan, **options)
@@ -562,7 +578,9 @@ def test_restriction_flags_the_customer_completes_the_request_and_can_be_lifted(
 def test_restriction_while_a_rectification_is_checked_leaves_the_request_open(engine) -> None:
     customer = make_customer(engine)
     reference = file(engine, customer.id, "rectification")  # type: ignore[arg-type]
-    in_transaction(engine, restriction.apply_restriction, reference=reference, actor=AGENT, now=NOW)
+    in_transaction(
+        engine, restriction.apply_restriction, reference=reference, actor=AGENT, now=NOW, composer=email_composer()
+    )
     with transaction(engine) as session:
         request = session.scalars(select(PrivacyRequest).where(PrivacyRequest.reference == reference)).one()
         assert request.status == "received" and request.version == 2
@@ -574,6 +592,7 @@ def test_restriction_while_a_rectification_is_checked_leaves_the_request_open(en
             reference=file(engine, customer.id, "access"),
             actor=AGENT,
             now=NOW,  # type: ignore[arg-type]
+            composer=email_composer(),
         )
 
 
@@ -602,5 +621,11 @@ def test_objection_withdraws_every_consent_and_completes_the_request(engine, com
         assert len(webhooks) == 8  # four grants, four withdrawals
     with pytest.raises(ActionRefused):  # closed now
         in_transaction(
-            engine, restriction.honour_objection, reference=reference, actor=AGENT, now=NOW, register=register
+            engine,
+            restriction.honour_objection,
+            reference=reference,
+            actor=AGENT,
+            now=NOW,
+            register=register,
+            composer=email_composer(),
         )

@@ -31,6 +31,7 @@ from portal.requests.service import file_request
 from portal.retailer import load_retailer
 from portal.settings import Settings
 from portal.web.templating import make_environment
+from tests.conftest import TIMEZONE
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -51,7 +52,9 @@ def env(settings: Settings, register: PurposeRegister) -> jinja2.Environment:
 
 def build(engine: Engine, env, register, settings, customer_id: int, **options) -> tuple[list[bytes], ArchiveProgress]:  # type: ignore[no-untyped-def]
     progress = ArchiveProgress()
-    order = ArchiveOrder(customer_id=customer_id, request_reference="R-7K2Q-9XMD", locale="en", generated_at=NOW)
+    order = ArchiveOrder(
+        customer_id=customer_id, request_reference="R-7K2Q-9XMD", locale="en", generated_at=NOW, timezone=TIMEZONE
+    )
     chunks = list(
         archive_chunks(
             engine,
@@ -141,7 +144,9 @@ def test_closing_the_stream_early_gives_the_connection_back(engine: Engine, env,
     camille = make_customer(engine)
     add_page_views(engine, camille, 3000)
     progress = ArchiveProgress()
-    order = ArchiveOrder(customer_id=camille.id, request_reference="R-7K2Q-9XMD", locale="fr", generated_at=NOW)
+    order = ArchiveOrder(
+        customer_id=camille.id, request_reference="R-7K2Q-9XMD", locale="fr", generated_at=NOW, timezone=TIMEZONE
+    )
     chunks = archive_chunks(
         engine,
         order,
@@ -204,7 +209,9 @@ def test_sending_a_link_queues_the_email_and_leaves_a_trace(
 ) -> None:
     camille = make_customer(engine, email="camille@example.com", preferred_language="en")
     with transaction(engine) as session:
-        filed = file_request(session, customer_id=camille.id, type="access", channel="store", now=NOW, actor="staff:3")
+        filed = file_request(
+            session, customer_id=camille.id, type="access", channel="store", now=NOW, actor="staff:3", timezone=TIMEZONE
+        )
         service.send_download_link(
             session,
             customer_id=camille.id,
@@ -231,8 +238,12 @@ def test_a_link_is_refused_for_another_customer_or_another_kind_of_request(
 ) -> None:
     camille, emma = make_customer(engine), make_customer(engine)
     with transaction(engine) as session:
-        erasure = file_request(session, customer_id=camille.id, type="erasure", channel="web", now=NOW, actor="x")
-        access = file_request(session, customer_id=camille.id, type="access", channel="web", now=NOW, actor="x")
+        erasure = file_request(
+            session, customer_id=camille.id, type="erasure", channel="web", now=NOW, actor="x", timezone=TIMEZONE
+        )
+        access = file_request(
+            session, customer_id=camille.id, type="access", channel="web", now=NOW, actor="x", timezone=TIMEZONE
+        )
     for customer_id, reference in ((camille.id, erasure.reference), (emma.id, access.reference), (camille.id, "R-")):
         with transaction(engine) as session, pytest.raises(service.DownloadLinkRefused):
             service.send_download_link(
@@ -254,7 +265,7 @@ def test_an_interrupted_download_cancels_its_request_and_a_finished_one_complete
     outcomes = {}
     for finished in (False, True):
         with transaction(engine) as session:
-            start = service.start_download(session, customer_id=camille.id, now=NOW)
+            start = service.start_download(session, customer_id=camille.id, now=NOW, timezone=TIMEZONE)
         with transaction(engine) as session:
             progress = ArchiveProgress(bytes_out=1234, finished=finished)
             service.finish_download(session, start=start, customer_id=camille.id, now=NOW, progress=progress)
@@ -272,9 +283,13 @@ def test_an_interrupted_download_cancels_its_request_and_a_finished_one_complete
 def test_a_link_download_keeps_its_request_open_when_interrupted(engine: Engine) -> None:
     camille = make_customer(engine)
     with transaction(engine) as session:
-        filed = file_request(session, customer_id=camille.id, type="access", channel="store", now=NOW, actor="x")
+        filed = file_request(
+            session, customer_id=camille.id, type="access", channel="store", now=NOW, actor="x", timezone=TIMEZONE
+        )
     with transaction(engine) as session:
-        start = service.start_download(session, customer_id=camille.id, now=NOW, link_reference=filed.reference)
+        start = service.start_download(
+            session, customer_id=camille.id, now=NOW, link_reference=filed.reference, timezone=TIMEZONE
+        )
         assert start.via_link and start.reference == filed.reference
         service.finish_download(session, start=start, customer_id=camille.id, now=NOW, progress=ArchiveProgress())
     with transaction(engine) as session:
@@ -283,5 +298,5 @@ def test_a_link_download_keeps_its_request_open_when_interrupted(engine: Engine)
 
 def test_an_erased_customer_cannot_start_a_download(engine: Engine) -> None:
     gone = make_customer(engine, erased_at=NOW)
-    with transaction(engine) as session, pytest.raises(service.CustomerGone):
-        service.start_download(session, customer_id=gone.id, now=NOW)
+    with transaction(engine) as session, pytest.raises(service.CustomerNotFound):
+        service.start_download(session, customer_id=gone.id, now=NOW, timezone=TIMEZONE)

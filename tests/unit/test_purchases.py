@@ -11,15 +11,16 @@ from portal.purchases import service as purchases
 from portal.purchases.service import (
     InvalidCursor,
     InvalidFilter,
-    NotFound,
     PurchaseFilters,
-    paris_year_bounds,
+    PurchaseNotFound,
     purchase_listing,
     purchase_page,
     purchase_totals,
     receipt,
     stores_bought_in,
+    year_bounds,
 )
+from tests.conftest import TIMEZONE
 from tests.factories import make_customer, make_store
 from tests.purchase_factories import add_purchase
 
@@ -32,7 +33,14 @@ def walk(engine, *, customer_id: int, filters: PurchaseFilters, page_size: int) 
     after = None
     with engine.connect() as connection:
         while True:
-            page = purchase_page(connection, customer_id=customer_id, filters=filters, after=after, page_size=page_size)
+            page = purchase_page(
+                connection,
+                customer_id=customer_id,
+                filters=filters,
+                after=after,
+                page_size=page_size,
+                timezone=TIMEZONE,
+            )
             pages.append([p.id for p in page.purchases])
             if page.next_after is None:
                 return pages
@@ -57,7 +65,7 @@ def test_newest_first_with_ties_broken_by_id(engine, shop) -> None:
     same_b = add_purchase(engine, customer, shop, at=NOON)
     newest = add_purchase(engine, customer, shop, at=NOON + timedelta(seconds=1))
     with engine.connect() as connection:
-        page = purchase_page(connection, customer_id=customer.id, filters=PurchaseFilters())
+        page = purchase_page(connection, customer_id=customer.id, filters=PurchaseFilters(), timezone=TIMEZONE)
     assert [p.id for p in page.purchases] == [newest.id, same_b.id, same_a.id, older.id]
     assert page.next_after is None
     first = page.purchases[0]
@@ -114,8 +122,11 @@ def test_filters_by_store_channel_and_paris_year(engine, shop, web) -> None:
     assert ids(store_id=shop.id, channel="web") == []
 
 
-def test_paris_year_bounds_follow_the_winter_offset() -> None:
-    assert paris_year_bounds(2026) == (datetime(2025, 12, 31, 23, tzinfo=UTC), datetime(2026, 12, 31, 23, tzinfo=UTC))
+def test_year_bounds_follow_the_winter_offset() -> None:
+    assert year_bounds(2026, TIMEZONE) == (
+        datetime(2025, 12, 31, 23, tzinfo=UTC),
+        datetime(2026, 12, 31, 23, tzinfo=UTC),
+    )
 
 
 def test_a_year_filter_with_a_cursor_from_outside_the_year(engine, shop) -> None:
@@ -127,11 +138,19 @@ def test_a_year_filter_with_a_cursor_from_outside_the_year(engine, shop) -> None
     in_2024 = add_purchase(engine, customer, shop, at=datetime(2024, 3, 1, tzinfo=UTC))
     with engine.connect() as connection:
         page = purchase_page(
-            connection, customer_id=customer.id, filters=PurchaseFilters(year=2025), after=str(in_2026.id)
+            connection,
+            customer_id=customer.id,
+            filters=PurchaseFilters(year=2025),
+            after=str(in_2026.id),
+            timezone=TIMEZONE,
         )
         assert [p.id for p in page.purchases] == [in_2025[1].id, in_2025[0].id]
         page = purchase_page(
-            connection, customer_id=customer.id, filters=PurchaseFilters(year=2025), after=str(in_2024.id)
+            connection,
+            customer_id=customer.id,
+            filters=PurchaseFilters(year=2025),
+            after=str(in_2024.id),
+            timezone=TIMEZONE,
         )
         assert page.purchases == ()
 
@@ -143,7 +162,7 @@ def test_malformed_cursors_are_refused_with_a_value_error(engine, shop, cursor) 
     customer = make_customer(engine)
     add_purchase(engine, customer, shop, at=NOON)
     with engine.connect() as connection, pytest.raises(InvalidCursor) as raised:
-        purchase_page(connection, customer_id=customer.id, filters=PurchaseFilters(), after=cursor)
+        purchase_page(connection, customer_id=customer.id, filters=PurchaseFilters(), after=cursor, timezone=TIMEZONE)
     assert isinstance(raised.value, ValueError) and raised.value.field == "after"
 
 
@@ -152,10 +171,14 @@ def test_a_cursor_from_another_customer_is_not_found(engine, shop) -> None:
     add_purchase(engine, mine, shop, at=NOON)
     other = add_purchase(engine, theirs, shop, at=NOON + timedelta(days=1))
     with engine.connect() as connection:
-        with pytest.raises(NotFound):
-            purchase_page(connection, customer_id=mine.id, filters=PurchaseFilters(), after=str(other.id))
-        with pytest.raises(NotFound):
-            purchase_page(connection, customer_id=mine.id, filters=PurchaseFilters(), after="2147483647")
+        with pytest.raises(PurchaseNotFound):
+            purchase_page(
+                connection, customer_id=mine.id, filters=PurchaseFilters(), after=str(other.id), timezone=TIMEZONE
+            )
+        with pytest.raises(PurchaseNotFound):
+            purchase_page(
+                connection, customer_id=mine.id, filters=PurchaseFilters(), after="2147483647", timezone=TIMEZONE
+            )
 
 
 @pytest.mark.parametrize(
@@ -217,7 +240,7 @@ def test_totals_per_store_and_per_year_from_the_summary_table(engine, shop, web)
 def test_a_customer_without_purchases(engine) -> None:
     customer = make_customer(engine)
     with engine.connect() as connection:
-        listing = purchase_listing(connection, customer_id=customer.id, filters=PurchaseFilters())
+        listing = purchase_listing(connection, customer_id=customer.id, filters=PurchaseFilters(), timezone=TIMEZONE)
     assert listing.page.purchases == () and listing.page.next_after is None
     assert listing.totals.by_store == () and listing.totals.purchase_count == 0
     assert listing.matching == purchases.Matching(0, 0)
@@ -229,10 +252,14 @@ def test_the_listing_refuses_a_store_the_customer_never_bought_in(engine, shop) 
     add_purchase(engine, customer, shop, at=NOON)
     add_purchase(engine, other, elsewhere, at=NOON)
     with engine.connect() as connection:
-        listing = purchase_listing(connection, customer_id=customer.id, filters=PurchaseFilters(store_id=shop.id))
+        listing = purchase_listing(
+            connection, customer_id=customer.id, filters=PurchaseFilters(store_id=shop.id), timezone=TIMEZONE
+        )
         assert len(listing.page.purchases) == 1 and listing.matching == purchases.Matching(1, 4288)
         with pytest.raises(InvalidFilter):
-            purchase_listing(connection, customer_id=customer.id, filters=PurchaseFilters(store_id=elsewhere.id))
+            purchase_listing(
+                connection, customer_id=customer.id, filters=PurchaseFilters(store_id=elsewhere.id), timezone=TIMEZONE
+            )
 
 
 def test_receipt_with_its_lines(engine, shop) -> None:
@@ -261,7 +288,7 @@ def test_someone_elses_receipt_and_a_missing_one_get_the_same_answer(engine, sho
     other = add_purchase(engine, theirs, shop, at=NOON)
     with engine.connect() as connection:
         for purchase_id in (other.id, other.id + 1000, 0, 2**31, 10**30):
-            with pytest.raises(NotFound):
+            with pytest.raises(PurchaseNotFound):
                 receipt(connection, customer_id=mine.id, purchase_id=purchase_id)
 
 

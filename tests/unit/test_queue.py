@@ -11,7 +11,7 @@ from portal.backoffice import queue
 from portal.db import transaction
 from portal.models import PrivacyRequest
 from portal.requests.service import file_request
-from tests.conftest import Clock
+from tests.conftest import TIMEZONE, Clock
 from tests.factories import make_customer, make_store
 from tests.staff_helpers import make_staff
 
@@ -27,6 +27,7 @@ def file(engine: Engine, *, received_at: datetime, customer_id: int | None = Non
             store_id=changes.pop("store_id", None),  # type: ignore[arg-type]
             now=received_at,
             actor="system",
+            timezone=TIMEZONE,
         )
         if changes:
             session.execute(update(PrivacyRequest).where(PrivacyRequest.id == filed.id).values(**changes))
@@ -37,7 +38,9 @@ def page(engine: Engine, clock: Clock, staff_id: int | None = None, after: str |
     filters, errors = queue.parse_filters(query)
     assert not errors, errors
     with transaction(engine) as session:
-        return queue.queue_page(session, filters=filters, staff_id=staff_id, now=clock(), after=after, page_size=size)
+        return queue.queue_page(
+            session, filters=filters, staff_id=staff_id, now=clock(), after=after, page_size=size, timezone=TIMEZONE
+        )
 
 
 def references(result: queue.QueuePage) -> list[str]:
@@ -54,11 +57,16 @@ def test_masked_email_keeps_the_first_letter_and_the_domain() -> None:
 def test_days_left_counts_calendar_days_in_paris() -> None:
     # 23:30 UTC on 30 March is already 31 March in Paris (summer time): a request due on 31 March is due today.
     due = datetime(2026, 3, 31, 21, 59, 59, tzinfo=UTC)  # end of 31 March, Paris time
-    assert queue.days_left(due, datetime(2026, 3, 30, 23, 30, tzinfo=UTC)) == 0
-    assert queue.days_left(due, datetime(2026, 3, 30, 21, 30, tzinfo=UTC)) == 1
-    assert queue.days_left(due, datetime(2026, 4, 1, 8, tzinfo=UTC)) == -1
+    assert queue.days_left(due, datetime(2026, 3, 30, 23, 30, tzinfo=UTC), timezone=TIMEZONE) == 0
+    assert queue.days_left(due, datetime(2026, 3, 30, 21, 30, tzinfo=UTC), timezone=TIMEZONE) == 1
+    assert queue.days_left(due, datetime(2026, 4, 1, 8, tzinfo=UTC), timezone=TIMEZONE) == -1
     # Across the change to winter time (25 October 2026) a day is still one day.
-    assert queue.days_left(datetime(2026, 10, 26, 22, tzinfo=UTC), datetime(2026, 10, 24, 10, tzinfo=UTC)) == 2
+    assert (
+        queue.days_left(
+            datetime(2026, 10, 26, 22, tzinfo=UTC), datetime(2026, 10, 24, 10, tzinfo=UTC), timezone=TIMEZONE
+        )
+        == 2
+    )
 
 
 def test_open_requests_come_by_effective_due_date_and_closed_ones_stay_out(engine: Engine, clock: Clock) -> None:

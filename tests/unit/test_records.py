@@ -11,6 +11,7 @@ from portal.db import transaction
 from portal.models import PageViewDay, PageViewTotal, PurchaseTotal
 from portal.mydata.service import overview_for
 from portal.purchases.records import record_purchase
+from tests.conftest import TIMEZONE
 from tests.factories import make_customer, make_store
 
 
@@ -33,6 +34,7 @@ def test_purchase_totals_per_store_and_paris_year(engine) -> None:
                 purchased_at=moment,
                 receipt_number=f"T-{i}",
                 lines=[("A", "Pelle", 2, 1250)],
+                timezone=TIMEZONE,
             )
     with transaction(engine) as session:
         rows = {(t.store_id, t.year): t for t in session.exec(select(PurchaseTotal)).all()}
@@ -59,6 +61,7 @@ def test_page_view_days_and_total(engine) -> None:
                 viewed_at=start + timedelta(minutes=minutes),
                 url="https://www.maison-aubepine.example/",
                 title="Accueil",
+                timezone=TIMEZONE,
             )
     with transaction(engine) as session:
         days = {d.day.isoformat(): d.view_count for d in session.exec(select(PageViewDay)).all()}
@@ -84,10 +87,16 @@ def test_a_batch_of_page_views_keeps_the_same_totals_as_one_by_one(engine) -> No
     moments = [start + timedelta(hours=h) for h in (0, 1, 2, 26, 50, 1)]
     with transaction(engine) as session:
         for at in moments:
-            record_page_view(session, customer_id=one.id, viewed_at=at, url="https://shop.example/", title=None)
-        record_page_view(session, customer_id=batch.id, viewed_at=start, url="https://shop.example/", title=None)
+            record_page_view(
+                session, customer_id=one.id, viewed_at=at, url="https://shop.example/", title=None, timezone=TIMEZONE
+            )
+        record_page_view(
+            session, customer_id=batch.id, viewed_at=start, url="https://shop.example/", title=None, timezone=TIMEZONE
+        )
     with transaction(engine) as session:
-        record_page_views(session, [(batch.id, at, "https://shop.example/", "T") for at in moments[1:]])
+        record_page_views(
+            session, [(batch.id, at, "https://shop.example/", "T") for at in moments[1:]], timezone=TIMEZONE
+        )
 
     def summary(customer_id: int):  # type: ignore[no-untyped-def]
         with transaction(engine) as session:

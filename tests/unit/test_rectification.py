@@ -11,7 +11,7 @@ from portal.db import in_transaction, transaction
 from portal.models import AuditEvent, Customer, EmailChange, OutboxMessage, PrivacyRequest, ProfileChange
 from portal.profile import service as rectification
 from portal.profile.forms import clean_profile_form, normalise_phone
-from tests.conftest import Clock
+from tests.conftest import TIMEZONE, Clock
 from tests.factories import make_customer
 
 LOCKED = ("birth_date", "loyalty_number")
@@ -248,6 +248,7 @@ def test_correction_request_is_filed_once_with_its_due_date(engine, composer, cl
             form=form,
             language="fr",
             now=clock(),
+            timezone=TIMEZONE,
         )
 
     first, second = file(), file()  # a double click

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from portal.audit import record_audit
 from portal.backoffice import audit_trail, reports
 from portal.db import transaction
-from tests.conftest import Clock
+from tests.conftest import TIMEZONE, Clock
 from tests.factories import make_store
 from tests.unit.test_queue import file
 
@@ -50,7 +50,9 @@ def test_report_counts_open_overdue_and_answer_times(engine: Engine, clock: Cloc
     answered(engine, datetime(2024, 1, 10, 9, tzinfo=UTC), 100)
 
     with transaction(engine) as session:
-        report = reports.build_report(session, now=now, first_month=date(2026, 1, 1), last_month=date(2026, 11, 1))
+        report = reports.build_report(
+            session, now=now, first_month=date(2026, 1, 1), last_month=date(2026, 11, 1), timezone=TIMEZONE
+        )
     assert report.open_by_type_status == {("erasure", "received"): 1, ("erasure", "in_progress"): 1,
                                           ("access", "received"): 1}  # fmt: skip
     assert report.open_total == 3 and report.overdue == 1
@@ -78,7 +80,9 @@ def test_months_are_read_in_paris(engine: Engine, clock: Clock) -> None:
     # 23:30 UTC on 31 October is 00:30 on 1 November in Paris: a November request.
     file(engine, received_at=datetime(2026, 10, 31, 23, 30, tzinfo=UTC))
     with transaction(engine) as session:
-        report = reports.build_report(session, now=clock(), first_month=date(2026, 10, 1), last_month=date(2026, 11, 1))
+        report = reports.build_report(
+            session, now=clock(), first_month=date(2026, 10, 1), last_month=date(2026, 11, 1), timezone=TIMEZONE
+        )
     assert [m.received for m in report.per_month] == [0, 1]
 
 
@@ -90,7 +94,9 @@ def test_bad_months_are_refused(raw: str) -> None:
 
 def test_period_end_before_start_is_refused(engine: Engine, clock: Clock) -> None:
     with transaction(engine) as session, pytest.raises(reports.BadPeriod):
-        reports.build_report(session, now=clock(), first_month=date(2026, 5, 1), last_month=date(2026, 4, 1))
+        reports.build_report(
+            session, now=clock(), first_month=date(2026, 5, 1), last_month=date(2026, 4, 1), timezone=TIMEZONE
+        )
     assert reports.default_period(clock(), "Europe/Paris") == (date(2025, 12, 1), date(2026, 11, 1))
 
 
@@ -118,7 +124,7 @@ def test_audit_trail_filters_and_pages(engine: Engine, clock: Clock) -> None:
         filters, errors = audit_trail.parse_audit_filters(query)
         assert not errors, errors
         with transaction(engine) as session:
-            return [e.action for e in audit_trail.audit_page(session, filters=filters).entries]
+            return [e.action for e in audit_trail.audit_page(session, filters=filters, timezone=TIMEZONE).entries]
 
     assert actions() == ["request.received", "consent.changed", "request.completed", "request.viewed"]
     assert actions(actor="staff:2") == ["request.completed"]
@@ -130,13 +136,13 @@ def test_audit_trail_filters_and_pages(engine: Engine, clock: Clock) -> None:
 
     filters, _ = audit_trail.parse_audit_filters({})
     with transaction(engine) as session:
-        first = audit_trail.audit_page(session, filters=filters, page_size=3)
-        rest = audit_trail.audit_page(session, filters=filters, page_size=3, after=first.next_cursor)
+        first = audit_trail.audit_page(session, filters=filters, page_size=3, timezone=TIMEZONE)
+        rest = audit_trail.audit_page(session, filters=filters, page_size=3, after=first.next_cursor, timezone=TIMEZONE)
     assert len(first.entries) == 3 and [e.action for e in rest.entries] == ["request.viewed"]
     assert rest.next_cursor is None
 
     with transaction(engine) as session:
-        text = "".join(audit_trail.audit_csv_lines(session, filters=filters, batch=2))
+        text = "".join(audit_trail.audit_csv_lines(session, filters=filters, batch=2, timezone=TIMEZONE))
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == list(audit_trail.CSV_HEADER)
     assert [r[3] for r in rows[1:]] == ["request.viewed", "request.completed", "consent.changed", "request.received"]
@@ -161,6 +167,6 @@ def test_bad_audit_filters_are_reported(query: dict[str, str], bad: str) -> None
 def test_csv_cells_cannot_become_formulas(engine: Engine) -> None:
     audit(engine, (datetime(2026, 11, 20, tzinfo=UTC), "=cmd", "-action", "@x"))
     with transaction(engine) as session:
-        text = "".join(audit_trail.audit_csv_lines(session, filters=audit_trail.AuditFilters()))
+        text = "".join(audit_trail.audit_csv_lines(session, filters=audit_trail.AuditFilters(), timezone=TIMEZONE))
     row = list(csv.reader(io.StringIO(text)))[1]
     assert row[2:5] == ["'=cmd", "'-action", "'@x"]

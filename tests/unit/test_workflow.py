@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from portal.i18n import using_locale
 from portal.models import AuditEvent, OutboxMessage, PrivacyRequest, RequestEvent, StaffUser
 from portal.requests import workflow
 from portal.requests.service import RequestNotFound, file_request
+from tests.conftest import TIMEZONE, email_composer
 from tests.factories import make_customer
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -23,7 +25,13 @@ ALL_STATUSES = ("received", "in_progress", "awaiting_customer", "completed", "re
 def file(engine, customer_id: int | None, *, now: datetime = NOW, type: str = "erasure") -> str:
     with transaction(engine) as session:
         return file_request(
-            session, customer_id=customer_id, type=type, channel="web", now=now, actor=f"customer:{customer_id}"
+            session,
+            customer_id=customer_id,
+            type=type,
+            channel="web",
+            now=now,
+            actor=f"customer:{customer_id}",
+            timezone=TIMEZONE,
         ).reference
 
 
@@ -87,7 +95,13 @@ def act(engine, name: str, reference: str, *, now: datetime = NOW, **kwargs):
         "reject": {"reason": "Already answered."},
     }
     arguments = {"reference": reference, "actor": "staff:1", "now": now, **needs.get(name, {}), **kwargs}
-    return in_transaction(engine, getattr(workflow, name), **arguments)
+    step = getattr(workflow, name)
+    accepts = inspect.signature(step).parameters
+    if "composer" in accepts:  # every step that tells the customer requires the composer
+        arguments.setdefault("composer", email_composer())
+    if "timezone" in accepts:
+        arguments.setdefault("timezone", TIMEZONE)
+    return in_transaction(engine, step, **arguments)
 
 
 # Where each step may start, and where it leads (None: the status does not change).
@@ -354,7 +368,7 @@ def test_changes_that_concern_the_customer_are_emailed_in_their_language(engine,
 def test_every_customer_facing_step_queues_its_email(engine, composer) -> None:
     customer = make_customer(engine, email="sam@example.com", preferred_language="en")
     first = file(engine, customer.id)
-    act(engine, "assign", first, staff_id=make_staff_user(engine), composer=None)
+    act(engine, "assign", first, staff_id=make_staff_user(engine))
     act(engine, "start", first)
     act(engine, "add_note", first)
     assert emails(engine) == []  # internal steps tell the customer nothing
@@ -394,12 +408,23 @@ def test_the_rejection_email_in_french_names_the_cnil(engine, composer) -> None:
     assert "CNIL" in message.payload["text"] and "Demande identique." in message.payload["text"]
 
 
-def test_no_email_without_a_composer_or_an_address(engine, composer) -> None:
-    act(engine, "complete", file(engine, make_customer(engine).id))
+def test_no_email_without_an_address(engine, composer) -> None:
     act(engine, "complete", file(engine, None), composer=composer)  # a request by post, no customer record
     gone = make_customer(engine, email=None, email_key=None, erased_at=NOW)
     act(engine, "complete", file(engine, gone.id), composer=composer)
     assert emails(engine) == []
+
+
+def test_a_step_that_tells_the_customer_cannot_be_called_without_the_composer(engine) -> None:
+    """The law wants the customer told: no emailing step has a way to skip its email by omission."""
+    emailing = ("ask_customer", "message_customer", "extend", "complete", "reject", "cancel")
+    for name in emailing:
+        composer = inspect.signature(getattr(workflow, name)).parameters["composer"]
+        assert composer.default is inspect.Parameter.empty, name
+    reference = file(engine, make_customer(engine).id)
+    with pytest.raises(TypeError, match="composer"):
+        in_transaction(engine, workflow.complete, reference=reference, actor="staff:1", now=NOW, outcome="Done.")
+    assert row(engine, reference).status == "received"
 
 
 def test_the_customer_reply_is_visible_and_not_emailed(engine, composer) -> None:

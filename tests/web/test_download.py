@@ -24,7 +24,7 @@ from portal.db import transaction
 from portal.models import AuditEvent, PageView, PrivacyRequest, Purchase, PurchaseLine, RequestEvent
 from portal.portability.service import send_download_link
 from portal.requests.service import file_request
-from tests.conftest import Clock, SMTPServer, csrf_from, local_path
+from tests.conftest import TIMEZONE, Clock, SMTPServer, csrf_from, local_path
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
 from tests.web.helpers import sign_in_by_code, sign_in_by_link
 
@@ -267,7 +267,13 @@ def test_another_customer_gets_only_their_own_data(
 def _send_link(app, engine: Engine, customer_id: int, clock: Clock) -> str:  # type: ignore[no-untyped-def]
     with transaction(engine) as session:
         filed = file_request(
-            session, customer_id=customer_id, type="access", channel="store", now=clock(), actor="staff:1"
+            session,
+            customer_id=customer_id,
+            type="access",
+            channel="store",
+            now=clock(),
+            actor="staff:1",
+            timezone=TIMEZONE,
         )
         send_download_link(
             session,

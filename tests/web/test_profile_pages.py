@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.db import transaction
 from portal.models import Customer, PrivacyRequest
-from tests.conftest import csrf_from, local_path
+from tests.conftest import TIMEZONE, csrf_from, local_path
 from tests.web.helpers import sign_in_by_code
 
 EMAIL = "camille@example.com"
@@ -157,7 +157,13 @@ def test_another_customers_request_is_a_404(signed_in, engine, clock) -> None:
     other = make_customer(engine, email="other@example.com")
     with transaction(engine) as session:
         filed = file_request(
-            session, customer_id=other.id, type="erasure", channel="web", now=clock(), actor=f"customer:{other.id}"
+            session,
+            customer_id=other.id,
+            type="erasure",
+            channel="web",
+            now=clock(),
+            actor=f"customer:{other.id}",
+            timezone=TIMEZONE,
         )
     page = signed_in.get(f"/me/requests/{filed.reference}", headers=EN)
     assert page.status_code == 404 and "Answer due by" not in page.text and "rasure" not in page.text
