@@ -1,4 +1,9 @@
-"""Names of domain values as people read them, translated at display time (templates and emails)."""
+"""Names of domain values as people read them, translated at display time (pages, emails, the archive).
+
+Each vocabulary is written once, here: a table of `lazy_gettext` names (extracted for translation, translated only
+when shown, in the reader's language) and a small lookup that falls back to the raw code for a value it does not
+know. Templates reach the lookups through `TEMPLATE_GLOBALS`.
+"""
 
 from __future__ import annotations
 
@@ -52,12 +57,26 @@ TIMELINE_STEPS = {
     "rejected": lazy_gettext("Request refused"),
     "cancelled": lazy_gettext("Request cancelled"),
 }
+# Where a consent was given or withdrawn (consent/ledger.py CHANNELS).
 CONSENT_CHANNELS = {
     "web": lazy_gettext("on this website"),
     "store": lazy_gettext("in a store"),
     "support": lazy_gettext("through our customer service"),
     "import": lazy_gettext("imported from our customer records"),
     "api": lazy_gettext("through our systems (API)"),
+}
+# How a purchase was made (purchases/service.py CHANNELS): the purchases pages, the receipt and the archive.
+PURCHASE_CHANNELS = {
+    "in_store": lazy_gettext("In store"),
+    "web": lazy_gettext("Online, delivered"),
+    "click_and_collect": lazy_gettext("Online, collected in store"),
+}
+# The purpose register's legal bases (consent/register.py LEGAL_BASES): /me/processing, /privacy and the archive.
+LEGAL_BASES = {
+    "consent": lazy_gettext("Your consent (GDPR article 6(1)(a))"),
+    "contract": lazy_gettext("Performing our contract with you (GDPR article 6(1)(b))"),
+    "legal_obligation": lazy_gettext("A legal obligation we must meet (GDPR article 6(1)(c))"),
+    "legitimate_interest": lazy_gettext("Our legitimate interest (GDPR article 6(1)(f))"),
 }
 LANGUAGES = {"fr": lazy_gettext("French"), "en": lazy_gettext("English")}
 
@@ -86,6 +105,14 @@ def consent_channel_label(value: str) -> str:
     return _label(CONSENT_CHANNELS, value)
 
 
+def purchase_channel_label(value: str) -> str:
+    return _label(PURCHASE_CHANNELS, value)
+
+
+def legal_basis_label(value: str) -> str:
+    return _label(LEGAL_BASES, value)
+
+
 def language_label(value: str) -> str:
     return _label(LANGUAGES, value)
 
@@ -97,4 +124,6 @@ TEMPLATE_GLOBALS = {
     "timeline_step_label": timeline_step_label,
     "language_label": language_label,
     "consent_channel_label": consent_channel_label,
+    "purchase_channel_label": purchase_channel_label,
+    "legal_basis_label": legal_basis_label,
 }
