@@ -20,12 +20,12 @@ from starlette.routing import Route
 
 from portal.audit import record_audit
 from portal.backoffice import audit_trail, detail, queue, reports
-from portal.backoffice.labels import staff_labels
 from portal.consent.ledger import consent_proof_csv
 from portal.db import run_db, transaction
 from portal.erasure import service as erasure
 from portal.i18n import gettext, lazy_gettext
 from portal.identity.guards import StaffPrincipal, has_role, require_role, staff_of
+from portal.labels import staff_labels
 from portal.portability import service as portability
 from portal.requests import restriction, workflow
 from portal.requests.service import RESTRICTION_GROUND_LABELS, RequestNotFound, normalise_reference
