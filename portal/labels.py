@@ -1,8 +1,22 @@
-"""Names of domain values as people read them, translated at display time (templates and emails)."""
+"""Names of domain values as people read them, translated at display time (pages, emails, the archive, back office).
+
+Each vocabulary is written once, here: a table of `lazy_gettext` names (extracted for translation, translated only
+when shown, in the reader's language) and a small lookup that falls back to the raw code for a value it does not
+know. Templates reach the lookups through `TEMPLATE_GLOBALS`; back-office templates get the staff tables whole from
+`staff_labels()`.
+
+Where a customer and a member of staff read the same value, the wording differs on purpose: the customer reads about
+their own data ("access to my data", "waiting for your answer"), staff read a short, neutral name for a queue or a
+report ("Access", "Waiting for the customer"). Those vocabularies have two tables, the staff one prefixed `STAFF_`.
+"""
 
 from __future__ import annotations
 
-from portal.i18n import gettext, lazy_gettext
+from functools import cache
+
+from portal.i18n import get_locale, gettext, lazy_gettext, using_locale
+
+# --- What the customer reads -------------------------------------------------------------------------------------
 
 PROFILE_FIELDS = {
     "first_name": lazy_gettext("first name"),
@@ -52,6 +66,7 @@ TIMELINE_STEPS = {
     "rejected": lazy_gettext("Request refused"),
     "cancelled": lazy_gettext("Request cancelled"),
 }
+# Where a consent was given or withdrawn (consent/ledger.py CHANNELS).
 CONSENT_CHANNELS = {
     "web": lazy_gettext("on this website"),
     "store": lazy_gettext("in a store"),
@@ -59,7 +74,80 @@ CONSENT_CHANNELS = {
     "import": lazy_gettext("imported from our customer records"),
     "api": lazy_gettext("through our systems (API)"),
 }
+# How a purchase was made (purchases/service.py CHANNELS): the purchases pages, the receipt and the archive.
+PURCHASE_CHANNELS = {
+    "in_store": lazy_gettext("In store"),
+    "web": lazy_gettext("Online, delivered"),
+    "click_and_collect": lazy_gettext("Online, collected in store"),
+}
+# The purpose register's legal bases (consent/register.py LEGAL_BASES): /me/processing, /privacy and the archive.
+LEGAL_BASES = {
+    "consent": lazy_gettext("Your consent (GDPR article 6(1)(a))"),
+    "contract": lazy_gettext("Performing our contract with you (GDPR article 6(1)(b))"),
+    "legal_obligation": lazy_gettext("A legal obligation we must meet (GDPR article 6(1)(c))"),
+    "legitimate_interest": lazy_gettext("Our legitimate interest (GDPR article 6(1)(f))"),
+}
 LANGUAGES = {"fr": lazy_gettext("French"), "en": lazy_gettext("English")}
+
+# --- What staff read (the back office) -----------------------------------------------------------------------------
+
+STAFF_ROLES = {
+    "agent": lazy_gettext("Support agent"),
+    "store": lazy_gettext("Store staff"),
+    "dpo": lazy_gettext("Data protection officer"),
+}
+STAFF_REQUEST_TYPES = {
+    "access": lazy_gettext("Access"),
+    "rectification": lazy_gettext("Rectification"),
+    "erasure": lazy_gettext("Erasure"),
+    "portability": lazy_gettext("Portability"),
+    "objection": lazy_gettext("Objection"),
+    "restriction": lazy_gettext("Restriction"),
+    "other": lazy_gettext("Question"),
+}
+# The statuses, plus the queue filter's groups of them (backoffice/queue.py STATUS_CHOICES).
+STAFF_REQUEST_STATUSES = {
+    "open": lazy_gettext("Open (all)"),
+    "received": lazy_gettext("Received"),
+    "in_progress": lazy_gettext("In progress"),
+    "awaiting_customer": lazy_gettext("Waiting for the customer"),
+    "completed": lazy_gettext("Completed"),
+    "rejected": lazy_gettext("Refused"),
+    "cancelled": lazy_gettext("Cancelled"),
+    "closed": lazy_gettext("Closed (all)"),
+    "all": lazy_gettext("Any status"),
+}
+# How a request reached us (backoffice/queue.py CHANNELS); only the back office names it.
+REQUEST_CHANNELS = {
+    "web": lazy_gettext("Website"),
+    "store": lazy_gettext("Store"),
+    "support": lazy_gettext("Customer service"),
+    "email": lazy_gettext("Email"),
+    "phone": lazy_gettext("Phone"),
+    "post": lazy_gettext("Post"),
+}
+STAFF_TIMELINE_STEPS = {
+    "received": lazy_gettext("Received"),
+    "started": lazy_gettext("Started"),
+    "assigned": lazy_gettext("Assigned"),
+    "question": lazy_gettext("Question to the customer"),
+    "reply": lazy_gettext("Answer from the customer"),
+    "message": lazy_gettext("Message to the customer"),
+    "note": lazy_gettext("Internal note"),
+    "extended": lazy_gettext("Deadline extended"),
+    "completed": lazy_gettext("Completed"),
+    "rejected": lazy_gettext("Refused"),
+    "cancelled": lazy_gettext("Cancelled by the customer"),
+    "restricted": lazy_gettext("Restriction applied"),
+    "restriction_lifted": lazy_gettext("Restriction lifted"),
+}
+# What an erasure does to each kind of data (erasure/service.py), in the plan an agent previews.
+ERASURE_PLAN_ACTIONS = {
+    "deleted": lazy_gettext("Deleted"),
+    "anonymised": lazy_gettext("Anonymised"),
+    "withdrawn": lazy_gettext("Withdrawn"),
+    "kept": lazy_gettext("Kept"),
+}
 
 
 def _label(table: dict[str, str], value: str) -> str:
@@ -86,8 +174,42 @@ def consent_channel_label(value: str) -> str:
     return _label(CONSENT_CHANNELS, value)
 
 
+def purchase_channel_label(value: str) -> str:
+    return _label(PURCHASE_CHANNELS, value)
+
+
+def legal_basis_label(value: str) -> str:
+    return _label(LEGAL_BASES, value)
+
+
 def language_label(value: str) -> str:
     return _label(LANGUAGES, value)
+
+
+def staff_role_label(value: str) -> str:
+    return _label(STAFF_ROLES, value)
+
+
+def staff_labels() -> dict[str, dict[str, str]]:
+    """The back office's tables in the current language, for a template (`labels.types[row.type]`)."""
+    return _staff_labels_in(get_locale())
+
+
+@cache
+def _staff_labels_in(locale: str) -> dict[str, dict[str, str]]:
+    # Translated once per language: a queue page looks up several labels per row.
+    with using_locale(locale):
+        return {
+            "types": _translated(STAFF_REQUEST_TYPES),
+            "statuses": _translated(STAFF_REQUEST_STATUSES),
+            "channels": _translated(REQUEST_CHANNELS),
+            "timeline": _translated(STAFF_TIMELINE_STEPS),
+            "plan_actions": _translated(ERASURE_PLAN_ACTIONS),
+        }
+
+
+def _translated(table: dict[str, str]) -> dict[str, str]:
+    return {key: gettext(value) for key, value in table.items()}
 
 
 TEMPLATE_GLOBALS = {
@@ -97,4 +219,7 @@ TEMPLATE_GLOBALS = {
     "timeline_step_label": timeline_step_label,
     "language_label": language_label,
     "consent_channel_label": consent_channel_label,
+    "purchase_channel_label": purchase_channel_label,
+    "legal_basis_label": legal_basis_label,
+    "staff_role_label": staff_role_label,
 }

@@ -17,10 +17,10 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from portal.backoffice import actions, audit_trail, detail, queue, reports
-from portal.backoffice.labels import staff_labels
 from portal.consent.ledger import consent_proof_csv
 from portal.i18n import gettext, lazy_gettext
 from portal.identity.guards import StaffPrincipal, has_role, require_role, staff_of
+from portal.labels import staff_labels
 from portal.requests import workflow
 from portal.requests.service import RESTRICTION_GROUND_LABELS, normalise_reference
 from portal.web.render import is_htmx, redirect, safe_next

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from portal.consent import ledger
 from portal.db import in_transaction, run_db
-from portal.i18n import get_locale, gettext, lazy_gettext
+from portal.i18n import get_locale
 from portal.identity.guards import customer_id_of
 from portal.models import PageViewTotal
 from portal.web.render import is_htmx, redirect, render
@@ -162,18 +162,10 @@ async def browsing_history_delete(request: Request) -> Response:
 
 # --- What we do with your data, and the privacy policy ---------------------------------------------------------
 
-LEGAL_BASIS_LABELS = {
-    "consent": lazy_gettext("Your consent (GDPR article 6(1)(a))"),
-    "contract": lazy_gettext("Performing our contract with you (GDPR article 6(1)(b))"),
-    "legal_obligation": lazy_gettext("A legal obligation we must meet (GDPR article 6(1)(c))"),
-    "legitimate_interest": lazy_gettext("Our legitimate interest (GDPR article 6(1)(f))"),
-}
+# Legal bases are named by `legal_basis_label`, a template global (portal/labels.py), as in the archive.
+
 # Purposes whose data has its own page in the portal.
 DATA_PAGES = {ledger.BROWSING_PURPOSE: "/me/browsing"}
-
-
-def legal_basis_label(code: str) -> str:
-    return gettext(LEGAL_BASIS_LABELS[code])
 
 
 async def processing(request: Request) -> Response:
@@ -191,7 +183,6 @@ async def processing(request: Request) -> Response:
         {
             "consents": consents,
             "no_consent": ledger.ConsentState(),
-            "legal_basis_label": legal_basis_label,
             "data_pages": DATA_PAGES,
         },
     )
@@ -205,7 +196,6 @@ async def privacy_policy(request: Request) -> Response:
         {
             "consents": None,
             "no_consent": ledger.ConsentState(),
-            "legal_basis_label": legal_basis_label,
             "data_pages": {},
         },
     )

@@ -321,8 +321,6 @@ def archive_chunks(
                 restricted_since=datetime.fromisoformat(profile["restricted_at"]) if profile["restricted_at"] else None,
                 report=report,
                 datasets=DATASETS,
-                legal_basis_label=reports.legal_basis_label,
-                channel_label=reports.channel_label,
                 supervisory_authority=reports.SUPERVISORY_AUTHORITY,
                 rights=reports.RIGHTS,
             )

@@ -35,26 +35,8 @@ RIGHTS = (
     ("withdraw_consent", "7(3)", lazy_gettext("Withdraw your consent at any time, as easily as you gave it.")),
     ("complaint", "77", lazy_gettext("Lodge a complaint with the CNIL, the French data protection authority.")),
 )
-# The same wording as the portal's pages (portal/mydata/processing_views.py, purchase_views.py): one translation.
-LEGAL_BASIS_LABELS = {
-    "consent": lazy_gettext("Your consent (GDPR article 6(1)(a))"),
-    "contract": lazy_gettext("Performing our contract with you (GDPR article 6(1)(b))"),
-    "legal_obligation": lazy_gettext("A legal obligation we must meet (GDPR article 6(1)(c))"),
-    "legitimate_interest": lazy_gettext("Our legitimate interest (GDPR article 6(1)(f))"),
-}
-CHANNEL_LABELS = {
-    "in_store": lazy_gettext("In store"),
-    "web": lazy_gettext("Online, delivered"),
-    "click_and_collect": lazy_gettext("Online, collected in store"),
-}
-
-
-def legal_basis_label(code: str) -> str:
-    return gettext(LEGAL_BASIS_LABELS[code]) if code in LEGAL_BASIS_LABELS else code
-
-
-def channel_label(channel: str) -> str:
-    return gettext(CHANNEL_LABELS[channel]) if channel in CHANNEL_LABELS else channel
+# index.html names legal bases and purchase channels with the portal's own words (portal/labels.py, template
+# globals): the archive reads like the pages, and each wording has one translation.
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,11 +15,6 @@ from portal.purchases import service as purchases
 from portal.web.render import render
 from portal.web.state import read
 
-CHANNEL_LABELS = {
-    "in_store": lazy_gettext("In store"),
-    "web": lazy_gettext("Online, delivered"),
-    "click_and_collect": lazy_gettext("Online, collected in store"),
-}
 QUERY_ERRORS = {
     "store": lazy_gettext("The store chosen is not one where you made purchases."),
     "channel": lazy_gettext("The way of buying chosen is not one we know."),
@@ -27,10 +22,6 @@ QUERY_ERRORS = {
     "after": lazy_gettext("The link to older purchases is not valid."),
 }
 LIST_URL = "/me/purchases"
-
-
-def channel_label(channel: str) -> str:
-    return gettext(CHANNEL_LABELS[channel]) if channel in CHANNEL_LABELS else channel
 
 
 def store_label(store: purchases.StoreRef) -> str:
@@ -88,7 +79,6 @@ async def purchase_list(request: Request) -> Response:
         "older_url": list_url(filters, after=next_after) if next_after else None,
         "newest_url": list_url(filters),
         "channels": purchases.CHANNELS,
-        "channel_label": channel_label,
         "store_label": store_label,
     }
     # htmx asks for the next rows ("Show older purchases") or for the filtered results ("Show"): same URL, same view.
@@ -103,7 +93,7 @@ async def receipt(request: Request) -> Response:
     return render(
         request,
         "customer/receipt.html",
-        {"receipt": data, "channel_label": channel_label, "store_label": store_label},
+        {"receipt": data, "store_label": store_label},
     )
 
 

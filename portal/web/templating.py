@@ -66,9 +66,11 @@ def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Enviro
         linkify=linkify,
     )
     env.globals.update(TEMPLATE_GLOBALS)
+    # The values templates need, one by one: never the Settings object, which holds the secret key and the SMTP
+    # password (a template, or anything rendering one, must not be able to print them).
     env.globals.update(
         retailer=retailer,
-        settings=settings,
+        base_url=settings.base_url,  # absolute links in emails
         static_url=static_url,
         current_locale=i18n.get_locale,
         locale_names=i18n.LOCALE_NAMES,

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import jinja2.meta
 import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.catalogs import check_catalogs
 from portal.mail.compose import EMAIL_NAMES, EmailComposer
-from portal.web.templating import TEMPLATES_DIR
-from tests.conftest import csrf_from, make_settings
+from portal.retailer import load_retailer
+from portal.settings import Settings
+from portal.web.templating import TEMPLATES_DIR, make_environment
+from tests.conftest import BASE_URL, csrf_from, make_settings
 from tests.factories import make_customer
 from tests.web.helpers import ask_for_link, sign_in_by_code
 
@@ -131,6 +136,56 @@ def test_every_email_renders_with_a_one_line_subject(app, name: str, language: s
     assert email.text.strip() and email.html.strip()
     assert f'<html lang="{language}">' in email.html
     assert "{{" not in email.text and "{%" not in email.html
+
+
+def _reachable(value: object, seen: set[int] | None = None) -> Iterator[object]:
+    """`value` and the data a template reaches through it: container items and dataclass fields, recursively."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    yield value
+    if isinstance(value, dict):
+        children: list[object] = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        children = list(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        children = [getattr(value, field.name) for field in dataclasses.fields(value)]
+    else:
+        children = []
+    for child in children:
+        yield from _reachable(child, seen)
+
+
+def test_templates_get_the_values_they_need_never_the_settings_or_a_secret(database_url, smtp, clock) -> None:
+    secret, password = "a-secret-key-no-template-may-ever-print-0123456789", "an-smtp-password-never-shown"  # noqa: S105
+    settings = make_settings(database_url, smtp.port, secret_key=secret, smtp_password=password)
+    env = create_app(settings, clock=clock).state.portal.env
+    for value in _reachable(dict(env.globals)):
+        assert not isinstance(value, Settings), "a Jinja global is (or holds) the Settings object"
+        assert value not in (secret, password), "a Jinja global is (or holds) a secret"
+    assert env.globals["base_url"] == settings.base_url
+
+
+def test_no_template_names_settings() -> None:
+    # `settings` is not a global: a template naming it would fail, but only when that branch is rendered.
+    settings = make_settings("sqlite://", smtp_port=1)
+    env = make_environment(settings=settings, retailer=load_retailer(settings.retailer_file))
+    for path in sorted(TEMPLATES_DIR.rglob("*.*")):
+        if path.suffix not in (".html", ".txt"):
+            continue
+        names = jinja2.meta.find_undeclared_variables(env.parse(path.read_text(encoding="utf-8")))
+        assert "settings" not in names, f"{path.relative_to(TEMPLATES_DIR)} uses settings"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_email_links_start_with_the_base_url(app, language: str) -> None:
+    composer: EmailComposer = app.state.portal.composer
+    email = composer.compose(
+        "request-received", to="camille@example.com", language=language, context=EMAIL_SAMPLES["request-received"]
+    )
+    link = f"{BASE_URL}/me/requests/R-7K2Q-9XMD"
+    assert link in email.text and f'href="{link}"' in email.html
 
 
 def _title(html: str) -> str:
