@@ -197,7 +197,7 @@ def record_consent(
         return False
     if shown_version is None or shown_version == register.policy_version:
         shown_version = register.policy_version
-        wording_hash = _keep_wording(session, register=register, purpose=purpose, locale=locale, now=now)
+        wording_hash: str | None = _keep_wording(session, register=register, purpose=purpose, locale=locale, now=now)
     else:
         wording_hash = session.execute(
             select(_WORDINGS.hash).where(

@@ -758,7 +758,7 @@ def _open(builder: _Builder, status: str, ages: tuple[int, int], *, extended: bo
     latest = now - timedelta(minutes=20)
     if status == "received":
         if rng.random() < 0.3:  # triaged, not started
-            agent_id = builder.assignee(type_)
+            agent_id: int | None = builder.assignee(type_)
             timeline.assign(_between(rng, received, latest, 0.1, 0.5), f"staff:{builder.staff.dpo}", agent_id)
         return
     roll = rng.random()

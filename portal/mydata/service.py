@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select
+from sqlalchemy import BindParameter, Connection, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
 from portal.db import as_connection
@@ -43,7 +43,7 @@ _VIEWS = PageViewTotal.__table__.c  # type: ignore[attr-defined]
 
 # One statement, built once: the overview is the most visited page, and each extra round trip or statement built
 # per request cost more than SQLite's answers (bench/README.md).
-_CUSTOMER_ID = bindparam("customer_id")
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
 _TOTALS_JOIN = PurchaseTotal.__table__.join(Store.__table__, _STORES.id == _TOTALS.store_id)  # type: ignore[attr-defined]
 
 

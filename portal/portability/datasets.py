@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Select, bindparam, null, select
+from sqlalchemy import BindParameter, Connection, Select, bindparam, null, select
 
 from portal.i18n import lazy_gettext
 from portal.models import (
@@ -102,7 +102,7 @@ def _stream(connection: Connection, statement: Select, subject: Subject) -> Iter
         result.close()
 
 
-_CUSTOMER_ID = bindparam("customer_id")
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
 _C = Customer.__table__.c  # type: ignore[attr-defined]
 _P = Purchase.__table__.c  # type: ignore[attr-defined]
 _L = PurchaseLine.__table__.c  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import BindParameter, Connection, bindparam, select
 
 from portal.consent import ledger
 from portal.consent.register import LocalizedText, PurposeRegister
@@ -96,7 +96,7 @@ _VIEWS = PageView.__table__.c  # type: ignore[attr-defined]
 _VIEW_TOTAL = PageViewTotal.__table__.c  # type: ignore[attr-defined]
 _R = PrivacyRequest.__table__.c  # type: ignore[attr-defined]
 _RE = RequestEvent.__table__.c  # type: ignore[attr-defined]
-_CUSTOMER_ID = bindparam("customer_id")
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
 
 _DAY_COUNTS = select(_DAYS.day, _DAYS.view_count).where(_DAYS.customer_id == _CUSTOMER_ID)
 _PAGE_VIEW_TOTAL = select(_VIEW_TOTAL.view_count).where(_VIEW_TOTAL.customer_id == _CUSTOMER_ID)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Select, bindparam, or_, select
+from sqlalchemy import BindParameter, Connection, Select, bindparam, or_, select
 from sqlmodel import Session
 
 from portal.db import as_connection
@@ -222,8 +222,8 @@ _L = PurchaseLine.__table__.c  # type: ignore[attr-defined]
 _S = Store.__table__.c  # type: ignore[attr-defined]
 _T = PurchaseTotal.__table__.c  # type: ignore[attr-defined]
 
-_CUSTOMER_ID = bindparam("customer_id")
-_PURCHASE_ID = bindparam("purchase_id")
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
+_PURCHASE_ID: BindParameter[int] = bindparam("purchase_id")
 _PURCHASE_COLUMNS = (
     _P.id,
     _P.purchased_at,
@@ -272,7 +272,7 @@ def _page_statement(*, since: bool, until: bool, store: bool, channel: bool, aft
         statement = statement.where(_P.channel == bindparam("channel"))
     if after:
         # Spelled as a range plus a tie-breaker rather than a row value, so both engines seek in the index.
-        before_at = bindparam("before_at")
+        before_at: BindParameter[datetime] = bindparam("before_at")
         statement = statement.where(
             _P.purchased_at <= before_at, or_(_P.purchased_at < before_at, _P.id < bindparam("before_id"))
         )

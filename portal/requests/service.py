@@ -32,7 +32,7 @@ def normalise_reference(raw: str) -> str | None:
     """The canonical form of a reference a person typed (case, dashes, O/0 and I/L/1 confusions), or None."""
     cleaned = (raw or "").upper().replace("-", "").replace(" ", "")
     cleaned = cleaned.removeprefix("R")
-    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
     if len(cleaned) != 8 or any(c not in REFERENCE_ALPHABET for c in cleaned):
         return None
     return f"R-{cleaned[:4]}-{cleaned[4:]}"
