@@ -27,7 +27,7 @@ def _serve(app: object, host: str, port: int, log_level: str) -> None:
 
     # uvicorn's access log would print query strings, and sign-in links carry their token there: our
     # RequestContextMiddleware logs each request without it.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level, proxy_headers=True)  # type: ignore[arg-type]
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level, proxy_headers=True)  # type: ignore[arg-type]  # uvicorn types its app more narrowly than `object`
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

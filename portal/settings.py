@@ -111,10 +111,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     for name, (field, parse) in ENVIRONMENT_VARIABLES.items():
         if name in environ and environ[name] != "":
             try:
-                values[field] = parse(environ[name])  # type: ignore[operator]
+                values[field] = parse(environ[name])  # type: ignore[operator]  # each variable has its own parser's type
             except ValueError as exc:
                 raise SettingsError(f"{name}: {exc}") from exc
     values.update({k: v for k, v in overrides.items() if v is not None})
-    settings = Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]  # each value was checked by its variable's parser
     settings.check()
     return settings

@@ -91,11 +91,11 @@ class Report:
     report_rows: int = REPORT_ROWS
 
 
-_DAYS = PageViewDay.__table__.c  # type: ignore[attr-defined]
-_VIEWS = PageView.__table__.c  # type: ignore[attr-defined]
-_VIEW_TOTAL = PageViewTotal.__table__.c  # type: ignore[attr-defined]
-_R = PrivacyRequest.__table__.c  # type: ignore[attr-defined]
-_RE = RequestEvent.__table__.c  # type: ignore[attr-defined]
+_DAYS = PageViewDay.__table__.c
+_VIEWS = PageView.__table__.c
+_VIEW_TOTAL = PageViewTotal.__table__.c
+_R = PrivacyRequest.__table__.c
+_RE = RequestEvent.__table__.c
 _CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
 
 _DAY_COUNTS = select(_DAYS.day, _DAYS.view_count).where(_DAYS.customer_id == _CUSTOMER_ID)
@@ -115,7 +115,7 @@ _REQUESTS = (
 )
 _STEPS = (
     select(_RE.request_id, _RE.occurred_at, _RE.kind, _RE.note)
-    .select_from(RequestEvent.__table__.join(PrivacyRequest.__table__, _R.id == _RE.request_id))  # type: ignore[attr-defined]
+    .select_from(RequestEvent.__table__.join(PrivacyRequest.__table__, _R.id == _RE.request_id))
     .where(_R.customer_id == _CUSTOMER_ID, _RE.visible_to_customer.is_(True))
     .order_by(_RE.occurred_at, _RE.id)
 )

@@ -57,7 +57,7 @@ class Portal:
 
 
 def portal_of(request: Request) -> Portal:
-    return request.app.state.portal  # type: ignore[no-any-return]
+    return request.app.state.portal
 
 
 def request_id_of(request: Request) -> str | None:
