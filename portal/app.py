@@ -144,7 +144,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         guards.StaffPasswordChangeRequired: guards.staff_password_change_required,
         guards.StaffForbidden: guards.staff_forbidden,
     }
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers, lifespan=lifespan)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers, lifespan=lifespan)
     register = load_register(settings.purposes_file)
     env.globals["register"] = register
     app.state.portal = Portal(

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from portal.consent.register import RegisterError
 from portal.retailer import RetailerConfigError
@@ -26,7 +27,7 @@ def _serve(app: object, host: str, port: int, log_level: str) -> None:
 
     # uvicorn's access log would print query strings, and sign-in links carry their token there: our
     # RequestContextMiddleware logs each request without it.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level, proxy_headers=True)  # type: ignore[arg-type]
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level, proxy_headers=True)  # type: ignore[arg-type]  # uvicorn types its app more narrowly than `object`
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -131,7 +132,8 @@ def cmd_webhook(args: argparse.Namespace) -> int:
             "enable": endpoints.enable_endpoint,
             "rotate-secret": endpoints.rotate_secret,
         }[args.action]
-        outcome = in_transaction(engine, action, endpoint_id=args.id, actor="cli", now=utcnow())
+        # A bool, or the NewSecret when rotating: the type depends on the action.
+        outcome: Any = in_transaction(engine, action, endpoint_id=args.id, actor="cli", now=utcnow())
         if args.action == "rotate-secret":
             print(f"New signing secret of endpoint {args.id}, shown only now: {outcome.secret}")
             print("Every delivery from now on, retries included, is signed with it.")

@@ -134,10 +134,10 @@ def sql_greatest(db: Session | Connection, a, b):  # type: ignore[no-untyped-def
 # is what makes it structural: ORM adds and Core inserts through a session are both seen.
 
 _OUTBOX_WRITTEN = "portal.outbox_written"
-_on_outbox_commit: weakref.WeakKeyDictionary[Engine, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
+_on_outbox_commit: weakref.WeakKeyDictionary[Engine, list[Callable[[], object]]] = weakref.WeakKeyDictionary()
 
 
-def on_outbox_commit(engine: Engine, callback: Callable[[], None]) -> Callable[[], None]:
+def on_outbox_commit(engine: Engine, callback: Callable[[], object]) -> Callable[[], None]:
     """Call `callback` after each commit on `engine` that wrote outbox rows; returns what unregisters it."""
     callbacks = _on_outbox_commit.setdefault(engine, [])
     callbacks.append(callback)

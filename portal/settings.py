@@ -10,6 +10,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_ROOT / "templates"  # pages and emails (one Jinja2 environment renders both)
+STATIC_DIR = PROJECT_ROOT / "static"
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'portal.sqlite3'}"
 PLACEHOLDER_SECRET = "insecure-development-key-change-me"  # noqa: S105  (refused outside development)
 
@@ -111,10 +113,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     for name, (field, parse) in ENVIRONMENT_VARIABLES.items():
         if name in environ and environ[name] != "":
             try:
-                values[field] = parse(environ[name])  # type: ignore[operator]
+                values[field] = parse(environ[name])  # type: ignore[operator]  # each variable has its own parser's type
             except ValueError as exc:
                 raise SettingsError(f"{name}: {exc}") from exc
     values.update({k: v for k, v in overrides.items() if v is not None})
-    settings = Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]  # each value was checked by its variable's parser
     settings.check()
     return settings

@@ -99,7 +99,7 @@ def list_api_keys(session: Session) -> list[ApiKey]:
 # Built once: every API call runs it, and building a select costs more than running it on an indexed column.
 _ACTIVE_KEY = select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.secret_hash, ApiKey.last_used_at).where(
     ApiKey.prefix == bindparam("prefix"),
-    ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+    ApiKey.revoked_at.is_(None),
 )
 
 
@@ -113,5 +113,5 @@ def authenticate(db: Session | Connection, *, secret_key: str, presented: str, n
     if row is None or not same_hash(row.secret_hash, _secret_hash(secret_key, secret)):
         return None
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-        connection.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))  # type: ignore[arg-type]
+        connection.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
     return ApiClient(key_id=row.id, prefix=prefix, name=row.name, scopes=frozenset(row.scopes.split()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from portal.api import schemas
@@ -57,7 +58,7 @@ def _operation(
 @cache
 def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[str, Any]:
     """The document for this deployment: the purpose codes are those of its register."""
-    models = [
+    models: list[type[BaseModel]] = [
         schemas.ConsentLookup,
         schemas.ConsentChange,
         schemas.CustomerConsents,

@@ -43,11 +43,11 @@ _CUSTOMER_COLUMNS = (Customer.id, Customer.retailer_ref, Customer.restricted_at)
 
 
 def _known(row: object) -> KnownCustomer:
-    return KnownCustomer(id=row.id, retailer_ref=row.retailer_ref, restricted=row.restricted_at is not None)  # type: ignore[attr-defined]
+    return KnownCustomer(id=row.id, retailer_ref=row.retailer_ref, restricted=row.restricted_at is not None)
 
 
 # Built once, as every consent read runs one of them (erased customers are tombstones: unknown to the API).
-_ALIVE = select(*_CUSTOMER_COLUMNS).where(Customer.erased_at.is_(None))  # type: ignore[union-attr]
+_ALIVE = select(*_CUSTOMER_COLUMNS).where(Customer.erased_at.is_(None))
 _BY_EMAIL = _ALIVE.where(Customer.email_key == bindparam("key"))
 _BY_REF = _ALIVE.where(Customer.retailer_ref == bindparam("key"))
 
@@ -118,14 +118,14 @@ def _customers_for(session: Session, events: Sequence[schemas.BrowsingEvent]) ->
     refs = sorted({e.customer_id for e in events if e.customer_id is not None})
     found: dict[tuple[str, str], KnownCustomer] = {}
     connection = as_connection(session)
-    alive = Customer.erased_at.is_(None)  # type: ignore[union-attr]
+    alive = Customer.erased_at.is_(None)
     if emails:
         for row in connection.execute(
             select(*_CUSTOMER_COLUMNS, Customer.email_key).where(alive, Customer.email_key.in_(emails))
-        ):  # type: ignore[union-attr]
+        ):
             found[("email", row.email_key)] = _known(row)
     if refs:
-        for row in connection.execute(select(*_CUSTOMER_COLUMNS).where(alive, Customer.retailer_ref.in_(refs))):  # type: ignore[union-attr]
+        for row in connection.execute(select(*_CUSTOMER_COLUMNS).where(alive, Customer.retailer_ref.in_(refs))):
             found[("ref", row.retailer_ref)] = _known(row)
     return found
 
@@ -139,7 +139,7 @@ def _browsing_consent_timelines(
         return timelines
     rows = as_connection(session).execute(
         select(ConsentEvent.customer_id, ConsentEvent.occurred_at, ConsentEvent.granted)
-        .where(ConsentEvent.purpose == ledger.BROWSING_PURPOSE, ConsentEvent.customer_id.in_(sorted(customer_ids)))  # type: ignore[attr-defined]
+        .where(ConsentEvent.purpose == ledger.BROWSING_PURPOSE, ConsentEvent.customer_id.in_(sorted(customer_ids)))
         .order_by(ConsentEvent.customer_id, ConsentEvent.occurred_at, ConsentEvent.id)
     )
     for customer_id, occurred_at, granted in rows:

@@ -40,7 +40,7 @@ def _presented_key(request: Request) -> str:
     return credentials.strip()
 
 
-async def _body(request: Request, model: type[BaseModel] | TypeAdapter) -> object:  # type: ignore[type-arg]
+async def _body(request: Request, model: type[BaseModel] | TypeAdapter) -> object:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiProblem(415)
@@ -153,7 +153,7 @@ async def customer_consents(request: Request) -> Response:
 async def consent_lookup(request: Request) -> Response:
     _presented_key(request)  # 401 before 4xx about the body: an anonymous caller learns nothing
     who = await _body(request, schemas.ConsentLookup)
-    return _json(await _call(request, "consents:read", _read_consents(request, who)))  # type: ignore[arg-type]
+    return _json(await _call(request, "consents:read", _read_consents(request, who)))  # type: ignore[arg-type]  # _body returns an instance of the model it is given, typed as object
 
 
 @api_view
@@ -191,8 +191,12 @@ async def browsing_events(request: Request) -> Response:
     def work(session: Session, client: ApiClient) -> schemas.IngestionResult:
         try:
             return service.ingest_browsing_events(
-                session, events=events, actor=client.actor, now=now, timezone=portal_of(request).settings.timezone
-            )  # type: ignore[arg-type]
+                session,
+                events=events,  # type: ignore[arg-type]  # _body returns an instance of the model it is given, typed as object
+                actor=client.actor,
+                now=now,
+                timezone=portal_of(request).settings.timezone,
+            )
         except service.EventsRefused as refused:
             raise ApiProblem(422, details=[(field, field_message(kind)) for field, kind in refused.details]) from None
 

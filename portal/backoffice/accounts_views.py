@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -91,7 +93,12 @@ async def _account_action(request: Request, action: str) -> Response:
     state = portal_of(request)
 
     def run(session):  # type: ignore[no-untyped-def]
-        common = {"staff_id": staff_id, "actor": me.actor, "now": state.clock(), "request_id": request_id_of(request)}
+        common: dict[str, Any] = {
+            "staff_id": staff_id,
+            "actor": me.actor,
+            "now": state.clock(),
+            "request_id": request_id_of(request),
+        }
         if action == "totp_reset":
             return accounts.reset_totp(session, **common)
         return accounts.set_active(session, active=action == "enabled", **common)

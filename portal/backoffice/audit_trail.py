@@ -144,8 +144,8 @@ def audit_page(
     terms = _conditions(filters, timezone)
     raw = (after or "").strip()
     if raw.isdigit() and len(raw) < 19:
-        terms.append(AuditEvent.id < int(raw))  # type: ignore[arg-type,operator]
-    statement = select(*_COLUMNS).where(*terms).order_by(AuditEvent.id.desc()).limit(page_size + 1)  # type: ignore[union-attr]
+        terms.append(AuditEvent.id < int(raw))
+    statement = select(*_COLUMNS).where(*terms).order_by(AuditEvent.id.desc()).limit(page_size + 1)
     entries = [AuditEntry(*row) for row in as_connection(db).execute(statement)]
     more = len(entries) > page_size
     entries = entries[:page_size]
@@ -172,12 +172,7 @@ def audit_csv_lines(
     last_id = 0
     terms = _conditions(filters, timezone)
     while True:
-        statement = (
-            select(*_COLUMNS)
-            .where(*terms, AuditEvent.id > last_id)  # type: ignore[arg-type,operator]
-            .order_by(AuditEvent.id)  # type: ignore[arg-type]
-            .limit(batch)
-        )
+        statement = select(*_COLUMNS).where(*terms, AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
         rows = connection.execute(statement).all()
         if not rows:
             return

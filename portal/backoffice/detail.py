@@ -97,7 +97,7 @@ def _customer_summary(session: Session, customer_id: int | None) -> CustomerSumm
     if customer is None:
         return None
     try:
-        overview = overview_for(session, customer_id=customer.id)  # type: ignore[arg-type]
+        overview = overview_for(session, customer_id=customer.id)
     except CustomerNotFound:
         overview = None
     address = tuple(
@@ -110,7 +110,7 @@ def _customer_summary(session: Session, customer_id: int | None) -> CustomerSumm
         if line
     )
     return CustomerSummary(
-        id=customer.id,  # type: ignore[arg-type]
+        id=customer.id,
         first_name=customer.first_name,
         last_name=customer.last_name,
         email=customer.email,
@@ -134,7 +134,7 @@ def request_detail(session: Session, *, reference: str, now: datetime, timezone:
     events = session.scalars(
         select(RequestEvent)
         .where(RequestEvent.request_id == request.id)
-        .order_by(RequestEvent.occurred_at, RequestEvent.id)  # type: ignore[arg-type]
+        .order_by(RequestEvent.occurred_at, RequestEvent.id)
     )
     timeline = []
     for event in events:
@@ -281,7 +281,7 @@ def apply_correction(
         try:
             changed = rectification.rectify_profile(
                 session,
-                customer_id=customer.id,  # type: ignore[arg-type]
+                customer_id=customer.id,
                 form=form,
                 locked_fields=(),
                 actor=actor,
@@ -300,7 +300,7 @@ def apply_correction(
         now=now,
         outcome=outcome,
         expected_version=request.version,
-        composer=composer,  # type: ignore[arg-type]
+        composer=composer,
         request_id=request_id,
     )
     return changed

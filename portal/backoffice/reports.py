@@ -136,12 +136,12 @@ def build_report(
     connection = session.connection()
     open_rows = connection.execute(
         select(PrivacyRequest.type, PrivacyRequest.status, func.count())
-        .where(PrivacyRequest.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
+        .where(PrivacyRequest.status.in_(OPEN_STATUSES))
         .group_by(PrivacyRequest.type, PrivacyRequest.status)
     )
     open_by_type_status = {(type_, status): count for type_, status, count in open_rows}
     overdue = connection.execute(
-        select(func.count()).where(PrivacyRequest.status.in_(OPEN_STATUSES), effective_due < now)  # type: ignore[attr-defined]
+        select(func.count()).where(PrivacyRequest.status.in_(OPEN_STATUSES), effective_due < now)
     ).scalar_one()
 
     zone = ZoneInfo(timezone)

@@ -24,7 +24,7 @@ def record_page_view(
     """Add a page view and count it on its day in the portal's `timezone`. Consent is checked by the caller."""
     view = PageView(customer_id=customer_id, viewed_at=viewed_at, url=url, title=title)
     session.add(view)
-    table = PageViewDay.__table__  # type: ignore[attr-defined]
+    table = PageViewDay.__table__
     statement = dialect_insert(session)(table).values(
         customer_id=customer_id, day=viewed_at.astimezone(ZoneInfo(timezone)).date(), view_count=1
     )
@@ -33,7 +33,7 @@ def record_page_view(
             index_elements=["customer_id", "day"], set_={"view_count": table.c.view_count + 1}
         )
     )
-    totals = PageViewTotal.__table__  # type: ignore[attr-defined]
+    totals = PageViewTotal.__table__
     statement = dialect_insert(session)(totals).values(customer_id=customer_id, view_count=1, last_viewed_at=viewed_at)
     session.execute(
         statement.on_conflict_do_update(
@@ -58,12 +58,12 @@ def record_page_views(
     if not views:
         return
     session.execute(
-        insert(PageView.__table__),  # type: ignore[attr-defined]
+        insert(PageView.__table__),
         [{"customer_id": c, "viewed_at": at, "url": url, "title": title} for c, at, url, title in views],
     )
     zone = ZoneInfo(timezone)
     days = Counter((c, at.astimezone(zone).date()) for c, at, _, _ in views)
-    table = PageViewDay.__table__  # type: ignore[attr-defined]
+    table = PageViewDay.__table__
     statement = dialect_insert(session)(table)
     session.execute(
         statement.on_conflict_do_update(
@@ -76,7 +76,7 @@ def record_page_views(
     latest: dict[int, datetime] = {}
     for c, at, _, _ in views:
         latest[c] = max(latest.get(c, at), at)
-    totals = PageViewTotal.__table__  # type: ignore[attr-defined]
+    totals = PageViewTotal.__table__
     statement = dialect_insert(session)(totals)
     session.execute(
         statement.on_conflict_do_update(

@@ -50,9 +50,9 @@ class BrowsingPage:
     older: date | None  # `before` of the next page, when there are older days
 
 
-_DAYS = PageViewDay.__table__.c  # type: ignore[attr-defined]
-_VIEWS = PageView.__table__.c  # type: ignore[attr-defined]
-_TOTALS = PageViewTotal.__table__.c  # type: ignore[attr-defined]
+_DAYS = PageViewDay.__table__.c
+_VIEWS = PageView.__table__.c
+_TOTALS = PageViewTotal.__table__.c
 
 # Built once: the history pages are read far more often than anything else changes (bench/README.md).
 _TOTAL = select(_TOTALS.view_count).where(_TOTALS.customer_id == bindparam("customer_id"))

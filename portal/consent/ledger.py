@@ -68,8 +68,8 @@ class ConsentRecord:
     wording_hash: str | None
 
 
-_EVENTS = ConsentEvent.__table__.c  # type: ignore[attr-defined]
-_WORDINGS = ConsentWording.__table__.c  # type: ignore[attr-defined]
+_EVENTS = ConsentEvent.__table__.c
+_WORDINGS = ConsentWording.__table__.c
 
 # Built once: the history pages read the ledger far more often than it changes (bench/README.md).
 _LEDGER = (
@@ -100,7 +100,7 @@ _LATEST = (
 )
 _PROOF = (
     select(*_EVENT_COLUMNS, _WORDINGS.locale, _WORDINGS.text)
-    .select_from(ConsentEvent.__table__.outerjoin(ConsentWording.__table__, _WORDINGS.hash == _EVENTS.wording_hash))  # type: ignore[attr-defined]
+    .select_from(ConsentEvent.__table__.outerjoin(ConsentWording.__table__, _WORDINGS.hash == _EVENTS.wording_hash))
     .where(_EVENTS.customer_id == bindparam("customer_id"))
     .order_by(_EVENTS.occurred_at, _EVENTS.id)
 )
@@ -141,7 +141,7 @@ def history(db: Session | Connection, *, customer_id: int) -> list[ConsentRecord
 
 def _keep_wording(session: Session, *, register: PurposeRegister, purpose: str, locale: str, now: datetime) -> str:
     wording_hash = register.wording_hash(purpose, locale)
-    statement = dialect_insert(session)(ConsentWording.__table__).values(  # type: ignore[attr-defined]
+    statement = dialect_insert(session)(ConsentWording.__table__).values(
         hash=wording_hash,
         purpose=purpose,
         locale=locale,
@@ -194,7 +194,7 @@ def record_consent(
         return False
     if shown_version is None or shown_version == register.policy_version:
         shown_version = register.policy_version
-        wording_hash = _keep_wording(session, register=register, purpose=purpose, locale=locale, now=now)
+        wording_hash: str | None = _keep_wording(session, register=register, purpose=purpose, locale=locale, now=now)
     else:
         wording_hash = session.execute(
             select(_WORDINGS.hash).where(
@@ -288,9 +288,9 @@ def delete_browsing_history(
     request_id: str | None = None,
 ) -> int:
     """Delete every page view held about the customer, with their counts; returns how many views were deleted."""
-    deleted = session.execute(delete(PageView).where(PageView.customer_id == customer_id)).rowcount or 0  # type: ignore[arg-type]
-    session.execute(delete(PageViewDay).where(PageViewDay.customer_id == customer_id))  # type: ignore[arg-type]
-    session.execute(delete(PageViewTotal).where(PageViewTotal.customer_id == customer_id))  # type: ignore[arg-type]
+    deleted = session.execute(delete(PageView).where(PageView.customer_id == customer_id)).rowcount or 0
+    session.execute(delete(PageViewDay).where(PageViewDay.customer_id == customer_id))
+    session.execute(delete(PageViewTotal).where(PageViewTotal.customer_id == customer_id))
     record_audit(
         session,
         actor=actor or f"customer:{customer_id}",

@@ -27,7 +27,7 @@ from portal.web.state import portal_of, request_id_of
 
 ACTIONS = {"grant": True, "withdraw": False}
 VARY = {"vary": "HX-Request"}
-_TOTALS = PageViewTotal.__table__.c  # type: ignore[attr-defined]
+_TOTALS = PageViewTotal.__table__.c  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
 
 
 def _held_views(connection: Connection, customer_id: int) -> int:

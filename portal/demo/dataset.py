@@ -1183,7 +1183,7 @@ def ensure_demo_staff(connection: Connection, *, now: datetime) -> int:
 
 
 def _table(model: type[SQLModel]) -> Table:
-    return model.__table__  # type: ignore[attr-defined,no-any-return]
+    return model.__table__
 
 
 def _write(connection: Connection, rows: _Rows) -> None:

@@ -253,7 +253,7 @@ class DemoStaff:
 
 def demo_staff(connection: Connection, emails: Sequence[str]) -> DemoStaff:
     """Look the demo staff up by address: agent, DPO, store staff, in `DEMO_STAFF` order."""
-    table = StaffUser.__table__  # type: ignore[attr-defined]
+    table = StaffUser.__table__
     found = {
         row.email_key: row
         for row in connection.execute(
@@ -760,7 +760,7 @@ def _open(builder: _Builder, status: str, ages: tuple[int, int], *, extended: bo
     latest = now - timedelta(minutes=20)
     if status == "received":
         if rng.random() < 0.3:  # triaged, not started
-            agent_id = builder.assignee(type_)
+            agent_id: int | None = builder.assignee(type_)
             timeline.assign(_between(rng, received, latest, 0.1, 0.5), f"staff:{builder.staff.dpo}", agent_id)
         return
     roll = rng.random()
@@ -785,7 +785,7 @@ def _open(builder: _Builder, status: str, ages: tuple[int, int], *, extended: bo
     for name, at in moments:
         at = max(at, received + timedelta(minutes=2))
         if name == "assign":
-            timeline.assign(at, f"staff:{builder.staff.dpo}" if rng.random() < 0.5 else actor, agent_id)  # type: ignore[arg-type]
+            timeline.assign(at, f"staff:{builder.staff.dpo}" if rng.random() < 0.5 else actor, agent_id)
         elif name == "start":
             timeline.start(at, actor)
         elif name == "ask":
@@ -842,7 +842,7 @@ def _current(row: Row, name: str) -> str:
 def write_requests(connection: Connection, rows: RequestRows) -> None:
     for model, table_rows in ((PrivacyRequest, rows.requests), (RequestEvent, rows.events), (AuditEvent, rows.audits)):
         if table_rows:
-            connection.execute(model.__table__.insert(), table_rows)  # type: ignore[attr-defined]
+            connection.execute(model.__table__.insert(), table_rows)
     if connection.dialect.name == "postgresql":
         # Request ids were given explicitly (events point at them): start the sequence after them.
         connection.execute(

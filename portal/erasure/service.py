@@ -150,7 +150,7 @@ REASONS = {
 
 
 def _count(session: Session, model: type, *conditions: object) -> int:
-    return session.execute(select(func.count()).select_from(model).where(*conditions)).scalar_one()  # type: ignore[arg-type]
+    return session.execute(select(func.count()).select_from(model).where(*conditions)).scalar_one()
 
 
 def _accounting_retention(register: PurposeRegister | None) -> object | None:
@@ -248,7 +248,7 @@ def _addresses_of(session: Session, customer: Customer) -> set[str]:
 
 
 def _challenges_of(customer_id: int, digests: set[str]):  # type: ignore[no-untyped-def]
-    return or_(LoginChallenge.customer_id == customer_id, LoginChallenge.email_digest.in_(digests))  # type: ignore[attr-defined]
+    return or_(LoginChallenge.customer_id == customer_id, LoginChallenge.email_digest.in_(digests))
 
 
 def _undelivered_emails_to(session: Session, addresses: set[str]) -> list[int]:
@@ -257,7 +257,7 @@ def _undelivered_emails_to(session: Session, addresses: set[str]) -> list[int]:
     rows = session.execute(
         select(OutboxMessage.id, OutboxMessage.payload).where(
             OutboxMessage.kind == "email",
-            OutboxMessage.sent_at.is_(None),  # type: ignore[union-attr]
+            OutboxMessage.sent_at.is_(None),
         )
     )
     return [message_id for message_id, payload in rows if email_key(str((payload or {}).get("to", ""))) in addresses]
@@ -275,7 +275,7 @@ def _personal_values(session: Session, customer: Customer, addresses: set[str]) 
     former = session.scalars(
         select(ProfileChange.old_value).where(
             ProfileChange.customer_id == customer.id,
-            ProfileChange.field.in_(("first_name", "last_name", "phone", "address_line1", "address_line2")),  # type: ignore[attr-defined]
+            ProfileChange.field.in_(("first_name", "last_name", "phone", "address_line1", "address_line2")),
         )
     )
     values.update(value for value in former if value)
@@ -285,7 +285,7 @@ def _personal_values(session: Session, customer: Customer, addresses: set[str]) 
 def _scrub_text(text: str | None, values: list[str]) -> tuple[str | None, int]:
     found = 0
     for value in values if text else ():
-        text, n = re.subn(re.escape(value), SCRUBBED, text, flags=re.IGNORECASE)  # type: ignore[arg-type]
+        text, n = re.subn(re.escape(value), SCRUBBED, text, flags=re.IGNORECASE)
         found += n
     return text, found
 
@@ -329,8 +329,8 @@ def _scrub_requests(session: Session, customer: Customer, values: list[str]) -> 
     own_words = f"customer:{customer.id}"
     for event in session.scalars(
         select(RequestEvent).where(
-            RequestEvent.request_id.in_([r.id for r in requests]),  # type: ignore[attr-defined]
-            RequestEvent.note.is_not(None),  # type: ignore[union-attr]
+            RequestEvent.request_id.in_([r.id for r in requests]),
+            RequestEvent.note.is_not(None),
         )
     ):
         if event.actor == own_words:  # the customer's own messages are theirs: they go, the step stays
@@ -350,11 +350,11 @@ def _scrub_audit(session: Session, customer: Customer, values: list[str]) -> int
     targets = [f"customer:{customer.id}", *(f"request:{reference}" for reference in references)]
     found = 0
     for event in session.scalars(
-        select(AuditEvent).where(AuditEvent.target.in_(targets), AuditEvent.detail.is_not(None))  # type: ignore[union-attr,attr-defined]
+        select(AuditEvent).where(AuditEvent.target.in_(targets), AuditEvent.detail.is_not(None))
     ):
         cleaned, n = _scrub_json(event.detail, values)
         if n:
-            event.detail = cleaned  # type: ignore[assignment]
+            event.detail = cleaned  # type: ignore[assignment]  # the JSON object it was given, scrubbed
             found += n
     return found
 
@@ -365,33 +365,31 @@ def _delete_personal_records(session: Session, customer: Customer, addresses: se
     counts = {
         "profile_history": session.execute(
             delete(ProfileChange).where(ProfileChange.customer_id == customer_id)
-        ).rowcount,  # type: ignore[arg-type]
-        "email_changes": session.execute(delete(EmailChange).where(EmailChange.customer_id == customer_id)).rowcount,  # type: ignore[arg-type]
+        ).rowcount,
+        "email_changes": session.execute(delete(EmailChange).where(EmailChange.customer_id == customer_id)).rowcount,
         "sign_in": (
-            session.execute(delete(BrowserSession).where(BrowserSession.customer_id == customer_id)).rowcount  # type: ignore[arg-type]
-            + session.execute(delete(LoginChallenge).where(_challenges_of(customer_id, digests))).rowcount  # type: ignore[arg-type]
+            session.execute(delete(BrowserSession).where(BrowserSession.customer_id == customer_id)).rowcount
+            + session.execute(delete(LoginChallenge).where(_challenges_of(customer_id, digests))).rowcount
         ),
     }
     if digests:
-        session.execute(
-            delete(RateLimit).where(RateLimit.key.in_([f"signin:email:{digest}" for digest in digests]))  # type: ignore[attr-defined]
-        )
+        session.execute(delete(RateLimit).where(RateLimit.key.in_([f"signin:email:{digest}" for digest in digests])))
     return counts
 
 
 def _detach_purchases(session: Session, customer: Customer) -> int:
     """Purchases stay for accounting, linked to nobody; the per-customer totals would re-link them, so they go."""
     detached = session.execute(
-        update(Purchase).where(Purchase.customer_id == customer.id).values(customer_id=None)  # type: ignore[arg-type]
+        update(Purchase).where(Purchase.customer_id == customer.id).values(customer_id=None)
     ).rowcount
-    session.execute(delete(PurchaseTotal).where(PurchaseTotal.customer_id == customer.id))  # type: ignore[arg-type]
+    session.execute(delete(PurchaseTotal).where(PurchaseTotal.customer_id == customer.id))
     return detached or 0
 
 
 def _purge_emails(session: Session, addresses: set[str]) -> int:
     ids = _undelivered_emails_to(session, addresses)
     if ids:
-        session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))  # type: ignore[union-attr]
+        session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
     return len(ids)
 
 
@@ -414,7 +412,7 @@ def _completion_email(
                 "label": line.label,
                 "count": line.count,
                 "reason": line.reason or "",
-                "retention": line.retention.in_locale(language) if line.retention else "",  # type: ignore[attr-defined]
+                "retention": line.retention.in_locale(language) if line.retention else "",
             }
             for line in plan.lines_for(action)
             if line.count or action == "kept"
@@ -433,7 +431,7 @@ def _completion_email(
 
 def _tombstone(session: Session, customer: Customer, *, settings: Settings, now: datetime) -> None:
     digest = erased_email_hash(settings, customer.email) if customer.email else None
-    for column in Customer.__table__.columns:  # type: ignore[attr-defined]
+    for column in Customer.__table__.columns:
         if column.name not in TOMBSTONE_KEEPS and column.nullable:
             setattr(customer, column.name, None)
     customer.preferred_language = settings.default_locale
@@ -462,9 +460,9 @@ def execute_erasure(
     request = actions.request_for(session, reference=reference, expected_version=expected_version, types=("erasure",))
     customer = actions.customer_of(session, request)
     if request.status == "completed" and customer.erased_at is not None:
-        return ErasureReport(request.reference, customer.id, True, {}, (), 0)  # type: ignore[arg-type]
+        return ErasureReport(request.reference, customer.id, True, {}, (), 0)
     actions.refuse_closed(request)
-    customer_id: int = customer.id  # type: ignore[assignment]
+    customer_id: int = customer.id  # type: ignore[assignment]  # an id: set since the row was flushed
     if customer.erased_at is not None:  # erased through another request meanwhile: this one is answered too
         actions.complete_with_outcome(
             session,

@@ -118,14 +118,12 @@ def request_sign_in(
         update(LoginChallenge)
         .where(
             LoginChallenge.email_digest == email_digest,
-            LoginChallenge.used_at.is_(None),  # type: ignore[union-attr]
-            LoginChallenge.voided_at.is_(None),  # type: ignore[union-attr]
+            LoginChallenge.used_at.is_(None),
+            LoginChallenge.voided_at.is_(None),
         )
         .values(voided_at=now)
     )
-    customer = session.scalars(
-        select(Customer).where(Customer.email_key == key, Customer.erased_at.is_(None))  # type: ignore[union-attr]
-    ).first()
+    customer = session.scalars(select(Customer).where(Customer.email_key == key, Customer.erased_at.is_(None))).first()
 
     flow_id = secrets.token_urlsafe(24)
     token = secrets.token_urlsafe(32)
@@ -195,9 +193,9 @@ def _consume(session: Session, challenge_id: int, now: datetime) -> bool:
     result = session.execute(
         update(LoginChallenge)
         .where(
-            LoginChallenge.id == challenge_id,  # type: ignore[arg-type]
-            LoginChallenge.used_at.is_(None),  # type: ignore[union-attr]
-            LoginChallenge.voided_at.is_(None),  # type: ignore[union-attr]
+            LoginChallenge.id == challenge_id,
+            LoginChallenge.used_at.is_(None),
+            LoginChallenge.voided_at.is_(None),
             LoginChallenge.expires_at > now,
         )
         .values(used_at=now)
@@ -257,7 +255,7 @@ def sign_in_with_code(
     """
     _limit(session, key=f"code:ip:{ip}", limit=settings.signin_limit_per_ip, settings=settings, now=now)
     code = "".join(ch for ch in (code or "") if not ch.isspace())
-    table = LoginChallenge.__table__.c  # type: ignore[attr-defined]
+    table = LoginChallenge.__table__.c
     counted = session.execute(
         update(LoginChallenge)
         .where(
@@ -297,6 +295,6 @@ def sign_in_with_code(
             request_id=request_id,
         )
         raise CodeRejected("wrong" if remaining > 0 else "exhausted", remaining=remaining)
-    if not _consume(session, challenge.id, now):  # type: ignore[arg-type]
+    if not _consume(session, challenge.id, now):
         raise CodeRejected("expired")
     return _signed_in(session, settings=settings, challenge=challenge, method="code", now=now, request_id=request_id)

@@ -71,7 +71,7 @@ def open_session(
     return raw_id
 
 
-_SESSIONS = SessionRow.__table__.c  # type: ignore[attr-defined]
+_SESSIONS = SessionRow.__table__.c
 # Built once: this runs on every signed-in request, and building statements cost more than SQLite's answer.
 _LOAD = select(
     _SESSIONS.id,
@@ -129,6 +129,6 @@ def end_session(session: Session, *, settings: Settings, raw_id: str, now: datet
 def end_customer_sessions(session: Session, *, customer_id: int, now: datetime) -> None:
     session.execute(
         update(SessionRow)
-        .where(SessionRow.customer_id == customer_id, SessionRow.ended_at.is_(None))  # type: ignore[union-attr]
+        .where(SessionRow.customer_id == customer_id, SessionRow.ended_at.is_(None))
         .values(ended_at=now)
     )

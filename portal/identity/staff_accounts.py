@@ -71,8 +71,8 @@ def _summary(staff: StaffUser, store: Store | None) -> StaffSummary:
 def list_staff(session: Session) -> list[StaffSummary]:
     rows = session.execute(
         select(StaffUser, Store)
-        .outerjoin(Store, Store.id == StaffUser.store_id)  # type: ignore[arg-type]
-        .order_by(StaffUser.active.desc(), func.lower(StaffUser.name), StaffUser.id)  # type: ignore[attr-defined]
+        .outerjoin(Store, Store.id == StaffUser.store_id)
+        .order_by(StaffUser.active.desc(), func.lower(StaffUser.name), StaffUser.id)
     ).all()
     return [_summary(staff, store) for staff, store in rows]
 
@@ -174,7 +174,7 @@ def add_staff(
 def _active_dpo_count(session: Session) -> int:
     return int(
         session.scalar(
-            select(func.count()).select_from(StaffUser).where(StaffUser.role == "dpo", StaffUser.active.is_(True))  # type: ignore[attr-defined]
+            select(func.count()).select_from(StaffUser).where(StaffUser.role == "dpo", StaffUser.active.is_(True))
         )
         or 0
     )
@@ -182,9 +182,7 @@ def _active_dpo_count(session: Session) -> int:
 
 def end_staff_sessions(session: Session, *, staff_id: int, now: datetime) -> None:
     session.execute(
-        update(SessionRow)
-        .where(SessionRow.staff_id == staff_id, SessionRow.ended_at.is_(None))  # type: ignore[union-attr,arg-type]
-        .values(ended_at=now)
+        update(SessionRow).where(SessionRow.staff_id == staff_id, SessionRow.ended_at.is_(None)).values(ended_at=now)
     )
 
 

@@ -19,8 +19,8 @@ from portal.web.middleware import read_signed_cookie
 
 STAFF_PREFIX = "/staff"
 SIGNER_SALT = "portal.staff-session"
-_STAFF = StaffUser.__table__.c  # type: ignore[attr-defined]
-_SESSIONS = SessionRow.__table__.c  # type: ignore[attr-defined]
+_STAFF = StaffUser.__table__.c  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
+_SESSIONS = SessionRow.__table__.c  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
 _PRINCIPAL = select(
     _STAFF.id, _STAFF.name, _STAFF.email, _STAFF.role, _STAFF.store_id, _STAFF.active, _STAFF.password_must_change
 )

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import jinja2
 
 from portal import i18n
-from portal.web.templating import TEMPLATES_DIR
+from portal.settings import TEMPLATES_DIR
 
 EMAIL_NAMES = tuple(sorted(p.name for p in (TEMPLATES_DIR / "emails").iterdir() if p.is_dir() and p.name[0] != "_"))
 

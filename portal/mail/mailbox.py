@@ -37,8 +37,8 @@ def parse_email(raw: bytes, *, id: int = 0, sender: str = "", recipients: tuple[
         sender=sender,
         recipients=recipients or tuple(str(message["To"]).split(",")),
         subject=str(message["Subject"]),
-        text=text_part.get_content() if text_part else "",  # type: ignore[union-attr]
-        html=html_part.get_content() if html_part else "",  # type: ignore[union-attr]
+        text=text_part.get_content() if text_part else "",
+        html=html_part.get_content() if html_part else "",
     )
 
 

@@ -22,7 +22,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    engine = make_engine(config.get_main_option("sqlalchemy.url"))  # type: ignore[arg-type]  # portal.db.alembic_config sets it
     with engine.connect() as connection:
         # Batch mode lets later migrations alter columns on SQLite, which has no ALTER COLUMN.
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)

@@ -66,7 +66,7 @@ class RequestEvent(SQLModel, table=True):
 # at 100,000 requests sorts the whole table (17 ms → 0.1 ms, bench/queue.py).
 Index(
     "ix_privacy_request_status_effective_due",
-    PrivacyRequest.__table__.c.status,  # type: ignore[attr-defined]
-    func.coalesce(PrivacyRequest.__table__.c.extended_due_at, PrivacyRequest.__table__.c.due_at),  # type: ignore[attr-defined]
-    PrivacyRequest.__table__.c.id,  # type: ignore[attr-defined]
+    PrivacyRequest.__table__.c.status,  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
+    func.coalesce(PrivacyRequest.__table__.c.extended_due_at, PrivacyRequest.__table__.c.due_at),  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
+    PrivacyRequest.__table__.c.id,  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select
+from sqlalchemy import BindParameter, Connection, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
 from portal.db import as_connection
@@ -33,22 +33,22 @@ class Overview:
     last_consent_change_at: datetime | None
 
 
-_CUSTOMERS = Customer.__table__.c  # type: ignore[attr-defined]
-_TOTALS = PurchaseTotal.__table__.c  # type: ignore[attr-defined]
-_STORES = Store.__table__.c  # type: ignore[attr-defined]
-_VIEWS = PageViewTotal.__table__.c  # type: ignore[attr-defined]
+_CUSTOMERS = Customer.__table__.c
+_TOTALS = PurchaseTotal.__table__.c
+_STORES = Store.__table__.c
+_VIEWS = PageViewTotal.__table__.c
 
 # One statement, built once: the overview is the most visited page, and each extra round trip or statement built
 # per request cost more than SQLite's answers (bench/README.md).
-_CUSTOMER_ID = bindparam("customer_id")
-_TOTALS_JOIN = PurchaseTotal.__table__.join(Store.__table__, _STORES.id == _TOTALS.store_id)  # type: ignore[attr-defined]
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
+_TOTALS_JOIN = PurchaseTotal.__table__.join(Store.__table__, _STORES.id == _TOTALS.store_id)
 
 
-_REQUESTS = PrivacyRequest.__table__.c  # type: ignore[attr-defined]
-_EVENTS = ConsentEvent.__table__.c  # type: ignore[attr-defined]
+_REQUESTS = PrivacyRequest.__table__.c
+_EVENTS = ConsentEvent.__table__.c
 # Current state of a purpose = its latest event: an event counts when no later one exists for that purpose.
-_EVENT = ConsentEvent.__table__.alias("event")  # type: ignore[attr-defined]
-_LATER = ConsentEvent.__table__.alias("later")  # type: ignore[attr-defined]
+_EVENT = ConsentEvent.__table__.alias("event")
+_LATER = ConsentEvent.__table__.alias("later")
 _LATER_EVENT = and_(
     _LATER.c.customer_id == _EVENT.c.customer_id,
     _LATER.c.purpose == _EVENT.c.purpose,
@@ -90,7 +90,7 @@ _OVERVIEW = (
         .scalar_subquery()
         .label("last_consent_change_at"),
     )
-    .select_from(Customer.__table__.outerjoin(PageViewTotal.__table__, _VIEWS.customer_id == _CUSTOMERS.id))  # type: ignore[attr-defined]
+    .select_from(Customer.__table__.outerjoin(PageViewTotal.__table__, _VIEWS.customer_id == _CUSTOMERS.id))
     .where(_CUSTOMERS.id == _CUSTOMER_ID)
 )
 

@@ -20,7 +20,7 @@ GRACE = timedelta(days=1)
 def purge_sign_in_records(session: Session, *, now: datetime) -> dict[str, int]:
     """Delete expired challenges, ended or timed-out sessions and old rate-limit windows; returns the counts."""
     challenges = session.execute(delete(LoginChallenge).where(LoginChallenge.expires_at < now - GRACE))
-    sessions_table = SessionRow.__table__.c  # type: ignore[attr-defined]
+    sessions_table = SessionRow.__table__.c
     sessions = session.execute(
         delete(SessionRow).where(
             or_(
@@ -35,6 +35,6 @@ def purge_sign_in_records(session: Session, *, now: datetime) -> dict[str, int]:
         "sessions": sessions.rowcount or 0,
         "rate_limits": session.execute(
             delete(RateLimit).where(RateLimit.window_start < now - RATE_LIMIT_GRACE)
-        ).rowcount  # type: ignore[arg-type]
+        ).rowcount
         or 0,
     }

@@ -39,7 +39,7 @@ class EndpointUnavailable(Exception):
 
 
 # Deliveries whose endpoint is active; those of a disabled endpoint stay in the outbox, unclaimed, until re-enabled.
-_ACTIVE_ENDPOINTS = select(WebhookEndpoint.id).where(WebhookEndpoint.disabled_at.is_(None))  # type: ignore[union-attr]
+_ACTIVE_ENDPOINTS = select(WebhookEndpoint.id).where(WebhookEndpoint.disabled_at.is_(None))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -89,12 +89,12 @@ class OutboxWorker:
             query = (
                 select(OutboxMessage)
                 .where(
-                    OutboxMessage.kind.in_(TRANSPORTS),  # type: ignore[attr-defined]
+                    OutboxMessage.kind.in_(TRANSPORTS),
                     # A webhook event (no endpoint) is fanned out, not delivered.
-                    or_(OutboxMessage.kind != "webhook", OutboxMessage.endpoint_id.in_(_ACTIVE_ENDPOINTS)),  # type: ignore[union-attr]
-                    OutboxMessage.sent_at.is_(None),  # type: ignore[union-attr]
+                    or_(OutboxMessage.kind != "webhook", OutboxMessage.endpoint_id.in_(_ACTIVE_ENDPOINTS)),
+                    OutboxMessage.sent_at.is_(None),
                     OutboxMessage.next_attempt_at <= now,
-                    or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),  # type: ignore[union-attr]
+                    or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
                 )
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
                 .limit(BATCH)
@@ -116,8 +116,8 @@ class OutboxWorker:
                 select(OutboxMessage)
                 .where(
                     OutboxMessage.kind == "webhook",
-                    OutboxMessage.endpoint_id.is_(None),  # type: ignore[union-attr]
-                    OutboxMessage.sent_at.is_(None),  # type: ignore[union-attr]
+                    OutboxMessage.endpoint_id.is_(None),
+                    OutboxMessage.sent_at.is_(None),
                     OutboxMessage.next_attempt_at <= now,
                 )
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
@@ -128,7 +128,7 @@ class OutboxWorker:
             events = list(session.scalars(query))
             if not events:
                 return 0
-            endpoints = list(session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))))  # type: ignore[union-attr]
+            endpoints = list(session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))))
             created = 0
             for event in events:
                 subscribers = [e for e in endpoints if event.topic in e.topic_set]
@@ -138,7 +138,7 @@ class OutboxWorker:
                 # from fanning the same event out twice.
                 claimed = session.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id == event.id, OutboxMessage.sent_at.is_(None))  # type: ignore[arg-type,union-attr]
+                    .where(OutboxMessage.id == event.id, OutboxMessage.sent_at.is_(None))
                     .values(
                         sent_at=now, locked_until=None, payload=None, last_error=None if subscribers else NO_SUBSCRIBER
                     )
@@ -214,9 +214,7 @@ class OutboxWorker:
             else:
                 values = {"next_attempt_at": now + backoff(attempts), "locked_until": None, "last_error": error[:500]}
             session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == message_id)  # type: ignore[arg-type]
-                .values(attempts=attempts, **values)
+                update(OutboxMessage).where(OutboxMessage.id == message_id).values(attempts=attempts, **values)
             )
 
     async def deliver_due(self, now: datetime | None = None) -> int:
@@ -241,9 +239,9 @@ class OutboxWorker:
                     attempts,
                     f"{type(exc).__name__}: {exc}",
                 )
-                self._record(message.id, now=self.clock(), error=f"{type(exc).__name__}: {exc}", attempts=attempts)  # type: ignore[arg-type]
+                self._record(message.id, now=self.clock(), error=f"{type(exc).__name__}: {exc}", attempts=attempts)
             else:
-                self._record(message.id, now=self.clock(), error=None, attempts=attempts)  # type: ignore[arg-type]
+                self._record(message.id, now=self.clock(), error=None, attempts=attempts)
                 sent += 1
         self._maintenance(now)
         return sent

@@ -135,14 +135,14 @@ class ZipStream:
 
     def __init__(self, *, date_time: datetime, compresslevel: int = COMPRESSLEVEL) -> None:
         self._sink = _Sink()
-        self._zip = zipfile.ZipFile(self._sink, "w", compression=zipfile.ZIP_DEFLATED)
+        self._zip = zipfile.ZipFile(self._sink, "w", compression=zipfile.ZIP_DEFLATED)  # type: ignore[call-overload]  # typeshed asks for close(), never called on a file zipfile did not open
         self._date_time = date_time.timetuple()[:6]
         self._compresslevel = compresslevel
         self.files: list[FileRecord] = []
 
     @contextlib.contextmanager
     def open(self, path: str, *, rows: bool = False) -> Iterator[_Entry]:
-        info = zipfile.ZipInfo(path, date_time=self._date_time)  # type: ignore[arg-type]
+        info = zipfile.ZipInfo(path, date_time=self._date_time)
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
         # Python 3.13 renamed the attribute zipfile reads the level from.
@@ -290,7 +290,7 @@ def archive_chunks(
     def emitted(chunks: Iterator[bytes]) -> Iterator[bytes]:
         # A generator, not `map`: `yield from` closes it when the archive is closed early, so the file being
         # written, and the cursor it reads, close before the connection does (not later, in the garbage collector).
-        with contextlib.closing(chunks):
+        with contextlib.closing(chunks):  # type: ignore[type-var]  # a generator, annotated as the Iterator it is used as
             for chunk in chunks:
                 yield out(chunk)
 
@@ -336,9 +336,9 @@ def archive_chunks(
         yield from emitted(_text_file(stream, "processing.json", text, chunk_bytes))
 
         for dataset in DATASETS:
-            with contextlib.closing(dataset.rows(connection, subject)) as rows:
+            with contextlib.closing(dataset.rows(connection, subject)) as rows:  # type: ignore[type-var]  # a generator, annotated as the Iterator it is used as
                 yield from emitted(_json_file(stream, dataset, rows, chunk_bytes))
-            with contextlib.closing(dataset.rows(connection, subject)) as rows:
+            with contextlib.closing(dataset.rows(connection, subject)) as rows:  # type: ignore[type-var]  # a generator, annotated as the Iterator it is used as
                 yield from emitted(_csv_file(stream, dataset, rows, chunk_bytes))
 
     for name in SCHEMA_NAMES:

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Select, bindparam, null, select
+from sqlalchemy import BindParameter, Connection, Select, bindparam, null, select
 
 from portal.i18n import lazy_gettext
 from portal.models import (
@@ -94,7 +94,7 @@ def party(actor: str | None) -> str:
     return "staff" if actor.startswith("staff") else "system"
 
 
-def _stream(connection: Connection, statement: Select, subject: Subject) -> Iterator[Row]:  # type: ignore[type-arg]
+def _stream(connection: Connection, statement: Select, subject: Subject) -> Iterator[Row]:
     result = connection.execution_options(yield_per=YIELD_PER).execute(statement, {"customer_id": subject.customer_id})
     try:
         yield from result
@@ -102,17 +102,17 @@ def _stream(connection: Connection, statement: Select, subject: Subject) -> Iter
         result.close()
 
 
-_CUSTOMER_ID = bindparam("customer_id")
-_C = Customer.__table__.c  # type: ignore[attr-defined]
-_P = Purchase.__table__.c  # type: ignore[attr-defined]
-_L = PurchaseLine.__table__.c  # type: ignore[attr-defined]
-_S = Store.__table__.c  # type: ignore[attr-defined]
-_V = PageView.__table__.c  # type: ignore[attr-defined]
-_E = ConsentEvent.__table__.c  # type: ignore[attr-defined]
-_W = ConsentWording.__table__.c  # type: ignore[attr-defined]
-_R = PrivacyRequest.__table__.c  # type: ignore[attr-defined]
-_RE = RequestEvent.__table__.c  # type: ignore[attr-defined]
-_PC = ProfileChange.__table__.c  # type: ignore[attr-defined]
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
+_C = Customer.__table__.c
+_P = Purchase.__table__.c
+_L = PurchaseLine.__table__.c
+_S = Store.__table__.c
+_V = PageView.__table__.c
+_E = ConsentEvent.__table__.c
+_W = ConsentWording.__table__.c
+_R = PrivacyRequest.__table__.c
+_RE = RequestEvent.__table__.c
+_PC = ProfileChange.__table__.c
 
 
 # --- Profile --------------------------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ _PURCHASES = (
         _P.total_cents,
         _P.currency,
     )
-    .select_from(Purchase.__table__.join(Store.__table__, _S.id == _P.store_id))  # type: ignore[attr-defined]
+    .select_from(Purchase.__table__.join(Store.__table__, _S.id == _P.store_id))
     .where(_P.customer_id == _CUSTOMER_ID)
     .order_by(_P.purchased_at, _P.id)
 )
@@ -253,7 +253,7 @@ _LINES = (
         _L.unit_price_cents,
         _P.currency,
     )
-    .select_from(PurchaseLine.__table__.join(Purchase.__table__, _P.id == _L.purchase_id))  # type: ignore[attr-defined]
+    .select_from(PurchaseLine.__table__.join(Purchase.__table__, _P.id == _L.purchase_id))
     .where(_P.customer_id == _CUSTOMER_ID)
     .order_by(_P.purchased_at, _P.id, _L.id)
 )
@@ -319,7 +319,7 @@ _CONSENTS = (
         _W.locale,
         _W.text,
     )
-    .select_from(ConsentEvent.__table__.outerjoin(ConsentWording.__table__, _W.hash == _E.wording_hash))  # type: ignore[attr-defined]
+    .select_from(ConsentEvent.__table__.outerjoin(ConsentWording.__table__, _W.hash == _E.wording_hash))
     .where(_E.customer_id == _CUSTOMER_ID)
     .order_by(_E.occurred_at, _E.id)
 )
@@ -419,7 +419,7 @@ REQUESTS = Dataset(
 
 _REQUEST_EVENTS = (
     select(_R.reference, _RE.occurred_at, _RE.kind, _RE.actor, _RE.note)
-    .select_from(RequestEvent.__table__.join(PrivacyRequest.__table__, _R.id == _RE.request_id))  # type: ignore[attr-defined]
+    .select_from(RequestEvent.__table__.join(PrivacyRequest.__table__, _R.id == _RE.request_id))
     .where(_R.customer_id == _CUSTOMER_ID, _RE.visible_to_customer.is_(True))
     .order_by(_R.received_at, _R.id, _RE.occurred_at, _RE.id)
 )

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import BindParameter, Connection, bindparam, select
 
 from portal.consent import ledger
 from portal.consent.register import LocalizedText, PurposeRegister
@@ -73,12 +73,12 @@ class Report:
     report_rows: int = REPORT_ROWS
 
 
-_DAYS = PageViewDay.__table__.c  # type: ignore[attr-defined]
-_VIEWS = PageView.__table__.c  # type: ignore[attr-defined]
-_VIEW_TOTAL = PageViewTotal.__table__.c  # type: ignore[attr-defined]
-_R = PrivacyRequest.__table__.c  # type: ignore[attr-defined]
-_RE = RequestEvent.__table__.c  # type: ignore[attr-defined]
-_CUSTOMER_ID = bindparam("customer_id")
+_DAYS = PageViewDay.__table__.c
+_VIEWS = PageView.__table__.c
+_VIEW_TOTAL = PageViewTotal.__table__.c
+_R = PrivacyRequest.__table__.c
+_RE = RequestEvent.__table__.c
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
 
 _DAY_COUNTS = select(_DAYS.day, _DAYS.view_count).where(_DAYS.customer_id == _CUSTOMER_ID)
 _PAGE_VIEW_TOTAL = select(_VIEW_TOTAL.view_count).where(_VIEW_TOTAL.customer_id == _CUSTOMER_ID)
@@ -97,7 +97,7 @@ _REQUESTS = (
 )
 _STEPS = (
     select(_RE.request_id, _RE.occurred_at, _RE.kind, _RE.note)
-    .select_from(RequestEvent.__table__.join(PrivacyRequest.__table__, _R.id == _RE.request_id))  # type: ignore[attr-defined]
+    .select_from(RequestEvent.__table__.join(PrivacyRequest.__table__, _R.id == _RE.request_id))
     .where(_R.customer_id == _CUSTOMER_ID, _RE.visible_to_customer.is_(True))
     .order_by(_RE.occurred_at, _RE.id)
 )

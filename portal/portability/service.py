@@ -138,10 +138,10 @@ def send_download_link(
     enqueue_email(session, email=email, topic="download-link", now=now)
     with using_locale(customer.preferred_language):  # the timeline speaks to the customer
         note = gettext("We emailed you a link to download your data. It works for 7 days.")
-    session.add(RequestEvent(request_id=request.id, occurred_at=now, actor=actor, kind="message", note=note))  # type: ignore[arg-type]
+    session.add(RequestEvent(request_id=request.id, occurred_at=now, actor=actor, kind="message", note=note))
     # The timeline changed: agents holding the older version must reload before they act (optimistic locking).
     session.execute(
-        update(PrivacyRequest).where(PrivacyRequest.id == request.id).values(version=PrivacyRequest.version + 1)  # type: ignore[arg-type]
+        update(PrivacyRequest).where(PrivacyRequest.id == request.id).values(version=PrivacyRequest.version + 1)
     )
     record_audit(
         session,

@@ -46,7 +46,7 @@ class ArchiveResponse(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             with anyio.CancelScope(shield=True):
-                await self.body_iterator.aclose()  # type: ignore[attr-defined]
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]  # an async generator (in_worker_thread), typed by Starlette as AsyncIterable
                 await self.on_end()
 
 
@@ -61,7 +61,7 @@ async def in_worker_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
                 yield chunk
     finally:
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(chunks.close)
+            await anyio.to_thread.run_sync(chunks.close)  # type: ignore[attr-defined]  # a generator, annotated as the Iterator it is used as
 
 
 def _customer_only(request: Request) -> int:

@@ -28,7 +28,10 @@ EDITABLE_FIELDS = (
 # Metropolitan departments 01–95 (Corsica's 20xxx included), overseas 971–976 and collectivities 984–988.
 FRENCH_POSTCODE = re.compile(r"^(?:(?:0[1-9]|[1-8]\d|9[0-5])\d{3}|97[1-6]\d{2}|98[4-8]\d{2})$")
 NAME_PUNCTUATION = set(" -'’.")
-COUNTRIES = frozenset(code for code in Locale.parse("en").territories if len(code) == 2 and code.isalpha())
+# Babel types a locale table's keys as `str | int | None`: the territory codes are strings.
+COUNTRIES = frozenset(
+    code for code in Locale.parse("en").territories if isinstance(code, str) and len(code) == 2 and code.isalpha()
+)
 
 MESSAGES = {
     "name_required": lazy_gettext("Enter your name."),

@@ -68,7 +68,7 @@ def apply_changes(
         setattr(customer, field, new)
         session.add(
             ProfileChange(
-                customer_id=customer.id,  # type: ignore[arg-type]
+                customer_id=customer.id,
                 field=field,
                 old_value=None if old is None else str(old),
                 new_value=None if new is None else str(new),
@@ -163,8 +163,8 @@ def request_email_change(
         update(EmailChange)
         .where(
             EmailChange.customer_id == customer_id,
-            EmailChange.confirmed_at.is_(None),  # type: ignore[union-attr]
-            EmailChange.voided_at.is_(None),  # type: ignore[union-attr]
+            EmailChange.confirmed_at.is_(None),
+            EmailChange.voided_at.is_(None),
         )
         .values(voided_at=now)
     )
@@ -248,7 +248,7 @@ def confirm_email_change(
     change = _pending_change(session, settings, token, now)
     claimed = session.execute(
         update(EmailChange)
-        .where(EmailChange.id == change.id, EmailChange.confirmed_at.is_(None), EmailChange.voided_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .where(EmailChange.id == change.id, EmailChange.confirmed_at.is_(None), EmailChange.voided_at.is_(None))
         .values(confirmed_at=now)
     )
     if claimed.rowcount != 1:
@@ -282,7 +282,7 @@ def confirm_email_change(
             topic="email-changed",
             now=now,
         )
-    return customer.id  # type: ignore[return-value]
+    return customer.id  # type: ignore[return-value]  # an id: set since the row was flushed
 
 
 # --- Correction requests -------------------------------------------------------------------------------------

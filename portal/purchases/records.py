@@ -43,10 +43,10 @@ def record_purchase(
     session.flush()
     for sku, label, quantity, unit_price in lines:
         session.add(
-            PurchaseLine(purchase_id=purchase.id, sku=sku, label=label, quantity=quantity, unit_price_cents=unit_price)  # type: ignore[arg-type]
+            PurchaseLine(purchase_id=purchase.id, sku=sku, label=label, quantity=quantity, unit_price_cents=unit_price)
         )
     if customer_id is not None:
-        table = PurchaseTotal.__table__  # type: ignore[attr-defined]
+        table = PurchaseTotal.__table__
         statement = dialect_insert(session)(table).values(
             customer_id=customer_id,
             store_id=store_id,

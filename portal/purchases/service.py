@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Select, bindparam, or_, select
+from sqlalchemy import BindParameter, Connection, Select, bindparam, or_, select
 from sqlmodel import Session
 
 from portal.db import as_connection
@@ -214,13 +214,13 @@ def year_bounds(year: int, timezone: str) -> tuple[datetime, datetime]:
 
 # --- Statements, built once (building them per request costs more than SQLite's answer, bench/README.md) --------
 
-_P = Purchase.__table__.c  # type: ignore[attr-defined]
-_L = PurchaseLine.__table__.c  # type: ignore[attr-defined]
-_S = Store.__table__.c  # type: ignore[attr-defined]
-_T = PurchaseTotal.__table__.c  # type: ignore[attr-defined]
+_P = Purchase.__table__.c
+_L = PurchaseLine.__table__.c
+_S = Store.__table__.c
+_T = PurchaseTotal.__table__.c
 
-_CUSTOMER_ID = bindparam("customer_id")
-_PURCHASE_ID = bindparam("purchase_id")
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
+_PURCHASE_ID: BindParameter[int] = bindparam("purchase_id")
 _PURCHASE_COLUMNS = (
     _P.id,
     _P.purchased_at,
@@ -234,14 +234,14 @@ _PURCHASE_COLUMNS = (
     _S.city.label("store_city"),
     _S.kind.label("store_kind"),
 )
-_PURCHASE_WITH_STORE = Purchase.__table__.join(Store.__table__, _S.id == _P.store_id)  # type: ignore[attr-defined]
+_PURCHASE_WITH_STORE = Purchase.__table__.join(Store.__table__, _S.id == _P.store_id)
 
 # The page's cursor, checked to be one of the customer's own purchases.
 _CURSOR = select(_P.purchased_at).where(_P.id == _PURCHASE_ID, _P.customer_id == _CUSTOMER_ID)
 
 _TOTALS = (
     select(_T.store_id, _T.year, _T.purchase_count, _T.amount_cents, _S.code, _S.name, _S.city, _S.kind)
-    .select_from(PurchaseTotal.__table__.join(Store.__table__, _S.id == _T.store_id))  # type: ignore[attr-defined]
+    .select_from(PurchaseTotal.__table__.join(Store.__table__, _S.id == _T.store_id))
     .where(_T.customer_id == _CUSTOMER_ID)
 )
 
@@ -256,7 +256,7 @@ _RECEIPT_LINES = (
 
 
 @cache
-def _page_statement(*, since: bool, until: bool, store: bool, channel: bool, after: bool) -> Select:  # type: ignore[type-arg]
+def _page_statement(*, since: bool, until: bool, store: bool, channel: bool, after: bool) -> Select:
     """The list query for one combination of filters (a few dozen shapes at most, each built once)."""
     statement = select(*_PURCHASE_COLUMNS).select_from(_PURCHASE_WITH_STORE).where(_P.customer_id == _CUSTOMER_ID)
     if since:
@@ -269,7 +269,7 @@ def _page_statement(*, since: bool, until: bool, store: bool, channel: bool, aft
         statement = statement.where(_P.channel == bindparam("channel"))
     if after:
         # Spelled as a range plus a tie-breaker rather than a row value, so both engines seek in the index.
-        before_at = bindparam("before_at")
+        before_at: BindParameter[datetime] = bindparam("before_at")
         statement = statement.where(
             _P.purchased_at <= before_at, or_(_P.purchased_at < before_at, _P.id < bindparam("before_id"))
         )

@@ -66,7 +66,7 @@ def add_step(
 ) -> None:
     session.add(
         RequestEvent(
-            request_id=request.id,  # type: ignore[arg-type]
+            request_id=request.id,
             occurred_at=now,
             actor=actor,
             kind=kind,

@@ -146,7 +146,7 @@ def honour_objection(
     withdrawn = ledger.withdraw_all_marketing(
         session,
         register=register,
-        customer_id=customer.id,  # type: ignore[arg-type]
+        customer_id=customer.id,
         channel="support",
         actor=actor,
         now=now,

@@ -33,7 +33,7 @@ def normalise_reference(raw: str) -> str | None:
     """The canonical form of a reference a person typed (case, dashes, O/0 and I/L/1 confusions), or None."""
     cleaned = (raw or "").upper().replace("-", "").replace(" ", "")
     cleaned = cleaned.removeprefix("R")
-    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
     if len(cleaned) != 8 or any(c not in REFERENCE_ALPHABET for c in cleaned):
         return None
     return f"R-{cleaned[:4]}-{cleaned[4:]}"
@@ -89,7 +89,7 @@ def file_request(
     )
     session.add(request)
     session.flush()
-    session.add(RequestEvent(request_id=request.id, occurred_at=now, actor=actor, kind="received"))  # type: ignore[arg-type]
+    session.add(RequestEvent(request_id=request.id, occurred_at=now, actor=actor, kind="received"))
     record_audit(
         session,
         actor=actor,
@@ -104,7 +104,7 @@ def file_request(
 
 def _filed(request: PrivacyRequest, *, created: bool) -> FiledRequest:
     return FiledRequest(
-        id=request.id,  # type: ignore[arg-type]
+        id=request.id,
         reference=request.reference,
         type=request.type,
         received_at=request.received_at,
@@ -153,7 +153,7 @@ def requests_of(session: Session, *, customer_id: int) -> list[RequestSummary]:
     rows = session.scalars(
         select(PrivacyRequest)
         .where(PrivacyRequest.customer_id == customer_id)
-        .order_by(PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())  # type: ignore[attr-defined]
+        .order_by(PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())
     )
     return [_summary(row) for row in rows]
 
@@ -177,8 +177,8 @@ def request_of(session: Session, *, customer_id: int, reference: str) -> tuple[R
         raise RequestNotFound(reference)
     events = session.scalars(
         select(RequestEvent)
-        .where(RequestEvent.request_id == request.id, RequestEvent.visible_to_customer.is_(True))  # type: ignore[attr-defined]
-        .order_by(RequestEvent.occurred_at, RequestEvent.id)  # type: ignore[arg-type]
+        .where(RequestEvent.request_id == request.id, RequestEvent.visible_to_customer.is_(True))
+        .order_by(RequestEvent.occurred_at, RequestEvent.id)
     )
     steps = [
         TimelineStep(occurred_at=e.occurred_at, kind=e.kind, note=e.note, by_customer=e.actor.startswith("customer:"))
@@ -288,7 +288,7 @@ def make_request(
             select(PrivacyRequest.reference).where(
                 PrivacyRequest.customer_id == customer_id,
                 PrivacyRequest.type == type,
-                PrivacyRequest.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
+                PrivacyRequest.status.in_(OPEN_STATUSES),
             )
         ).first()
         if open_one is not None:

@@ -527,11 +527,11 @@ def _change(
     # committed; then no row matches and nothing of ours is written.
     result = session.execute(
         update(PrivacyRequest)
-        .where(PrivacyRequest.id == request.id, PrivacyRequest.version == seen)  # type: ignore[arg-type]
+        .where(PrivacyRequest.id == request.id, PrivacyRequest.version == seen)
         .values(**changes, version=seen + 1),
         execution_options={"synchronize_session": False},
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         current = session.scalar(select(PrivacyRequest.version).where(PrivacyRequest.id == request.id))
         raise StaleRequest(request.reference, current or seen)
     previous_status = request.status
@@ -539,7 +539,7 @@ def _change(
         set_committed_value(request, name, value)
     session.add(
         RequestEvent(
-            request_id=request.id,  # type: ignore[arg-type]
+            request_id=request.id,
             occurred_at=now,
             actor=actor,
             kind=event.kind,

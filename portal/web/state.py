@@ -19,9 +19,9 @@ import functools
 import inspect
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.requests import Request
 
@@ -58,7 +58,7 @@ class Portal:
 
 
 def portal_of(request: Request) -> Portal:
-    return request.app.state.portal  # type: ignore[no-any-return]
+    return request.app.state.portal
 
 
 def request_id_of(request: Request) -> str | None:
@@ -89,7 +89,9 @@ def _read_only(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...], kwar
         return fn(session, *args, **kwargs)
 
 
-async def read(request: Request, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+# `fn` is typed loosely on purpose: its `now`, `request_id` and `timezone` may be left for these helpers to give,
+# which a ParamSpec cannot express.
+async def read(request: Request, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """`fn(session, *args, **kwargs)` in a unit of work that is never committed."""
     engine = portal_of(request).engine
     return await run_db(engine, _read_only, engine, fn, args, _injected(request, fn, dict(kwargs)))
@@ -97,10 +99,10 @@ async def read(request: Request, fn: Callable[Concatenate[Session, P], T], /, *a
 
 async def write(
     request: Request,
-    fn: Callable[Concatenate[Session, P], T],
+    fn: Callable[..., T],
     /,
-    *args: P.args,
-    **kwargs: P.kwargs,
+    *args: Any,
+    **kwargs: Any,
 ) -> T:
     """`fn(session, *args, **kwargs)` in one transaction, committed when it returns and rolled back when it raises.
 
@@ -113,9 +115,7 @@ async def write(
     return await run_db(engine, in_transaction, engine, fn, *args, keep_on=keep_on, **_injected(request, fn, options))
 
 
-def stream(
-    request: Request, fn: Callable[Concatenate[Connection, P], Iterator[T]], /, *args: P.args, **kwargs: P.kwargs
-) -> Iterator[T]:
+def stream(request: Request, fn: Callable[..., Iterator[T]], /, *args: Any, **kwargs: Any) -> Iterator[T]:
     """The rows `fn(connection, …)` yields, read while the response streams them (CSV exports); the connection is
     held only as long as the iteration. Starlette iterates it in a worker thread."""
     engine = portal_of(request).engine

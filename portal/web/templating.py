@@ -12,10 +12,7 @@ from markupsafe import Markup, escape
 from portal import i18n
 from portal.labels import TEMPLATE_GLOBALS
 from portal.retailer import Retailer
-from portal.settings import PROJECT_ROOT, Settings
-
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
-STATIC_DIR = PROJECT_ROOT / "static"
+from portal.settings import STATIC_DIR, TEMPLATES_DIR, Settings
 
 
 @cache
@@ -50,7 +47,7 @@ def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Enviro
         # Checking template files for changes costs two stat() calls per render; only development wants it.
         auto_reload=settings.environment == "development",
     )
-    env.install_gettext_callables(  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension
         gettext=lambda message: i18n.translations(i18n.get_locale()).gettext(message),
         ngettext=lambda s, p, n: i18n.translations(i18n.get_locale()).ngettext(s, p, n),
         # Old-style gettext: {% trans %} variables are still escaped (Markup %), and it renders the overview

@@ -1,0 +1,1 @@
+"""The customer self-service privacy portal: see ARCHITECTURE.md for the layout."""

@@ -1,0 +1,1 @@
+"""Alembic migrations: the schema is owned here (env.py, versions/)."""
