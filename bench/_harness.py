@@ -1,6 +1,6 @@
 """Shared plumbing for the benchmarks: servers on free loopback ports, `wrk` runs and their parsing, statistics.
 
-Nothing here knows about the portal; `pages.py` composes it. Method: ../../shared/BENCHMARKS.md.
+Nothing here knows about the portal; `pages.py` composes it. Method: bench/README.md ("Method").
 """
 
 from __future__ import annotations
@@ -336,7 +336,7 @@ class RatioSummary:
 def summarise(
     rounds: Sequence[Round], *, floor: float = 0.8, min_rounds: int = 6, max_spread: float = 1.15
 ) -> RatioSummary:
-    """Median of the per-round ratios over the rounds kept (BENCHMARKS.md §3)."""
+    """Median of the per-round ratios over the rounds kept (bench/README.md, "Method")."""
     best_baseline = max((r.baseline.requests_per_sec for r in rounds), default=0.0)
     judged: list[Round] = []
     for r in rounds:

@@ -8,7 +8,7 @@ Pages: overview (GET /me), profile (/me/profile), purchases-1 (/me/purchases), p
 list, reached by following "Show older purchases" 49 times from the first) and browsing (/me/browsing; reported as
 skipped while it does not answer with a real page).
 
-Follows ../shared/BENCHMARKS.md: the portal and the bare page run with identical uvicorn flags (one worker, no
+Follows the method in bench/README.md: the portal and the bare page run with identical uvicorn flags (one worker, no
 access log); for each page, rounds alternate bare/page so that both see the same machine, and the result is the
 median of the per-round ratios; latency is measured apart at 1 and 4 connections, in alternating runs whose p50 and
 p99 are reported as medians over the runs (one stall of the shared machine moves one run, not the figure). Not a
@@ -760,7 +760,7 @@ def run(options: Options) -> int:
         print(f"raw figures written to {options.json_path}")
     if options.rounds < 8 or options.duration < 5:
         print(
-            f"note: {options.rounds} rounds of {options.duration:g} s per page; BENCHMARKS.md asks for at least 8 "
+            f"note: {options.rounds} rounds of {options.duration:g} s per page; the method (bench/README.md) asks for at least 8 "
             "rounds of 5 s for a reference figure (--rounds 8 --duration 5)."
         )
     return 0

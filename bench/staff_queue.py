@@ -7,7 +7,7 @@
 Pages: the queue's first page (`/staff/requests`: open requests by effective due date) and a filtered page
 (`/staff/requests?type=erasure&due=week`), signed in as an agent (the session is opened directly in the database).
 The queue's ordering index comes with the schema (migration 0006); the tables are ANALYZEd after the bulk load.
-Follows ../shared/BENCHMARKS.md like pages.py: same uvicorn flags for both servers, alternating rounds, median of
+Follows the method in bench/README.md like pages.py: same uvicorn flags for both servers, alternating rounds, median of
 the per-round ratios, latency at 1 and 4 connections. Not a test: it prints figures.
 """
 

@@ -53,7 +53,7 @@ async def run_db(engine: Engine, fn: Callable[..., T], /, *args: object, **kwarg
     """Run synchronous database work from an async view.
 
     SQLite answers from a local file in microseconds, so its queries run on the event loop: a threadpool hand-off
-    costs more than the query (../shared/BENCHMARKS.md measured 1.7x). PostgreSQL waits on the network, so its work
+    costs more than the query (measured 1.7x: bench/README.md). PostgreSQL waits on the network, so its work
     goes to a worker thread and never stalls other requests.
     """
     if engine.dialect.name == "sqlite":

@@ -79,8 +79,8 @@ HEAVY_PAGE_VIEWS = 100_000
 ORDINARY_PURCHASES = (40, 180)
 ORDINARY_PAGE_VIEWS = (20, 400)
 MIN_ORDINARY_PURCHASES = 30_000
-# Browsing data is kept 13 months by default (DESIGN.md §2): page views fit in the last 12, so that a retention
-# purge run on the demo database leaves the demo as it is.
+# Browsing data is kept 13 months (the browsing purpose's retention in portal/config/purposes.toml): page views fit
+# in the last 12, so that a retention purge run on the demo database leaves the demo as it is.
 BROWSING_HISTORY_DAYS = 365
 CHUNK_SIZE = 5_000
 

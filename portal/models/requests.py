@@ -63,7 +63,7 @@ class RequestEvent(SQLModel, table=True):
 
 
 # The queue's order: open requests by the due date that applies (extended or not). Without this index the first page
-# at 100,000 requests sorts the whole table (17 ms → 0.1 ms, bench/queue.py).
+# at 100,000 requests sorts the whole table (17 ms → 0.1 ms, bench/staff_queue.py).
 Index(
     "ix_privacy_request_status_effective_due",
     PrivacyRequest.__table__.c.status,  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
