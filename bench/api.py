@@ -12,7 +12,7 @@ Scenarios:
   browsing-1        POST /api/v1/browsing-events, one event of the heavy customer (who consents to browsing)
   browsing-100      the same with batches of 100 events (events/s = requests/s x 100)
 
-Follows the method in bench/README.md as bench/pages.py does: the portal and the bare endpoints (bench/baseline_json_app.py)
+Follows the method of bench/README.md like bench/pages.py: the portal and the bare endpoints (baseline_json_app.py)
 run with identical uvicorn flags; per scenario, rounds alternate bare/portal and the result is the median of the
 per-round ratios; latency apart at 1 and 4 connections. wrk sends the POSTs through Lua scripts. The toggle runs
 through signed-in sessions of many demo customers (one customer clicking thousands of times a minute is no real
@@ -770,7 +770,7 @@ def run(options: Options) -> int:
         print(f"raw figures written to {options.json_path}")
     if options.rounds < 8 or options.duration < 5:
         print(
-            f"note: {options.rounds} rounds of {options.duration:g} s per scenario; the method (bench/README.md) asks for at least 8 "
+            f"note: {options.rounds} rounds of {options.duration:g} s per scenario; the method asks for at least 8 "
             "rounds of 5 s for a reference figure (--rounds 8 --duration 5)."
         )
     return 0

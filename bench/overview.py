@@ -3,7 +3,7 @@
     .venv/bin/python bench/overview.py            # full run: 8 alternating rounds of 5 s, then latency (~2.5 min)
     .venv/bin/python bench/overview.py --quick    # smoke check: 2 rounds of 2 s (figures not reliable)
 
-A thin wrapper: the overview alone with the method's reference settings (bench/README.md), i.e. `bench/pages.py --pages overview
+A thin wrapper: the overview alone with the reference settings of bench/README.md, i.e. `pages.py --pages overview
 --rounds 8 --duration 5 --warmup 5 --latency-duration 5`. bench/pages.py measures every page; see bench/README.md.
 """
 

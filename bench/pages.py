@@ -760,7 +760,7 @@ def run(options: Options) -> int:
         print(f"raw figures written to {options.json_path}")
     if options.rounds < 8 or options.duration < 5:
         print(
-            f"note: {options.rounds} rounds of {options.duration:g} s per page; the method (bench/README.md) asks for at least 8 "
+            f"note: {options.rounds} rounds of {options.duration:g} s per page; the method asks for at least 8 "
             "rounds of 5 s for a reference figure (--rounds 8 --duration 5)."
         )
     return 0
