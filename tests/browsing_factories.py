@@ -55,7 +55,8 @@ def add_daily_views(engine: Engine, customer: Customer, *, days: int, per_day: i
     Big histories (thousands of rows) go through `record_page_views`, the batch writer: a few multi-row statements
     that keep the per-day and per-customer counts exactly as `record_page_view` would (tests/unit/test_records.py).
     """
-    views = []
+    assert customer.id is not None
+    views: list[tuple[int, datetime, str, str | None]] = []
     for offset in range(days):
         day = last_day - timedelta(days=offset)
         start = datetime.combine(day, time(8), tzinfo=PARIS).astimezone(UTC)
@@ -69,4 +70,4 @@ def add_daily_views(engine: Engine, customer: Customer, *, days: int, per_day: i
             for n in range(per_day)
         )
     with transaction(engine) as session:
-        record_page_views(session, views)  # type: ignore[arg-type]
+        record_page_views(session, views)

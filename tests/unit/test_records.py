@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlmodel import select
+from sqlalchemy import Engine
+from sqlmodel import col, select
 
 from portal.browsing.records import record_page_view, record_page_views
 from portal.db import transaction
@@ -110,7 +111,11 @@ def test_a_batch_of_page_views_keeps_the_same_totals_as_one_by_one(engine) -> No
 # only the totals, so a factory that summed differently would make every page test check the wrong numbers.
 
 
-def _purchase_totals(engine, customer_id: int) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+PurchaseTotals = list[tuple[int, int, int, int, datetime, datetime]]  # store, year, count, amount, first, last
+PageViewCounts = tuple[list[tuple[date, int]], tuple[int, datetime] | None]  # (day, count)s, (count, last view)
+
+
+def _purchase_totals(engine: Engine, customer_id: int | None) -> PurchaseTotals:
     with transaction(engine) as session:
         rows = session.exec(select(PurchaseTotal).where(PurchaseTotal.customer_id == customer_id)).all()
         return sorted(
@@ -119,7 +124,7 @@ def _purchase_totals(engine, customer_id: int) -> list[tuple[object, ...]]:  # t
         )
 
 
-def _page_view_totals(engine, customer_id: int) -> tuple[list[tuple[object, ...]], tuple[object, ...] | None]:  # type: ignore[no-untyped-def]
+def _page_view_totals(engine: Engine, customer_id: int | None) -> PageViewCounts:
     with transaction(engine) as session:
         days = session.exec(select(PageViewDay).where(PageViewDay.customer_id == customer_id)).all()
         total = session.get(PageViewTotal, customer_id)
@@ -129,12 +134,12 @@ def _page_view_totals(engine, customer_id: int) -> tuple[list[tuple[object, ...]
         )
 
 
-def _replay_purchases(engine, ids: list[int], customer_id: int) -> None:  # type: ignore[no-untyped-def]
+def _replay_purchases(engine: Engine, ids: list[int], customer_id: int | None) -> None:
     """The purchases `ids` again, for `customer_id`, one by one through `record_purchase`."""
     with transaction(engine) as session:
-        purchases = session.exec(select(Purchase).where(Purchase.id.in_(ids)).order_by(Purchase.id)).all()  # type: ignore[union-attr]
+        purchases = session.exec(select(Purchase).where(col(Purchase.id).in_(ids)).order_by(col(Purchase.id))).all()
         lines: dict[int, list[tuple[str, str, int, int]]] = {purchase_id: [] for purchase_id in ids}
-        for line in session.exec(select(PurchaseLine).order_by(PurchaseLine.id)).all():
+        for line in session.exec(select(PurchaseLine).order_by(col(PurchaseLine.id))).all():
             if line.purchase_id in lines:
                 lines[line.purchase_id].append((line.sku, line.label, line.quantity, line.unit_price_cents))
         for purchase in purchases:
@@ -180,9 +185,11 @@ def test_bulk_inserted_purchases_leave_the_totals_record_purchase_leaves(engine)
         (web.id, 2026): 1,
     }
     with transaction(engine) as session:
-        receipts = {p.id: p.receipt_number for p in session.exec(select(Purchase).where(Purchase.id.in_(edges))).all()}  # type: ignore[union-attr]
+        receipts = {
+            p.id: p.receipt_number for p in session.exec(select(Purchase).where(col(Purchase.id).in_(edges))).all()
+        }
         lines = session.exec(select(PurchaseLine).where(PurchaseLine.purchase_id == edges[0])).all()
-        unlinked = session.exec(select(Purchase).where(Purchase.customer_id.is_(None))).all()  # type: ignore[union-attr]
+        unlinked = session.exec(select(Purchase).where(col(Purchase.customer_id).is_(None))).all()
     assert [receipts[i] for i in edges] == ["EDGE-1", "EDGE-2", "EDGE-3"]  # the ids come back in the order given
     assert [(x.sku, x.quantity, x.unit_price_cents) for x in lines] == [("A", 3, 1250)]
     assert [p.receipt_number for p in unlinked] == ["ERASED-1"]  # in no customer's totals
