@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from portal.browsing.records import record_page_view
+from portal.browsing.records import record_page_view, record_page_views
 from portal.db import transaction
-from portal.models import ConsentEvent, Customer, PageView, PageViewDay, PageViewTotal
+from portal.models import ConsentEvent, Customer
 from tests.conftest import TIMEZONE
 
 PARIS = ZoneInfo(TIMEZONE)
@@ -55,35 +54,24 @@ def add_views_at(engine: Engine, customer: Customer, moments: Iterable[datetime]
 
 
 def add_daily_views(engine: Engine, customer: Customer, *, days: int, per_day: int, last_day: date) -> None:
-    """`per_day` views on each of the `days` Paris days ending with `last_day`, bulk-inserted with their totals.
+    """`per_day` views on each of the `days` Paris days ending with `last_day` (no consent event added).
 
-    Big histories (thousands of rows) go in with Core inserts; the summary rows are computed from the same list,
-    exactly as `record_page_view` would have kept them.
+    Big histories (thousands of rows) go through `record_page_views`, the batch writer: a few multi-row statements
+    that keep the per-day and per-customer counts exactly as `record_page_view` would (tests/unit/test_records.py).
     """
-    rows = []
+    assert customer.id is not None
+    views: list[tuple[int, datetime, str, str | None]] = []
     for offset in range(days):
         day = last_day - timedelta(days=offset)
         start = datetime.combine(day, time(8), tzinfo=PARIS).astimezone(UTC)
-        for n in range(per_day):
-            rows.append(
-                {
-                    "customer_id": customer.id,
-                    "viewed_at": start + timedelta(seconds=40 * n),
-                    "url": f"https://www.maison-aubepine.example/d/{day.isoformat()}/{n}",
-                    "title": f"Produit {n}",
-                }
+        views.extend(
+            (
+                customer.id,
+                start + timedelta(seconds=40 * n),
+                f"https://www.maison-aubepine.example/d/{day.isoformat()}/{n}",
+                f"Produit {n}",
             )
-    per_day_counts = Counter(row["viewed_at"].astimezone(PARIS).date() for row in rows)
+            for n in range(per_day)
+        )
     with transaction(engine) as session:
-        connection = session.connection()
-        connection.execute(PageView.__table__.insert(), rows)  # type: ignore[attr-defined]
-        connection.execute(
-            PageViewDay.__table__.insert(),  # type: ignore[attr-defined]
-            [{"customer_id": customer.id, "day": day, "view_count": count} for day, count in per_day_counts.items()],
-        )
-        table = PageView.__table__  # type: ignore[attr-defined]
-        last = connection.execute(select(func.max(table.c.viewed_at)).where(table.c.customer_id == customer.id))
-        connection.execute(
-            PageViewTotal.__table__.insert(),  # type: ignore[attr-defined]
-            [{"customer_id": customer.id, "view_count": len(rows), "last_viewed_at": last.scalar()}],
-        )
+        record_page_views(session, views, timezone=TIMEZONE)

@@ -7,12 +7,14 @@ import functools
 import os
 import re
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
@@ -118,11 +120,12 @@ class SMTPServer:
 
     def __init__(self) -> None:
         self.mailbox = Mailbox()
-        self.controller = None
+        self.controller: Controller | None = None
         self.port = 0
 
-    def start(self, port: int = 0) -> SMTPServer:
-        self.controller = start_smtp_server(self.mailbox, port=port)
+    def start(self, sock: socket.socket | None = None) -> SMTPServer:
+        """Listen on a free port, or on `sock` (from `reserve_port`) when the test already gave its port out."""
+        self.controller = start_smtp_server(self.mailbox, sock=sock)
         self.port = self.controller.port
         return self
 
@@ -151,6 +154,21 @@ def smtp() -> Iterator[SMTPServer]:
     server = SMTPServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def reserved_port() -> Iterator[socket.socket]:
+    """A socket bound to a free port on 127.0.0.1 but not listening yet: connections to the port are refused until
+    the test hands the socket to a server, and no other process can take the port meanwhile (which probing for a
+    free port, closing the probe and binding again later could not promise)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock
+    sock.close()  # a no-op once the server it was handed to has closed it
+
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
 
 
 def link_in(email: ReceivedEmail) -> str:

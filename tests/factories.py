@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from portal.browsing.records import record_page_view
+from portal.browsing.records import record_page_views
 from portal.db import transaction
 from portal.models import ConsentEvent, Customer, Store, email_key
-from portal.purchases.records import record_purchase
 from tests.conftest import TIMEZONE
+from tests.purchase_factories import NewPurchase, insert_purchases
 
 _sequence = itertools.count(1)
 
@@ -54,23 +54,31 @@ def make_store(engine: Engine, *, code: str | None = None, kind: str = "store", 
 
 def add_purchases(
     engine: Engine, customer: Customer, store: Store, count: int, *, start: datetime | None = None
-) -> None:
+) -> list[int]:
+    """`count` purchases a day apart, bulk-inserted with their totals (tests/purchase_factories.py); their ids."""
     start = start or datetime(2025, 1, 1, 9, tzinfo=UTC)
-    with transaction(engine) as session:
-        for i in range(count):
-            record_purchase(
-                session,
+    return insert_purchases(
+        engine,
+        [
+            NewPurchase(
                 customer_id=customer.id,
                 store_id=store.id,  # type: ignore[arg-type]
                 channel="web" if store.kind == "web" else "in_store",
                 purchased_at=start + timedelta(days=i),
                 receipt_number=f"R{next(_sequence):09d}",
-                lines=[("SKU-1", "Arrosoir galvanisé 10 L", 1, 2490), ("SKU-2", "Terreau 40 L", 2, 899)],
-                timezone=TIMEZONE,
             )
+            for i in range(count)
+        ],
+    )
 
 
 def add_page_views(engine: Engine, customer: Customer, count: int, *, start: datetime | None = None) -> None:
+    """Consent to browsing analytics, then `count` page views an hour apart.
+
+    The views go through `record_page_views`, the retailer API's batch writer (a few statements whatever the count),
+    rather than `record_page_view` three statements at a time: the counts it keeps are the same (tests/unit/
+    test_records.py).
+    """
     start = start or datetime(2026, 1, 1, 9, tzinfo=UTC)
     with transaction(engine) as session:
         session.add(
@@ -84,12 +92,11 @@ def add_page_views(engine: Engine, customer: Customer, count: int, *, start: dat
                 policy_version="2026-01",
             )
         )
-        for i in range(count):
-            record_page_view(
-                session,
-                customer_id=customer.id,  # type: ignore[arg-type]
-                viewed_at=start + timedelta(hours=i),
-                url=f"https://www.maison-aubepine.example/p/{i}",
-                title="Produit",
-                timezone=TIMEZONE,
-            )
+        record_page_views(
+            session,
+            [
+                (customer.id, start + timedelta(hours=i), f"https://www.maison-aubepine.example/p/{i}", "Produit")  # type: ignore[misc]
+                for i in range(count)
+            ],
+            timezone=TIMEZONE,
+        )

@@ -4,6 +4,7 @@ told to fail the next N deliveries (or to answer with any status)."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,7 +32,8 @@ class WebhookReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks/portal"
 
-    def start(self, port: int = 0) -> WebhookReceiver:
+    def start(self, sock: socket.socket | None = None) -> WebhookReceiver:
+        """Listen on a free port, or on `sock` (from `reserve_port`) when the test already gave its port out."""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,7 +59,13 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: object) -> None:  # keep the test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if sock is None:
+            self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        else:
+            self._server = ThreadingHTTPServer(sock.getsockname(), Handler, bind_and_activate=False)
+            self._server.socket.close()  # the one the constructor made, unbound: serve the reserved one instead
+            self._server.socket = sock
+            self._server.server_activate()
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import itertools
 import socket
+from collections.abc import Awaitable
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -64,16 +66,27 @@ class Mailbox:
         return next((m for m in self.messages if m.id == id), None)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+class _BoundController(Controller):
+    """An aiosmtpd controller serving a socket bound beforehand.
+
+    aiosmtpd binds its own socket, and with port 0 it would then open its start-up connection to port 0. Binding
+    first lets the kernel choose a free port that no other process can take before the server listens on it.
+    """
+
+    def __init__(self, handler: object, sock: socket.socket) -> None:
+        host, port = sock.getsockname()[:2]
+        super().__init__(handler, hostname=host, port=port)
+        self._sock = sock
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
 
 
-def start_smtp_server(mailbox: Mailbox, *, port: int) -> Controller:
-    """Start an SMTP server on 127.0.0.1:`port` (0 picks a free port) feeding `mailbox`."""
-    if port == 0:
-        port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+def start_smtp_server(mailbox: Mailbox, *, port: int = 0, sock: socket.socket | None = None) -> Controller:
+    """Start an SMTP server feeding `mailbox` on 127.0.0.1:`port` (0 picks a free port), or on `sock`, a socket
+    already bound (listening or not). `controller.port` is the port it listens on."""
+    if sock is None:
+        sock = socket.create_server(("127.0.0.1", port))  # SO_REUSEADDR: the demo restarts on its fixed port at once
+    controller = _BoundController(mailbox, sock)
     controller.start()
     return controller

@@ -1,13 +1,14 @@
 """Browser fixtures: a real SMTP server, a seeded SQLite file, the portal under uvicorn, and Chromium.
 
-Like Datasette's browser tests: the real server runs in a subprocess on a free port, we poll it until it
-answers, and tear it down at the end. One server (and one SMTP server) serves the whole module; every test
+Like Datasette's browser tests: the real server runs in a subprocess on a socket bound here (port 0), we poll it
+until it answers, and tear it down at the end. One server (and one SMTP server) serves the whole module; every test
 gets a fresh browser context, so cookies and language choices never leak from one test to the next.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Playwright, sync_playwright
 
 from portal.db import make_engine, migrate
-from portal.mail.mailbox import ReceivedEmail, free_port
+from portal.mail.mailbox import ReceivedEmail
 from portal.settings import PROJECT_ROOT
 from tests.conftest import TEST_SECRET, SMTPServer
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
@@ -170,18 +171,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def live_server(
     mail_server: SMTPServer, seeded_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """`python -m portal.cli serve` on a free port, polled on /healthz until it answers 200."""
-    port = free_port()
+    """The portal under uvicorn in its own process (tests/browser/live_portal.py), polled on /healthz until it
+    answers 200.
+
+    The socket is bound to port 0 and listening here, then inherited by the server process: the port is known
+    before the server starts and nobody else can take it meanwhile; early health checks wait in its backlog.
+    """
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
     log_path = tmp_path_factory.mktemp("browser-server") / "server.log"
     log_file: IO[bytes] = log_path.open("wb")
-    process = subprocess.Popen(  # noqa: S603  (a fixed command line: this interpreter running the portal)
-        [sys.executable, "-m", "portal.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=_server_env(port, mail_server.port, seeded_database),
-        stdin=subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
+    with listening:  # the server process keeps its own copy
+        process = subprocess.Popen(  # noqa: S603  (a fixed command line: this interpreter running the portal)
+            [sys.executable, "-m", "tests.browser.live_portal", str(listening.fileno())],
+            cwd=PROJECT_ROOT,
+            env=_server_env(port, mail_server.port, seeded_database),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            pass_fds=(listening.fileno(),),
+        )
     server = LiveServer(base_url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT

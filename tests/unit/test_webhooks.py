@@ -21,7 +21,6 @@ from portal.consent import ledger
 from portal.consent.register import load_register
 from portal.db import in_transaction, transaction
 from portal.mail.compose import EmailComposer
-from portal.mail.mailbox import free_port
 from portal.models import AuditEvent, OutboxMessage, WebhookEndpoint
 from portal.outbox.enqueue import enqueue_email, queue_webhook
 from portal.outbox.signing import WebhookVerificationError, new_secret, verify_signature
@@ -30,7 +29,7 @@ from portal.profile import service as rectification
 from portal.retailer import load_retailer
 from portal.settings import PROJECT_ROOT
 from portal.web.templating import make_environment
-from tests.conftest import Clock, SMTPServer, make_settings
+from tests.conftest import Clock, SMTPServer, make_settings, port_of
 from tests.factories import make_customer
 from tests.webhook_receiver import WebhookReceiver
 
@@ -195,9 +194,8 @@ def test_a_failing_receiver_is_retried_with_backoff_then_delivered(
     assert verify_signature(endpoint.secret, receiver.received[-1].headers, receiver.received[-1].body, now=clock())
 
 
-def test_a_receiver_that_is_down_loses_nothing(engine, settings, clock: Clock, worker) -> None:
-    port = free_port()
-    add_endpoint(engine, clock, f"http://127.0.0.1:{port}/hooks", "consent.changed")
+def test_a_receiver_that_is_down_loses_nothing(engine, settings, clock: Clock, worker, reserved_port) -> None:
+    add_endpoint(engine, clock, f"http://127.0.0.1:{port_of(reserved_port)}/hooks", "consent.changed")
     give_consent(engine, settings, clock, make_customer(engine))
     assert run_pass(worker) == 0
     clock.advance(seconds=15)
@@ -205,7 +203,7 @@ def test_a_receiver_that_is_down_loses_nothing(engine, settings, clock: Clock, w
     (delivery,) = deliveries(engine)
     assert delivery.attempts == 2 and delivery.sent_at is None and delivery.last_error.startswith("ConnectError")
 
-    receiver = WebhookReceiver().start(port)
+    receiver = WebhookReceiver().start(reserved_port)
     try:
         clock.advance(minutes=1)
         assert run_pass(worker) == 1

@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import jinja2.meta
 import pytest
+from httpx2 import Response  # what Starlette's TestClient answers with
+from sqlalchemy import Engine, func
+from sqlmodel import col, select
+from starlette.applications import Starlette
+from starlette.routing import Match, Mount, Route
 from starlette.testclient import TestClient
 
+from portal.api.keys import create_api_key
 from portal.app import create_app
+from portal.backoffice.actions import ACTIONS
 from portal.catalogs import check_catalogs
+from portal.db import transaction
+from portal.i18n import SUPPORTED_LOCALES
 from portal.mail.compose import EMAIL_NAMES, EmailComposer
+from portal.models import ApiKey, ConsentEvent, Customer, PrivacyRequest, StaffUser
+from portal.portability.service import link_token
+from portal.profile.service import CORRECTABLE_FIELDS
+from portal.requests.service import CUSTOMER_REQUEST_TYPES, file_request
 from portal.retailer import load_retailer
 from portal.settings import Settings
 from portal.web.templating import TEMPLATES_DIR, make_environment
-from tests.conftest import BASE_URL, csrf_from, make_settings
-from tests.factories import make_customer
+from tests.conftest import BASE_URL, TEST_SECRET, TIMEZONE, Clock, SMTPServer, csrf_from, link_in, make_settings
+from tests.factories import add_page_views, add_purchases, make_customer, make_store
+from tests.staff_helpers import make_staff, sign_in_staff, submit_password
 from tests.web.helpers import ask_for_link, sign_in_by_code
+
+Account = tuple[StaffUser, str, str]  # the row, its password, its TOTP secret
 
 LANGUAGES = ("fr", "en")
 
@@ -194,48 +212,466 @@ def _title(html: str) -> str:
     return match.group(1).strip()
 
 
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_every_page_renders_in_both_languages_with_a_title(client: TestClient, smtp, engine, language) -> None:
-    headers = {"accept-language": language}
-    make_customer(engine, email="camille@example.com")
-    pages = {
-        "/": 200,
-        "/signin": 200,
-        "/signin/link?token=forged": 400,
-        "/no-such-page": 404,
-    }
-    for path, status in pages.items():
-        response = client.get(path, headers=headers)
-        assert response.status_code == status, path
-        assert f'<html lang="{language}">' in response.text, path
-        assert _title(response.text).split("·")[0].strip(), f"{path}: empty title"
-    assert client.get("/signout", headers=headers).status_code == 405
-    sent = ask_for_link(client, "camille@example.com", **headers)
-    assert sent.url.path == "/signin/sent" and _title(sent.text)
-    sign_in_by_code(client, smtp, "camille@example.com", count=2)
-    overview = client.get("/me", headers=headers)
-    assert overview.status_code == 200 and f'<html lang="{language}">' in overview.text and _title(overview.text)
-    for path in (
-        "/me/profile",
-        "/me/purchases",
-        "/me/browsing",
-        "/me/processing",
-        "/me/requests",
-        "/me/requests/new",
-        "/me/requests/new/erasure",
-        "/me/requests/new/objection",
-        "/me/requests/new/restriction",
-        "/me/requests/new/other",
-        "/me/profile/correction/birth_date",
-        "/me/email/confirm?token=forged",
-    ):
-        page = client.get(path, headers=headers)
-        assert page.status_code in (200, 400), path
-        assert f'<html lang="{language}">' in page.text and _title(page.text).split("·")[0].strip(), path
-        assert page.headers["cache-control"] == "no-store", path
-    forbidden = client.post("/signout", data={"csrf_token": "forged"}, headers=headers)
-    assert forbidden.status_code == 403 and _title(forbidden.text)
+# --- Every route the router serves keeps its contract ----------------------------------------------------------
+# The walks below start from the router's own table (`app.routes`), not from a list of URLs: every GET route needs an
+# entry in GET_CONTRACT (or in NOT_PAGES, with the reason), and every path parameter is filled from real rows, so a
+# new route cannot escape the contract unnoticed.
+
+VISITOR = "visitor"  # signed out
+CUSTOMER = "customer"  # signed in as Camille
+API = "api"  # the retailer's systems, with an API key
+STAFF_ROLES = ("agent", "dpo", "store")
+
+PAGE = "page"  # HTML in the visitor's language, with a title
+CSV = "csv"  # a file to download
+JSON = "json"
+CSS = "css"
+LANGUAGE_SWITCH = "language switch"  # a redirect that remembers the language chosen
+
+CAMILLE = "camille@example.com"
+CAMILLE_NEW_ADDRESS = "camille.new@example.org"
+
+
+@dataclasses.dataclass
+class World:
+    """The real rows and tokens the walks fill paths and queries with."""
+
+    customer: Customer
+    purchase_id: int
+    reference: str  # Camille's erasure request, still "received": it can be cancelled, previewed and proven
+    staff: dict[str, Account]  # one account per role
+    api_key: str
+    download_token: str  # her download link, for her access request
+    sign_in_token: str = ""  # from the email the visitor walk asks for
+    email_change_token: str = ""  # from the email the customer walk asks for
+
+
+@dataclasses.dataclass(frozen=True)
+class Visit:
+    """Who opens one GET route, what comes back, and the URLs to open when its path has parameters or a query."""
+
+    who: str  # VISITOR, CUSTOMER, API, or the least staff role that may open it
+    kind: str = PAGE
+    urls: Callable[[World], list[str]] | None = None
+    forbidden_to: str | None = None  # a staff role that gets the 403 page instead
+    needs_key: bool = True  # API routes: refused with 401 without a key
+
+
+def _with_reference(path: str) -> Callable[[World], list[str]]:
+    return lambda world: [path.format(reference=world.reference)]
+
+
+GET_CONTRACT: dict[str, Visit] = {
+    # Anyone, signed out.
+    "/": Visit(VISITOR),
+    "/lang/{code}": Visit(
+        VISITOR, LANGUAGE_SWITCH, urls=lambda world: [f"/lang/{code}?next=/privacy" for code in SUPPORTED_LOCALES]
+    ),
+    "/branding.css": Visit(VISITOR, CSS),
+    "/healthz": Visit(VISITOR, JSON),
+    "/privacy": Visit(VISITOR),
+    "/signin": Visit(VISITOR),
+    "/signin/sent": Visit(VISITOR),  # once a link was asked for
+    "/signin/link": Visit(VISITOR, urls=lambda world: [f"/signin/link?token={world.sign_in_token}"]),
+    "/staff/sign-in": Visit(VISITOR),
+    "/staff/sign-in/code": Visit(VISITOR),  # once the password was accepted
+    # The signed-in customer.
+    "/me": Visit(CUSTOMER),
+    "/me/purchases": Visit(CUSTOMER),
+    "/me/purchases/{purchase_id:int}": Visit(CUSTOMER, urls=lambda world: [f"/me/purchases/{world.purchase_id}"]),
+    "/me/browsing": Visit(CUSTOMER),
+    "/me/consents": Visit(CUSTOMER),
+    "/me/processing": Visit(CUSTOMER),
+    "/me/profile": Visit(CUSTOMER),
+    "/me/email/confirm": Visit(CUSTOMER, urls=lambda world: [f"/me/email/confirm?token={world.email_change_token}"]),
+    "/me/profile/correction/{field}": Visit(
+        CUSTOMER, urls=lambda world: [f"/me/profile/correction/{field}" for field in CORRECTABLE_FIELDS]
+    ),
+    "/me/requests": Visit(CUSTOMER),
+    "/me/requests/new": Visit(CUSTOMER),
+    "/me/requests/new/{type}": Visit(
+        CUSTOMER, urls=lambda world: [f"/me/requests/new/{type}" for type in CUSTOMER_REQUEST_TYPES]
+    ),
+    "/me/requests/{reference}": Visit(CUSTOMER, urls=_with_reference("/me/requests/{reference}")),
+    "/me/requests/{reference}/cancel": Visit(CUSTOMER, urls=_with_reference("/me/requests/{reference}/cancel")),
+    "/me/download": Visit(CUSTOMER),
+    "/me/download/link": Visit(CUSTOMER, urls=lambda world: [f"/me/download/link?token={world.download_token}"]),
+    # Staff: each page for the least role that opens it, and refused to a role that may not.
+    "/staff": Visit("agent"),  # every role has a home page
+    "/staff/password": Visit("store"),  # every role changes its own password
+    "/staff/tablet": Visit("store", forbidden_to="agent"),
+    "/staff/requests": Visit("agent", forbidden_to="store"),
+    "/staff/requests/{reference}": Visit(
+        "agent", urls=_with_reference("/staff/requests/{reference}"), forbidden_to="store"
+    ),
+    "/staff/requests/{reference}/erasure": Visit(
+        "agent", urls=_with_reference("/staff/requests/{reference}/erasure"), forbidden_to="store"
+    ),
+    "/staff/requests/{reference}/consent-proof.csv": Visit(
+        "dpo", CSV, urls=_with_reference("/staff/requests/{reference}/consent-proof.csv"), forbidden_to="agent"
+    ),
+    "/staff/reports": Visit("dpo", forbidden_to="agent"),
+    "/staff/reports.csv": Visit("dpo", CSV, forbidden_to="agent"),
+    "/staff/audit": Visit("dpo", forbidden_to="agent"),
+    "/staff/audit.csv": Visit("dpo", CSV, forbidden_to="agent"),
+    "/staff/accounts": Visit("dpo", forbidden_to="agent"),
+    # The retailer's API.
+    "/api/openapi.json": Visit(API, JSON, needs_key=False),  # the API's description is public
+    "/api/v1/purposes": Visit(API, JSON),
+    "/api/v1/customers/{customer_id}/consents": Visit(
+        API, JSON, urls=lambda world: [f"/api/v1/customers/{world.customer.retailer_ref}/consents"]
+    ),
+}
+
+# What the router serves that is not a page, and why no walk opens it.
+NOT_PAGES: dict[str, str] = {
+    "/static": "static files (test_security_headers_on_every_response checks their caching)",
+}
+
+# Routes only a demo app serves: the mailbox the demo's emails land in (test_the_demo_mailbox_exists_only_in_demo_mode).
+DEMO_ONLY = {"/dev/mailbox", "/dev/mailbox/{id:int}", "/dev/mailbox/{id:int}.html"}
+
+# Path parameters of the forms (POST routes), filled from real rows too.
+FORM_PARAMETERS: dict[str, Callable[[World], str]] = {
+    "reference": lambda world: world.reference,
+    "staff_id": lambda world: str(world.staff["agent"][0].id),
+    "type": lambda world: "erasure",
+    "field": lambda world: "birth_date",
+}
+# Path parameters that name one of several forms served by one route: every one of them is checked.
+FORM_CHOICES: dict[str, tuple[str, ...]] = {"action": tuple(ACTIONS)}
+
+
+def _get_routes(app: Starlette) -> list[Route]:
+    return [route for route in app.routes if isinstance(route, Route) and "GET" in (route.methods or ())]
+
+
+def _form_routes(app: Starlette) -> list[Route]:
+    return [route for route in app.routes if isinstance(route, Route) and "POST" in (route.methods or ())]
+
+
+def _paths(app: Starlette) -> set[str]:
+    return {route.path for route in app.routes if isinstance(route, Route | Mount)}
+
+
+def _visit(route: Route) -> Visit:
+    visit = GET_CONTRACT.get(route.path)
+    assert visit is not None, (
+        f"GET {route.path} ({route.name}) is in no contract: add it to GET_CONTRACT (who opens it, what it answers)"
+    )
+    return visit
+
+
+def _urls(route: Route, world: World) -> list[str]:
+    """The URLs that open `route`, each checked to reach that very route."""
+    visit = _visit(route)
+    if visit.urls is None:
+        assert not route.param_convertors, (
+            f"GET {route.path} has path parameters {sorted(route.param_convertors)}: "
+            "give its GET_CONTRACT entry the urls that fill them from real rows"
+        )
+        return [route.path]
+    urls = visit.urls(world)
+    assert urls, f"GET {route.path}: no URL to open"
+    for url in urls:
+        match, _ = route.matches({"type": "http", "method": "GET", "path": urlsplit(url).path})
+        assert match == Match.FULL, f"{url} does not reach GET {route.path}"
+    return urls
+
+
+def _form_urls(route: Route, world: World) -> list[str]:
+    unknown = sorted(set(route.param_convertors) - set(FORM_PARAMETERS) - set(FORM_CHOICES))
+    assert not unknown, f"POST {route.path}: no value for {unknown}: add them to FORM_PARAMETERS"
+    fixed = {name: FORM_PARAMETERS[name](world) for name in route.param_convertors if name in FORM_PARAMETERS}
+    choices = [name for name in route.param_convertors if name in FORM_CHOICES]
+    combinations = itertools.product(*(FORM_CHOICES[name] for name in choices))
+    return [
+        route.url_path_for(route.name, **fixed, **dict(zip(choices, values, strict=True))) for values in combinations
+    ]
+
+
+def _page_problems(response: Response, language: str) -> list[str]:
+    """What keeps `response` from being a page in `language` with a title."""
+    if f'<html lang="{language}">' not in response.text:
+        return [f'no <html lang="{language}">']
+    match = re.search(r"<title>(.*?)</title>", response.text, re.S)
+    if not match or not match.group(1).split("·")[0].strip():
+        return ["no title"]
+    return []
+
+
+def _problems(response: Response, visit: Visit, language: str) -> list[str]:
+    """What in `response` breaks the contract of `visit`."""
+    status = 303 if visit.kind == LANGUAGE_SWITCH else 200
+    if response.status_code != status:
+        return [f"answered {response.status_code}, not {status}"]
+    content_type = response.headers.get("content-type", "")
+    if visit.kind == PAGE:
+        problems = _page_problems(response, language)
+        if visit.who == CUSTOMER and response.headers.get("cache-control") != "no-store":
+            problems.append("a customer's page without cache-control: no-store")
+        return problems
+    if visit.kind == CSV:
+        if not content_type.startswith("text/csv") or "attachment" not in response.headers.get(
+            "content-disposition", ""
+        ):
+            return [f"not a CSV download: {content_type}"]
+        header = response.text.partition("\n")[0].strip()
+        return [] if header else ["a CSV without its header line"]
+    if visit.kind == JSON:
+        if content_type != "application/json":
+            return [f"not JSON: {content_type}"]
+        return [] if response.json() else ["an empty JSON document"]
+    if visit.kind == CSS:
+        return [] if content_type.startswith("text/css") and "--brand" in response.text else ["not the brand CSS"]
+    if visit.kind == LANGUAGE_SWITCH:
+        code = urlsplit(str(response.url)).path.rsplit("/", 1)[1]
+        remembered = f"portal_lang={code}" in response.headers.get("set-cookie", "")
+        return [] if remembered and response.headers["location"] == "/privacy" else ["the choice is not remembered"]
+    return [f"unknown kind {visit.kind!r}"]
+
+
+def _walk(client: TestClient, app: Starlette, world: World, who: str) -> list[str]:
+    """Open, in both languages, every GET route of `who`; the broken contracts, each naming its route."""
+    problems = []
+    for route in _get_routes(app):
+        visit = _visit(route)
+        if visit.who != who:
+            continue
+        for url in _urls(route, world):
+            for language in LANGUAGES:
+                response = client.get(url, headers={"accept-language": language}, follow_redirects=False)
+                problems += [
+                    f"{who}, {language}: GET {url} ({route.path}): {p}" for p in _problems(response, visit, language)
+                ]
+        client.cookies.delete("portal_lang")  # a language switch must not decide the next page's language
+    return problems
+
+
+def _forbidden_walk(client: TestClient, app: Starlette, world: World, role: str) -> list[str]:
+    """Every staff route refused to `role` answers the 403 page, in both languages."""
+    problems = []
+    for route in _get_routes(app):
+        if _visit(route).forbidden_to != role:
+            continue
+        for url in _urls(route, world):
+            for language in LANGUAGES:
+                response = client.get(url, headers={"accept-language": language}, follow_redirects=False)
+                found = [f"answered {response.status_code}, not 403"] if response.status_code != 403 else []
+                found = found or _page_problems(response, language)
+                problems += [f"{role}, {language}: GET {url} ({route.path}): {p}" for p in found]
+    return problems
+
+
+@pytest.fixture
+def world(app: Starlette, engine: Engine, clock: Clock) -> World:
+    customer = make_customer(engine, email=CAMILLE, retailer_ref="CRM-CAMILLE")
+    store = make_store(engine)
+    (purchase_id,) = add_purchases(engine, customer, store, 1)
+    add_page_views(engine, customer, 3)
+    with transaction(engine) as session:
+        filed = {
+            type: file_request(
+                session,
+                customer_id=customer.id,
+                type=type,
+                channel="web",
+                now=clock() - timedelta(days=2),
+                actor="customer",
+                timezone=TIMEZONE,
+            ).reference
+            for type in ("erasure", "access")
+        }
+        _, api_key = create_api_key(
+            session,
+            secret_key=TEST_SECRET,
+            name="CRM",
+            scopes=("consents:read", "consents:write", "browsing:write"),
+            now=clock(),
+        )
+    secret = app.state.portal.settings.secret_key
+    return World(
+        customer=customer,
+        purchase_id=purchase_id,
+        reference=filed["erasure"],
+        staff={
+            role: make_staff(engine, role=role, store_id=store.id if role == "store" else None) for role in STAFF_ROLES
+        },
+        api_key=api_key,
+        download_token=link_token(secret, reference=filed["access"], expires_at=clock() + timedelta(days=7)),
+    )
+
+
+def test_every_route_the_router_serves_has_a_contract(app: Starlette, database_url: str, smtp: SMTPServer) -> None:
+    served: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, Mount):
+            assert route.path in NOT_PAGES, f"mount {route.path} is in no contract: add it to NOT_PAGES, saying why"
+            served.add(route.path)
+            continue
+        assert isinstance(route, Route), f"{route!r}: the walks only know Route and Mount"
+        assert route.methods, f"{route.path} answers every method: name them"
+        unknown = set(route.methods) - {"GET", "HEAD", "POST"}
+        assert not unknown, f"{route.path}: no contract for {sorted(unknown)}"
+        if "GET" in route.methods:
+            visit = _visit(route)
+            assert visit.urls is not None or not route.param_convertors, (
+                f"GET {route.path}: its parameters are unfilled"
+            )
+            assert visit.who in (VISITOR, CUSTOMER, API, *STAFF_ROLES), f"GET {route.path}: unknown visitor {visit.who}"
+            served.add(route.path)
+        if "POST" in route.methods:
+            unfilled = set(route.param_convertors) - set(FORM_PARAMETERS) - set(FORM_CHOICES)
+            assert not unfilled, f"POST {route.path}: no value for {sorted(unfilled)} in FORM_PARAMETERS"
+    # Entries for routes that are gone would make the walks look wider than they are.
+    assert set(GET_CONTRACT) | set(NOT_PAGES) <= served, (
+        f"no longer served: {sorted(set(GET_CONTRACT) | set(NOT_PAGES) - served)}"
+    )
+    demo = create_app(make_settings(database_url, smtp.port, environment="demo", demo_smtp_port=0))
+    try:
+        demo_only = _paths(demo) - _paths(app)
+    finally:
+        demo.state.portal.engine.dispose()
+    assert demo_only == DEMO_ONLY
+
+
+def test_every_page_renders_in_both_languages_with_a_title(
+    client: TestClient, app: Starlette, smtp: SMTPServer, world: World
+) -> None:
+    # Signed out, with a sign-in link asked for and a staff password accepted: the pages of the next steps.
+    ask_for_link(client, CAMILLE)
+    world.sign_in_token = link_in(smtp.wait_for(CAMILLE)).split("token=")[1]
+    agent, password, _ = world.staff["agent"]
+    assert submit_password(client, agent.email, password).status_code == 303
+    problems = _walk(client, app, world, VISITOR)
+
+    client.cookies.clear()
+    assert sign_in_by_code(client, smtp, CAMILLE, count=2).status_code == 303
+    profile = client.get("/me/profile")
+    client.post("/me/profile/email", data={"email": CAMILLE_NEW_ADDRESS, "csrf_token": csrf_from(profile.text)})
+    confirmation = smtp.wait_for(CAMILLE_NEW_ADDRESS)
+    world.email_change_token = re.search(r"/me/email/confirm\?token=([\w-]+)", confirmation.text).group(1)  # type: ignore[union-attr]
+    problems += _walk(client, app, world, CUSTOMER)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_staff_page_renders_for_its_role_and_is_refused_to_the_others(
+    client: TestClient, app: Starlette, world: World, clock: Clock
+) -> None:
+    problems: list[str] = []
+    for role in STAFF_ROLES:
+        client.cookies.clear()
+        staff, password, secret = world.staff[role]
+        sign_in_staff(client, staff.email, password, secret, clock)
+        problems += _walk(client, app, world, role)
+        problems += _forbidden_walk(client, app, world, role)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_api_get_route_answers_json_and_only_with_a_key(client: TestClient, app: Starlette, world: World) -> None:
+    problems = []
+    for route in _get_routes(app):
+        visit = _visit(route)
+        if visit.who != API:
+            continue
+        for url in _urls(route, world):
+            signed = client.get(url, headers={"authorization": f"Bearer {world.api_key}"})
+            problems += [f"GET {url} with a key: {p}" for p in _problems(signed, visit, "")]
+            anonymous = client.get(url)
+            if visit.needs_key and (anonymous.status_code, anonymous.headers["content-type"]) != (
+                401,
+                "application/json",
+            ):
+                problems.append(f"GET {url} without a key: {anonymous.status_code} {anonymous.headers['content-type']}")
+            if not visit.needs_key:
+                problems += [f"GET {url} without a key: {p}" for p in _problems(anonymous, visit, "")]
+    assert not problems, "\n".join(problems)
+
+
+def _unchanged_rows(engine: Engine) -> tuple[object, ...]:
+    """What a form could change: requests, staff accounts, customers, consents, API keys."""
+    with transaction(engine) as session:
+        return (
+            session.exec(
+                select(PrivacyRequest.reference, PrivacyRequest.status, PrivacyRequest.version).order_by(
+                    col(PrivacyRequest.reference)
+                )
+            ).all(),
+            session.exec(
+                select(StaffUser.id, StaffUser.active, StaffUser.password_hash, StaffUser.totp_secret).order_by(
+                    col(StaffUser.id)
+                )
+            ).all(),
+            session.exec(
+                select(Customer.id, Customer.email, Customer.last_name, Customer.erased_at).order_by(col(Customer.id))
+            ).all(),
+            session.exec(select(func.count()).select_from(ConsentEvent)).one(),
+            session.exec(select(ApiKey.prefix, ApiKey.revoked_at).order_by(col(ApiKey.prefix))).all(),
+        )
+
+
+def test_every_form_refuses_a_request_without_its_token_and_the_api_without_a_key(
+    client: TestClient, app: Starlette, engine: Engine, smtp: SMTPServer, world: World, clock: Clock
+) -> None:
+    before = _unchanged_rows(engine)
+    problems = []
+    routes = _form_routes(app)
+    # Signed in, so that only the missing token can be why a form is refused; each body is a real form's fields
+    # (the erasure's confirmation box ticked) without the token.
+    assert sign_in_by_code(client, smtp, CAMILLE).status_code == 303
+    for route in routes:
+        if route.path.startswith(("/staff", "/api/")):
+            continue
+        for url in _form_urls(route, world):
+            for language in LANGUAGES:
+                refused = client.post(url, data={"confirm": "yes"}, headers={"accept-language": language})
+                found = [f"answered {refused.status_code}, not 403"] if refused.status_code != 403 else []
+                problems += [
+                    f"customer, {language}: POST {url}: {p}" for p in found or _page_problems(refused, language)
+                ]
+    assert client.get("/me").status_code == 200  # still signed in: the sign-out form was refused too
+    client.cookies.clear()
+    dpo, password, secret = world.staff["dpo"]
+    sign_in_staff(client, dpo.email, password, secret, clock)
+    for route in routes:
+        if not route.path.startswith("/staff"):
+            continue
+        for url in _form_urls(route, world):
+            refused = client.post(url, data={"confirm": "yes"}, headers={"accept-language": "en"})
+            found = [f"answered {refused.status_code}, not 403"] if refused.status_code != 403 else []
+            problems += [f"dpo: POST {url}: {p}" for p in found or _page_problems(refused, "en")]
+    for route in routes:
+        if not route.path.startswith("/api/"):
+            continue
+        (url,) = _form_urls(route, world)
+        refused = client.post(url, json={})
+        if (refused.status_code, refused.headers["content-type"]) != (401, "application/json"):
+            problems.append(f"API: POST {url} without a key: {refused.status_code} {refused.headers['content-type']}")
+        elif not refused.headers.get("www-authenticate", "").startswith("Bearer"):
+            problems.append(f"API: POST {url} without a key: no WWW-Authenticate challenge")
+    assert not problems, "\n".join(problems)
+    assert _unchanged_rows(engine) == before
+    assert client.get("/staff/requests").status_code == 200  # the staff sign-out form was refused too
+
+
+def test_error_pages_render_in_both_languages_with_a_title(
+    client: TestClient, smtp: SMTPServer, engine: Engine
+) -> None:
+    make_customer(engine, email=CAMILLE)
+    for language in LANGUAGES:
+        headers = {"accept-language": language}
+        for path, status in {"/signin/link?token=forged": 400, "/no-such-page": 404}.items():
+            response = client.get(path, headers=headers)
+            assert response.status_code == status, path
+            assert not _page_problems(response, language), path
+        assert client.get("/signout", headers=headers).status_code == 405
+    assert sign_in_by_code(client, smtp, CAMILLE).status_code == 303
+    overview = client.get("/me")
     assert csrf_from(overview.text)
+    for language in LANGUAGES:
+        forbidden = client.post("/signout", data={"csrf_token": "forged"}, headers={"accept-language": language})
+        assert forbidden.status_code == 403 and not _page_problems(forbidden, language)
+    assert client.get("/me").status_code == 200  # a forged token signs nobody out
 
 
 def test_the_demo_mailbox_exists_only_in_demo_mode(database_url, client, smtp, clock) -> None:

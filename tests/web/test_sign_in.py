@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.db import transaction
 from portal.models import OutboxMessage
-from tests.conftest import SMTPServer, code_in, csrf_from, link_in, local_path, make_settings
+from tests.conftest import SMTPServer, code_in, csrf_from, link_in, local_path, make_settings, port_of
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
 from tests.web.helpers import ask_for_link, sign_in_by_code, sign_in_by_link
 
@@ -219,10 +219,9 @@ def run_in_thread(coroutine):  # type: ignore[no-untyped-def]
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def test_delivery_is_retried_until_the_smtp_server_comes_back(database_url, clock) -> None:
+def test_delivery_is_retried_until_the_smtp_server_comes_back(database_url, clock, reserved_port) -> None:
     smtp = SMTPServer()
-    port = __import__("portal.mail.mailbox", fromlist=["free_port"]).free_port()
-    settings = make_settings(database_url, port, run_worker=False)
+    settings = make_settings(database_url, port_of(reserved_port), run_worker=False)
     app = create_app(settings, clock=clock)
     with TestClient(app) as client:
         make_customer(app.state.portal.engine, email=EMAIL)
@@ -234,7 +233,7 @@ def test_delivery_is_retried_until_the_smtp_server_comes_back(database_url, cloc
         assert message.attempts == 1 and message.sent_at is None and "Error" in message.last_error
         assert message.next_attempt_at > clock()
     assert run_in_thread(worker.deliver_due()) == 0  # not due yet: backoff
-    smtp.start(port)
+    smtp.start(reserved_port)
     try:
         clock.advance(minutes=1)
         assert run_in_thread(worker.deliver_due()) == 1
