@@ -83,7 +83,7 @@ def insert_purchases(engine: Engine, purchases: Sequence[NewPurchase]) -> list[i
     Going through `record_purchase` costs a flush and an upsert per purchase, which made the 1,241-purchase
     customer take seconds to build. The totals are summed here per (customer, store, Paris year) and upserted the
     way `record_purchase` upserts them, so they also add up with rows already there;
-    tests/unit/test_records.py checks that both paths leave identical totals.
+    tests/unit/purchases/test_records.py checks that both paths leave identical totals.
     """
     if not purchases:
         return []

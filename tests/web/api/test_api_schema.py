@@ -12,7 +12,7 @@ from schemathesis.checks import positive_data_acceptance
 from portal.consent import ledger
 from portal.db import transaction
 from tests.factories import make_customer
-from tests.web.test_api import ALL_SCOPES, make_key
+from tests.web.api.test_api import ALL_SCOPES, make_key
 
 
 @pytest.fixture

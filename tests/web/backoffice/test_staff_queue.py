@@ -24,7 +24,7 @@ from portal.models import (
 from tests.conftest import Clock, SMTPServer, csrf_from
 from tests.factories import make_customer, make_store
 from tests.staff_helpers import make_staff, sign_in_staff
-from tests.unit.test_queue import file
+from tests.unit.backoffice.test_queue import file
 
 Account = tuple[StaffUser, str, str]
 

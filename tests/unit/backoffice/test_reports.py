@@ -15,7 +15,7 @@ from portal.backoffice import audit_trail, reports
 from portal.db import transaction
 from tests.conftest import TIMEZONE, Clock
 from tests.factories import make_store
-from tests.unit.test_queue import file
+from tests.unit.backoffice.test_queue import file
 
 
 def test_percentile_interpolates_between_ranks() -> None:
