@@ -57,7 +57,8 @@ def add_daily_views(engine: Engine, customer: Customer, *, days: int, per_day: i
     """`per_day` views on each of the `days` Paris days ending with `last_day` (no consent event added).
 
     Big histories (thousands of rows) go through `record_page_views`, the batch writer: a few multi-row statements
-    that keep the per-day and per-customer counts exactly as `record_page_view` would (tests/unit/purchases/test_records.py).
+    that keep the per-day and per-customer counts exactly as `record_page_view` would
+    (tests/unit/purchases/test_records.py).
     """
     assert customer.id is not None
     views: list[tuple[int, datetime, str, str | None]] = []
