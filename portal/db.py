@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, event, func
+from sqlalchemy import Connection, Engine, event, func, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session, create_engine
@@ -101,6 +101,11 @@ def in_transaction(
         except keep_on as exc:
             outcome = exc
     raise outcome
+
+
+def ping(db: Session | Connection) -> None:
+    """Ask the database the simplest question: raises when it cannot answer (the health check)."""
+    as_connection(db).execute(text("SELECT 1"))
 
 
 def as_connection(db: Session | Connection) -> Connection:

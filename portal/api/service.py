@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
+import inspect
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, select
 from sqlmodel import Session
 
 from portal.api import schemas
+from portal.api.keys import authenticate
 from portal.audit import record_audit
 from portal.browsing.records import record_page_views
 from portal.consent import ledger
@@ -22,6 +26,19 @@ from portal.models import ConsentEvent, Customer, email_key
 
 # Tills and servers keep imperfect time: an event a little ahead of ours is accepted, a day ahead is a mistake.
 CLOCK_SKEW = timedelta(minutes=5)
+T = TypeVar("T")
+
+
+class KeyRefused(Exception):
+    """The presented API key is malformed, unknown, revoked or wrong."""
+
+
+class ScopeMissing(Exception):
+    """The API key is good but does not hold the scope the call needs."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
 
 
 class EventsRefused(ValueError):
@@ -50,6 +67,54 @@ def _known(row: object) -> KnownCustomer:
 _ALIVE = select(*_CUSTOMER_COLUMNS).where(Customer.erased_at.is_(None))
 _BY_EMAIL = _ALIVE.where(Customer.email_key == bindparam("key"))
 _BY_REF = _ALIVE.where(Customer.retailer_ref == bindparam("key"))
+
+
+@functools.cache
+def _parameters(work: Callable[..., Any]) -> frozenset[str]:
+    return frozenset(inspect.signature(work).parameters)
+
+
+def as_client(
+    session: Session,
+    *,
+    secret_key: str,
+    presented: str,
+    scope: str | None,
+    now: datetime,
+    work: Callable[..., T],
+    arguments: Mapping[str, Any],
+) -> T:
+    """`work(session, **arguments)` for the client whose key was presented, once the key holds `scope`.
+
+    The key is checked in the caller's transaction, so its last use is recorded with the work, and rolled back with
+    it when the work is refused. `work` is given `actor` (the client, as audit events name it) and `now` when its
+    signature asks for them. Raises KeyRefused or ScopeMissing before any work is done.
+    """
+    client = authenticate(session, secret_key=secret_key, presented=presented, now=now)
+    if client is None:
+        raise KeyRefused()
+    if scope is not None and scope not in client.scopes:
+        raise ScopeMissing(scope)
+    wants = _parameters(work)
+    given = {"actor": client.actor, "now": now}
+    return work(session, **{name: value for name, value in given.items() if name in wants}, **arguments)
+
+
+def purpose_list(db: Session | Connection, *, register: PurposeRegister) -> schemas.PurposeList:
+    """The purpose register as the API publishes it (from the register: nothing is read from `db`)."""
+    return schemas.PurposeList(
+        policy_version=register.policy_version,
+        policy_date=register.policy_date.isoformat(),
+        purposes=[
+            schemas.PurposeInfo(
+                code=p.code,
+                consent_based=p.consent_based,
+                legal_basis=p.legal_basis,
+                title={locale: text for locale, text in p.title.texts},
+            )
+            for p in register
+        ],
+    )
 
 
 def find_customer(db: Session | Connection, who: schemas.CustomerIdentifier) -> KnownCustomer:
@@ -86,10 +151,20 @@ def consents_of(
     )
 
 
+def customer_consents(
+    db: Session | Connection, *, register: PurposeRegister, who: schemas.CustomerIdentifier
+) -> schemas.CustomerConsents:
+    """The consents of the customer `who` identifies; CustomerNotFound when nobody (alive) matches."""
+    return consents_of(db, register=register, customer=find_customer(db, who))
+
+
 def record_consent_change(
     session: Session, *, register: PurposeRegister, change: schemas.ConsentChange, actor: str, now: datetime
 ) -> schemas.ConsentChangeResult:
     """Record an answer given on another channel; ConsentRefused explains a refusal, CustomerNotFound an unknown."""
+    known = register.by_code.get(change.purpose)
+    if known is None or not known.consent_based:  # checked first: a wrong purpose is wrong for every customer
+        raise ledger.ConsentRefused(f"{change.purpose!r} is not a purpose customers consent to")
     if change.occurred_at is not None and change.occurred_at > now + CLOCK_SKEW:
         raise ledger.ConsentRefused("occurred_at is in the future", reason="in_future", field="occurred_at")
     customer = find_customer(session, change)

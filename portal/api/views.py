@@ -5,10 +5,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,15 +21,16 @@ from portal.api.errors import (
     problem_response,
     validation_details,
 )
-from portal.api.keys import ApiClient, authenticate
 from portal.api.openapi import openapi_document
 from portal.consent.ledger import ConsentRefused
-from portal.db import run_db, transaction
-from portal.web.state import portal_of
+from portal.web.state import portal_of, write
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 1024 * 1024  # a batch of 1,000 events fits in well under a megabyte
-BROWSING_BODY = TypeAdapter(schemas.BrowsingBatch | schemas.BrowsingEvent)
+BROWSING_BODY: TypeAdapter[schemas.BrowsingBatch | schemas.BrowsingEvent] = TypeAdapter(
+    schemas.BrowsingBatch | schemas.BrowsingEvent
+)
 
 
 def _presented_key(request: Request) -> str:
@@ -40,7 +40,11 @@ def _presented_key(request: Request) -> str:
     return credentials.strip()
 
 
-async def _body(request: Request, model: type[BaseModel] | TypeAdapter) -> object:
+@overload
+async def _body(request: Request, model: type[M]) -> M: ...
+@overload
+async def _body(request: Request, model: TypeAdapter[T]) -> T: ...
+async def _body(request: Request, model: type[BaseModel] | TypeAdapter[Any]) -> object:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiProblem(415)
@@ -62,22 +66,30 @@ async def _body(request: Request, model: type[BaseModel] | TypeAdapter) -> objec
         raise ApiProblem(422, details=validation_details(exc)) from None
 
 
-async def _call(request: Request, scope: str | None, work: Callable[[Session, ApiClient], T]) -> T:
-    """Authenticate, check `scope`, run `work` in one transaction; an ApiProblem rolls everything back."""
-    state = portal_of(request)
+async def _call(request: Request, scope: str | None, work: Callable[..., T], /, **arguments: Any) -> T:
+    """Check the key and its `scope`, then `work(session, **arguments)`, in one transaction: a refusal rolls
+    everything back (see `service.as_client`)."""
     presented = _presented_key(request)
-    now = state.clock()
+    try:
+        return await write(
+            request,
+            service.as_client,
+            secret_key=portal_of(request).settings.secret_key,
+            presented=presented,
+            scope=scope,
+            work=work,
+            arguments=arguments,
+        )
+    except service.KeyRefused:
+        raise ApiProblem(
+            401, code="invalid_key", headers={"www-authenticate": 'Bearer error="invalid_token"'}
+        ) from None
+    except service.ScopeMissing:
+        raise ApiProblem(403, details=[("scope", field_message("missing_scope"))]) from None
 
-    def run() -> T:
-        with transaction(state.engine) as session:
-            client = authenticate(session, secret_key=state.settings.secret_key, presented=presented, now=now)
-            if client is None:
-                raise ApiProblem(401, code="invalid_key", headers={"www-authenticate": 'Bearer error="invalid_token"'})
-            if scope is not None and scope not in client.scopes:
-                raise ApiProblem(403, details=[("scope", field_message("missing_scope"))])
-            return work(session, client)
 
-    return await run_db(state.engine, run)
+def _customer_not_found() -> ApiProblem:
+    return ApiProblem(404, code="customer_not_found", message=CUSTOMER_NOT_FOUND)
 
 
 def _json(model: BaseModel, status_code: int = 200) -> JSONResponse:
@@ -105,39 +117,15 @@ async def openapi(request: Request) -> Response:
 
 @api_view
 async def purposes(request: Request) -> Response:
+    return _json(await _call(request, None, service.purpose_list, register=portal_of(request).register))
+
+
+async def _consents(request: Request, who: schemas.CustomerIdentifier) -> Response:
     register = portal_of(request).register
-
-    def work(session: Session, client: ApiClient) -> schemas.PurposeList:
-        return schemas.PurposeList(
-            policy_version=register.policy_version,
-            policy_date=register.policy_date.isoformat(),
-            purposes=[
-                schemas.PurposeInfo(
-                    code=p.code,
-                    consent_based=p.consent_based,
-                    legal_basis=p.legal_basis,
-                    title={locale: text for locale, text in p.title.texts},
-                )
-                for p in register
-            ],
-        )
-
-    return _json(await _call(request, None, work))
-
-
-def _read_consents(
-    request: Request, who: schemas.CustomerIdentifier
-) -> Callable[[Session, ApiClient], schemas.CustomerConsents]:
-    register = portal_of(request).register
-
-    def work(session: Session, client: ApiClient) -> schemas.CustomerConsents:
-        try:
-            customer = service.find_customer(session, who)
-        except service.CustomerNotFound:
-            raise ApiProblem(404, code="customer_not_found", message=CUSTOMER_NOT_FOUND) from None
-        return service.consents_of(session, register=register, customer=customer)
-
-    return work
+    try:
+        return _json(await _call(request, "consents:read", service.customer_consents, register=register, who=who))
+    except service.CustomerNotFound:
+        raise _customer_not_found() from None
 
 
 @api_view
@@ -145,40 +133,31 @@ async def customer_consents(request: Request) -> Response:
     try:
         who = schemas.CustomerIdentifier(customer_id=request.path_params["customer_id"])
     except ValidationError:  # no customer id looks like that, so no customer has it
-        raise ApiProblem(404, code="customer_not_found", message=CUSTOMER_NOT_FOUND) from None
-    return _json(await _call(request, "consents:read", _read_consents(request, who)))
+        raise _customer_not_found() from None
+    return await _consents(request, who)
 
 
 @api_view
 async def consent_lookup(request: Request) -> Response:
     _presented_key(request)  # 401 before 4xx about the body: an anonymous caller learns nothing
-    who = await _body(request, schemas.ConsentLookup)
-    return _json(await _call(request, "consents:read", _read_consents(request, who)))  # type: ignore[arg-type]  # _body returns an instance of the model it is given, typed as object
+    return await _consents(request, await _body(request, schemas.ConsentLookup))
 
 
 @api_view
 async def record_consent(request: Request) -> Response:
     _presented_key(request)
     change = await _body(request, schemas.ConsentChange)
-    assert isinstance(change, schemas.ConsentChange)
     register = portal_of(request).register
-    now = portal_of(request).clock()
-
-    def work(session: Session, client: ApiClient) -> schemas.ConsentChangeResult:
-        known = register.by_code.get(change.purpose)
-        if known is None or not known.consent_based:
-            raise ApiProblem(422, details=[("purpose", field_message("unknown_purpose"))])
-        try:
-            return service.record_consent_change(session, register=register, change=change, actor=client.actor, now=now)
-        except service.CustomerNotFound:
-            raise ApiProblem(404, code="customer_not_found", message=CUSTOMER_NOT_FOUND) from None
-        except ConsentRefused as refused:
-            message = field_message(refused.reason)
-            if refused.reason == "older_than_latest":  # a conflict with what is recorded, not a bad value
-                raise ApiProblem(409, code="newer_answer_recorded", message=message) from None
-            raise ApiProblem(422, details=[(refused.field, message)]) from None
-
-    return _json(await _call(request, "consents:write", work))
+    try:
+        result = await _call(request, "consents:write", service.record_consent_change, register=register, change=change)
+    except service.CustomerNotFound:
+        raise _customer_not_found() from None
+    except ConsentRefused as refused:
+        message = field_message(refused.reason)
+        if refused.reason == "older_than_latest":  # a conflict with what is recorded, not a bad value
+            raise ApiProblem(409, code="newer_answer_recorded", message=message) from None
+        raise ApiProblem(422, details=[(refused.field, message)]) from None
+    return _json(result)
 
 
 @api_view
@@ -186,21 +165,17 @@ async def browsing_events(request: Request) -> Response:
     _presented_key(request)
     body = await _body(request, BROWSING_BODY)
     events = body.events if isinstance(body, schemas.BrowsingBatch) else [body]
-    now = portal_of(request).clock()
-
-    def work(session: Session, client: ApiClient) -> schemas.IngestionResult:
-        try:
-            return service.ingest_browsing_events(
-                session,
-                events=events,  # type: ignore[arg-type]  # _body returns an instance of the model it is given, typed as object
-                actor=client.actor,
-                now=now,
-                timezone=portal_of(request).settings.timezone,
-            )
-        except service.EventsRefused as refused:
-            raise ApiProblem(422, details=[(field, field_message(kind)) for field, kind in refused.details]) from None
-
-    return _json(await _call(request, "browsing:write", work))
+    try:
+        result = await _call(
+            request,
+            "browsing:write",
+            service.ingest_browsing_events,
+            events=events,
+            timezone=portal_of(request).settings.timezone,
+        )
+    except service.EventsRefused as refused:
+        raise ApiProblem(422, details=[(field, field_message(kind)) for field, kind in refused.details]) from None
+    return _json(result)
 
 
 routes = [

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.db import in_transaction, run_db, transaction
 from portal.i18n import gettext
 from portal.identity import staff_accounts as accounts
 from portal.identity.guards import require_role, staff_of
 from portal.web.render import redirect, render
-from portal.web.state import portal_of, request_id_of
+from portal.web.state import portal_of, read, write
 
 
 async def _accounts_page(
@@ -25,26 +24,20 @@ async def _accounts_page(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    state = portal_of(request)
-
-    def load() -> tuple[list[accounts.StaffSummary], list[tuple[str, str]]]:
-        with transaction(state.engine) as session:
-            return accounts.list_staff(session), accounts.store_choices(session)
-
-    staff_list, stores = await run_db(state.engine, load)
+    directory = await read(request, accounts.staff_directory)
     return render(
         request,
         "staff/accounts.html",
         {
             "me": staff_of(request),
-            "accounts": staff_list,
-            "stores": stores,
+            "accounts": directory.accounts,
+            "stores": directory.stores,
             "form": form or {"email": "", "name": "", "role": "agent", "store": ""},
             "error": error,
             "error_message": gettext(error.message) if error else None,
             "created": created,
             "notice": notice,
-            "now": state.clock(),
+            "now": portal_of(request).clock(),
         },
         status_code=status,
     )
@@ -63,20 +56,15 @@ async def accounts_add(request: Request) -> Response:
     me = require_role(request)
     form = await request.form()
     values = {key: str(form.get(key, ""))[:320].strip() for key in ("email", "name", "role", "store")}
-    state = portal_of(request)
     try:
-        created = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        created = await write(
+            request,
             accounts.add_staff,
             email=values["email"],
             name=values["name"],
             role=values["role"],
             store_code=values["store"] or None,
             actor=me.actor,
-            now=state.clock(),
-            request_id=request_id_of(request),
         )
     except accounts.StaffAccountError as exc:
         return await _accounts_page(request, form=values, error=exc, status=400)
@@ -84,42 +72,31 @@ async def accounts_add(request: Request) -> Response:
     return await _accounts_page(request, created=created, status=201)
 
 
-async def _account_action(request: Request, action: str) -> Response:
+async def _account_action(
+    request: Request, done: str, change: Callable[..., accounts.StaffSummary], **options: bool
+) -> Response:
     me = require_role(request)
     try:
         staff_id = int(request.path_params["staff_id"])
     except ValueError:
-        staff_id = 0
-    state = portal_of(request)
-
-    def run(session):  # type: ignore[no-untyped-def]
-        common: dict[str, Any] = {
-            "staff_id": staff_id,
-            "actor": me.actor,
-            "now": state.clock(),
-            "request_id": request_id_of(request),
-        }
-        if action == "totp_reset":
-            return accounts.reset_totp(session, **common)
-        return accounts.set_active(session, active=action == "enabled", **common)
-
+        staff_id = 0  # no account has it: the service's refusal is the 404
     try:
-        await run_db(state.engine, in_transaction, state.engine, run)
+        await write(request, change, staff_id=staff_id, actor=me.actor, **options)
     except accounts.StaffAccountError as exc:
         return await _accounts_page(request, error=exc, status=409 if staff_id else 404)
-    return redirect(request, f"/staff/accounts?done={action}")
+    return redirect(request, f"/staff/accounts?done={done}")
 
 
 async def account_disable(request: Request) -> Response:
-    return await _account_action(request, "disabled")
+    return await _account_action(request, "disabled", accounts.set_active, active=False)
 
 
 async def account_enable(request: Request) -> Response:
-    return await _account_action(request, "enabled")
+    return await _account_action(request, "enabled", accounts.set_active, active=True)
 
 
 async def account_reset_totp(request: Request) -> Response:
-    return await _account_action(request, "totp_reset")
+    return await _account_action(request, "totp_reset", accounts.reset_totp)
 
 
 routes = [

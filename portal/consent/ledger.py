@@ -139,6 +139,33 @@ def history(db: Session | Connection, *, customer_id: int) -> list[ConsentRecord
     return [ConsentRecord(*row) for row in rows]
 
 
+_TOTALS = PageViewTotal.__table__.c
+_HELD_VIEWS = select(_TOTALS.view_count).where(_TOTALS.customer_id == bindparam("customer_id"))
+
+
+def held_page_views(db: Session | Connection, *, customer_id: int) -> int:
+    """How many page views of the customer are held (what withdrawing browsing consent leaves to delete)."""
+    return int(as_connection(db).execute(_HELD_VIEWS, {"customer_id": customer_id}).scalar() or 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsentsPage:
+    """Where the customer's consents stand, their history, and the page views held about them."""
+
+    consents: dict[str, ConsentState]
+    history: list[ConsentRecord]
+    held_views: int
+
+
+def consents_page(db: Session | Connection, *, customer_id: int, purposes: Iterable[str]) -> ConsentsPage:
+    """The consents page of the customer for `purposes` (never answered: not given), read in one unit of work."""
+    return ConsentsPage(
+        consents=current_consents(db, customer_id=customer_id, purposes=purposes),
+        history=history(db, customer_id=customer_id),
+        held_views=held_page_views(db, customer_id=customer_id),
+    )
+
+
 def _keep_wording(session: Session, *, register: PurposeRegister, purpose: str, locale: str, now: datetime) -> str:
     wording_hash = register.wording_hash(purpose, locale)
     statement = dialect_insert(session)(ConsentWording.__table__).values(

@@ -11,27 +11,18 @@ person, not the privacy policy alone, so each consent-based purpose says where t
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.consent import ledger
-from portal.db import in_transaction, run_db
 from portal.i18n import get_locale
 from portal.identity.guards import customer_id_of
-from portal.models import PageViewTotal
 from portal.web.render import is_htmx, redirect, render
-from portal.web.state import portal_of, request_id_of
+from portal.web.state import portal_of, read, write
 
 ACTIONS = {"grant": True, "withdraw": False}
 VARY = {"vary": "HX-Request"}
-_TOTALS = PageViewTotal.__table__.c  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
-
-
-def _held_views(connection: Connection, customer_id: int) -> int:
-    return int(connection.execute(select(_TOTALS.view_count).where(_TOTALS.customer_id == customer_id)).scalar() or 0)
 
 
 def _count(raw: str | None) -> int | None:
@@ -39,26 +30,15 @@ def _count(raw: str | None) -> int | None:
 
 
 async def consents(request: Request) -> Response:
-    customer_id = customer_id_of(request)
-    state = portal_of(request)
-    codes = [purpose.code for purpose in state.register.consent_based()]
-
-    def load() -> tuple[dict[str, ledger.ConsentState], list[ledger.ConsentRecord], int]:
-        with state.engine.connect() as connection:
-            return (
-                ledger.current_consents(connection, customer_id=customer_id, purposes=codes),
-                ledger.history(connection, customer_id=customer_id),
-                _held_views(connection, customer_id),
-            )
-
-    current, records, held_views = await run_db(state.engine, load)
+    codes = [purpose.code for purpose in portal_of(request).register.consent_based()]
+    page = await read(request, ledger.consents_page, customer_id=customer_id_of(request), purposes=codes)
     return render(
         request,
         "customer/consents.html",
         {
-            "consents": current,
-            "records": records,
-            "held_views": held_views,
+            "consents": page.consents,
+            "records": page.history,
+            "held_views": page.held_views,
             "deleted_views": _count(request.query_params.get("deleted")),
             "withdrawn_all": _count(request.query_params.get("withdrawn")),
             "announce": None,
@@ -72,24 +52,13 @@ def _refused(request: Request) -> Response:
 
 async def _row(request: Request, customer_id: int, purpose_code: str, **extra: object) -> Response:
     """Only the purpose's row, for htmx, with a message for the page's live region and the history out of band."""
-    state = portal_of(request)
-
-    def load() -> tuple[ledger.ConsentState, int, list[ledger.ConsentRecord]]:
-        with state.engine.connect() as connection:
-            current = ledger.current_consents(connection, customer_id=customer_id, purposes=[purpose_code])
-            return (
-                current[purpose_code],
-                _held_views(connection, customer_id),
-                ledger.history(connection, customer_id=customer_id),
-            )
-
-    consent, held_views, records = await run_db(state.engine, load)
+    page = await read(request, ledger.consents_page, customer_id=customer_id, purposes=[purpose_code])
     context = {
-        "purpose": state.register.by_code[purpose_code],
-        "consent": consent,
-        "held_views": held_views,
+        "purpose": portal_of(request).register.by_code[purpose_code],
+        "consent": page.consents[purpose_code],
+        "held_views": page.held_views,
         "deleted_views": None,
-        "records": records,
+        "records": page.history,
         "history_oob": True,
         **extra,
     }
@@ -101,37 +70,24 @@ async def consents_submit(request: Request) -> Response:
     form = await request.form()
     action = str(form.get("action", ""))[:32]
     purpose = str(form.get("purpose", ""))[:64]
-    state = portal_of(request)
     common = {
-        "register": state.register,
+        "register": portal_of(request).register,
         "customer_id": customer_id,
         "channel": "web",
         "actor": f"customer:{customer_id}",
-        "now": state.clock(),
         "locale": get_locale(),
-        "request_id": request_id_of(request),
     }
     if action == "withdraw_all_marketing":
-        withdrawn = await run_db(state.engine, in_transaction, state.engine, ledger.withdraw_all_marketing, **common)
+        withdrawn = await write(request, ledger.withdraw_all_marketing, **common)
         response = redirect(request, f"/me/consents?withdrawn={len(withdrawn)}#withdraw-all")
         response.headers.update(VARY)
         return response
     if action not in ACTIONS:
         return _refused(request)
     try:
-        await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
-            ledger.record_consent,
-            purpose=purpose,
-            granted=ACTIONS[action],
-            **common,
-        )
+        await write(request, ledger.record_consent, purpose=purpose, granted=ACTIONS[action], **common)
     except ledger.ConsentRefused:
         return _refused(request)
-    except ledger.CustomerNotFound as exc:
-        raise HTTPException(404) from exc
     if is_htmx(request):
         return await _row(request, customer_id, purpose, announce=action)
     response = redirect(request, f"/me/consents#purpose-{purpose}")
@@ -141,17 +97,8 @@ async def consents_submit(request: Request) -> Response:
 
 async def browsing_history_delete(request: Request) -> Response:
     customer_id = customer_id_of(request)
-    state = portal_of(request)
-    deleted = await run_db(
-        state.engine,
-        in_transaction,
-        state.engine,
-        ledger.delete_browsing_history,
-        customer_id=customer_id,
-        now=state.clock(),
-        actor=f"customer:{customer_id}",
-        channel="web",
-        request_id=request_id_of(request),
+    deleted = await write(
+        request, ledger.delete_browsing_history, customer_id=customer_id, actor=f"customer:{customer_id}", channel="web"
     )
     if is_htmx(request):
         return await _row(request, customer_id, ledger.BROWSING_PURPOSE, deleted_views=deleted, announce="deleted")
@@ -169,14 +116,7 @@ DATA_PAGES = {ledger.BROWSING_PURPOSE: "/me/browsing"}
 
 
 async def processing(request: Request) -> Response:
-    customer_id = customer_id_of(request)
-    state = portal_of(request)
-
-    def load() -> dict[str, ledger.ConsentState]:
-        with state.engine.connect() as connection:
-            return ledger.current_consents(connection, customer_id=customer_id)
-
-    consents = await run_db(state.engine, load)
+    consents = await read(request, ledger.current_consents, customer_id=customer_id_of(request))
     return render(
         request,
         "customer/processing.html",

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.identity import ratelimit
 from portal.identity.keys import keyed_hash, same_hash
-from portal.identity.sessions import open_session
+from portal.identity.sessions import end_session, open_session
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, LoginChallenge, email_key
 from portal.outbox.enqueue import enqueue_email
@@ -298,3 +298,19 @@ def sign_in_with_code(
     if not _consume(session, challenge.id, now):
         raise CodeRejected("expired")
     return _signed_in(session, settings=settings, challenge=challenge, method="code", now=now, request_id=request_id)
+
+
+def sign_out(
+    session: Session, *, settings: Settings, raw_id: str, now: datetime, request_id: str | None = None
+) -> None:
+    """End the customer's session on the server, and audit it (an unknown or ended session has nothing to end)."""
+    customer_id = end_session(session, settings=settings, raw_id=raw_id, now=now)
+    if customer_id is not None:
+        record_audit(
+            session,
+            actor=f"customer:{customer_id}",
+            action="signout",
+            target=f"customer:{customer_id}",
+            now=now,
+            request_id=request_id,
+        )

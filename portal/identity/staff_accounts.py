@@ -83,6 +83,17 @@ def store_choices(session: Session) -> list[tuple[str, str]]:
     return [(code, name) for code, name in rows]
 
 
+@dataclasses.dataclass(frozen=True)
+class StaffDirectory:
+    accounts: list[StaffSummary]
+    stores: list[tuple[str, str]]  # as `store_choices` returns them
+
+
+def staff_directory(session: Session) -> StaffDirectory:
+    """What the accounts page shows: every staff account, and the shops a new store account can belong to."""
+    return StaffDirectory(accounts=list_staff(session), stores=store_choices(session))
+
+
 def staff_summary(session: Session, *, staff_id: int) -> StaffSummary:
     staff = _get(session, staff_id)
     return _summary(staff, session.get(Store, staff.store_id) if staff.store_id else None)

@@ -260,6 +260,7 @@ def check_code(
 def sign_out(
     session: Session, *, settings: Settings, raw_id: str, now: datetime, request_id: str | None = None
 ) -> None:
+    """End a staff session on the server; a signed-in one (not a pending one) is audited as a sign-out."""
     info = load_session(session, settings=settings, raw_id=raw_id, now=now)
     end_session(session, settings=settings, raw_id=raw_id, now=now)
     if info is not None and info.staff_id is not None and info.kind == "staff":

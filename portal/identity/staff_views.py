@@ -8,7 +8,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.db import in_transaction, run_db, transaction
 from portal.i18n import gettext
 from portal.identity import passwords
 from portal.identity import staff_accounts as accounts
@@ -16,7 +15,7 @@ from portal.identity import staff_signin as signin
 from portal.identity.guards import PASSWORD_PAGE, staff_of
 from portal.identity.staff_sessions import staff_cookie_name, staff_signer
 from portal.web.render import client_ip, redirect, render, safe_next
-from portal.web.state import portal_of, request_id_of
+from portal.web.state import portal_of, write
 
 HOME = "/staff"
 
@@ -83,20 +82,15 @@ async def sign_in_submit(request: Request) -> Response:
     form = await request.form()
     email = str(form.get("email", ""))[:320]
     next_url = _next(form.get("next"))
-    state = portal_of(request)
     try:
-        accepted = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        accepted = await write(
+            request,
             signin.check_password,
             keep_on=(signin.StaffSignInError,),
-            settings=state.settings,
+            settings=portal_of(request).settings,
             email=email,
             password=str(form.get("password", "")),
             ip=client_ip(request),
-            now=state.clock(),
-            request_id=request_id_of(request),
         )
     except signin.BadCredentials:
         return render(
@@ -115,19 +109,7 @@ async def _end_current_session(request: Request) -> None:
     """Whatever staff session this browser had ends before the next one starts (rotation)."""
     raw_id = request.scope["state"].get("staff_session_raw_id")
     if raw_id:
-        state = portal_of(request)
-
-        def end() -> None:
-            with transaction(state.engine) as session:
-                signin.sign_out(
-                    session,
-                    settings=state.settings,
-                    raw_id=raw_id,
-                    now=state.clock(),
-                    request_id=request_id_of(request),
-                )
-
-        await run_db(state.engine, end)
+        await write(request, signin.sign_out, settings=portal_of(request).settings, raw_id=raw_id)
 
 
 def _pending(request: Request) -> str | None:
@@ -141,16 +123,11 @@ async def _code_page(
     request: Request, *, next_url: str, error: str | None = None, remaining: int | None = None, status: int = 200
 ) -> Response:
     state = portal_of(request)
-    raw_id = _pending(request)
-
-    def load() -> signin.Enrolment | None:
-        with transaction(state.engine) as session:
-            return signin.enrolment_for(
-                session, settings=state.settings, raw_id=raw_id, issuer=state.retailer.name, now=state.clock()
-            )
-
     try:
-        enrolment = await run_db(state.engine, load)
+        # A write: reading the pending session moves its idle clock on.
+        enrolment = await write(
+            request, signin.enrolment_for, settings=state.settings, raw_id=_pending(request), issuer=state.retailer.name
+        )
     except signin.SignInExpired:
         return redirect(request, "/staff/sign-in?" + urlencode({"next": next_url, "ended": "1"}))
     template = "staff/enrol.html" if enrolment else "staff/sign_in_code.html"
@@ -174,20 +151,15 @@ async def code_form(request: Request) -> Response:
 async def code_submit(request: Request) -> Response:
     form = await request.form()
     next_url = _next(form.get("next"))
-    state = portal_of(request)
     try:
-        signed_in = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        signed_in = await write(
+            request,
             signin.check_code,
             keep_on=(signin.StaffSignInError,),
-            settings=state.settings,
+            settings=portal_of(request).settings,
             raw_id=_pending(request),
             code=str(form.get("code", "")),
             ip=client_ip(request),
-            now=state.clock(),
-            request_id=request_id_of(request),
         )
     except signin.CodeRejected as exc:
         return await _code_page(request, next_url=next_url, error="wrong_code", remaining=exc.remaining, status=400)
@@ -253,10 +225,8 @@ async def password_submit(request: Request) -> Response:
     next_url = _next(form.get("next"))
     state = portal_of(request)
     try:
-        raw_id = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        raw_id = await write(
+            request,
             accounts.change_password,
             keep_on=(accounts.StaffAccountError, signin.AccountLocked),
             settings=state.settings,
@@ -265,8 +235,6 @@ async def password_submit(request: Request) -> Response:
             current=str(form.get("current_password", ""))[: passwords.MAX_LENGTH + 1],
             new=str(form.get("new_password", ""))[: passwords.MAX_LENGTH + 1],
             confirmation=str(form.get("confirmation", ""))[: passwords.MAX_LENGTH + 1],
-            now=state.clock(),
-            request_id=request_id_of(request),
         )
     except accounts.StaffAccountError as exc:
         return _password_page(request, next_url=next_url, error=exc, status=400)

@@ -7,15 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.audit import record_audit
-from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
 from portal.identity import service
 from portal.identity.destination import destination_after_sign_in, forget_destination
 from portal.identity.sessions import end_session
 from portal.web.middleware import cookie_names
 from portal.web.render import client_ip, redirect, render
-from portal.web.state import portal_of, request_id_of
+from portal.web.state import portal_of, read, write
 
 FLOW_COOKIE = "portal_signin"
 
@@ -44,13 +42,7 @@ async def _end_previous_session(request: Request) -> None:
     """Rotation: whatever session this browser had ends before a new one starts."""
     raw_id = request.scope["state"].get("session_raw_id")
     if raw_id:
-        state = portal_of(request)
-
-        def end() -> None:
-            with transaction(state.engine) as session:
-                end_session(session, settings=state.settings, raw_id=raw_id, now=state.clock())
-
-        await run_db(state.engine, end)
+        await write(request, end_session, settings=portal_of(request).settings, raw_id=raw_id)
 
 
 async def signin_form(request: Request) -> Response:
@@ -64,10 +56,8 @@ async def signin_submit(request: Request) -> Response:
     email = str(form.get("email", ""))[:320]
     state = portal_of(request)
     try:
-        flow_id = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        flow_id = await write(
+            request,
             service.request_sign_in,
             keep_on=(service.SignInError,),
             settings=state.settings,
@@ -75,8 +65,6 @@ async def signin_submit(request: Request) -> Response:
             email=email,
             language=get_locale(),
             ip=client_ip(request),
-            now=state.clock(),
-            request_id=request_id_of(request),
         )
     except service.InvalidEmail:
         return render(request, "customer/signin.html", {"email": email, "error": "invalid_email"}, status_code=400)
@@ -125,20 +113,15 @@ async def signin_code(request: Request) -> Response:
     flow_id = _flow_id(request)
     if flow_id is None:
         return render(request, "customer/signin.html", {"email": "", "error": "flow_expired"}, status_code=400)
-    state = portal_of(request)
     try:
-        signed_in = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        signed_in = await write(
+            request,
             service.sign_in_with_code,
             keep_on=(service.SignInError,),
-            settings=state.settings,
+            settings=portal_of(request).settings,
             flow_id=flow_id,
             code=str(form.get("code", ""))[:32],
             ip=client_ip(request),
-            now=state.clock(),
-            request_id=request_id_of(request),
         )
     except service.CodeRejected as exc:
         if exc.reason == "wrong":
@@ -158,14 +141,8 @@ async def signin_code(request: Request) -> Response:
 async def signin_link(request: Request) -> Response:
     """The emailed link. Mail scanners open links, so looking only shows a Continue button."""
     token = request.query_params.get("token", "")[:200]
-    state = portal_of(request)
-
-    def check() -> None:
-        with transaction(state.engine) as session:
-            service.check_link(session, settings=state.settings, token=token, now=state.clock())
-
     try:
-        await run_db(state.engine, check)
+        await read(request, service.check_link, settings=portal_of(request).settings, token=token)
     except service.LinkRejected as exc:
         return _link_rejected(request, exc)
     return render(request, "customer/signin_link.html", {"token": token})
@@ -181,18 +158,13 @@ def _link_rejected(request: Request, exc: service.LinkRejected) -> Response:
 async def signin_link_submit(request: Request) -> Response:
     form = await request.form()
     token = str(form.get("token", ""))[:200]
-    state = portal_of(request)
     try:
-        signed_in = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        signed_in = await write(
+            request,
             service.sign_in_with_link,
             keep_on=(service.SignInError,),
-            settings=state.settings,
+            settings=portal_of(request).settings,
             token=token,
-            now=state.clock(),
-            request_id=request_id_of(request),
         )
     except service.LinkRejected as exc:
         return _link_rejected(request, exc)
@@ -204,21 +176,7 @@ async def signout(request: Request) -> Response:
     state = portal_of(request)
     raw_id = request.scope["state"].get("session_raw_id")
     if raw_id:
-
-        def end() -> None:
-            with transaction(state.engine) as session:
-                customer_id = end_session(session, settings=state.settings, raw_id=raw_id, now=state.clock())
-                if customer_id is not None:
-                    record_audit(
-                        session,
-                        actor=f"customer:{customer_id}",
-                        action="signout",
-                        target=f"customer:{customer_id}",
-                        now=state.clock(),
-                        request_id=request_id_of(request),
-                    )
-
-        await run_db(state.engine, end)
+        await write(request, service.sign_out, settings=state.settings, raw_id=raw_id)
     response = redirect(request, "/?signed_out=1")
     response.delete_cookie(cookie_names(state.settings)[0], path="/")
     return response

@@ -7,11 +7,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from portal.mail.mailbox import Mailbox
 from portal.web.render import render
 from portal.web.state import portal_of
 
 
-def _mailbox(request: Request):  # type: ignore[no-untyped-def]
+def _mailbox(request: Request) -> Mailbox:
     mailbox = portal_of(request).mailbox
     if mailbox is None:
         raise HTTPException(404)

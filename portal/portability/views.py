@@ -13,7 +13,6 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
 from portal.identity.destination import remember_destination
 from portal.identity.guards import customer_id_of
@@ -22,7 +21,7 @@ from portal.portability import service
 from portal.portability.archive import ArchiveOrder, ArchiveProgress, archive_chunks, archive_filename
 from portal.portability.datasets import DATASETS
 from portal.web.render import redirect, render
-from portal.web.state import portal_of, read, request_id_of
+from portal.web.state import portal_of, read, write
 
 TOKEN_LIMIT = 300
 
@@ -106,13 +105,8 @@ async def download_link(request: Request) -> Response:
         remember_destination(request, response, f"/me/download/link?token={token}")
         return response
     customer_id = _customer_only(request)
-
-    def check() -> None:
-        with transaction(state.engine) as db:
-            service.link_request_of(db, reference=reference, customer_id=customer_id)
-
     try:
-        await run_db(state.engine, check)
+        await read(request, service.link_request_of, reference=reference, customer_id=customer_id)
     except service.LinkRejected as exc:
         return _link_rejected(request, exc.reason)
     return await _render_page(request, customer_id, token=token, reference=reference)
@@ -123,7 +117,6 @@ async def download(request: Request) -> Response:
     state = portal_of(request)
     form = await request.form()
     token = str(form.get("token") or "")[:TOKEN_LIMIT]
-    request_id = request_id_of(request)
     link_reference = None
     if token:
         try:
@@ -131,21 +124,9 @@ async def download(request: Request) -> Response:
         except service.LinkRejected as exc:
             return _link_rejected(request, exc.reason)
     try:
-        start = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
-            service.start_download,
-            customer_id=customer_id,
-            now=state.clock(),
-            link_reference=link_reference,
-            timezone=state.settings.timezone,
-            request_id=request_id,
-        )
+        start = await write(request, service.start_download, customer_id=customer_id, link_reference=link_reference)
     except service.LinkRejected as exc:
         return _link_rejected(request, exc.reason)
-    except service.CustomerNotFound as exc:
-        raise HTTPException(404) from exc
 
     locale = get_locale()
     generated_at = state.clock()
@@ -162,18 +143,7 @@ async def download(request: Request) -> Response:
     )
 
     async def on_end() -> None:
-        def finish() -> None:
-            with transaction(state.engine) as db:
-                service.finish_download(
-                    db,
-                    start=start,
-                    customer_id=customer_id,
-                    now=state.clock(),
-                    progress=progress,
-                    request_id=request_id,
-                )
-
-        await run_db(state.engine, finish)
+        await write(request, service.finish_download, start=start, customer_id=customer_id, progress=progress)
 
     filename = archive_filename(locale, generated_at.astimezone(ZoneInfo(state.settings.timezone)).date())
     return ArchiveResponse(in_worker_thread(chunks), filename=filename, on_end=on_end)

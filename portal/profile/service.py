@@ -131,6 +131,18 @@ def last_changed(session: Session, *, customer_id: int) -> dict[str, datetime]:
     return {field: changed_at for field, changed_at in rows}
 
 
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    customer: Customer
+    last_changed: dict[str, datetime]  # by field, as `last_changed` returns it
+
+
+def profile_of(session: Session, *, customer_id: int) -> Profile:
+    """The customer as the profile page shows them, with when each field last changed. Raises CustomerNotFound."""
+    customer = _customer(session, customer_id)
+    return Profile(customer=customer, last_changed=last_changed(session, customer_id=customer_id))
+
+
 # --- Email change ----------------------------------------------------------------------------------------------
 
 

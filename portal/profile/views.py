@@ -13,21 +13,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.db import in_transaction, run_db, transaction
 from portal.i18n import get_locale
 from portal.identity.guards import customer_id_of
-from portal.models import Customer
 from portal.profile import service as rectification
 from portal.profile.forms import COUNTRIES, EDITABLE_FIELDS, MESSAGES, display_phone
 from portal.web.render import redirect, render
-from portal.web.state import portal_of, request_id_of
+from portal.web.state import portal_of, read, write
 
 # Changed field names come back in the URL after a save (never their values: URLs end up in logs and history).
 KNOWN_FIELDS = frozenset((*EDITABLE_FIELDS, "email"))
-
-
-def _state(request: Request):  # type: ignore[no-untyped-def]
-    return portal_of(request)
 
 
 @lru_cache(maxsize=1024)
@@ -61,17 +55,9 @@ async def _profile_page(
     email_errors: dict[str, str] | None = None,
     email_value: str = "",
 ) -> Response:
-    customer_id = customer_id_of(request)
-    state = _state(request)
-
-    def load() -> tuple[Customer, dict]:
-        with transaction(state.engine) as session:
-            customer = session.get(Customer, customer_id)
-            if customer is None or customer.erased_at is not None:
-                raise HTTPException(404)
-            return customer, rectification.last_changed(session, customer_id=customer_id)
-
-    customer, changed_at = await run_db(state.engine, load)
+    state = portal_of(request)
+    shown = await read(request, rectification.profile_of, customer_id=customer_id_of(request))
+    customer = shown.customer
     changed = [f for f in request.query_params.get("changed", "").split(",") if f in KNOWN_FIELDS]
     form = values if values is not None else {field: getattr(customer, field) or "" for field in KNOWN_FIELDS}
     if values is None:
@@ -81,7 +67,7 @@ async def _profile_page(
         "customer/profile.html",
         {
             "customer": customer,
-            "changed_at": changed_at,
+            "changed_at": shown.last_changed,
             "changed": changed,
             "email_requested": request.query_params.get("email") == "sent",
             "form": form,
@@ -104,20 +90,15 @@ async def profile(request: Request) -> Response:
 async def profile_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     form = {k: str(v)[:300] for k, v in (await request.form()).items() if k != "csrf_token"}
-    state = _state(request)
     try:
-        changed = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        changed = await write(
+            request,
             rectification.rectify_profile,
             customer_id=customer_id,
             form=form,
-            locked_fields=state.retailer.locked_fields,
+            locked_fields=portal_of(request).retailer.locked_fields,
             actor=f"customer:{customer_id}",
             channel="web",
-            now=state.clock(),
-            request_id=request_id_of(request),
         )
     except rectification.ProfileInvalid as exc:
         return await _profile_page(request, errors=exc.errors, values=form, status_code=400)
@@ -127,20 +108,16 @@ async def profile_submit(request: Request) -> Response:
 async def email_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     new_email = str((await request.form()).get("email", ""))[:320]
-    state = _state(request)
+    state = portal_of(request)
     try:
-        await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        await write(
+            request,
             rectification.request_email_change,
             settings=state.settings,
             composer=state.composer,
             customer_id=customer_id,
             new_email=new_email,
             language=get_locale(),
-            now=state.clock(),
-            request_id=request_id_of(request),
         )
     except rectification.ProfileInvalid as exc:
         return await _profile_page(request, email_errors=exc.errors, email_value=new_email, status_code=400)
@@ -156,14 +133,10 @@ def _email_rejected(request: Request, exc: rectification.EmailChangeRejected) ->
 
 async def email_confirm(request: Request) -> Response:
     token = request.query_params.get("token", "")[:200]
-    state = _state(request)
-
-    def check() -> str:
-        with transaction(state.engine) as session:
-            return rectification.check_email_change(session, settings=state.settings, token=token, now=state.clock())
-
     try:
-        new_email = await run_db(state.engine, check)
+        new_email = await read(
+            request, rectification.check_email_change, settings=portal_of(request).settings, token=token
+        )
     except rectification.EmailChangeRejected as exc:
         return _email_rejected(request, exc)
     return render(request, "customer/email_confirm.html", {"reason": None, "token": token, "new_email": new_email})
@@ -171,18 +144,10 @@ async def email_confirm(request: Request) -> Response:
 
 async def email_confirm_submit(request: Request) -> Response:
     token = str((await request.form()).get("token", ""))[:200]
-    state = _state(request)
+    state = portal_of(request)
     try:
-        await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
-            rectification.confirm_email_change,
-            settings=state.settings,
-            composer=state.composer,
-            token=token,
-            now=state.clock(),
-            request_id=request_id_of(request),
+        await write(
+            request, rectification.confirm_email_change, settings=state.settings, composer=state.composer, token=token
         )
     except rectification.EmailChangeRejected as exc:
         return _email_rejected(request, exc)
@@ -216,20 +181,14 @@ async def correction_submit(request: Request) -> Response:
     field = _correctable(request)
     form = {k: str(v)[:2000] for k, v in (await request.form()).items() if k != "csrf_token"}
     form["field"] = field
-    state = _state(request)
     try:
-        filed = await run_db(
-            state.engine,
-            in_transaction,
-            state.engine,
+        filed = await write(
+            request,
             rectification.request_correction,
-            composer=state.composer,
+            composer=portal_of(request).composer,
             customer_id=customer_id,
             form=form,
             language=get_locale(),
-            now=state.clock(),
-            timezone=state.settings.timezone,
-            request_id=request_id_of(request),
         )
     except rectification.ProfileInvalid as exc:
         return render(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.db import run_db
+from portal.db import ping
 from portal.i18n import SUPPORTED_LOCALES
 from portal.web.middleware import LANGUAGE_COOKIE
 from portal.web.render import render, safe_next
-from portal.web.state import portal_of
+from portal.web.state import portal_of, read
 
 
 async def landing(request: Request) -> Response:
@@ -44,14 +43,8 @@ async def branding_css(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     """For the load balancer: 200 when the database answers, 503 otherwise."""
-    engine = portal_of(request).engine
-
-    def ping() -> None:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
     try:
-        await run_db(engine, ping)
+        await read(request, ping)
     except Exception:
         return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
     return JSONResponse({"status": "ok", "database": "up"})
