@@ -6,13 +6,16 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, event, func, text
+from sqlalchemy import ColumnElement, Connection, Engine, event, func, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session, create_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 T = TypeVar("T")
@@ -61,7 +64,7 @@ async def run_db(engine: Engine, fn: Callable[..., T], /, *args: object, **kwarg
     return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
 
 
-def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
+def alembic_config(database_url: str) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -121,13 +124,13 @@ def dialect_insert(db: Session | Connection):  # type: ignore[no-untyped-def]
     return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
 
 
-def sql_least(db: Session | Connection, a, b):  # type: ignore[no-untyped-def]
+def sql_least(db: Session | Connection, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
     """LEAST(a, b) in the engine's dialect (SQLite spells it as the two-argument MIN)."""
     bind = db.get_bind() if isinstance(db, Session) else db
     return func.least(a, b) if bind.dialect.name == "postgresql" else func.min(a, b)
 
 
-def sql_greatest(db: Session | Connection, a, b):  # type: ignore[no-untyped-def]
+def sql_greatest(db: Session | Connection, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
     """GREATEST(a, b) in the engine's dialect (SQLite spells it as the two-argument MAX)."""
     bind = db.get_bind() if isinstance(db, Session) else db
     return func.greatest(a, b) if bind.dialect.name == "postgresql" else func.max(a, b)
