@@ -16,6 +16,13 @@ from portal.web.state import portal_of, read, write
 from tests.conftest import TIMEZONE, Clock
 
 
+@pytest.fixture
+def app(app):  # type: ignore[no-untyped-def]
+    """The app without its lifespan: its engine's connections are closed here instead."""
+    yield app
+    app.state.portal.engine.dispose()
+
+
 def _request(app) -> Request:  # type: ignore[no-untyped-def]
     return Request({"type": "http", "app": app, "state": {"request_id": "req-42"}, "headers": []})
 
