@@ -1,4 +1,5 @@
-"""Where a customer goes once signed in: back to the page that sent them to sign in (an emailed download link),
+"""Where a customer goes once signed in: back to the page that sent them to sign in (a page under /me opened while
+signed out, such as a request linked from one of our emails, or an emailed download link),
 or their overview.
 
 The page is kept in a signed, short-lived cookie on the browser that will sign in, rather than in the sign-in URLs:

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from portal.identity.destination import remember_destination
 from portal.web.render import redirect, render, safe_next
 
 # --- Customers ---------------------------------------------------------------------------------------------------
@@ -34,7 +35,13 @@ def customer_id_of(request: Request) -> int:
 
 
 async def sign_in_required(request: Request, exc: Exception) -> Response:
-    return redirect(request, "/signin")
+    """To the sign-in page; a page the customer was opening (a link in one of our emails to /me/requests/R-…, say)
+    is remembered, and they land on it once signed in."""
+    response = redirect(request, "/signin")
+    if request.method == "GET" and request.url.path.startswith("/me"):
+        query = request.url.query
+        remember_destination(request, response, request.url.path + (f"?{query}" if query else ""))
+    return response
 
 
 # --- Staff -------------------------------------------------------------------------------------------------------

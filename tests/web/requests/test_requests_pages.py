@@ -14,7 +14,7 @@ from portal.models import OutboxMessage, PrivacyRequest, RequestEvent
 from portal.requests import workflow
 from tests.conftest import csrf_from
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
-from tests.web.helpers import sign_in_by_code
+from tests.web.helpers import sign_in_by_code, sign_in_by_link
 
 EMAIL = "camille@example.com"
 LANGUAGES = ("fr", "en")
@@ -107,6 +107,7 @@ def test_the_erasure_page_says_what_goes_what_stays_and_for_how_long(signed_in, 
     # The retention comes from the purpose register, not from the template.
     assert "10 years from the close of the financial year (article L123-22 of the French Commercial Code)" in english
     assert "I understand that my data will be erased" in english and "cannot be undone" in english
+    assert 'href="/me/download"' in signed_in.get("/me/requests/new/erasure").text  # "keep a copy first"
     french = text_of(signed_in.get("/me/requests/new/erasure", headers=lang("fr")).text)
     assert "10 ans à compter de la clôture de l'exercice comptable" in french.replace("&#39;", "'")
 
@@ -198,6 +199,27 @@ def test_unknown_types_and_signed_out_visitors(client, signed_in) -> None:
     signed_in.cookies.clear()
     response = signed_in.get("/me/requests/new", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/signin"
+
+
+def test_a_link_from_an_email_leads_to_the_request_once_signed_in(client, signed_in, smtp) -> None:
+    reference = reference_of(file_from_page(signed_in, "other", message="Which stores keep my receipts?"))
+    signed_in.cookies.clear()
+    # The acknowledgement's link, opened signed out: sign in first, then the request, not the overview.
+    asked = client.get(f"/me/requests/{reference}?filed=1", follow_redirects=False)
+    assert asked.status_code == 303 and asked.headers["location"] == "/signin"
+    landed = sign_in_by_link(client, smtp, EMAIL, count=3)
+    assert landed.status_code == 303 and landed.headers["location"] == f"/me/requests/{reference}?filed=1"
+    assert reference in client.get(landed.headers["location"]).text
+    # Used once: the next sign-in goes to the overview again.
+    client.cookies.clear()
+    assert sign_in_by_code(client, smtp, EMAIL, count=4).headers["location"] == "/me"
+
+
+def test_only_a_page_opened_signed_out_is_remembered(client, customer, smtp) -> None:
+    token = csrf_from(client.get("/signin").text)
+    posted = client.post("/me/requests/new/other", data={"message": "x", "csrf_token": token}, follow_redirects=False)
+    assert posted.status_code == 303 and posted.headers["location"] == "/signin"
+    assert sign_in_by_code(client, smtp, EMAIL).headers["location"] == "/me"  # not back to a form's POST
 
 
 # --- Following a request ---------------------------------------------------------------------------------------
