@@ -28,9 +28,14 @@ EDITABLE_FIELDS = (
 # Metropolitan departments 01–95 (Corsica's 20xxx included), overseas 971–976 and collectivities 984–988.
 FRENCH_POSTCODE = re.compile(r"^(?:(?:0[1-9]|[1-8]\d|9[0-5])\d{3}|97[1-6]\d{2}|98[4-8]\d{2})$")
 NAME_PUNCTUATION = set(" -'’.")
+# CLDR names some two-letter codes that are no place anyone lives at: groupings (European Union, Eurozone, United
+# Nations, Outlying Oceania), the pseudo-locales' test regions and "Unknown Region".
+NOT_PLACES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
 # Babel types a locale table's keys as `str | int | None`: the territory codes are strings.
 COUNTRIES = frozenset(
-    code for code in Locale.parse("en").territories if isinstance(code, str) and len(code) == 2 and code.isalpha()
+    code
+    for code in Locale.parse("en").territories
+    if isinstance(code, str) and len(code) == 2 and code.isalpha() and code not in NOT_PLACES
 )
 
 MESSAGES = {

@@ -57,6 +57,18 @@ def test_profile_shows_every_field_with_its_date(signed_in) -> None:
     assert 'href="/me/profile/correction/loyalty_number"' in text
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_country_list_offers_places_people_live_only(signed_in, language: str) -> None:
+    page = signed_in.get("/me/profile", headers={"accept-language": language}).text
+    offered = set(re.findall(r'<option value="([A-Z]{2})"', page))
+    assert {"FR", "BE", "GB", "DE", "RE", "XK"} <= offered
+    for code in ("EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"):  # groupings, pseudo-regions, "Unknown Region"
+        assert code not in offered, code
+    assert "Pseudo" not in page and "Eurozone" not in page and "zone euro" not in page
+    refused = signed_in.post("/me/profile", data=form_of(page, country="EU"), headers={"accept-language": language})
+    assert refused.status_code == 400
+
+
 def test_rectify_the_phone_in_french(signed_in, engine, customer) -> None:
     page = signed_in.get("/me/profile")
     response = signed_in.post("/me/profile", data=form_of(page.text, phone="07 81 22 33 44"), follow_redirects=False)
