@@ -9,6 +9,7 @@ import jinja2
 from jinja2_fragments import render_block
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Match
 
 from portal import i18n
 from portal.web.state import portal_of
@@ -17,6 +18,22 @@ from portal.web.state import portal_of
 def is_htmx(request: Request) -> bool:
     # History restoration wants the whole page, never a fragment.
     return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
+
+
+def _page_to_come_back_to(request: Request) -> str:
+    """Where the language switcher returns: this page, or after a form's answer (a POST), the nearest page that can
+    be opened (GET) at or above its path — never a URL that would answer 405. The form's input is not kept."""
+    path = request.scope["path"]
+    if request.method in ("GET", "HEAD"):
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        return path + (f"?{query}" if query else "")
+    router = request.scope.get("router") or request.app.router
+    while path not in ("", "/"):
+        scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+        if any(route.matches(scope)[0] == Match.FULL for route in router.routes):
+            return path
+        path = path.rsplit("/", 1)[0]
+    return "/"
 
 
 def page_context(request: Request) -> dict[str, Any]:
@@ -29,6 +46,7 @@ def page_context(request: Request) -> dict[str, Any]:
         # With its query string: switching language on /signin/link?token=… must come back to the same link.
         "current_path": request.scope["path"]
         + (f"?{request.scope['query_string'].decode('latin-1')}" if request.scope.get("query_string") else ""),
+        "switch_path": _page_to_come_back_to(request),
     }
 
 

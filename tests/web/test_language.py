@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+
+from tests.conftest import csrf_from
+from tests.factories import make_customer
+from tests.web.helpers import sign_in_by_code
 
 
 def lang_of(response) -> str:  # type: ignore[no-untyped-def]
@@ -56,3 +62,22 @@ def test_switching_language_keeps_the_query_string(client) -> None:
     assert 'href="/lang/en?next=/signin/link%3Ftoken%3Dabc-123"' in html
     response = client.get("/lang/en?next=/signin/link%3Ftoken%3Dabc-123", follow_redirects=False)
     assert response.headers["location"] == "/signin/link?token=abc-123"
+
+
+def test_switching_language_after_a_form_error_returns_to_a_page_that_exists(client, smtp, engine) -> None:
+    make_customer(engine, email="camille@example.com")
+    sign_in_by_code(client, smtp, "camille@example.com")
+    profile = client.get("/me/profile")
+    refused = client.post("/me/profile/email", data={"email": "not an address", "csrf_token": csrf_from(profile.text)})
+    assert refused.status_code == 400
+    switch = re.search(r'href="(/lang/en\?next=[^"]+)"', refused.text)
+    assert switch, "no switcher on the form's answer"
+    assert "next=/me/profile" in switch[1] and "/me/profile/email" not in switch[1].replace("%2F", "/")
+    landed = client.get(switch[1].replace("&amp;", "&"))
+    assert landed.status_code == 200 and lang_of(landed) == "en"
+    assert landed.url.path == "/me/profile"
+
+
+def test_a_page_reached_by_get_comes_back_to_itself(client) -> None:
+    html = client.get("/privacy").text
+    assert 'href="/lang/en?next=/privacy"' in html
