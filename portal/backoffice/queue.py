@@ -165,10 +165,9 @@ def _today(now: datetime, timezone: str) -> date:
 
 
 def encode_cursor(row: QueueRow, filters: QueueFilters) -> str:
-    if filters.sorts_by_due_date:
-        micros = int(row.due_at.timestamp() * 1_000_000)
-        return f"{micros}.{row.id}"
-    return str(row.id)
+    """Where the next page starts: the sorting time (due date, or when received) and the id that breaks ties."""
+    moment = row.due_at if filters.sorts_by_due_date else row.received_at
+    return f"{int(moment.timestamp() * 1_000_000)}.{row.id}"
 
 
 def decode_cursor(raw: str | None, filters: QueueFilters) -> tuple[datetime | None, int] | None:
@@ -176,16 +175,14 @@ def decode_cursor(raw: str | None, filters: QueueFilters) -> tuple[datetime | No
     raw = (raw or "").strip()
     if not raw or len(raw) > 40:
         return None
-    if filters.sorts_by_due_date:
-        micros, dot, row_id = raw.partition(".")
-        if not dot or not micros.lstrip("-").isdigit() or not row_id.isdigit():
-            return None
-        try:
-            due = datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-        return due, int(row_id)
-    return (None, int(raw)) if raw.isdigit() else None
+    micros, dot, row_id = raw.partition(".")
+    if not dot or not micros.lstrip("-").isdigit() or not row_id.isdigit():
+        return None
+    try:
+        moment = datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment, int(row_id)
 
 
 def _conditions(
@@ -313,10 +310,11 @@ def queue_page(
             due, row_id = position
             terms.append(tuple_(effective_due, PrivacyRequest.id) > tuple_(due, row_id))
         order = (effective_due, PrivacyRequest.id)
-    else:
+    else:  # newest first: by when the request was received, as the page says (ids follow insertion, not receipt)
         if position is not None:
-            terms.append(PrivacyRequest.id < position[1])
-        order = (PrivacyRequest.id.desc(),)  # type: ignore[assignment]  # one column to order by instead of two
+            received, row_id = position
+            terms.append(tuple_(PrivacyRequest.received_at, PrivacyRequest.id) < tuple_(received, row_id))
+        order = (PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())
     page_ids = select(PrivacyRequest.id).where(*terms).order_by(*order).limit(page_size + 1)
     statement = _select(page_ids).order_by(*order)
     rows = [_row(tuple(r), now, timezone) for r in session.connection().execute(statement)]

@@ -112,6 +112,19 @@ def test_closed_requests_come_newest_first_with_their_own_cursor(engine: Engine,
     assert len(references(page(engine, clock, status="all"))) == 7
 
 
+def test_newest_first_means_by_receipt_even_when_older_requests_were_recorded_later(
+    engine: Engine, clock: Clock
+) -> None:
+    now = clock()
+    # Recorded in this order (an import, a request typed in from a letter…): ids do not follow receipt.
+    ages = [3, 40, 1, 400, 20, 2, 90]
+    made = {age: file(engine, received_at=now - timedelta(days=age), status="completed", closed_at=now) for age in ages}
+    expected = [made[age] for age in sorted(ages)]
+    first = page(engine, clock, status="closed", size=4)
+    second = page(engine, clock, status="closed", size=4, after=first.next_cursor)
+    assert references(first) + references(second) == expected and second.next_cursor is None
+
+
 def test_filters_by_type_channel_store_assignee_and_due(engine: Engine, clock: Clock) -> None:
     now = clock()
     store = make_store(engine)
