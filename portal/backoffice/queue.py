@@ -11,16 +11,17 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlmodel import Session, col
 
 from portal.i18n import lazy_gettext
-from portal.models import Customer, PrivacyRequest, StaffUser, Store, email_key
+from portal.models import Customer, PrivacyRequest, StaffUser, Store
 from portal.models.requests import OPEN_STATUSES, REQUEST_STATUSES, REQUEST_TYPES
 from portal.requests.deadlines import end_of_day
 from portal.requests.service import normalise_reference
 
 PAGE_SIZE = 25
+SEARCH_MIN_LENGTH = 3  # fewer characters would match most of the queue
 DUE_SOON_DAYS = 7
 CHANNELS = ("web", "store", "support", "email", "phone", "post")
 CLOSED_STATUSES = tuple(s for s in REQUEST_STATUSES if s not in OPEN_STATUSES)
@@ -35,7 +36,7 @@ MESSAGES = {
     "store": lazy_gettext("Unknown store: choose one from the list."),
     "assignee": lazy_gettext("Unknown assignee: choose one from the list."),
     "due": lazy_gettext("Unknown due date filter: choose one from the list."),
-    "q": lazy_gettext("Search by a full reference (R-XXXX-XXXX) or a full email address."),
+    "q": lazy_gettext("Type at least 3 characters of a reference, an email address or a name."),
 }
 
 # The date the answer is owed by. The index proposed in bench/README.md, (status, this, id), serves the ordering.
@@ -100,7 +101,7 @@ def parse_filters(query: Mapping[str, str]) -> tuple[QueueFilters, dict[str, str
         errors["assignee"] = MESSAGES["assignee"]
         assignee = None
     q = " ".join((query.get("q") or "").split())[:254]
-    if q and "@" not in q and normalise_reference(q) is None:
+    if q and len(q) < SEARCH_MIN_LENGTH:
         errors["q"] = MESSAGES["q"]
         q = ""
     filters = QueueFilters(
@@ -195,8 +196,8 @@ def _conditions(
     elif filters.status in OPEN_STATUSES:
         terms.append(PrivacyRequest.status == filters.status)
     elif filters.status != "all":
-        # Closed requests are most of the table and listed newest first: walking the primary key backwards finds a
-        # page at once, where the status index would fetch and sort them all. `|| ''` keeps the planner off it.
+        # Closed requests are most of the table and listed newest first: walking the received_at index backwards
+        # finds a page at once, where the status index would fetch and sort them all. `|| ''` keeps the planner off it.
         statuses = CLOSED_STATUSES if filters.status == "closed" else (filters.status,)
         terms.append((PrivacyRequest.status + "").in_(statuses))
     if filters.type:
@@ -220,16 +221,26 @@ def _conditions(
             horizon = end_of_day(_today(now, timezone) + timedelta(days=DUE_SOON_DAYS), timezone=timezone)
             terms.append(and_(effective_due >= now, effective_due <= horizon))
     if filters.q:
-        reference = normalise_reference(filters.q) if "@" not in filters.q else None
-        if reference:
-            terms.append(PrivacyRequest.reference == reference)
-        else:
-            # Exact address only (case-insensitive): the unique key finds the customer, their index their requests.
-            customer_id = session.scalars(select(Customer.id).where(Customer.email_key == email_key(filters.q))).first()
-            if customer_id is None:
-                return None
-            terms.append(PrivacyRequest.customer_id == customer_id)
+        terms.append(_search(filters.q))
     return terms
+
+
+def _like(text: str) -> str:
+    """`%text%` for LIKE, with the wildcards a person may type taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _search(q: str) -> ColumnElement[bool]:
+    """Requests whose reference, or whose customer's email address or name, contains `q` (case-insensitive)."""
+    reference = normalise_reference(q)
+    if reference:  # a whole reference: the unique index answers at once
+        return col(PrivacyRequest.reference) == reference
+    pattern = _like(q.lower())
+    full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
+    customers = select(Customer.id).where(
+        or_(Customer.email_key.like(pattern, escape="\\"), full_name.like(pattern, escape="\\"))
+    )
+    return or_(PrivacyRequest.reference.like(_like(q.upper()), escape="\\"), PrivacyRequest.customer_id.in_(customers))
 
 
 _COLUMNS = (

@@ -149,10 +149,10 @@ def test_filters_by_type_channel_store_assignee_and_due(engine: Engine, clock: C
     assert row.assignee_name == agent.name and row.assignee_id == agent.id
 
 
-def test_search_by_reference_or_exact_email(engine: Engine, clock: Clock) -> None:
+def test_search_by_reference_email_or_name_in_part(engine: Engine, clock: Clock) -> None:
     now = clock()
-    customer = make_customer(engine, email="Camille.Durand@Example.com")
-    other = make_customer(engine, email="someone@example.com")
+    customer = make_customer(engine, email="Camille.Durand@Example.com", first_name="Camille", last_name="Durand")
+    other = make_customer(engine, email="someone@example.com", first_name="Léo", last_name="Bernard")
     theirs = file(engine, received_at=now - timedelta(days=1), customer_id=customer.id)
     closed = file(engine, received_at=now - timedelta(days=50), customer_id=customer.id, status="completed")
     file(engine, received_at=now - timedelta(days=1), customer_id=other.id)
@@ -162,8 +162,13 @@ def test_search_by_reference_or_exact_email(engine: Engine, clock: Clock) -> Non
     assert found.rows[0].masked_email == "C•••••@Example.com"
     assert references(page(engine, clock, q=theirs.lower().replace("-", ""))) == [theirs]
     assert references(page(engine, clock, q="nobody@example.com")) == []
-    # A partial address finds nothing: search is exact, so the queue cannot be used to probe addresses.
-    assert references(page(engine, clock, q="camille@example.com")) == []
+    # Part of an address, of a name (first and last together, any case), of a reference.
+    assert set(references(page(engine, clock, q="DURAND@exa", status="all"))) == {theirs, closed}
+    assert set(references(page(engine, clock, q="camille durand", status="all"))) == {theirs, closed}
+    assert references(page(engine, clock, q=theirs[2:6])) == [theirs]
+    # What a person types is looked for as it is: LIKE's wildcards match themselves only.
+    assert references(page(engine, clock, q="%%%", status="all")) == []
+    assert references(page(engine, clock, q="___", status="all")) == []
 
 
 @pytest.mark.parametrize(
@@ -176,7 +181,7 @@ def test_search_by_reference_or_exact_email(engine: Engine, clock: Clock) -> Non
         ({"store": "9" * 30}, "store"),
         ({"assignee": "everyone"}, "assignee"),
         ({"due": "yesterday"}, "due"),
-        ({"q": "camille"}, "q"),
+        ({"q": "ca"}, "q"),
     ],
 )
 def test_bad_filter_values_are_reported_and_left_out(query: dict[str, str], bad: str) -> None:
