@@ -22,7 +22,7 @@ OPTIONS_MAP = {
     "templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "false"},
     "templates/**.txt": {"extensions": "jinja2.ext.i18n", "trimmed": "false"},
 }
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "lazy_pgettext": ((1, "c"), 2)}
 
 
 def extract() -> Catalog:

@@ -70,8 +70,23 @@ def using_locale(locale: str) -> Iterator[None]:
         _current_locale.reset(token)
 
 
+class ContextualMessage(str):
+    """A message id with a context (gettext's msgctxt), for a word a language translates differently by role:
+    the status "Received" is « Reçue » in French, the date label "Received" « Reçu le »."""
+
+    context: str
+
+    def __new__(cls, context: str, message: str) -> ContextualMessage:
+        instance = super().__new__(cls, message)
+        instance.context = context
+        return instance
+
+
 def gettext(message: str, **variables: object) -> str:
-    text = translations(get_locale()).gettext(message)
+    if isinstance(message, ContextualMessage):
+        text = translations(get_locale()).pgettext(message.context, str(message))
+    else:
+        text = translations(get_locale()).gettext(message)
     return text % variables if variables else text
 
 
@@ -87,6 +102,11 @@ _ = gettext
 def lazy_gettext(message: str) -> str:
     """Marks a string for extraction where it is defined; translate it with `gettext` where it is shown."""
     return message
+
+
+def lazy_pgettext(context: str, message: str) -> str:
+    """As `lazy_gettext`, for a message with a context; `gettext` translates it in that context."""
+    return ContextualMessage(context, message)
 
 
 def parse_accept_language(header: str) -> list[str]:

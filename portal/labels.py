@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from portal.i18n import get_locale, gettext, lazy_gettext, using_locale
+from portal.i18n import get_locale, gettext, lazy_gettext, lazy_pgettext, using_locale
 
 # --- What the customer reads -------------------------------------------------------------------------------------
 
@@ -108,7 +108,7 @@ STAFF_REQUEST_TYPES = {
 # The statuses, plus the queue filter's groups of them (backoffice/queue.py STATUS_CHOICES).
 STAFF_REQUEST_STATUSES = {
     "open": lazy_gettext("Open (all)"),
-    "received": lazy_gettext("Received"),
+    "received": lazy_pgettext("request status", "Received"),
     "in_progress": lazy_gettext("In progress"),
     "awaiting_customer": lazy_gettext("Waiting for the customer"),
     "completed": lazy_gettext("Completed"),
@@ -127,7 +127,7 @@ REQUEST_CHANNELS = {
     "post": lazy_gettext("Post"),
 }
 STAFF_TIMELINE_STEPS = {
-    "received": lazy_gettext("Received"),
+    "received": lazy_pgettext("request status", "Received"),
     "started": lazy_gettext("Started"),
     "assigned": lazy_gettext("Assigned"),
     "question": lazy_gettext("Question to the customer"),

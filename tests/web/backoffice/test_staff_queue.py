@@ -481,3 +481,16 @@ def test_the_dpo_downloads_a_customers_consent_proof_and_an_agent_cannot(
     with transaction(engine) as session:
         actions = session.scalars(select(AuditEvent.action)).all()
     assert "consent_proof.exported" in actions
+
+
+def test_in_french_the_status_received_is_not_the_date_label(
+    client: TestClient, engine: Engine, clock: Clock, agent: Account
+) -> None:
+    reference = file(engine, received_at=clock() - timedelta(days=2))
+    signed_in(client, clock, agent)
+    queue_page = client.get("/staff/requests", headers={"accept-language": "fr"}).text
+    assert re.search(r'<option value="received"[^>]*>\s*Reçue\s*</option>', queue_page)  # the status filter
+    assert "Reçue" in re.sub(r"<select.*?</select>", "", queue_page, flags=re.S)  # the row's status
+    detail = client.get(f"/staff/requests/{reference}", headers={"accept-language": "fr"}).text
+    assert "Reçu le" in detail  # the date label keeps its own wording
+    assert "Reçue" in detail  # the status, and the timeline's first step
