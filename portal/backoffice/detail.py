@@ -136,12 +136,20 @@ def request_detail(session: Session, *, reference: str, now: datetime, timezone:
         .where(RequestEvent.request_id == request.id)
         .order_by(RequestEvent.occurred_at, RequestEvent.id)
     )
+
+    def staff_name(reference: str | None) -> str | None:
+        kind, _, number = (reference or "").partition(":")
+        return names.get(int(number)) if kind == "staff" and number.isdigit() else None
+
     timeline = []
     for event in events:
-        kind, _, number = event.actor.partition(":")
-        name = names.get(int(number)) if kind == "staff" and number.isdigit() else None
+        note = event.note
+        if event.kind == "assigned" and note:  # the assignee is kept as a reference: show who it is
+            note = staff_name(note) or note
         timeline.append(
-            TimelineEntry(event.occurred_at, event.actor, name, event.kind, event.note, event.visible_to_customer)
+            TimelineEntry(
+                event.occurred_at, event.actor, staff_name(event.actor), event.kind, note, event.visible_to_customer
+            )
         )
     return RequestDetail(
         reference=request.reference,

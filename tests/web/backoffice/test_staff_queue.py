@@ -201,6 +201,9 @@ def test_assign_and_start_from_the_queue_with_htmx_and_without(
     )
     assert response.status_code == 303 and response.headers["location"] == "/staff/requests?assignee=me"
     assert request_row(engine, reference).status == "in_progress"
+    # The timeline names the assignee, not their reference.
+    timeline = client.get(f"/staff/requests/{reference}").text.split('class="timeline', 1)[1]
+    assert "Alice Agent" in timeline and f"staff:{agent[0].id}" not in timeline
 
 
 def test_a_stale_version_is_refused_with_409_and_a_clear_message(
