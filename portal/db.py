@@ -175,3 +175,8 @@ def _wake_outbox(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_outbox(session: Session) -> None:
     session.info.pop(_OUTBOX_WRITTEN, None)
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape character `\\`) for "contains `text`", what a person typed taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

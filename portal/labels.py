@@ -12,6 +12,7 @@ report ("Access", "Waiting for the customer"). Those vocabularies have two table
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 
 from portal.i18n import get_locale, gettext, lazy_gettext, lazy_pgettext, using_locale
@@ -150,6 +151,61 @@ ERASURE_PLAN_ACTIONS = {
 }
 
 
+# What each audit event records, for the DPO's audit trail (its code stays shown beside it: it is the proof's term).
+AUDIT_ACTIONS = {
+    "apikey.created": lazy_gettext("API key created"),
+    "apikey.revoked": lazy_gettext("API key revoked"),
+    "audit.exported": lazy_gettext("Audit trail exported"),
+    "browsing.deleted": lazy_gettext("Browsing history deleted"),
+    "browsing.ingested": lazy_gettext("Browsing events received"),
+    "consent.granted": lazy_gettext("Consent given"),
+    "consent.withdrawn": lazy_gettext("Consent withdrawn"),
+    "consent_proof.exported": lazy_gettext("Consent proof exported"),
+    "customer.erased": lazy_gettext("Customer's data erased"),
+    "customer.rectified": lazy_gettext("Customer's data corrected"),
+    "customer.restricted": lazy_gettext("Processing restricted"),
+    "customer.restriction_lifted": lazy_gettext("Restriction lifted"),
+    "customer.viewed": lazy_gettext("Customer's data viewed"),
+    "email_change.requested": lazy_gettext("Change of email address asked for"),
+    "objection.honoured": lazy_gettext("Objection honoured"),
+    "portability.archive_delivered": lazy_gettext("Data archive downloaded"),
+    "portability.download_interrupted": lazy_gettext("Archive download interrupted"),
+    "portability.link_sent": lazy_gettext("Download link sent"),
+    "portability.link_used": lazy_gettext("Download link used"),
+    "request.assigned": lazy_gettext("Request assigned"),
+    "request.cancelled": lazy_gettext("Request cancelled"),
+    "request.completed": lazy_gettext("Request completed"),
+    "request.customer_replied": lazy_gettext("Customer answered"),
+    "request.extended": lazy_gettext("Deadline extended"),
+    "request.message_sent": lazy_gettext("Message sent to the customer"),
+    "request.note_added": lazy_gettext("Internal note added"),
+    "request.question_asked": lazy_gettext("Question put to the customer"),
+    "request.received": lazy_pgettext("audit event", "Request received"),
+    "request.rejected": lazy_gettext("Request refused"),
+    "request.started": lazy_gettext("Work on the request started"),
+    "signin.code_failed": lazy_gettext("Wrong sign-in code"),
+    "signin.requested": lazy_gettext("Sign-in link asked for"),
+    "signin.succeeded": lazy_gettext("Customer signed in"),
+    "signout": lazy_gettext("Customer signed out"),
+    "staff.created": lazy_gettext("Staff account created"),
+    "staff.disabled": lazy_gettext("Staff account disabled"),
+    "staff.enabled": lazy_gettext("Staff account enabled"),
+    "staff.locked": lazy_gettext("Staff account locked"),
+    "staff.password_changed": lazy_gettext("Staff password changed"),
+    "staff.sign_in_failed": lazy_gettext("Staff sign-in failed"),
+    "staff.signed_in": lazy_gettext("Staff member signed in"),
+    "staff.signed_out": lazy_gettext("Staff member signed out"),
+    "staff.totp_enrolled": lazy_gettext("Authenticator app set up"),
+    "staff.totp_reset": lazy_gettext("Authenticator app reset"),
+    "webhook_endpoint.added": lazy_gettext("Webhook endpoint added"),
+    "webhook_endpoint.disabled": lazy_gettext("Webhook endpoint disabled"),
+    "webhook_endpoint.enabled": lazy_gettext("Webhook endpoint enabled"),
+    "webhook_endpoint.secret_rotated": lazy_gettext("Webhook signing secret replaced"),
+}
+# Actors that are not a person's account.
+AUDIT_ACTORS = {"system": lazy_gettext("The portal"), "cli": lazy_gettext("Command line")}
+
+
 def _label(table: dict[str, str], value: str) -> str:
     return gettext(table[value]) if value in table else value
 
@@ -190,6 +246,22 @@ def staff_role_label(value: str) -> str:
     return _label(STAFF_ROLES, value)
 
 
+def audit_action_label(action: str) -> str:
+    return _label(AUDIT_ACTIONS, action)
+
+
+def audit_actor_label(actor: str, names: Mapping[str, str] | None = None) -> str:
+    """Who acted, in words: a staff member's name, "customer 34", the portal itself; the reference otherwise."""
+    if names and actor in names:
+        return names[actor]
+    if actor in AUDIT_ACTORS:
+        return gettext(AUDIT_ACTORS[actor])
+    kind, _, number = actor.partition(":")
+    if kind == "customer" and number.isdigit():
+        return gettext("Customer %(number)s", number=number)
+    return actor
+
+
 def staff_labels() -> dict[str, dict[str, str]]:
     """The back office's tables in the current language, for a template (`labels.types[row.type]`)."""
     return _staff_labels_in(get_locale())
@@ -213,6 +285,8 @@ def _translated(table: dict[str, str]) -> dict[str, str]:
 
 
 TEMPLATE_GLOBALS = {
+    "audit_action_label": audit_action_label,
+    "audit_actor_label": audit_actor_label,
     "field_label": field_label,
     "request_type_label": request_type_label,
     "request_status_label": request_status_label,

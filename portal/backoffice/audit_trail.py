@@ -13,18 +13,19 @@ from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import ColumnElement, Connection, String, cast, func, literal, select
 from sqlmodel import Session
 
 from portal.audit import record_audit
-from portal.db import as_connection
+from portal.db import as_connection, contains_pattern
 from portal.i18n import lazy_gettext
-from portal.models import AuditEvent
+from portal.models import AuditEvent, StaffUser
 from portal.requests.service import normalise_reference
 
 PAGE_SIZE = 50
+NON_PERSON_ACTORS = ("system", "cli")  # who acts when no person does (the worker, the portal command)
 MESSAGES = {
-    "actor": lazy_gettext("Enter an actor such as staff:12, customer:34 or system."),
+    "actor": lazy_gettext("Enter part of a staff member's name, or an actor such as staff:12, customer:34 or system."),
     "action": lazy_gettext("Enter an action such as request.received."),
     "target": lazy_gettext("Enter a request reference (R-XXXX-XXXX) or a target such as customer:34."),
     "start": lazy_gettext("Enter a date as YYYY-MM-DD."),
@@ -60,10 +61,19 @@ def _is_reference_like(value: str) -> bool:
     return all(ch.isalnum() or ch in ":._-" for ch in value)
 
 
+def is_actor_reference(actor: str) -> bool:
+    """`staff:12`, `customer:34`, `system`, `cli`…: a reference; anything else typed in the field is part of a name."""
+    return _is_reference_like(actor) and (":" in actor or actor in NON_PERSON_ACTORS)
+
+
+def _is_name_like(value: str) -> bool:
+    return all(ch.isalpha() or ch in " -'’." for ch in value)
+
+
 def parse_audit_filters(query: Mapping[str, str]) -> tuple[AuditFilters, dict[str, str]]:
     errors: dict[str, str] = {}
-    actor = _token(query.get("actor"))
-    if actor and not _is_reference_like(actor):
+    actor = " ".join((query.get("actor") or "").split())[:64]
+    if actor and not (is_actor_reference(actor) or _is_name_like(actor)):
         errors["actor"], actor = MESSAGES["actor"], ""
     action = _token(query.get("action"))
     if action and not _is_reference_like(action):
@@ -102,13 +112,20 @@ class AuditEntry:
 class AuditPage:
     entries: list[AuditEntry]
     next_cursor: str | None
+    names: dict[str, str] = dataclasses.field(default_factory=dict)  # "staff:12" -> the staff member's name
 
 
 def _conditions(filters: AuditFilters, timezone: str) -> list[ColumnElement[bool]]:
     zone = ZoneInfo(timezone)
     terms: list[ColumnElement[bool]] = []
-    if filters.actor:
+    if filters.actor and is_actor_reference(filters.actor):
         terms.append(AuditEvent.actor == filters.actor)
+    elif filters.actor:  # part of a name: every staff member whose name contains it
+        staff_actor = literal("staff:") + cast(StaffUser.id, String)
+        named = select(staff_actor).where(
+            func.lower(StaffUser.name).like(contains_pattern(filters.actor.lower()), escape="\\")
+        )
+        terms.append(AuditEvent.actor.in_(named))
     if filters.action:
         terms.append(AuditEvent.action == filters.action)
     if filters.target:
@@ -146,10 +163,24 @@ def audit_page(
     if raw.isdigit() and len(raw) < 19:
         terms.append(AuditEvent.id < int(raw))
     statement = select(*_COLUMNS).where(*terms).order_by(AuditEvent.id.desc()).limit(page_size + 1)
-    entries = [AuditEntry(*row) for row in as_connection(db).execute(statement)]
+    connection = as_connection(db)
+    entries = [AuditEntry(*row) for row in connection.execute(statement)]
     more = len(entries) > page_size
     entries = entries[:page_size]
-    return AuditPage(entries=entries, next_cursor=str(entries[-1].id) if more and entries else None)
+    return AuditPage(
+        entries=entries,
+        next_cursor=str(entries[-1].id) if more and entries else None,
+        names=_staff_names(connection, {entry.actor for entry in entries}),
+    )
+
+
+def _staff_names(connection: Connection, actors: set[str]) -> dict[str, str]:
+    """The names of the staff members among `actors`, keyed by their reference."""
+    ids = {int(a.partition(":")[2]) for a in actors if a.startswith("staff:") and a.partition(":")[2].isdigit()}
+    if not ids:
+        return {}
+    rows = connection.execute(select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(ids)))
+    return {f"staff:{staff_id}": name for staff_id, name in rows}
 
 
 CSV_HEADER = ("id", "occurred_at", "actor", "action", "target", "detail", "request_id")

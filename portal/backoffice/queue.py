@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlmodel import Session, col
 
+from portal.db import contains_pattern
 from portal.i18n import lazy_gettext
 from portal.models import Customer, PrivacyRequest, StaffUser, Store
 from portal.models.requests import OPEN_STATUSES, REQUEST_STATUSES, REQUEST_TYPES
@@ -225,22 +226,20 @@ def _conditions(
     return terms
 
 
-def _like(text: str) -> str:
-    """`%text%` for LIKE, with the wildcards a person may type taken literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def _search(q: str) -> ColumnElement[bool]:
     """Requests whose reference, or whose customer's email address or name, contains `q` (case-insensitive)."""
     reference = normalise_reference(q)
     if reference:  # a whole reference: the unique index answers at once
         return col(PrivacyRequest.reference) == reference
-    pattern = _like(q.lower())
+    pattern = contains_pattern(q.lower())
     full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
     customers = select(Customer.id).where(
         or_(Customer.email_key.like(pattern, escape="\\"), full_name.like(pattern, escape="\\"))
     )
-    return or_(PrivacyRequest.reference.like(_like(q.upper()), escape="\\"), PrivacyRequest.customer_id.in_(customers))
+    return or_(
+        PrivacyRequest.reference.like(contains_pattern(q.upper()), escape="\\"),
+        PrivacyRequest.customer_id.in_(customers),
+    )
 
 
 _COLUMNS = (

@@ -67,3 +67,20 @@ def test_staff_and_customers_read_the_same_request_in_their_own_words() -> None:
         assert labels.request_status_label("awaiting_customer") == "waiting for your answer"
     with i18n.using_locale("fr"):
         assert labels.staff_labels()["types"]["access"] == i18n.translations("fr").gettext("Access")
+
+
+def test_every_audit_event_the_portal_records_has_a_label() -> None:
+    """A new audit action without a label would show as a bare code to the DPO."""
+    import re
+    from pathlib import Path
+
+    recorded = set()
+    for path in Path(labels.__file__).parent.rglob("*.py"):
+        recorded |= set(re.findall(r'action="([a-z_]+(?:\.[a-z_]+)?)"', path.read_text(encoding="utf-8")))
+        recorded |= set(re.findall(r'"(consent\.(?:granted|withdrawn))"', path.read_text(encoding="utf-8")))
+    recorded -= {"store_true", "store"}  # argparse, not audit
+    assert recorded - set(labels.AUDIT_ACTIONS) == set()
+    with i18n.using_locale("fr"):
+        assert labels.audit_action_label("request.received") == "Demande reçue"
+        assert labels.audit_actor_label("customer:34") == "Client n° 34"
+        assert labels.audit_actor_label("staff:3", {"staff:3": "Alice Agent"}) == "Alice Agent"

@@ -453,6 +453,29 @@ def test_dpo_audit_trail_filters_and_csv(client: TestClient, engine: Engine, clo
         assert session.scalar(select(func.count()).where(AuditEvent.action == "audit.exported")) == 1
 
 
+def test_the_audit_trail_names_people_and_events_and_filters_by_name(
+    client: TestClient, engine: Engine, clock: Clock, agent: Account
+) -> None:
+    customer = make_customer(engine)
+    reference = file(engine, received_at=clock() - timedelta(days=2), customer_id=customer.id)
+    signed_in(client, clock, agent)
+    client.get(f"/staff/requests/{reference}")  # audited: customer.viewed by Alice Agent
+    client.cookies.clear()
+    signed_in(client, clock, make_staff(engine, role="dpo", name="Dominique Dpo"))
+    english = client.get("/staff/audit", params={"target": reference}, headers={"accept-language": "en"}).text
+    assert "Alice Agent" in english and "Request received" in english
+    french = client.get("/staff/audit", params={"target": reference}, headers={"accept-language": "fr"}).text
+    assert "Alice Agent" in french and "Demande reçue" in french
+    for typed in ("alice", "ALICE AG", "Agent"):  # part of the name, any case
+        by_name = client.get("/staff/audit", params={"actor": typed}, headers={"accept-language": "en"})
+        assert by_name.status_code == 200, typed
+        rows = re.findall(r"<tr>.*?</tr>", by_name.text.split("<tbody>", 1)[1], flags=re.S)
+        assert rows and all("Alice Agent" in row for row in rows), typed
+    nobody = client.get("/staff/audit", params={"actor": "Zoé"}, headers={"accept-language": "en"})
+    assert nobody.status_code == 200 and "No event matches these filters." in nobody.text
+    assert client.get("/staff/audit", params={"actor": "a%_<b>"}).status_code == 400
+
+
 def test_the_dpo_downloads_a_customers_consent_proof_and_an_agent_cannot(
     client: TestClient, engine: Engine, clock: Clock, agent: Account
 ) -> None:
