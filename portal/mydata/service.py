@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from portal.db import as_connection
 from portal.errors import CustomerNotFound
-from portal.models import ConsentEvent, Customer, PageViewTotal, PrivacyRequest, PurchaseTotal, Store
+from portal.models import ConsentEvent, Customer, PageViewTotal, PrivacyRequest, ProfileChange, PurchaseTotal, Store
 from portal.models.commerce import STORE_KIND_WEB
 from portal.models.customer import held_profile_fields
 
@@ -26,7 +26,7 @@ class Overview:
     last_page_view_at: datetime | None
     profile_fields: list[str]
     customer_since: datetime
-    updated_at: datetime
+    profile_changed_at: datetime  # the latest change of a profile field, or the customer's creation
     request_count: int
     last_request_at: datetime | None
     consents_granted: int
@@ -44,6 +44,7 @@ _CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
 _TOTALS_JOIN = PurchaseTotal.__table__.join(Store.__table__, _STORES.id == _TOTALS.store_id)
 
 
+_CHANGES = ProfileChange.__table__.c
 _REQUESTS = PrivacyRequest.__table__.c
 _EVENTS = ConsentEvent.__table__.c
 # Current state of a purpose = its latest event: an event counts when no later one exists for that purpose.
@@ -67,7 +68,7 @@ _OVERVIEW = (
     select(
         *(
             _CUSTOMERS[name]
-            for name in ("first_name", "created_at", "updated_at", "erased_at", *Customer.stored_profile_columns())
+            for name in ("first_name", "created_at", "erased_at", *Customer.stored_profile_columns())
         ),
         _totals(func.coalesce(func.sum(_TOTALS.purchase_count), 0)).label("purchase_count"),
         _totals(func.count(func.distinct(_STORES.id)).filter(_STORES.kind != STORE_KIND_WEB)).label("store_count"),
@@ -75,6 +76,11 @@ _OVERVIEW = (
         _totals(func.max(_TOTALS.last_purchase_at)).label("last_purchase_at"),
         func.coalesce(_VIEWS.view_count, 0).label("page_view_count"),
         _VIEWS.last_viewed_at,
+        # What the profile page dates its fields by (not updated_at, which a restriction also moves).
+        select(func.max(_CHANGES.changed_at))
+        .where(_CHANGES.customer_id == _CUSTOMERS.id)
+        .scalar_subquery()
+        .label("profile_changed_at"),
         select(func.count()).where(_REQUESTS.customer_id == _CUSTOMERS.id).scalar_subquery().label("request_count"),
         select(func.max(_REQUESTS.received_at))
         .where(_REQUESTS.customer_id == _CUSTOMERS.id)
@@ -111,7 +117,7 @@ def overview_for(db: Session | Connection, *, customer_id: int) -> Overview:
         last_page_view_at=row.last_viewed_at,
         profile_fields=held_profile_fields(row._mapping),
         customer_since=row.created_at,
-        updated_at=row.updated_at,
+        profile_changed_at=row.profile_changed_at or row.created_at,
         request_count=int(row.request_count),
         last_request_at=row.last_request_at,
         consents_granted=int(row.consents_granted),

@@ -21,6 +21,7 @@ from portal.identity.keys import keyed_hash
 from portal.identity.service import InvalidEmail, normalise_email
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, EmailChange, ProfileChange, email_key
+from portal.models.customer import POSTAL_ADDRESS_COLUMNS
 from portal.outbox.enqueue import customer_reference, enqueue_email, queue_webhook
 from portal.profile.forms import EDITABLE_FIELDS, clean_profile_form
 from portal.requests.service import FiledRequest, acknowledge_receipt, file_request
@@ -125,10 +126,21 @@ _LAST_CHANGED = (
 )
 
 
+# The columns of the one "postal address" the profile page shows (the country is chosen with it).
+ADDRESS_COLUMNS = (*POSTAL_ADDRESS_COLUMNS, "country")
+
+
 def last_changed(session: Session, *, customer_id: int) -> dict[str, datetime]:
-    """When each field was last changed (fields never changed are absent: they date from the customer's creation)."""
+    """When each field was last changed (fields never changed are absent: they date from the customer's creation).
+
+    The postal address is shown as one field but changed column by column: its date is the latest of its columns'.
+    """
     rows = session.connection().execute(_LAST_CHANGED, {"customer_id": customer_id})
-    return {field: changed_at for field, changed_at in rows}
+    changed = {field: changed_at for field, changed_at in rows}
+    address = [changed[column] for column in ADDRESS_COLUMNS if column in changed]
+    if address:
+        changed["postal_address"] = max(address)
+    return changed
 
 
 @dataclasses.dataclass(frozen=True)

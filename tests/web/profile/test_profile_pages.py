@@ -57,6 +57,22 @@ def test_profile_shows_every_field_with_its_date(signed_in) -> None:
     assert 'href="/me/profile/correction/loyalty_number"' in text
 
 
+def test_changing_the_address_dates_the_address_and_the_overview(signed_in) -> None:
+    page = signed_in.get("/me/profile", headers=EN)
+    changed = signed_in.post(
+        "/me/profile",
+        headers=EN,
+        data=form_of(page.text, address_line1="3 rue des Tilleuls", postal_code="69003", city="Lyon"),
+        follow_redirects=False,
+    )
+    assert changed.status_code == 303
+    held = re.sub(r"\s+", " ", signed_in.get("/me/profile", headers=EN).text)
+    address_row = held.split("Postal address", 1)[1].split("</dd>", 1)[0]
+    assert "3 rue des Tilleuls" in address_row and "last changed 23 November 2026" in address_row
+    overview = re.sub(r"\s+", " ", signed_in.get("/me", headers=EN).text)
+    assert "Last changed: 23 November 2026" in overview
+
+
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_the_country_list_offers_places_people_live_only(signed_in, language: str) -> None:
     page = signed_in.get("/me/profile", headers={"accept-language": language}).text
