@@ -66,10 +66,7 @@ def _totals(*columns):  # type: ignore[no-untyped-def]
 
 _OVERVIEW = (
     select(
-        *(
-            _CUSTOMERS[name]
-            for name in ("first_name", "created_at", "erased_at", *Customer.stored_profile_columns())
-        ),
+        *(_CUSTOMERS[name] for name in ("first_name", "created_at", "erased_at", *Customer.stored_profile_columns())),
         _totals(func.coalesce(func.sum(_TOTALS.purchase_count), 0)).label("purchase_count"),
         _totals(func.count(func.distinct(_STORES.id)).filter(_STORES.kind != STORE_KIND_WEB)).label("store_count"),
         _totals(func.count(_STORES.id).filter(_STORES.kind == STORE_KIND_WEB)).label("web_rows"),

@@ -52,6 +52,7 @@ MESSAGES = {
     "email_same": lazy_gettext("This is already your email address."),
     "email_taken": lazy_gettext("This address cannot be used for your account. Contact us if you think it should."),
     "value_required": lazy_gettext("Enter the correct value."),
+    "birth_date_invalid": lazy_gettext("Enter a real date of birth as day/month/year, for example 23/04/1983."),
     "comment_too_long": lazy_gettext("Keep the comment under 1,000 characters."),
 }
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session
@@ -319,7 +320,19 @@ class CorrectionForm:
     comment: str
 
 
-def clean_correction(form: Mapping[str, str]) -> tuple[CorrectionForm, dict[str, str]]:
+def parse_birth_date(text: str, *, today: date) -> date | None:
+    """A date of birth typed as the browser's date field sends it (YYYY-MM-DD) or as people write it (DD/MM/YYYY);
+    None unless it is a real day between 1900 and today."""
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y"):
+        try:
+            day = datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+        return day if date(1900, 1, 1) <= day <= today else None
+    return None
+
+
+def clean_correction(form: Mapping[str, str], *, today: date) -> tuple[CorrectionForm, dict[str, str]]:
     field = (form.get("field") or "").strip()
     proposed = " ".join((form.get("proposed_value") or "").split())
     comment = (form.get("comment") or "").strip()
@@ -328,6 +341,12 @@ def clean_correction(form: Mapping[str, str]) -> tuple[CorrectionForm, dict[str,
         errors["proposed_value"] = "value_required"
     elif len(proposed) > 200:
         errors["proposed_value"] = "too_long"
+    elif field == "birth_date":  # checked where it is typed, so the agent never receives an impossible date
+        born = parse_birth_date(proposed, today=today)
+        if born is None:
+            errors["proposed_value"] = "birth_date_invalid"
+        else:
+            proposed = born.isoformat()
     if len(comment) > 1000:
         errors["comment"] = "comment_too_long"
     return CorrectionForm(field=field, proposed_value=proposed, comment=comment), errors
@@ -349,7 +368,7 @@ def request_correction(
     Raises ProfileInvalid. The form's submission key makes a double submission file one request.
     """
     customer = _customer(session, customer_id)
-    correction, errors = clean_correction(form)
+    correction, errors = clean_correction(form, today=now.astimezone(ZoneInfo(timezone)).date())
     if correction.field not in CORRECTABLE_FIELDS:
         raise LookupError(correction.field)
     if errors:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date
 from functools import cache
 
 import jinja2
@@ -36,6 +37,14 @@ def linkify(text: str) -> Markup:
     return Markup(URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped))  # noqa: S704
 
 
+def from_iso_date(value: str) -> date | str:
+    """A stored YYYY-MM-DD as a date, for the `date` filter to show in the reader's language; anything else as is."""
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -61,6 +70,7 @@ def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Enviro
         number=i18n.format_number,
         money=i18n.format_money,
         linkify=linkify,
+        from_iso_date=from_iso_date,
     )
     env.globals.update(TEMPLATE_GLOBALS)
     # The values templates need, one by one: never the Settings object, which holds the secret key and the SMTP

@@ -149,7 +149,7 @@ def test_correction_request_lands_in_my_requests(signed_in, smtp, engine) -> Non
     assert first.headers["location"] == second.headers["location"]  # a double submission files one request
     detail = signed_in.get(first.headers["location"], headers=EN)
     reference = re.search(r"R-[0-9A-Z]{4}-[0-9A-Z]{4}", detail.text).group(0)
-    assert "Correction of my data" in detail.text and "12/05/1984" in detail.text and "Request received" in detail.text
+    assert "Correction of my data" in detail.text and "12 May 1984" in detail.text and "Request received" in detail.text
     listing = re.sub(r"\s+", " ", signed_in.get("/me/requests", headers=EN).text)
     assert reference in listing and "23 December 2026" in listing and "Received" in listing
     ack = smtp.wait_for(EMAIL, count=2)
@@ -166,6 +166,29 @@ def test_correction_needs_a_value(signed_in) -> None:
         data={"proposed_value": " ", "csrf_token": csrf_from(form.text)},
     )
     assert response.status_code == 400 and "Enter the correct value" in response.text
+
+
+@pytest.mark.parametrize("typed", ["31/02/1983", "1983-02-31", "12/05/2999", "next Tuesday", "05/1984"])
+def test_an_impossible_date_of_birth_is_refused_where_it_is_typed(signed_in, typed: str) -> None:
+    form = signed_in.get("/me/profile/correction/birth_date", headers=EN)
+    assert "Day, month and year, for example 23/04/1983." in form.text
+    response = signed_in.post(
+        "/me/profile/correction/birth_date",
+        headers=EN,
+        data={"proposed_value": typed, "csrf_token": csrf_from(form.text)},
+    )
+    assert response.status_code == 400
+    assert "Enter a real date of birth as day/month/year, for example 23/04/1983." in response.text
+
+
+def test_a_date_of_birth_reaches_the_agent_in_the_form_they_apply(signed_in, engine) -> None:
+    form = signed_in.get("/me/profile/correction/birth_date", headers=EN)
+    key = re.search(r'name="submission_key" value="([^"]+)"', form.text).group(1)
+    data = {"proposed_value": "23/04/1983", "submission_key": key, "csrf_token": csrf_from(form.text)}
+    assert signed_in.post("/me/profile/correction/birth_date", data=data, follow_redirects=False).status_code == 303
+    with transaction(engine) as session:
+        filed = session.scalars(select(PrivacyRequest)).one()
+        assert filed.details["proposed_value"] == "1983-04-23"
 
 
 def test_unknown_correction_field_is_a_404(signed_in) -> None:
