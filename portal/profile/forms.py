@@ -39,12 +39,16 @@ COUNTRIES = frozenset(
 )
 
 MESSAGES = {
-    "name_required": lazy_gettext("Enter your name."),
+    "first_name_required": lazy_gettext("Enter your first name."),
+    "last_name_required": lazy_gettext("Enter your last name."),
     "name_invalid": lazy_gettext("Use letters, spaces, hyphens and apostrophes only."),
-    "too_long": lazy_gettext("This is too long."),
+    "too_long": lazy_gettext("Keep it to 100 characters at most."),
+    "correction_too_long": lazy_gettext("Keep it to 200 characters at most."),
     "phone_invalid": lazy_gettext("Enter a valid phone number, for example 06 12 34 56 78 or +44 7700 900123."),
     "address_incomplete": lazy_gettext("Enter the street, the postcode and the town, or leave all three empty."),
-    "postcode_invalid": lazy_gettext("Enter a French postcode of 5 digits, for example 69002."),
+    "postcode_invalid": lazy_gettext(
+        "This is not a French postcode: 5 digits beginning with a department number, for example 69002."
+    ),
     "postcode_foreign_invalid": lazy_gettext("Enter a postcode with letters, digits, spaces or hyphens."),
     "country_invalid": lazy_gettext("Choose a country from the list."),
     "language_invalid": lazy_gettext("Choose French or English."),
@@ -68,7 +72,7 @@ def _name(value: str | None, errors: dict[str, str], field: str, *, required: bo
     text = _clean_text(value)
     if not text:
         if required:
-            errors[field] = "name_required"
+            errors[field] = f"{field}_required"
         return None
     if len(text) > 100:
         errors[field] = "too_long"

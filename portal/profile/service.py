@@ -340,7 +340,7 @@ def clean_correction(form: Mapping[str, str], *, today: date) -> tuple[Correctio
     if not proposed:
         errors["proposed_value"] = "value_required"
     elif len(proposed) > 200:
-        errors["proposed_value"] = "too_long"
+        errors["proposed_value"] = "correction_too_long"
     elif field == "birth_date":  # checked where it is typed, so the agent never receives an impossible date
         born = parse_birth_date(proposed, today=today)
         if born is None:

@@ -26,7 +26,7 @@ KNOWN_FIELDS = frozenset((*EDITABLE_FIELDS, "email"))
 
 @lru_cache(maxsize=1024)
 def _country_options(locale: str, selected: str) -> Markup:
-    """The country <option>s, rendered once per language and choice: 264 options per page view cost more than
+    """The country <option>s, rendered once per language and choice: some 250 options per page view cost more than
     the rest of the page (bench/README.md)."""
     return Markup("").join(
         Markup('<option value="{}"{}>{}</option>').format(code, Markup(" selected") if code == selected else "", name)
@@ -39,6 +39,9 @@ def _countries_in(locale: str) -> list[tuple[str, str]]:
     """(code, name) of every country, sorted by its name in `locale` (for the address form)."""
     names = Locale.parse({"fr": "fr_FR", "en": "en_GB"}[locale]).territories
     return sorted(((code, names.get(code, code)) for code in COUNTRIES), key=lambda item: _sort_key(item[1]))
+
+
+FORM_LIMIT = 4000  # characters kept of any posted field: far above every field's own limit
 
 
 def _sort_key(name: str) -> str:
@@ -89,7 +92,8 @@ async def profile(request: Request) -> Response:
 
 async def profile_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
-    form = {k: str(v)[:300] for k, v in (await request.form()).items() if k != "csrf_token"}
+    # Cut far above any field's limit: what was typed comes back whole with its message, never silently shortened.
+    form = {k: str(v)[:FORM_LIMIT] for k, v in (await request.form()).items() if k != "csrf_token"}
     try:
         changed = await write(
             request,

@@ -68,7 +68,7 @@ def test_phone_numbers_are_validated_and_normalised(raw, expected) -> None:
 @pytest.mark.parametrize(
     ("changes", "field", "code"),
     [
-        ({"first_name": ""}, "first_name", "name_required"),
+        ({"first_name": ""}, "first_name", "first_name_required"),
         ({"last_name": "D4rand"}, "last_name", "name_invalid"),
         ({"last_name": "<script>"}, "last_name", "name_invalid"),
         ({"phone": "0612"}, "phone", "phone_invalid"),

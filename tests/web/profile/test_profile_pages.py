@@ -85,6 +85,19 @@ def test_the_country_list_offers_places_people_live_only(signed_in, language: st
     assert refused.status_code == 400
 
 
+def test_messages_say_which_field_and_what_limit(signed_in) -> None:
+    page = signed_in.get("/me/profile", headers=EN)
+    long_city = "Saint-" + "x" * 400
+    response = signed_in.post(
+        "/me/profile", headers=EN, data=form_of(page.text, first_name="", postal_code="99999", city=long_city)
+    )
+    assert response.status_code == 400
+    assert "Enter your first name." in response.text
+    assert "This is not a French postcode" in response.text
+    assert "Keep it to 100 characters at most." in response.text
+    assert f'value="{long_city}"' in response.text  # shown back whole, not cut
+
+
 def test_rectify_the_phone_in_french(signed_in, engine, customer) -> None:
     page = signed_in.get("/me/profile")
     response = signed_in.post("/me/profile", data=form_of(page.text, phone="07 81 22 33 44"), follow_redirects=False)
@@ -102,7 +115,7 @@ def test_bad_input_comes_back_with_the_values_and_messages(signed_in, engine, cu
     )
     assert response.status_code == 400
     assert 'value="12"' in response.text and 'value="6900"' in response.text and 'value="Martin"' in response.text
-    assert "Enter a valid phone number" in response.text and "Enter a French postcode" in response.text
+    assert "Enter a valid phone number" in response.text and "This is not a French postcode" in response.text
     assert response.text.count('aria-invalid="true"') == 2
     with transaction(engine) as session:
         assert session.get(Customer, customer.id).last_name != "Martin"  # nothing half-saved
