@@ -155,6 +155,7 @@ class ConsentsPage:
     consents: dict[str, ConsentState]
     history: list[ConsentRecord]
     held_views: int
+    restricted_at: datetime | None = None  # while set (GDPR Art. 18), consents are recorded but the data not used
 
 
 def consents_page(db: Session | Connection, *, customer_id: int, purposes: Iterable[str]) -> ConsentsPage:
@@ -163,6 +164,9 @@ def consents_page(db: Session | Connection, *, customer_id: int, purposes: Itera
         consents=current_consents(db, customer_id=customer_id, purposes=purposes),
         history=history(db, customer_id=customer_id),
         held_views=held_page_views(db, customer_id=customer_id),
+        restricted_at=as_connection(db)
+        .execute(select(Customer.restricted_at).where(Customer.id == customer_id))
+        .scalar(),
     )
 
 

@@ -39,6 +39,7 @@ async def consents(request: Request) -> Response:
             "consents": page.consents,
             "records": page.history,
             "held_views": page.held_views,
+            "restricted_at": page.restricted_at,
             "deleted_views": _count(request.query_params.get("deleted")),
             "withdrawn_all": _count(request.query_params.get("withdrawn")),
             "announce": None,

@@ -27,6 +27,7 @@ class Overview:
     profile_fields: list[str]
     customer_since: datetime
     profile_changed_at: datetime  # the latest change of a profile field, or the customer's creation
+    restricted_at: datetime | None  # processing restricted at the customer's request (GDPR Art. 18) since then
     request_count: int
     last_request_at: datetime | None
     consents_granted: int
@@ -66,7 +67,10 @@ def _totals(*columns):  # type: ignore[no-untyped-def]
 
 _OVERVIEW = (
     select(
-        *(_CUSTOMERS[name] for name in ("first_name", "created_at", "erased_at", *Customer.stored_profile_columns())),
+        *(
+            _CUSTOMERS[name]
+            for name in ("first_name", "created_at", "erased_at", "restricted_at", *Customer.stored_profile_columns())
+        ),
         _totals(func.coalesce(func.sum(_TOTALS.purchase_count), 0)).label("purchase_count"),
         _totals(func.count(func.distinct(_STORES.id)).filter(_STORES.kind != STORE_KIND_WEB)).label("store_count"),
         _totals(func.count(_STORES.id).filter(_STORES.kind == STORE_KIND_WEB)).label("web_rows"),
@@ -115,6 +119,7 @@ def overview_for(db: Session | Connection, *, customer_id: int) -> Overview:
         profile_fields=held_profile_fields(row._mapping),
         customer_since=row.created_at,
         profile_changed_at=row.profile_changed_at or row.created_at,
+        restricted_at=row.restricted_at,
         request_count=int(row.request_count),
         last_request_at=row.last_request_at,
         consents_granted=int(row.consents_granted),

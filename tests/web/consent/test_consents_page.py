@@ -180,3 +180,29 @@ def test_the_other_pages_link_to_the_consents(client, smtp, engine) -> None:
     assert 'href="/me/consents#purpose-order_management"' not in processing
     browsing = client.get("/me/browsing", headers=EN).text
     assert 'href="/me/consents#purpose-browsing_analytics"' in browsing
+
+
+def test_a_restricted_customer_sees_the_restriction_where_they_act(client, smtp, engine) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from portal.models import Customer
+
+    customer = signed_in(client, smtp, engine)
+    with transaction(engine) as session:
+        session.execute(
+            update(Customer)
+            .where(Customer.id == customer.id)
+            .values(restricted_at=datetime(2026, 11, 20, 9, tzinfo=UTC))
+        )
+    english_overview = re.sub(r"\s+", " ", client.get("/me", headers=EN).text)
+    assert "Since 20 November 2026, the use of your data is restricted at your request" in english_overview
+    english = re.sub(r"\s+", " ", client.get("/me/consents", headers=EN).text)
+    assert "The consents you give are recorded and apply once the restriction is lifted." in english
+    french = re.sub(r"\s+", " ", client.get("/me/consents", headers=FR).text)
+    assert "Depuis le 20 novembre 2026, l’utilisation de vos données est limitée" in french.replace("'", "’")
+    with transaction(engine) as session:
+        session.execute(update(Customer).where(Customer.id == customer.id).values(restricted_at=None))
+    assert "restricted at your request" not in client.get("/me/consents", headers=EN).text
+    assert "restricted at your request" not in client.get("/me", headers=EN).text
