@@ -172,7 +172,7 @@ def encode_cursor(row: QueueRow, filters: QueueFilters) -> str:
     return f"{int(moment.timestamp() * 1_000_000)}.{row.id}"
 
 
-def decode_cursor(raw: str | None, filters: QueueFilters) -> tuple[datetime | None, int] | None:
+def decode_cursor(raw: str | None) -> tuple[datetime, int] | None:
     """The position after which the page starts, or None (first page) for a missing or malformed cursor."""
     raw = (raw or "").strip()
     if not raw or len(raw) > 40:
@@ -314,7 +314,7 @@ def queue_page(
     terms = _conditions(session, filters, staff_id=staff_id, now=now, timezone=timezone)
     if terms is None:
         return QueuePage(rows=[], next_cursor=None)
-    position = decode_cursor(after, filters)
+    position = decode_cursor(after)
     if filters.sorts_by_due_date:
         if position is not None:
             due, row_id = position
