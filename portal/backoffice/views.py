@@ -23,7 +23,7 @@ from portal.identity.guards import StaffPrincipal, has_role, require_role, staff
 from portal.labels import staff_labels
 from portal.requests import workflow
 from portal.requests.service import RESTRICTION_GROUND_LABELS, normalise_reference
-from portal.web.render import is_htmx, redirect, safe_next
+from portal.web.render import is_htmx, posted_fields, redirect, safe_next
 from portal.web.render import render as render_page
 from portal.web.state import portal_of, read, request_id_of, stream, write
 
@@ -130,9 +130,10 @@ async def act(request: Request) -> Response:
         settings=state.settings,
         register=state.register,
     )
-    values = {key: str(value)[:FORM_LIMIT] for key, value in form.items() if key != "csrf_token"}
     try:
-        done = await write(request, actions.perform, action=name, acting=acting, form=values)
+        done = await write(
+            request, actions.perform, action=name, acting=acting, form=posted_fields(form, limit=FORM_LIMIT)
+        )
     except workflow.StaleRequest:
         return await _problem(request, staff, reference, form, _stale_message(), status=409)
     except detail.CorrectionInvalid as exc:

@@ -17,7 +17,7 @@ from portal.i18n import get_locale
 from portal.identity.guards import customer_id_of
 from portal.profile import service as rectification
 from portal.profile.forms import COUNTRIES, EDITABLE_FIELDS, MESSAGES, display_phone
-from portal.web.render import redirect, render
+from portal.web.render import posted_fields, redirect, render
 from portal.web.state import portal_of, read, write
 
 # Changed field names come back in the URL after a save (never their values: URLs end up in logs and history).
@@ -93,7 +93,7 @@ async def profile(request: Request) -> Response:
 async def profile_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     # Cut far above any field's limit: what was typed comes back whole with its message, never silently shortened.
-    form = {k: str(v)[:FORM_LIMIT] for k, v in (await request.form()).items() if k != "csrf_token"}
+    form = posted_fields(await request.form(), limit=FORM_LIMIT)
     try:
         changed = await write(
             request,
@@ -183,7 +183,7 @@ async def correction_form(request: Request) -> Response:
 async def correction_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     field = _correctable(request)
-    form = {k: str(v)[:2000] for k, v in (await request.form()).items() if k != "csrf_token"}
+    form = posted_fields(await request.form(), limit=2000)
     form["field"] = field
     try:
         filed = await write(

@@ -13,7 +13,7 @@ from portal.i18n import get_locale
 from portal.identity.guards import customer_id_of
 from portal.mydata.service import overview_for
 from portal.requests import service, workflow
-from portal.web.render import redirect, render
+from portal.web.render import posted_fields, redirect, render
 from portal.web.state import portal_of, read, write
 
 FORM_LIMIT = 4000  # characters kept from any posted field; the services apply the real limits
@@ -22,7 +22,7 @@ NOTICES = ("filed", "already", "answered", "cancelled")
 
 
 async def _form(request: Request) -> dict[str, str]:
-    return {k: str(v)[:FORM_LIMIT] for k, v in (await request.form()).items() if k != "csrf_token"}
+    return posted_fields(await request.form(), limit=FORM_LIMIT)
 
 
 def _reference(request: Request) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 from jinja2_fragments import render_block
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Match
@@ -89,3 +90,9 @@ def safe_next(url: str | None, default: str = "/") -> str:
     if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
         return default
     return url
+
+
+def posted_fields(form: FormData, *, limit: int) -> dict[str, str]:
+    """A form's fields as text, each cut at `limit` characters (far above any field's own limit, so a service still
+    sees and reports "too long"), without the CSRF token, which is the middleware's business."""
+    return {name: str(value)[:limit] for name, value in form.items() if name != "csrf_token"}
