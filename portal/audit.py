@@ -23,3 +23,9 @@ def record_audit(
     session.add(
         AuditEvent(occurred_at=now, actor=actor, action=action, target=target, detail=detail, request_id=request_id)
     )
+
+
+def staff_id_of(reference: str | None) -> int | None:
+    """The staff id an actor or target reference names (`staff:12` → 12); None for anyone or anything else."""
+    kind, _, number = (reference or "").partition(":")
+    return int(number) if kind == "staff" and number.isdigit() and len(number) < 19 else None

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, String, cast, func, literal, select
 from sqlmodel import Session
 
-from portal.audit import record_audit
+from portal.audit import record_audit, staff_id_of
 from portal.db import as_connection, contains_pattern
 from portal.i18n import lazy_gettext
 from portal.models import AuditEvent, StaffUser
@@ -176,7 +176,7 @@ def audit_page(
 
 def _staff_names(connection: Connection, actors: set[str]) -> dict[str, str]:
     """The names of the staff members among `actors`, keyed by their reference."""
-    ids = {int(a.partition(":")[2]) for a in actors if a.startswith("staff:") and a.partition(":")[2].isdigit()}
+    ids = {staff_id for staff_id in map(staff_id_of, actors) if staff_id is not None}
     if not ids:
         return {}
     rows = connection.execute(select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(ids)))

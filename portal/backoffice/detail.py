@@ -10,7 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from portal.audit import record_audit
+from portal.audit import record_audit, staff_id_of
 from portal.backoffice.queue import Choice, assignee_choices, days_left
 from portal.consent.register import PurposeRegister
 from portal.erasure.service import ErasurePlan, plan_erasure
@@ -138,8 +138,8 @@ def request_detail(session: Session, *, reference: str, now: datetime, timezone:
     )
 
     def staff_name(reference: str | None) -> str | None:
-        kind, _, number = (reference or "").partition(":")
-        return names.get(int(number)) if kind == "staff" and number.isdigit() else None
+        staff_id = staff_id_of(reference)
+        return names.get(staff_id) if staff_id is not None else None
 
     timeline = []
     for event in events:
