@@ -158,15 +158,24 @@ class ConsentsPage:
     restricted_at: datetime | None = None  # while set (GDPR Art. 18), consents are recorded but the data not used
 
 
-def consents_page(db: Session | Connection, *, customer_id: int, purposes: Iterable[str]) -> ConsentsPage:
-    """The consents page of the customer for `purposes` (never answered: not given), read in one unit of work."""
+def consents_page(
+    db: Session | Connection, *, customer_id: int, purposes: Iterable[str], with_restriction: bool = False
+) -> ConsentsPage:
+    """The consents page of the customer for `purposes` (never answered: not given), read in one unit of work.
+
+    `with_restriction` also reads whether processing is restricted, which only the whole page shows (the row redrawn
+    after a click does not: the toggle's hot path stays at its statements).
+    """
+    restricted_at = None
+    if with_restriction:
+        restricted_at = (
+            as_connection(db).execute(select(Customer.restricted_at).where(Customer.id == customer_id)).scalar()
+        )
     return ConsentsPage(
         consents=current_consents(db, customer_id=customer_id, purposes=purposes),
         history=history(db, customer_id=customer_id),
         held_views=held_page_views(db, customer_id=customer_id),
-        restricted_at=as_connection(db)
-        .execute(select(Customer.restricted_at).where(Customer.id == customer_id))
-        .scalar(),
+        restricted_at=restricted_at,
     )
 
 

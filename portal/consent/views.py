@@ -31,7 +31,9 @@ def _count(raw: str | None) -> int | None:
 
 async def consents(request: Request) -> Response:
     codes = [purpose.code for purpose in portal_of(request).register.consent_based()]
-    page = await read(request, ledger.consents_page, customer_id=customer_id_of(request), purposes=codes)
+    page = await read(
+        request, ledger.consents_page, customer_id=customer_id_of(request), purposes=codes, with_restriction=True
+    )
     return render(
         request,
         "customer/consents.html",
