@@ -4,12 +4,13 @@ a real SMTP server (aiosmtpd) on loopback, a movable clock, the app and its Test
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import re
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -220,6 +221,14 @@ def email_composer() -> EmailComposer:
     """The app's email composer, for tests that drive services directly (every emailing service requires one)."""
     settings = make_settings("sqlite://", smtp_port=1)
     return EmailComposer(make_environment(settings=settings, retailer=load_retailer(settings.retailer_file)))
+
+
+def step_collaborators(step: Callable[..., object], *, composer: EmailComposer, timezone: str) -> dict[str, object]:
+    """Of the composer and the time zone, what the workflow `step` takes (only the steps that tell the customer take
+    a composer, and it is required there)."""
+    accepts = inspect.signature(step).parameters
+    offered = {"composer": composer, "timezone": timezone}
+    return {name: value for name, value in offered.items() if name in accepts}
 
 
 def csrf_from(html: str) -> str:

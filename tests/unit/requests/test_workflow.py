@@ -14,7 +14,7 @@ from portal.i18n import using_locale
 from portal.models import AuditEvent, OutboxMessage, PrivacyRequest, RequestEvent, StaffUser
 from portal.requests import workflow
 from portal.requests.service import RequestNotFound, file_request
-from tests.conftest import TIMEZONE, email_composer
+from tests.conftest import TIMEZONE, email_composer, step_collaborators
 from tests.factories import make_customer
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -96,11 +96,8 @@ def act(engine, name: str, reference: str, *, now: datetime = NOW, **kwargs):
     }
     arguments = {"reference": reference, "actor": "staff:1", "now": now, **needs.get(name, {}), **kwargs}
     step = getattr(workflow, name)
-    accepts = inspect.signature(step).parameters
-    if "composer" in accepts:  # every step that tells the customer requires the composer
-        arguments.setdefault("composer", email_composer())
-    if "timezone" in accepts:
-        arguments.setdefault("timezone", TIMEZONE)
+    collaborators = step_collaborators(step, composer=email_composer(), timezone=TIMEZONE)
+    arguments = {**collaborators, **arguments}
     return in_transaction(engine, step, **arguments)
 
 

@@ -3,7 +3,6 @@ answering an agent's question, cancelling, another customer's request, bad input
 
 from __future__ import annotations
 
-import inspect
 import re
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 from portal.db import in_transaction, transaction
 from portal.models import OutboxMessage, PrivacyRequest, RequestEvent
 from portal.requests import workflow
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, step_collaborators
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
 from tests.web.helpers import sign_in_by_code, sign_in_by_link
 
@@ -72,10 +71,7 @@ def agent(app, step: str, reference: str, **kwargs):  # type: ignore[no-untyped-
     """What an agent does in the back office, through the same state machine."""
     state = app.state.portal
     action = getattr(workflow, step)
-    if "composer" in inspect.signature(action).parameters:  # the steps that tell the customer require it
-        kwargs["composer"] = state.composer
-    if "timezone" in inspect.signature(action).parameters:
-        kwargs["timezone"] = state.settings.timezone
+    kwargs.update(step_collaborators(action, composer=state.composer, timezone=state.settings.timezone))
     return in_transaction(state.engine, action, reference=reference, actor="staff:1", now=state.clock(), **kwargs)
 
 
