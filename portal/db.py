@@ -177,6 +177,7 @@ def _forget_outbox(session: Session) -> None:
     session.info.pop(_OUTBOX_WRITTEN, None)
 
 
-def contains_pattern(text: str) -> str:
-    """A LIKE pattern (escape character `\\`) for "contains `text`", what a person typed taken literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def contains(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
+    """`column LIKE '%text%'`, with what a person typed taken literally (their `%` and `_` match themselves)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(f"%{escaped}%", escape="\\")

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, String, cast, func, literal, s
 from sqlmodel import Session
 
 from portal.audit import record_audit, staff_id_of
-from portal.db import as_connection, contains_pattern
+from portal.db import as_connection, contains
 from portal.i18n import lazy_gettext
 from portal.models import AuditEvent, StaffUser
 from portal.requests.service import normalise_reference
@@ -122,9 +122,7 @@ def _conditions(filters: AuditFilters, timezone: str) -> list[ColumnElement[bool
         terms.append(AuditEvent.actor == filters.actor)
     elif filters.actor:  # part of a name: every staff member whose name contains it
         staff_actor = literal("staff:") + cast(StaffUser.id, String)
-        named = select(staff_actor).where(
-            func.lower(StaffUser.name).like(contains_pattern(filters.actor.lower()), escape="\\")
-        )
+        named = select(staff_actor).where(contains(func.lower(StaffUser.name), filters.actor.lower()))
         terms.append(AuditEvent.actor.in_(named))
     if filters.action:
         terms.append(AuditEvent.action == filters.action)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlmodel import Session, col
 
-from portal.db import contains_pattern
+from portal.db import contains
 from portal.i18n import lazy_gettext
 from portal.models import Customer, PrivacyRequest, StaffUser, Store
 from portal.models.requests import OPEN_STATUSES, REQUEST_STATUSES, REQUEST_TYPES
@@ -231,13 +231,11 @@ def _search(q: str) -> ColumnElement[bool]:
     reference = normalise_reference(q)
     if reference:  # a whole reference: the unique index answers at once
         return col(PrivacyRequest.reference) == reference
-    pattern = contains_pattern(q.lower())
+    typed = q.lower()
     full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
-    customers = select(Customer.id).where(
-        or_(Customer.email_key.like(pattern, escape="\\"), full_name.like(pattern, escape="\\"))
-    )
+    customers = select(Customer.id).where(or_(contains(Customer.email_key, typed), contains(full_name, typed)))
     return or_(
-        PrivacyRequest.reference.like(contains_pattern(q.upper()), escape="\\"),
+        contains(PrivacyRequest.reference, q.upper()),
         PrivacyRequest.customer_id.in_(customers),
     )
 
