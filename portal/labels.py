@@ -180,7 +180,7 @@ AUDIT_ACTIONS = {
     "request.message_sent": lazy_gettext("Message sent to the customer"),
     "request.note_added": lazy_gettext("Internal note added"),
     "request.question_asked": lazy_gettext("Question put to the customer"),
-    "request.received": lazy_pgettext("audit event", "Request received"),
+    "request.received": lazy_gettext("Request received"),
     "request.rejected": lazy_gettext("Request refused"),
     "request.started": lazy_gettext("Work on the request started"),
     "signin.code_failed": lazy_gettext("Wrong sign-in code"),
