@@ -225,7 +225,9 @@ def erase(engine: Engine, reference: str, *, composer, settings, register, at: d
 
 
 def traces(engine: Engine, needles: tuple[str, ...]) -> list[tuple[str, str, str]]:
-    """Every (table, column, needle) where a needle appears, in every column of every table of the database."""
+    """Every (table, column, needle) where a needle appears, in every column of every table of the database, sorted:
+    neither the tables nor their rows come back in a set order (PostgreSQL once listed them differently between two
+    calls of one test)."""
     found = []
     lowered = [needle.casefold() for needle in needles]
     inspector = inspect(engine)
@@ -244,7 +246,7 @@ def traces(engine: Engine, needles: tuple[str, ...]) -> list[tuple[str, str, str
                     )
                     shown = shown.casefold()
                     found.extend((table, name, needle) for needle in lowered if needle in shown)
-    return found
+    return sorted(found)
 
 
 # --- The plan --------------------------------------------------------------------------------------------------
