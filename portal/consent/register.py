@@ -146,6 +146,24 @@ class PurposeRegister:
     policy_date: date
     wording_digest: str
     _wording_hashes: Mapping[tuple[str, str], str]
+    # The versions published before this one, oldest first ([[policy.previous]]): consents given under them (the
+    # demo's history, a retailer's imported history) record the version in force on their date.
+    previous_versions: tuple[tuple[str, date], ...] = ()
+
+    def versions(self) -> tuple[tuple[str, date], ...]:
+        """Every policy version with its publication date, oldest first, the current one last."""
+        return (*self.previous_versions, (self.policy_version, self.policy_date))
+
+    def is_known_version(self, version: str) -> bool:
+        return any(known == version for known, _ in self.versions())
+
+    def version_in_force(self, day: date) -> str | None:
+        """The policy version published last on or before `day`; None before the first one."""
+        in_force = None
+        for version, published in self.versions():
+            if published <= day:
+                in_force = version
+        return in_force
 
     def __iter__(self) -> Iterator[Purpose]:
         return iter(self.purposes)
@@ -291,6 +309,28 @@ class _Reader:
         return value
 
 
+def _previous_versions(read: _Reader, policy: dict, *, current: tuple[str, date]) -> tuple[tuple[str, date], ...]:
+    entries = policy.get("previous", [])
+    if not isinstance(entries, list):
+        raise read.fail("[policy]", 'previous versions are [[policy.previous]] tables: version = "2024-03", date = …')
+    versions: list[tuple[str, date]] = []
+    for number, entry in enumerate(entries, start=1):
+        where = f"[[policy.previous]] #{number}"
+        version, published = (entry.get("version"), entry.get("date")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(version, str) or not version.strip() or len(version.strip()) > 32:
+            raise read.fail(where, 'version must be a short non-empty string, e.g. "2024-03"')
+        if not isinstance(published, date) or isinstance(published, datetime):
+            raise read.fail(where, "date must be a TOML date without quotes, e.g. date = 2024-03-01")
+        versions.append((version.strip(), published))
+    versions.sort(key=lambda v: v[1])
+    names = [v for v, _ in versions] + [current[0]]
+    if len(set(names)) != len(names):
+        raise read.fail("[[policy.previous]]", "each version appears once, the current one included")
+    if versions and versions[-1][1] >= current[1]:
+        raise read.fail("[[policy.previous]]", f"previous versions are dated before the current one ({current[1]})")
+    return tuple(versions)
+
+
 def load_register(path: Path) -> PurposeRegister:
     """Read and validate the purpose register; raise RegisterError saying what to fix and where."""
     try:
@@ -311,6 +351,7 @@ def load_register(path: Path) -> PurposeRegister:
     if not isinstance(policy_date, date) or isinstance(policy_date, datetime):
         raise read.fail("[policy]", "date must be a TOML date without quotes, e.g. date = 2026-01-05")
 
+    previous = _previous_versions(read, policy, current=(version.strip(), policy_date))
     categories = read.terms(data, "data_categories")
     recipients = read.terms(data, "recipients")
 
@@ -369,6 +410,7 @@ def load_register(path: Path) -> PurposeRegister:
         recipients=MappingProxyType(recipients),
         policy_version=version.strip(),
         policy_date=policy_date,
+        previous_versions=previous,
         wording_digest="",
         _wording_hashes=MappingProxyType(
             {(p.code, locale): _sha256(p.consent_wording(locale)) for p in purposes for locale in SUPPORTED_LOCALES}

@@ -1,0 +1,90 @@
+"""Finding the customer a row of purchases, consents or page views is about, a batch at a time.
+
+A row names its customer by the retailer's customer id, an email address or a loyalty number; the first one the
+row gives that matches a live customer wins, in that order (the order of trust: an id the retailer's systems
+assigned, then an address the customer proved, then a card number). Three queries per batch, whatever its size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from portal.db import as_connection
+from portal.erasure.tombstone import erased_email_hash
+from portal.models import Customer, email_key
+from portal.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomerRef:
+    """How a row names its customer; at least one of the three is set."""
+
+    retailer_id: str | None = None
+    email: str | None = None
+    loyalty_number: str | None = None
+
+    @property
+    def email_key(self) -> str | None:
+        return email_key(self.email) if self.email else None
+
+
+@dataclasses.dataclass(frozen=True)
+class FoundCustomer:
+    id: int
+    retailer_ref: str | None
+    restricted: bool
+
+
+_COLUMNS = (Customer.id, Customer.retailer_ref, Customer.restricted_at)
+
+
+class CustomerIndex:
+    """The live customers named by a batch of rows, read in three queries."""
+
+    def __init__(self, session: Session, refs: Iterable[CustomerRef]) -> None:
+        refs = list(refs)
+        connection = as_connection(session)
+        alive = Customer.erased_at.is_(None)
+        self._by_ref: dict[str, FoundCustomer] = {}
+        self._by_email: dict[str, FoundCustomer] = {}
+        self._by_loyalty: dict[str, FoundCustomer] = {}
+        wanted = sorted({r.retailer_id for r in refs if r.retailer_id})
+        if wanted:
+            for row in connection.execute(select(*_COLUMNS).where(alive, Customer.retailer_ref.in_(wanted))):
+                self._by_ref[row.retailer_ref] = _found(row)
+        wanted = sorted({key for r in refs if (key := r.email_key)})
+        if wanted:
+            for row in connection.execute(
+                select(*_COLUMNS, Customer.email_key).where(alive, Customer.email_key.in_(wanted))
+            ):
+                self._by_email[row.email_key] = _found(row)
+        wanted = sorted({r.loyalty_number for r in refs if r.loyalty_number})
+        if wanted:
+            statement = select(*_COLUMNS, Customer.loyalty_number).where(alive, Customer.loyalty_number.in_(wanted))
+            for row in connection.execute(statement.order_by(Customer.id)):
+                self._by_loyalty.setdefault(row.loyalty_number, _found(row))
+
+    def find(self, ref: CustomerRef) -> FoundCustomer | None:
+        if ref.retailer_id and ref.retailer_id in self._by_ref:
+            return self._by_ref[ref.retailer_id]
+        if (key := ref.email_key) and key in self._by_email:
+            return self._by_email[key]
+        if ref.loyalty_number and ref.loyalty_number in self._by_loyalty:
+            return self._by_loyalty[ref.loyalty_number]
+        return None
+
+
+def is_erased(session: Session, settings: Settings, ref: CustomerRef) -> bool:
+    """Whether the row names a customer who was erased at their request (by the address their tombstone keeps)."""
+    if not ref.email:
+        return False
+    digest = erased_email_hash(settings, ref.email)
+    return session.scalars(select(Customer.id).where(Customer.erased_email_hash == digest).limit(1)).first() is not None
+
+
+def _found(row: object) -> FoundCustomer:
+    return FoundCustomer(id=row.id, retailer_ref=row.retailer_ref, restricted=row.restricted_at is not None)
