@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -48,6 +49,9 @@ class Settings:
     rate_limit_window: timedelta = timedelta(minutes=15)
     demo_smtp_port: int = 8025
     log_level: str = "info"
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed (none by default: then the
+    # peer's own address counts for rate limits, and no client can choose the address it is limited under).
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def https(self) -> bool:
@@ -70,6 +74,13 @@ class Settings:
             raise SettingsError("PORTAL_ENVIRONMENT must be one of development, demo, production, test")
         if self.default_locale not in ("fr", "en"):
             raise SettingsError("PORTAL_DEFAULT_LOCALE must be fr or en")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"PORTAL_TRUSTED_PROXIES: {proxy!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/24)"
+                ) from None
         if self.environment == "production":
             if self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32:
                 raise SettingsError("PORTAL_SECRET_KEY must be set to at least 32 random characters in production")
@@ -103,6 +114,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, object]] = {
     "PORTAL_CUSTOMER_ABSOLUTE_MINUTES": ("customer_absolute_timeout", _duration_minutes),
     "PORTAL_DEMO_SMTP_PORT": ("demo_smtp_port", int),
     "PORTAL_LOG_LEVEL": ("log_level", str),
+    "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
 }
 
 
