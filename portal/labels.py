@@ -185,6 +185,7 @@ AUDIT_ACTIONS = {
     "request.started": lazy_gettext("Work on the request started"),
     "signin.code_failed": lazy_gettext("Wrong sign-in code"),
     "signin.requested": lazy_gettext("Sign-in link asked for"),
+    "signin.throttled": lazy_gettext("Sign-in email not sent: too many asked for this address"),
     "signin.succeeded": lazy_gettext("Customer signed in"),
     "signout": lazy_gettext("Customer signed out"),
     "staff.created": lazy_gettext("Staff account created"),

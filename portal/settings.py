@@ -42,6 +42,7 @@ class Settings:
     run_worker: bool = True  # run the outbox worker inside the web process
     login_ttl: timedelta = timedelta(minutes=10)
     code_attempts: int = 5
+    code_failures_per_day: int = 10  # wrong codes per address per day, after which only the link signs in
     customer_idle_timeout: timedelta = timedelta(minutes=15)
     customer_absolute_timeout: timedelta = timedelta(hours=8)
     signin_limit_per_email: int = 5  # sign-in emails per address per window

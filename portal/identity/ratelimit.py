@@ -39,6 +39,15 @@ def hit(session: Session, *, key: str, limit: int, window: timedelta, now: datet
     return LimitResult(allowed=count <= limit, count=count, retry_after=start + window - now)
 
 
+def count(session: Session, *, key: str, window: timedelta, now: datetime) -> int:
+    """The current window's count under `key`, without counting an attempt."""
+    table = RateLimit.__table__
+    found = session.execute(
+        select(table.c.count).where(table.c.key == key, table.c.window_start == window_start(now, window))
+    ).scalar()
+    return found or 0
+
+
 # A lock is a row of the same table whose window_start holds the time the lock ends (count 0): housekeeping removes
 # it a day after it ended, like any spent window. Used for addresses that have no account, which must lock exactly
 # like real ones (staff_signin.py), without a table of their own that would list what was tried.
