@@ -69,6 +69,8 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
         schemas.BrowsingBatch,
         schemas.IngestionResult,
         schemas.PurposeList,
+        schemas.StoreChange,
+        schemas.StoreResult,
         schemas.Error,
     ]
     _, definitions = models_json_schema(
@@ -85,7 +87,8 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
             "description": (
                 "For the retailer's website, CRM and tills: read a customer's current consents before using their"
                 " data, record consents given or withdrawn on another channel, and send browsing events, which are"
-                " kept only when the customer consented to browsing analytics at the event's time. Errors are JSON"
+                " kept only when the customer consented to browsing analytics at the event's time; create and update"
+                " stores. Errors are JSON"
                 " (`error.code` for programs, `error.message` in the language asked for with Accept-Language)."
                 " Changes are pushed to the retailer's systems as signed webhooks (see README)."
             ),
@@ -157,6 +160,25 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
                     write,
                     body={"anyOf": [_ref("BrowsingBatch"), _ref("BrowsingEvent")]},
                     operationId="ingestBrowsingEvents",
+                )
+            },
+            "/api/v1/stores/{code}": {
+                "put": _operation(
+                    "Create or update a store or the web shop, by the retailer's store code",
+                    "purchases:write",
+                    ("StoreResult", "Created, updated, or already so (unchanged)."),
+                    write,
+                    body=_ref("StoreChange"),
+                    operationId="putStore",
+                    parameters=[
+                        {
+                            "name": "code",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": schemas.STORE_CODE_PATTERN},
+                            "description": "The retailer's store code, e.g. LYO-01 (16 characters at most).",
+                        }
+                    ],
                 )
             },
         },
