@@ -171,6 +171,7 @@ AUDIT_ACTIONS = {
     "objection.honoured": lazy_gettext("Objection honoured"),
     "portability.archive_delivered": lazy_gettext("Data archive downloaded"),
     "portability.download_interrupted": lazy_gettext("Archive download interrupted"),
+    "portability.download_abandoned": lazy_gettext("Archive download never finished: request closed"),
     "portability.link_sent": lazy_gettext("Download link sent"),
     "portability.link_used": lazy_gettext("Download link used"),
     "request.assigned": lazy_gettext("Request assigned"),
