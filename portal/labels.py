@@ -167,6 +167,7 @@ AUDIT_ACTIONS = {
     "customer.restriction_lifted": lazy_gettext("Restriction lifted"),
     "customer.viewed": lazy_gettext("Customer's data viewed"),
     "email_change.requested": lazy_gettext("Change of email address asked for"),
+    "email_change.taken": lazy_gettext("Email change asked for an address already in use: its owner was told"),
     "import.batch_written": lazy_gettext("Imported rows written"),
     "objection.honoured": lazy_gettext("Objection honoured"),
     "portability.archive_delivered": lazy_gettext("Data archive downloaded"),

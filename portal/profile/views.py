@@ -58,6 +58,7 @@ async def _profile_page(
     status_code: int = 200,
     email_errors: dict[str, str] | None = None,
     email_value: str = "",
+    headers: dict[str, str] | None = None,
 ) -> Response:
     state = portal_of(request)
     shown = await read(request, rectification.profile_of, customer_id=customer_id_of(request))
@@ -84,6 +85,7 @@ async def _profile_page(
             "display_phone": display_phone,
         },
         status_code=status_code,
+        headers=headers,
     )
 
 
@@ -126,6 +128,15 @@ async def email_submit(request: Request) -> Response:
         )
     except rectification.ProfileInvalid as exc:
         return await _profile_page(request, email_errors=exc.errors, email_value=new_email, status_code=400)
+    except rectification.EmailChangeLimited as exc:
+        seconds = int(exc.retry_after.total_seconds()) + 1
+        return await _profile_page(
+            request,
+            email_errors={"email": "email_too_many"},
+            email_value=new_email,
+            status_code=429,
+            headers={"retry-after": str(seconds)},
+        )
     return redirect(request, "/me/profile?email=sent#change-email")
 
 
