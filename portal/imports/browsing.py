@@ -3,8 +3,9 @@
 The rules are the retailer API's (api/service.py ingest_browsing_events), so a view sent live and the same view in
 a file meet the same fate: dropped and counted, never stored, when the customer is unknown (or erased), restricted,
 or had not consented to browsing analytics at that moment (ePrivacy Art. 5(3)). A view already held (same customer,
-moment and address) is "unchanged", so re-importing an export adds nothing. Views are written through
-browsing.records, which keeps the per-day and per-customer counts the pages read.
+moment and address) is "unchanged", so re-importing an export adds nothing. One rule is the import's own: a view
+older than the browsing purpose's retention period is dropped (past_retention), as the portal may no longer hold it.
+Views are written through browsing.records, which keeps the per-day and per-customer counts the pages read.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class PageViewsKind:
 
     def __init__(self, context: ImportContext) -> None:
         self.context = context
+        # A full analytics export reaches further back than the register lets the portal keep page views: those
+        # would be held against the retention the customer was told, so they are dropped (past_retention).
+        retention = context.register.by_code[ledger.BROWSING_PURPOSE].retention
+        self.kept_since = retention.earliest_kept(context.now)
 
     def parse(self, fields: Mapping[str, Any], line: int) -> PageViewRow:
         errors: list[RowError] = []
@@ -127,13 +132,15 @@ class PageViewsKind:
         return {}
 
     def write(self, session: Session, batch: Sequence[PageViewRow], tally: Tally) -> None:
-        dropped = {"erased": 0, "unknown_customer": 0, "restricted": 0, "no_consent": 0}
+        dropped = {"erased": 0, "unknown_customer": 0, "restricted": 0, "past_retention": 0, "no_consent": 0}
         candidates: list[PageViewRow] = []
         for row in batch:
             if row.customer_id is None:
                 dropped["erased" if row.erased else "unknown_customer"] += 1
             elif row.restricted:
                 dropped["restricted"] += 1
+            elif row.viewed_at < self.kept_since:
+                dropped["past_retention"] += 1
             else:
                 candidates.append(row)
         timelines = ledger.consent_timelines(

@@ -29,8 +29,8 @@ def kind(settings) -> PageViewsKind:  # type: ignore[no-untyped-def]
 
 
 def with_sample_consents(engine, settings):  # type: ignore[no-untyped-def]
-    """The sample customers and their consents (C0002 consents to browsing since 2021, C0006 from June to
-    September 2025), imported from the consents sample."""
+    """The sample customers and their consents (C0002 consents to browsing since 2021, C0006 from February to
+    September 2026), imported from the consents sample."""
     people = make_sample_customers(engine)
     mapping = load_mapping(CONFIG / "consents.toml")
     outcome = run(
@@ -71,14 +71,14 @@ def test_views_are_kept_only_where_browsing_consent_stood_at_their_time(engine, 
     people = with_sample_consents(engine, settings)
     outcome = run(engine, kind(settings), list(mapped_rows(SAMPLES / sample, MAPPING)))
     assert outcome.errors == {}
-    assert outcome.tally.outcomes == {"created": 4, "dropped": 3}
-    assert outcome.tally.reasons == {"no_consent": 2, "unknown_customer": 1}
+    assert outcome.tally.outcomes == {"created": 4, "dropped": 4}
+    assert outcome.tally.reasons == {"no_consent": 2, "unknown_customer": 1, "past_retention": 1}
     kept = views(engine)
     assert [(c, at.astimezone(PARIS).isoformat()) for c, at, _, _ in kept] == [
         (people["C0002"].id, "2026-10-02T14:03:11+02:00"),
         (people["C0002"].id, "2026-10-02T14:05:40+02:00"),
         (people["C0002"].id, "2026-10-20T09:12:00+02:00"),  # written without an offset: Paris time
-        (people["C0006"].id, "2025-07-14T21:30:00+02:00"),  # while consented; the October one came after withdrawal
+        (people["C0006"].id, "2026-07-14T21:30:00+02:00"),  # while consented; the October one came after withdrawal
     ]
     assert kept[0][2:] == ("https://www.maison-aubepine.example/fr/linge-de-maison", "Linge de maison")
     assert_counts_match_a_recount(engine)
@@ -90,6 +90,7 @@ def test_views_are_kept_only_where_browsing_consent_stood_at_their_time(engine, 
         "erased": 0,
         "unknown_customer": 1,
         "restricted": 0,
+        "past_retention": 1,
         "no_consent": 2,
         "source": "import",
     }
@@ -101,14 +102,14 @@ def test_importing_the_same_export_again_adds_nothing(engine, settings) -> None:
     run(engine, kind(settings), rows)
     before = views(engine)
     again = run(engine, kind(settings), rows + rows)  # the same views twice in one file, too
-    assert again.tally.outcomes == {"unchanged": 8, "dropped": 6}
+    assert again.tally.outcomes == {"unchanged": 8, "dropped": 8}
     assert views(engine) == before
     assert_counts_match_a_recount(engine)
 
 
 def test_the_same_view_twice_in_a_file_is_kept_once(engine, settings) -> None:
     with_sample_consents(engine, settings)
-    rows = list(mapped_rows(SAMPLES / "page-views.csv", MAPPING))[:1]
+    rows = list(mapped_rows(SAMPLES / "page-views.csv", MAPPING))[1:2]
     outcome = run(engine, kind(settings), rows + rows)
     assert outcome.tally.outcomes == {"created": 1, "unchanged": 1}
     assert len(views(engine)) == 1
@@ -168,4 +169,17 @@ def test_the_api_path_refuses_a_bad_batch_whole(engine, settings) -> None:
         apply_items(session, api, [good, {**good, "url": "nowhere"}])
     with transaction(engine) as session:
         assert apply_items(session, api, [good]).outcomes == {"created": 1}
+    assert_counts_match_a_recount(engine)
+
+
+def test_views_older_than_the_retention_period_are_dropped(engine, settings) -> None:
+    customer = make_customer(engine, retailer_ref="C0200")
+    record_consent(engine, customer, granted=True, at=datetime(2024, 1, 1, tzinfo=UTC))
+    page = "https://www.maison-aubepine.example/fr/"
+    rows = [  # browsing data is kept 13 months (portal/config/purposes.toml): from 23 October 2025 on, here
+        (2, {"customer_id": "C0200", "viewed_at": "2025-10-22T21:59:59Z", "url": page}),
+        (3, {"customer_id": "C0200", "viewed_at": "2025-10-23T10:00:00Z", "url": page}),
+    ]
+    outcome = run(engine, PageViewsKind(context(settings, NOW)), rows)
+    assert outcome.tally.outcomes == {"created": 1, "dropped": 1} and outcome.tally.reasons == {"past_retention": 1}
     assert_counts_match_a_recount(engine)
