@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
-from portal.audit import record_audit
+from portal.audit import record_audits
 from portal.consent import ledger
 from portal.db import as_connection
 from portal.i18n import SUPPORTED_LOCALES, gettext
@@ -29,7 +29,7 @@ from portal.imports.kinds import FieldSpec, ImportContext, RowError, RowInvalid,
 from portal.imports.lookup import CUSTOMER_FIELDS, CustomerIndex, CustomerRef, customer_ref_of, is_erased, named_by
 from portal.imports.values import as_text, read_bool, read_datetime
 from portal.models import ConsentEvent, ConsentWording, Customer
-from portal.outbox.enqueue import queue_webhook
+from portal.outbox.enqueue import queue_webhooks
 
 # Tills and servers keep imperfect time: an answer a little ahead of ours is accepted, a day ahead is a mistake.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -287,6 +287,7 @@ class ConsentsKind:
         events: list[dict[str, Any]] = []
         history: dict[int, list[str]] = defaultdict(list)
         latest: dict[tuple[int, str], ConsentRow] = {}
+        audits: list[dict[str, Any]] = []
         for row in sorted(rows, key=lambda r: (r.customer_id, r.purpose, r.occurred_at, r.line)):
             assert row.customer_id is not None
             timeline = timelines[(row.customer_id, row.purpose)]
@@ -308,23 +309,27 @@ class ConsentsKind:
             tally.count("created")
             if is_latest:
                 latest[(row.customer_id, row.purpose)] = row
-                self._audit_change(session, row)
+                audits.append(self._change_audit(row))
             else:
                 history[row.customer_id].append(row.purpose)
         if events:
             session.execute(insert(ConsentEvent.__table__), events)
-        for customer_id, codes in sorted(history.items()):
-            record_audit(
-                session,
-                actor=self.context.actor,
-                action="consent.history_recorded",
-                target=f"customer:{customer_id}",
-                detail={"count": len(codes), "purposes": sorted(set(codes)), "source": self.context.source},
-                now=self.context.now,
-            )
-        for key, row in sorted(latest.items()):
-            if before.get(key, False) != row.granted:
-                self._tell_retailer(session, row)
+        # As a click would: one audit event per change of the current state (who changed what, which way). History
+        # changes no state: one event per customer says how many earlier answers were added.
+        audits += [
+            {
+                "actor": self.context.actor,
+                "action": "consent.history_recorded",
+                "target": f"customer:{customer_id}",
+                "detail": {"count": len(codes), "purposes": sorted(set(codes)), "source": self.context.source},
+            }
+            for customer_id, codes in sorted(history.items())
+        ]
+        record_audits(session, audits, now=self.context.now)
+        changed = [row for key, row in sorted(latest.items()) if before.get(key, False) != row.granted]
+        queue_webhooks(
+            session, topic="consent.changed", payloads=[_webhook(row) for row in changed], now=self.context.now
+        )
 
     def _wordings(self, session: Session, rows: list[ConsentRow]) -> dict[tuple[str, str, str], str | None]:
         """The hash of the wording each answer was given under, by (purpose, locale, version).
@@ -363,31 +368,27 @@ class ConsentsKind:
             "wording_hash": wordings.get((row.purpose, locale, row.policy_version)),
         }
 
-    def _audit_change(self, session: Session, row: ConsentRow) -> None:
-        record_audit(
-            session,
-            actor=self.context.actor,
-            action="consent.granted" if row.granted else "consent.withdrawn",
-            target=f"customer:{row.customer_id}",
-            detail={"purpose": row.purpose, "channel": row.channel, "source": self.context.source},
-            now=self.context.now,
-        )
+    def _change_audit(self, row: ConsentRow) -> dict[str, Any]:
+        return {
+            "actor": self.context.actor,
+            "action": "consent.granted" if row.granted else "consent.withdrawn",
+            "target": f"customer:{row.customer_id}",
+            "detail": {"purpose": row.purpose, "channel": row.channel, "source": self.context.source},
+        }
 
-    def _tell_retailer(self, session: Session, row: ConsentRow) -> None:
-        queue_webhook(
-            session,
-            topic="consent.changed",
-            payload={
-                "customer_id": row.customer_id,
-                "retailer_customer_id": row.retailer_ref,
-                "purpose": row.purpose,
-                "granted": row.granted,
-                "occurred_at": row.occurred_at.isoformat(),
-                "channel": row.channel,
-                "policy_version": row.policy_version,
-            },
-            now=self.context.now,
-        )
+
+def _webhook(row: ConsentRow) -> dict[str, Any]:
+    """The `consent.changed` event a click sends (ledger.record_consent): the retailer's systems must stop (or may
+    start) using the data for this purpose."""
+    return {
+        "customer_id": row.customer_id,
+        "retailer_customer_id": row.retailer_ref,
+        "purpose": row.purpose,
+        "granted": row.granted,
+        "occurred_at": row.occurred_at.isoformat(),
+        "channel": row.channel,
+        "policy_version": row.policy_version,
+    }
 
 
 def _read(errors: list[RowError], field: str, text: str | None, reader: Callable[[str], T]) -> T | None:
