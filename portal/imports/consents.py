@@ -296,8 +296,16 @@ class ConsentsKind:
                 # The same answer is already there (a re-import), or a different one arrived since the check.
                 if row.granted in recorded:
                     tally.count("unchanged")
-                else:
+                else:  # two rows of one file in different batches, or a click since the check: a person decides
                     tally.count("dropped", reason="conflict")
+                    tally.note(
+                        gettext(
+                            "Line %(line)s: a different answer about “%(purpose)s” is recorded at the same moment; "
+                            "it was not imported.",
+                            line=row.line,
+                            purpose=row.purpose,
+                        )
+                    )
                 continue
             if timeline.stood_at(row.occurred_at) == row.granted:
                 tally.count("unchanged")  # only changes are events: it repeats the answer that stood then

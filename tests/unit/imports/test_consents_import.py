@@ -11,6 +11,7 @@ from portal.consent import ledger
 from portal.consent.register import load_register
 from portal.db import in_transaction, transaction
 from portal.erasure.tombstone import erased_email_hash
+from portal.i18n import using_locale
 from portal.imports.apply import ItemsRefused, apply_items
 from portal.imports.consents import ConsentsKind
 from portal.models import AuditEvent, ConsentEvent, Customer, OutboxMessage
@@ -271,3 +272,22 @@ def test_the_wording_shown_in_the_customer_s_language_or_the_stated_one(engine, 
     with transaction(engine) as session:
         apply_items(session, api, [{**item, "locale": "fr"}])
     assert events_of(engine, emma)[-1].wording_hash == register.wording_hash("sms_offers", "fr")
+
+
+def test_a_conflict_found_only_when_writing_is_dropped_and_noted(engine, settings, tmp_path) -> None:
+    make_sample_customers(engine)
+    importer = kind(settings)
+    first, second = rows_of(
+        tmp_path, "C0003;;;sms_offers;oui;01/03/2024 10:00;", "C0003;;;sms_offers;non;01/03/2024 10:00;"
+    )
+    # Two batches of one file: each checked alone finds nothing wrong, as the runner checks every batch first.
+    records = [importer.parse(fields, line) for line, fields in (first, second)]
+    with transaction(engine) as session:
+        assert importer.check(session, records[:1]) == {} and importer.check(session, records[1:]) == {}
+    tally = run(engine, importer, [first]).tally
+    with transaction(engine) as session, using_locale("en"):
+        importer.write(session, records[1:], tally)
+    assert tally.outcomes == {"created": 1, "dropped": 1} and tally.reasons == {"conflict": 1}
+    assert tally.notes == [
+        "Line 3: a different answer about “sms_offers” is recorded at the same moment; it was not imported."
+    ]
