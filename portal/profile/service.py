@@ -25,7 +25,13 @@ from portal.models import Customer, EmailChange, ProfileChange, email_key
 from portal.models.customer import POSTAL_ADDRESS_COLUMNS
 from portal.outbox.enqueue import customer_reference, enqueue_email, queue_webhook
 from portal.profile.forms import EDITABLE_FIELDS, clean_profile_form
-from portal.requests.service import FiledRequest, acknowledge_receipt, file_request
+from portal.requests.service import (
+    FiledRequest,
+    acknowledge_receipt,
+    admit_customer_request,
+    file_request,
+    find_submission,
+)
 from portal.settings import Settings
 
 EMAIL_CHANGE_TTL = timedelta(hours=24)
@@ -374,6 +380,12 @@ def request_correction(
     if errors:
         raise ProfileInvalid(errors, dict(form))
     key = (form.get("submission_key") or "").strip()[:64] or None
+    submission_key = f"{customer_id}:{key}" if key else None
+    earlier = find_submission(session, submission_key)
+    if earlier is not None:
+        return earlier
+    details = {"field": correction.field, "proposed_value": correction.proposed_value, "comment": correction.comment}
+    admit_customer_request(session, customer_id=customer_id, type="rectification", details=details, now=now)
     filed = file_request(
         session,
         customer_id=customer_id,
@@ -381,8 +393,8 @@ def request_correction(
         channel="web",
         now=now,
         actor=f"customer:{customer_id}",
-        details={"field": correction.field, "proposed_value": correction.proposed_value, "comment": correction.comment},
-        submission_key=f"{customer_id}:{key}" if key else None,
+        details=details,
+        submission_key=submission_key,
         timezone=timezone,
         request_id=request_id,
     )

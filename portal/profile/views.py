@@ -17,6 +17,7 @@ from portal.i18n import get_locale
 from portal.identity.guards import customer_id_of
 from portal.profile import service as rectification
 from portal.profile.forms import COUNTRIES, EDITABLE_FIELDS, MESSAGES, display_phone
+from portal.requests.refusals import REFUSALS, refusal_response
 from portal.web.render import posted_fields, redirect, render
 from portal.web.state import portal_of, read, write
 
@@ -201,6 +202,8 @@ async def correction_submit(request: Request) -> Response:
             {"field": field, "values": form, "errors": exc.errors, "messages": MESSAGES},
             status_code=400,
         )
+    except REFUSALS as exc:
+        return refusal_response(request, exc)
     return redirect(request, f"/me/requests/{filed.reference}?filed=1")
 
 

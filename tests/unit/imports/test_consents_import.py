@@ -140,7 +140,7 @@ def test_messages_are_in_the_operators_language(engine, settings, tmp_path) -> N
     assert outcome.messages() == {
         2: [("purpose", "«\xa0order_management\xa0» n'est pas une finalité à laquelle les clients consentent : sa "
              "base légale n'est pas le consentement.")],
-        3: [("occurred_at", "«\xa014/03/2020\xa0» n'est pas une date et une heure au format DD/MM/YYYY HH:MM.")],
+        3: [("occurred_at", "« 14/03/2020 » n'est pas une date et heure au format DD/MM/YYYY HH:MM.")],
     }  # fmt: skip
 
 
