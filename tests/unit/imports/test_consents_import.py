@@ -14,7 +14,7 @@ from portal.erasure.tombstone import erased_email_hash
 from portal.i18n import using_locale
 from portal.imports.apply import ItemsRefused, apply_items
 from portal.imports.consents import ConsentsKind
-from portal.models import AuditEvent, ConsentEvent, Customer, OutboxMessage
+from portal.models import AuditEvent, ConsentEvent, ConsentWording, Customer, OutboxMessage
 from tests.factories import make_customer
 from tests.import_helpers import CONFIG, SAMPLES, context, load_mapping, make_sample_customers, mapped_rows, run
 
@@ -290,4 +290,21 @@ def test_a_conflict_found_only_when_writing_is_dropped_and_noted(engine, setting
     assert tally.outcomes == {"created": 1, "dropped": 1} and tally.reasons == {"conflict": 1}
     assert tally.notes == [
         "Line 3: a different answer about “sms_offers” is recorded at the same moment; it was not imported."
+    ]
+
+
+def test_an_earlier_version_s_wording_is_referenced_when_the_portal_kept_it(engine, settings, tmp_path) -> None:
+    people = make_sample_customers(engine)
+    kept = "e" * 64  # the text of version 2023-06, stored while it was the current one
+    with transaction(engine) as session:
+        session.add(
+            ConsentWording(
+                hash=kept, purpose="postal_mail", locale="fr", policy_version="2023-06", text="Courrier", created_at=NOW
+            )
+        )
+    rows = rows_of(tmp_path, "C0003;;;postal_mail;oui;20/07/2023 15:30;", "C0003;;;sms_offers;oui;20/07/2023 15:31;")
+    run(engine, kind(settings), rows)
+    assert [(e.purpose, e.wording_hash) for e in events_of(engine, people["C0003"])] == [
+        ("postal_mail", kept),
+        ("sms_offers", None),  # never stored: no proof of words the portal cannot show
     ]
