@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from portal.imports.browsing import PageViewsKind
+from portal.imports.consents import ConsentsKind
 from portal.imports.kinds import Kind
 from portal.imports.stores import StoresKind
 
@@ -10,4 +12,6 @@ KIND_NAMES = ("customers", "stores", "purchases", "consents", "page-views")
 
 KINDS: dict[str, type[Kind]] = {
     StoresKind.name: StoresKind,
+    ConsentsKind.name: ConsentsKind,
+    PageViewsKind.name: PageViewsKind,
 }
