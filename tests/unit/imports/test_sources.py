@@ -13,7 +13,7 @@ from portal.imports.sources import Source, SourceError
 
 def rows_of(path: Path) -> tuple[list[str] | None, list[tuple[int, dict, str | None]]]:
     with Source(str(path)) as source:
-        rows = [(row.line, row.values, row.problem) for row in source.rows()]
+        rows = [(row.line, source.original(row.values), row.problem) for row in source.rows()]
         return source.columns, rows
 
 
