@@ -120,3 +120,14 @@ def test_ctrl_c_stops_between_batches_and_the_summary_says_what_was_committed(
     committed = len(stores_in(engine))
     assert 0 < committed < 20000
     assert f"batches were written ({committed:,} rows)" in out
+
+
+def test_the_fields_of_a_kind_are_listed_for_whoever_writes_a_mapping(capsys) -> None:  # type: ignore[no-untyped-def]
+    from portal.cli import main
+
+    with using_locale("fr"):
+        assert main(["import", "stores", "--help-fields", "--lang", "en"]) == 0
+        assert main(["import", "stores", "--lang", "en"]) == 2  # no file
+    out, err = capsys.readouterr()
+    assert "  store_code *\tthe retailer's store code" in out and "  city\t" in out
+    assert "Name at least one file" in err

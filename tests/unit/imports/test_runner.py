@@ -15,12 +15,12 @@ from sqlmodel import Session
 from portal.db import transaction
 from portal.i18n import using_locale
 from portal.imports.kinds import FieldSpec, ImportContext, RowError, RowInvalid, Tally
-from portal.imports.progress import PlainProgress
+from portal.imports.progress import BarProgress, PlainProgress
 from portal.imports.runner import StopRequest
 from portal.imports.stores import StoresKind
 from portal.imports.summary import refusal_lines, summary_lines
 from portal.models import AuditEvent, Store
-from tests.unit.imports.conftest import CONFIG, stores_in
+from tests.unit.imports.conftest import CONFIG, SAMPLES, stores_in
 
 
 class TicketsKind:
@@ -164,3 +164,21 @@ def test_progress_without_a_terminal_is_plain_lines(run_import, tmp_path: Path) 
     assert "Checking: 500 rows" in lines[0] and "rows/s, about" in lines[0] and "s left" in lines[0]
     assert any(line.startswith("Checking: 1,200 rows in ") for line in lines)
     assert lines[-1].startswith("Writing: 1,200 rows in ")
+
+
+def test_several_files_and_the_json_lines_sample_import_as_one_run(engine, run_import, tmp_path: Path) -> None:
+    more = write_csv(tmp_path / "more.csv", "store_code,name", ["NTE-01,Maison Aubépine Nantes"])
+    report = run_import(StoresKind, SAMPLES / "stores.jsonl", more)
+    assert report.read == 5 and report.tally.outcomes == {"created": 5}
+    assert stores_in(engine)["WEB"] == ("Boutique en ligne", None, "web")
+
+
+def test_on_a_terminal_the_bar_shows_rows_per_second_and_time_left() -> None:
+    stream = io.StringIO()
+    bar = BarProgress(stream)
+    bar.start("Checking")
+    bar.update(500, 0.25)
+    bar.update(1000, 0.5)
+    bar.finish()
+    drawn = stream.getvalue()
+    assert "Checking" in drawn and "1000/1000" in drawn and " rows/s" in drawn
