@@ -36,6 +36,7 @@ DEFAULT_BATCH_SIZE = 2000
 SHOWN_PROBLEMS = 50  # the first ones are printed; the rejects file (--skip-invalid) has them all
 PROGRESS_EVERY = 500  # rows between two progress updates: cheap enough for a million rows
 REJECT_COLUMNS = ("file", "line", "column", "reason")
+UNREADABLE_PILE = 4  # batches' worth of unreadable rows kept waiting for the end of the group they may be in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +158,7 @@ class ImportRun:
                     for raw in rows:
                         self.report.read += 1
                         row = self._parsed(source.display_name, raw, columns)
-                        if len(pending) >= self.batch_size and (row.group is None or row.group != pending[-1].group):
+                        if self._starts_batch(row, pending):
                             self._check_batch(session, pending, source, columns, spool, rejected)
                             pending = []
                         pending.append(row)
@@ -170,6 +171,17 @@ class ImportRun:
             session.rollback()
         self.progress.update(self.report.read, 1.0)
         self.progress.finish()
+
+    def _starts_batch(self, row: _Row, pending: list[_Row]) -> bool:
+        """Whether `row` begins a new batch: once the batch is full, at the first row of another group. A row
+        unreadable enough to have no group never begins one (it may sit inside a group), unless unreadable rows
+        pile up: memory stays bounded."""
+        if len(pending) < self.batch_size:
+            return False
+        if row.errors and row.group is None:
+            return len(pending) >= UNREADABLE_PILE * self.batch_size
+        current = next((r.group for r in reversed(pending) if r.group is not None or not r.errors), None)
+        return row.group is None or row.group != current
 
     def _parsed(self, file: str, raw: RawRow, columns: FileColumns) -> _Row:
         if raw.problem is not None:

@@ -182,3 +182,11 @@ def test_on_a_terminal_the_bar_shows_rows_per_second_and_time_left() -> None:
     bar.finish()
     drawn = stream.getvalue()
     assert "Checking" in drawn and "1000/1000" in drawn and " rows/s" in drawn
+
+
+def test_an_unreadable_row_inside_a_group_does_not_cut_it(run_import, tmp_path: Path) -> None:
+    TicketsKind.checked.clear()
+    rows = ["T1,a1", "T1,a2", "T1,a3,extra", "T1,a4", "T2,b1"]
+    run_import(TicketsKind, write_csv(tmp_path / "t.csv", "ticket,code", rows), batch_size=2,
+               rejects_path=str(tmp_path / "rejects.csv"))  # fmt: skip
+    assert TicketsKind.checked == [["T1", "T1", "T1"], ["T2"]]
