@@ -131,3 +131,22 @@ def test_the_fields_of_a_kind_are_listed_for_whoever_writes_a_mapping(capsys) ->
     out, err = capsys.readouterr()
     assert "  store_code *\tthe retailer's store code" in out and "  city\t" in out
     assert "Name at least one file" in err
+
+
+def test_ctrl_c_while_checking_writes_nothing(monkeypatch, capsys, database_url: str, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    from portal.cli import main
+    from portal.imports import registry
+    from portal.imports.stores import StoresKind
+
+    class InterruptedWhileChecking(StoresKind):
+        def parse(self, fields, line):  # type: ignore[no-untyped-def]
+            if line == 3:
+                raise KeyboardInterrupt
+            return super().parse(fields, line)
+
+    monkeypatch.setitem(registry.KINDS, "stores", InterruptedWhileChecking)
+    monkeypatch.setenv("PORTAL_DATABASE_URL", database_url)
+    with using_locale("fr"):
+        assert main(["import", "stores", str(SAMPLES / "stores.jsonl"), "--lang", "en"]) == 130
+    assert "Interrupted while checking the files: nothing was written." in capsys.readouterr().err
+    assert stores_in(engine) == {}
