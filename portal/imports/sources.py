@@ -11,6 +11,7 @@ import dataclasses
 import gzip
 import json
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -111,7 +112,7 @@ class Source:
                             line=number,
                         )
                     ) from None
-        except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
+        except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
             raise SourceError(
                 gettext("%(file)s: cannot be read after line %(line)s (%(reason)s).",
                         file=self.display_name, line=number, reason=str(exc) or type(exc).__name__)
