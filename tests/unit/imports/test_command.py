@@ -29,7 +29,7 @@ def command(database_url: str, *args: str, **options: object) -> subprocess.Pope
     return subprocess.Popen(  # noqa: S603 - our own command, with arguments the test gives
         [sys.executable, "-m", "portal.cli", "import", *args],
         cwd=PROJECT, env=environment, text=True, encoding="utf-8",
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options,  # type: ignore[call-overload]
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, **{"stderr": subprocess.PIPE, **options},  # type: ignore[call-overload]
     )  # fmt: skip
 
 
@@ -150,3 +150,32 @@ def test_ctrl_c_while_checking_writes_nothing(monkeypatch, capsys, database_url:
         assert main(["import", "stores", str(SAMPLES / "stores.jsonl"), "--lang", "en"]) == 130
     assert "Interrupted while checking the files: nothing was written." in capsys.readouterr().err
     assert stores_in(engine) == {}
+
+
+def test_on_a_terminal_the_progress_is_a_bar(database_url: str, tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 columns wide
+    try:
+        process = command(database_url, "stores", str(SAMPLES / "stores.csv"), "--mapping", str(CONFIG / "stores.toml"),
+                          stderr=follower)  # fmt: skip
+        out, _ = process.communicate()
+        os.close(follower)
+        drawn = b""
+        while chunk := _read_available(leader):
+            drawn += chunk
+    finally:
+        os.close(leader)
+    assert process.returncode == 0 and out.startswith("4 rows read.")
+    assert b"\r" in drawn and b"Checking" in drawn and b"Writing" in drawn and b"rows/s" in drawn
+
+
+def _read_available(descriptor: int) -> bytes:
+    try:
+        return os.read(descriptor, 65536)
+    except OSError:  # the terminal's other end is closed and everything was read
+        return b""
