@@ -14,7 +14,7 @@ from typing import Any
 
 from portal.consent.register import RegisterError
 from portal.retailer import RetailerConfigError
-from portal.settings import PROJECT_ROOT, SettingsError, load_settings
+from portal.settings import PLACEHOLDER_SECRET, PROJECT_ROOT, Settings, SettingsError, load_settings
 
 DEMO_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'demo.sqlite3'}"
 
@@ -23,12 +23,27 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _serve(app: object, host: str, port: int, log_level: str) -> None:
+def uvicorn_options(settings: Settings) -> dict[str, object]:
+    """How uvicorn serves the portal.
+
+    No access log: uvicorn's would print query strings, and sign-in links carry their token there (our
+    RequestContextMiddleware logs each request without it). X-Forwarded-For is read only from the proxies the
+    settings name, so a client cannot pick the address its rate limits count under; no `server` header.
+    """
+    trusted = list(settings.trusted_proxies)
+    return {
+        "access_log": False,
+        "log_level": settings.log_level,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        "server_header": False,
+    }
+
+
+def _serve(app: object, host: str, port: int, settings: Settings) -> None:
     import uvicorn
 
-    # uvicorn's access log would print query strings, and sign-in links carry their token there: our
-    # RequestContextMiddleware logs each request without it.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level, proxy_headers=True)  # type: ignore[arg-type]  # uvicorn types its app more narrowly than `object`
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))  # type: ignore[arg-type]  # uvicorn types its app and options more narrowly than `object`
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -45,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     _configure_logging(settings.log_level)
-    _serve(create_app(settings), args.host, args.port, settings.log_level)
+    _serve(create_app(settings), args.host, args.port, settings)
     return 0
 
 
@@ -63,12 +78,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     summary = ensure_demo_data(engine, reset=args.reset)
     engine.dispose()
     print(summary.describe(), flush=True)
+    if base.secret_key == PLACEHOLDER_SECRET:
+        print(
+            "Demo mode signs cookies and links with the built-in placeholder key: fine on 127.0.0.1 for a demo, never "
+            "for real customers (set PORTAL_SECRET_KEY; production refuses to start without one).",
+            flush=True,
+        )
     print(
         f"\nPortal: {base.base_url}/   Mailbox: {base.base_url}/dev/mailbox\n"
         f"Sign in as the heavy customer {DEMO_CUSTOMERS[0]} or as {DEMO_CUSTOMERS[1]}, {DEMO_CUSTOMERS[2]}.\n",
         flush=True,
     )
-    _serve(create_app(base), args.host, args.port, base.log_level)
+    _serve(create_app(base), args.host, args.port, base)
     return 0
 
 
