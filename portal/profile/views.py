@@ -108,7 +108,9 @@ async def profile_submit(request: Request) -> Response:
             channel="web",
         )
     except rectification.ProfileInvalid as exc:
-        return await _profile_page(request, errors=exc.errors, values=form, status_code=400)
+        # Shown back as typed; a field the post left out (a hand-made request) comes back empty, not as a crash.
+        shown = {field: form.get(field, "") for field in KNOWN_FIELDS}
+        return await _profile_page(request, errors=exc.errors, values=shown, status_code=400)
     return redirect(request, f"/me/profile?changed={','.join(changed) or 'none'}#saved")
 
 
