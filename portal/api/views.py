@@ -180,12 +180,15 @@ async def browsing_events(request: Request) -> Response:
     return _json(result)
 
 
-def refused_items(refused: ItemsRefused, names: dict[str, str] | None = None) -> ApiProblem:
-    """A 422 naming each refused field as the sender calls it (`names`: our field → the body's or the URL's)."""
+def refused_items(refused: ItemsRefused, names: dict[str, str] | None = None, batch: str | None = None) -> ApiProblem:
+    """A 422 naming each refused field as the sender calls it (`names`: our field → the body's or the URL's name);
+    in a batch, prefixed by the list and the item's position (`purchases.3.store_code`), as pydantic names them."""
     names = names or {}
-    return ApiProblem(
-        422, details=[(names.get(e.field or "", e.field or "body"), e.message) for _, e in refused.errors]
-    )
+    details = []
+    for position, error in refused.errors:
+        field = names.get(error.field or "", error.field or "body")
+        details.append((f"{batch}.{position}.{field}" if batch else field, error.message))
+    return ApiProblem(422, details=details)
 
 
 @api_view
