@@ -162,6 +162,8 @@ AUDIT_ACTIONS = {
     "consent.withdrawn": lazy_gettext("Consent withdrawn"),
     "consent_proof.exported": lazy_gettext("Consent proof exported"),
     "customer.erased": lazy_gettext("Customer's data erased"),
+    "customer.imported": lazy_gettext("Customer records imported"),
+    "customer.merged": lazy_gettext("Two records of one customer merged"),
     "customer.rectified": lazy_gettext("Customer's data corrected"),
     "customer.restricted": lazy_gettext("Processing restricted"),
     "customer.restriction_lifted": lazy_gettext("Restriction lifted"),
