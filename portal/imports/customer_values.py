@@ -75,7 +75,7 @@ class _Row:
         if raw is None:
             return None
         if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-            self.fail(field, gettext("Expected a text value."))
+            self.fail(field, gettext("Expected a string."))
             return None
         text = unicodedata.normalize("NFC", str(raw)).strip()
         if CONTROL.search(text):
@@ -84,7 +84,7 @@ class _Row:
         text = " ".join(text.split())
         limit = LIMITS.get(field)
         if limit and len(text) > limit:
-            self.fail(field, gettext("Keep it to %(limit)s characters at most.", limit=limit))
+            self.fail(field, gettext("This text is too long: %(limit)s characters at most.", limit=limit))
             return None
         return text or None
 

@@ -153,7 +153,7 @@ def test_the_sample_file_has_one_record_per_person(engine, settings) -> None:  #
             "address_line1",
             "Enter the street, the postcode and the town, or leave all three empty.",
         ),  # fmt: skip
-        ({"customer_id": "x" * 65}, "customer_id", "Keep it to 64 characters at most."),
+        ({"customer_id": "x" * 65}, "customer_id", "This text is too long: 64 characters at most."),
         ({"last_name": "Mar\x07tin"}, "last_name", "This value contains control characters."),
         (
             {"customer_id": None, "email": None, "loyalty_number": None},
