@@ -232,6 +232,11 @@ def consent_channel_label(value: str) -> str:
     return _label(CONSENT_CHANNELS, value)
 
 
+def change_channel_label(value: str) -> str:
+    """How a change of the profile reached us: the same channels, and words, as a consent's."""
+    return _label(CONSENT_CHANNELS, value)
+
+
 def purchase_channel_label(value: str) -> str:
     return _label(PURCHASE_CHANNELS, value)
 
@@ -295,6 +300,7 @@ TEMPLATE_GLOBALS = {
     "timeline_step_label": timeline_step_label,
     "language_label": language_label,
     "consent_channel_label": consent_channel_label,
+    "change_channel_label": change_channel_label,
     "purchase_channel_label": purchase_channel_label,
     "legal_basis_label": legal_basis_label,
     "staff_role_label": staff_role_label,

@@ -253,7 +253,8 @@ def test_two_records_of_one_person_are_merged_with_everything_they_hold(engine, 
     _purchases_and_consent(engine, settings, crm, store, "R-1")
     _purchases_and_consent(engine, settings, till, store, "R-2")
     row = {"customer_id": "CRM-1", by: {"email": till.email, "loyalty_number": "L-1001"}[by]}
-    tally = run(engine, settings, [row])
+    with using_locale("en"):
+        tally = run(engine, settings, [row])
     assert tally.outcomes == {"merged": 1}
     assert tally.notes == [f"Line 2: customer records {crm.id} and {till.id} were one person; merged into {crm.id}."]
     (alice,) = customers(engine)
