@@ -26,6 +26,14 @@ from portal.imports.lookup import CustomerRef
 from portal.models import Customer
 
 FAR_FUTURE = datetime.max
+_MATCHED = (
+    Customer.id,
+    Customer.retailer_ref,
+    Customer.email_key,
+    Customer.loyalty_number,
+    Customer.restricted_at,
+    Customer.created_at,
+)
 
 
 @dataclasses.dataclass(eq=False)
@@ -91,10 +99,19 @@ class People:
                 conditions.append(column.in_(sorted(wanted)))
         if not conditions:
             return
-        statement = select(Customer).where(Customer.erased_at.is_(None), or_(*conditions)).order_by(Customer.id)
-        for customer in session.scalars(statement):
-            if customer.id not in self.by_id:
-                self.add(Person.of(customer, keep_row=keep_rows))
+        where = (Customer.erased_at.is_(None), or_(*conditions))
+        if keep_rows:
+            for customer in session.scalars(select(Customer).where(*where).order_by(Customer.id)):
+                if customer.id not in self.by_id:
+                    self.add(Person.of(customer, keep_row=True))
+            return
+        # The check reads only what matching needs: no row objects kept in the session for a whole file.
+        for row in session.execute(select(*_MATCHED).where(*where).order_by(Customer.id)):
+            if row.id not in self.by_id:
+                self.add(
+                    Person(row.id, row.retailer_ref, row.email_key, row.loyalty_number, row.restricted_at is not None,
+                           row.created_at)
+                )  # fmt: skip
 
     def add(self, person: Person) -> None:
         if person.id is not None:
