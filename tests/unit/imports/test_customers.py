@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -21,9 +23,20 @@ from portal.imports.customers import CustomersKind
 from portal.imports.kinds import ImportContext, RowError, RowInvalid, Tally
 from portal.imports.registry import KINDS
 from portal.imports.values import Formats
-from portal.models import AuditEvent, ConsentEvent, Customer, OutboxMessage, ProfileChange, Purchase, PurchaseTotal
+from portal.models import (
+    AuditEvent,
+    ConsentEvent,
+    Customer,
+    OutboxMessage,
+    PageView,
+    PageViewDay,
+    PageViewTotal,
+    ProfileChange,
+    Purchase,
+    PurchaseTotal,
+)
 from portal.settings import Settings
-from tests.factories import make_customer, make_store
+from tests.factories import add_page_views, make_customer, make_store
 from tests.purchase_factories import add_purchase
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -252,6 +265,8 @@ def test_two_records_of_one_person_are_merged_with_everything_they_hold(engine, 
     )
     _purchases_and_consent(engine, settings, crm, store, "R-1")
     _purchases_and_consent(engine, settings, till, store, "R-2")
+    add_page_views(engine, crm, 30)
+    add_page_views(engine, till, 30, start=datetime(2026, 1, 2, 8, tzinfo=UTC))  # one day shared with the other
     row = {"customer_id": "CRM-1", by: {"email": till.email, "loyalty_number": "L-1001"}[by]}
     with using_locale("en"):
         tally = run(engine, settings, [row])
@@ -270,6 +285,17 @@ def test_two_records_of_one_person_are_merged_with_everything_they_hold(engine, 
     assert "email" not in str(webhook.payload) and "Martin" not in str(webhook.payload)
     kept, counted = _recount(engine)
     assert kept == counted and kept[0][2] == 2
+    with transaction(engine) as session:
+        days = session.execute(select(PageViewDay.day, PageViewDay.view_count).order_by(PageViewDay.day)).all()
+        total = session.scalars(select(PageViewTotal.view_count).where(PageViewTotal.customer_id == crm.id)).one()
+        viewed = session.execute(select(PageView.customer_id, func.count()).group_by(PageView.customer_id)).all()
+    assert viewed == [(crm.id, 60)] and total == 60 and sum(n for _day, n in days) == 60
+    paris = ZoneInfo("Europe/Paris")
+    with transaction(engine) as session:
+        recounted = Counter(at.astimezone(paris).date() for at in session.scalars(select(PageView.viewed_at)))
+    assert dict(days) == dict(recounted)  # type: ignore[arg-type]
+    with transaction(engine) as session:
+        assert ledger.current_consents(session, customer_id=crm.id)["email_newsletter"].granted
     assert run(engine, settings, [row]).outcomes == {"unchanged": 1}
 
 
