@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal.api import customers, schemas, service
+from portal.api import customers, schemas, service, upserts
 from portal.api.errors import (
     CUSTOMER_CONFLICT,
     CUSTOMER_ERASED,
@@ -182,6 +183,32 @@ async def browsing_events(request: Request) -> Response:
     return _json(result)
 
 
+def refused_items(refused: ItemsRefused, names: dict[str, str] | None = None) -> ApiProblem:
+    """A 422 naming each refused field as the sender calls it (`names`: our field → the body's or the URL's)."""
+    names = names or {}
+    return ApiProblem(
+        422, details=[(names.get(e.field or "", e.field or "body"), e.message) for _, e in refused.errors]
+    )
+
+
+@api_view
+async def put_store(request: Request) -> Response:
+    _presented_key(request)
+    code = request.path_params["code"]
+    change = await _body(request, schemas.StoreChange)
+    if not re.fullmatch(schemas.STORE_CODE_PATTERN, code):
+        raise ApiProblem(422, details=[("code", field_message("string_pattern_mismatch"))])
+    portal = portal_of(request)
+    try:
+        result = await _call(
+            request, "purchases:write", upserts.put_store, code=code, change=change,
+            settings=portal.settings, register=portal.register,
+        )  # fmt: skip
+    except ItemsRefused as refused:
+        raise refused_items(refused, {"store_code": "code"}) from None
+    return _json(result)
+
+
 @api_view
 async def put_customer(request: Request) -> Response:
     _presented_key(request)
@@ -201,7 +228,7 @@ async def put_customer(request: Request) -> Response:
         details = [(error.field or "body", error.message) for _position, error in refused.errors]
         if any(error.reason == "conflict" for _position, error in refused.errors):
             raise ApiProblem(409, code="customer_conflict", message=CUSTOMER_CONFLICT, details=details) from None
-        raise ApiProblem(422, details=details) from None
+        raise refused_items(refused) from None
     except customers.CustomerWriteRefused as refused:
         if refused.reason == "erased":
             raise ApiProblem(410, code="customer_erased", message=CUSTOMER_ERASED) from None
@@ -217,4 +244,5 @@ routes = [
     Route("/api/v1/consents/lookup", consent_lookup, methods=["POST"]),
     Route("/api/v1/consents", record_consent, methods=["POST"]),
     Route("/api/v1/browsing-events", browsing_events, methods=["POST"]),
+    Route("/api/v1/stores/{code}", put_store, methods=["PUT"]),
 ]
