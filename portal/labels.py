@@ -161,6 +161,7 @@ AUDIT_ACTIONS = {
     "browsing.deleted": lazy_gettext("Browsing history deleted"),
     "browsing.ingested": lazy_gettext("Browsing events received"),
     "consent.granted": lazy_gettext("Consent given"),
+    "consent.history_recorded": lazy_gettext("Earlier consent answers imported"),
     "consent.withdrawn": lazy_gettext("Consent withdrawn"),
     "consent_proof.exported": lazy_gettext("Consent proof exported"),
     "customer.erased": lazy_gettext("Customer's data erased"),

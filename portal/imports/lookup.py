@@ -8,7 +8,7 @@ assigned, then an address the customer proved, then a card number). Three querie
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -30,6 +30,23 @@ class CustomerRef:
     @property
     def email_key(self) -> str | None:
         return email_key(self.email) if self.email else None
+
+
+# The fields by which a row of purchases, consents or page views names its customer, in the order of trust.
+CUSTOMER_FIELDS = ("customer_id", "email", "loyalty_number")
+
+
+def customer_ref_of(values: Mapping[str, str | None]) -> CustomerRef | None:
+    """The customer a row names by its CUSTOMER_FIELDS (text values); None when it names none."""
+    ref = CustomerRef(
+        retailer_id=values.get("customer_id"), email=values.get("email"), loyalty_number=values.get("loyalty_number")
+    )
+    return ref if ref.retailer_id or ref.email or ref.loyalty_number else None
+
+
+def named_by(ref: CustomerRef) -> str:
+    """The first field the row names its customer by: where an "unknown customer" message points."""
+    return "customer_id" if ref.retailer_id else "email" if ref.email else "loyalty_number"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from portal.imports.browsing import PageViewsKind
+from portal.imports.consents import ConsentsKind
 from portal.imports.customers import CustomersKind
 from portal.imports.kinds import Kind
 from portal.imports.stores import StoresKind
@@ -12,4 +14,6 @@ KIND_NAMES = ("customers", "stores", "purchases", "consents", "page-views")
 KINDS: dict[str, type[Kind]] = {
     CustomersKind.name: CustomersKind,
     StoresKind.name: StoresKind,
+    ConsentsKind.name: ConsentsKind,
+    PageViewsKind.name: PageViewsKind,
 }
