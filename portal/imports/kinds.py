@@ -35,10 +35,15 @@ from portal.settings import Settings
 
 @dataclasses.dataclass(frozen=True)
 class RowError:
-    """One problem of one row: the field it is about (our name, None for the whole row) and a translated message."""
+    """One problem of one row: the field it is about (our name, None for the whole row) and a translated message.
+
+    `reason` is the short code the summary counts a rejected row under when it is not a bad value ("conflict": two
+    records a person must reconcile); None counts it as "invalid".
+    """
 
     field: str | None
     message: str
+    reason: str | None = None
 
 
 class RowInvalid(ValueError):

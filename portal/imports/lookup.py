@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from portal.db import as_connection
-from portal.erasure.tombstone import erased_email_hash
+from portal.erasure.tombstone import is_erased_email, is_erased_ref
 from portal.models import Customer, email_key
 from portal.settings import Settings
 
@@ -96,11 +96,11 @@ class CustomerIndex:
 
 
 def is_erased(session: Session, settings: Settings, ref: CustomerRef) -> bool:
-    """Whether the row names a customer who was erased at their request (by the address their tombstone keeps)."""
-    if not ref.email:
-        return False
-    digest = erased_email_hash(settings, ref.email)
-    return session.scalars(select(Customer.id).where(Customer.erased_email_hash == digest).limit(1)).first() is not None
+    """Whether the row names a customer who was erased at their request, by the address or the retailer's id their
+    tombstone keeps a keyed hash of."""
+    if ref.retailer_id and is_erased_ref(session, settings, ref.retailer_id):
+        return True
+    return bool(ref.email) and is_erased_email(session, settings, ref.email)
 
 
 def _found(row: object) -> FoundCustomer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portal.imports.browsing import PageViewsKind
 from portal.imports.consents import ConsentsKind
+from portal.imports.customers import CustomersKind
 from portal.imports.kinds import Kind
 from portal.imports.stores import StoresKind
 
@@ -11,6 +12,7 @@ from portal.imports.stores import StoresKind
 KIND_NAMES = ("customers", "stores", "purchases", "consents", "page-views")
 
 KINDS: dict[str, type[Kind]] = {
+    CustomersKind.name: CustomersKind,
     StoresKind.name: StoresKind,
     ConsentsKind.name: ConsentsKind,
     PageViewsKind.name: PageViewsKind,
