@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -33,9 +33,22 @@ CHANNELS = ("in_store", "web", "click_and_collect")
 # Tills keep imperfect time: a receipt a little ahead of ours is accepted (as the API accepts events).
 CLOCK_SKEW = timedelta(minutes=5)
 CURRENCY = re.compile(r"[A-Z]{3}")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # The receipt-level fields every line of a receipt repeats, and must repeat identically.
 RECEIPT_FIELDS = ("store_code", "purchased_at", "channel", "customer", "currency", "total_cents")
 OPTIONAL_RECEIPT_FIELDS = frozenset({"channel", "customer", "total_cents"})
+# The columns those fields are read from: a row repeating the previous row's values repeats its receipt.
+RECEIPT_COLUMNS = (
+    "receipt_number",
+    "store_code",
+    "purchased_at",
+    "channel",
+    "customer_id",
+    "email",
+    "loyalty_number",
+    "currency",
+    "total",
+)
 _SHOWN_FIELD = {"customer": "customer_id", "total_cents": "total"}
 
 
@@ -45,6 +58,18 @@ class ReceiptLine:
     label: str
     quantity: int
     unit_price_cents: int
+
+
+class _Receipt(NamedTuple):
+    """The fields a receipt's lines repeat, in PurchaseRow's order."""
+
+    receipt_number: str
+    store_code: str
+    purchased_at: datetime
+    channel: str | None
+    customer: CustomerRef | None
+    currency: str
+    total_cents: int | None
 
 
 @dataclasses.dataclass(slots=True)
@@ -96,7 +121,7 @@ class Purchases:
         # big file.
         self._seen: dict[str, bytes] = {}
         self._stores: dict[str, tuple[int, str]] | None = None
-        self._last_moment: tuple[object, datetime] | None = None  # the lines of a receipt repeat its date
+        self._last_receipt: tuple[tuple[object, ...], _Receipt] | None = None
 
     # --- parse: one row, no database -------------------------------------------------------------------------
 
@@ -104,6 +129,38 @@ class Purchases:
         errors: list[RowError] = []
         formats = self.context.formats
         reader = _Reader(fields, self.context.constants, formats, errors)
+        nested = fields.get("lines")
+        whole = isinstance(nested, list)
+        # The lines of a receipt repeat its fields: read them once per receipt, not once per line.
+        key = tuple(fields.get(name) for name in RECEIPT_COLUMNS)
+        receipt = self._last_receipt[1] if self._last_receipt and self._last_receipt[0] == key else None
+        if receipt is None:
+            receipt = self._receipt(reader)
+            if receipt is not None and not whole:
+                self._last_receipt = (key, receipt)
+        if whole:
+            lines = [
+                self._line(_Reader(item, {}, formats, errors, prefix=f"lines.{i}.")) for i, item in enumerate(nested)
+            ]
+            if not nested:
+                reader.fail("lines", gettext("A receipt needs at least one line."))
+        elif nested is not None:
+            reader.fail("lines", gettext("Expected a list of lines."))
+            lines = []
+        else:
+            lines = [self._line(reader)]
+        if errors or receipt is None:
+            raise RowInvalid(errors)
+        return PurchaseRow(
+            line,
+            *receipt,
+            lines=[line for line in lines if line is not None],
+            whole=whole,
+        )
+
+    def _receipt(self, reader: _Reader) -> _Receipt | None:
+        """The receipt-level fields of a row, or None when one is wrong (each problem is in `reader.errors`)."""
+        failed = len(reader.errors)
         receipt_number = reader.text("receipt_number", 32, required=True)
         store_code = reader.text("store_code", 16, required=True)
         purchased_at = self._moment(reader)
@@ -119,43 +176,17 @@ class Purchases:
         total = reader.cents("total")
         if total is not None and total < 0:
             reader.fail("total", gettext("An amount cannot be negative here."))
-        nested = fields.get("lines")
-        whole = isinstance(nested, list)
-        if whole:
-            lines = [
-                self._line(_Reader(item, {}, formats, errors, prefix=f"lines.{i}.")) for i, item in enumerate(nested)
-            ]
-            if not nested:
-                reader.fail("lines", gettext("A receipt needs at least one line."))
-        elif nested is not None:
-            reader.fail("lines", gettext("Expected a list of lines."))
-            lines = []
-        else:
-            lines = [self._line(reader)]
-        if errors:
-            raise RowInvalid(errors)
+        if len(reader.errors) > failed:
+            return None
         assert receipt_number is not None and store_code is not None and purchased_at is not None
-        return PurchaseRow(
-            line=line,
-            receipt_number=receipt_number,
-            store_code=store_code,
-            purchased_at=purchased_at,
-            channel=channel,
-            customer=customer,
-            currency=currency,
-            total_cents=total,
-            lines=[line for line in lines if line is not None],
-            whole=whole,
-        )
+        return _Receipt(receipt_number, store_code, purchased_at, channel, customer, currency, total)
 
     def _moment(self, reader: _Reader) -> datetime | None:
         value = reader.value("purchased_at")
         if value is None:
             reader.missing("purchased_at")
             return None
-        if self._last_moment is not None and self._last_moment[0] == value:
-            moment = self._last_moment[1]
-        elif isinstance(value, datetime) and value.tzinfo is not None:
+        if isinstance(value, datetime) and value.tzinfo is not None:
             moment = value
         else:
             try:
@@ -163,7 +194,6 @@ class Purchases:
             except ValueError as invalid:
                 reader.fail("purchased_at", str(invalid))
                 return None
-            self._last_moment = (value, moment)
         if moment > self.context.now + CLOCK_SKEW:
             reader.fail("purchased_at", gettext("This purchase is dated in the future."))
             return None
@@ -456,19 +486,21 @@ class _Reader:
         self.fail(name, gettext("This field is required."))
 
     def text(self, name: str, limit: int, *, required: bool = False) -> str | None:
-        value = self.value(name)
-        if value is None:
-            if required:
-                self.missing(name)
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            self.fail(name, gettext("Expected text."))
-            return None
+        value = self.fields.get(name)
+        if type(value) is not str or not value:  # the common case first: every CSV value is text
+            value = self.value(name)
+            if value is None:
+                if required:
+                    self.missing(name)
+                return None
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                self.fail(name, gettext("Expected text."))
+                return None
         text = str(value).strip()
         if len(text) > limit:
             self.fail(name, gettext("This value is longer than %(limit)s characters.", limit=limit))
             return None
-        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        if CONTROL_CHARACTERS.search(text):
             self.fail(name, gettext("This value contains control characters."))
             return None
         return text or None
