@@ -23,12 +23,16 @@ OUTBOX_TABLE = "outbox_message"
 
 
 def make_engine(database_url: str) -> Engine:
-    """An engine with the connection settings each database needs."""
+    """An engine with the connection settings each database needs.
+
+    `hide_parameters`: a database error's message and the log would otherwise carry the bound values (customer
+    ids, addresses, page titles), personal data the logs must not keep.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -42,7 +46,7 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 @contextmanager

@@ -134,6 +134,27 @@ class PurposeList(BaseModel):
     purposes: list[PurposeInfo]
 
 
+# A store code in a URL: letters, digits and . _ - or inner spaces (no slash, nothing a path would normalise away).
+STORE_CODE_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,14}[A-Za-z0-9._-])?$"
+
+
+class StoreChange(_Strict):
+    """A store or the web shop, as the retailer's systems name it; its code is in the URL."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The store's name as customers know it."
+    )
+    city: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        default=None, description="The town it is in; null for the web shop."
+    )
+    kind: Literal["store", "web"] = Field(default="store", description="store (a shop) or web (the web shop).")
+
+
+class StoreResult(BaseModel):
+    code: str
+    outcome: Literal["created", "updated", "unchanged"] = Field(description="What the call did.")
+
+
 class ErrorDetail(BaseModel):
     field: str
     message: str

@@ -15,7 +15,7 @@ from portal.models import ApiKey, AuditEvent, ConsentEvent, OutboxMessage, PageV
 from tests.conftest import TEST_SECRET
 from tests.factories import make_customer
 
-ALL_SCOPES = ("consents:read", "consents:write", "browsing:write")
+ALL_SCOPES = ("consents:read", "consents:write", "browsing:write", "customers:write", "purchases:write")
 
 
 def make_key(engine, clock, scopes=ALL_SCOPES, name="CRM") -> str:  # type: ignore[no-untyped-def]
