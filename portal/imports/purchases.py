@@ -32,6 +32,8 @@ CHANNELS = ("in_store", "web", "click_and_collect")
 # Tills keep imperfect time: a receipt a little ahead of ours is accepted (as the API accepts events).
 CLOCK_SKEW = timedelta(minutes=5)
 CURRENCY = re.compile(r"[A-Z]{3}")
+# A line beyond a billion in any currency is a mistake; the bound keeps a receipt's total within a BIGINT.
+MAX_LINE_CENTS = 10**14
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 PLAIN_AMOUNT = {
     False: re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,2}))?"),
@@ -222,7 +224,7 @@ class Purchases:
         elif type(label) is not str or len(label) > 200 or CONTROL_CHARACTERS.search(label):
             return None
         amount = self._plain_amount.fullmatch(price)
-        if amount is None or int(quantity) < 1:
+        if amount is None or int(quantity) < 1 or len(amount.group(1)) > 9:
             return None
         units, cents = amount.groups()
         return ReceiptLine(sku, label, int(quantity), int(units) * 100 + int((cents or "0").ljust(2, "0")))
@@ -241,6 +243,9 @@ class Purchases:
         if len(reader.errors) > failed:
             return None
         assert sku is not None and label is not None and quantity is not None and unit_price is not None
+        if quantity * unit_price >= MAX_LINE_CENTS:
+            reader.fail("quantity", gettext("This line's total is too large."))
+            return None
         if line_total is not None and line_total != quantity * unit_price:
             reader.fail(
                 "line_total",
@@ -549,7 +554,7 @@ class _Reader:
                 self.missing(name)
             return None
         try:
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
                 # A JSON number is in currency units; str() of a float is its shortest exact spelling.
                 return read_cents(str(Decimal(str(value))), Formats())
             return read_cents(str(value), self.formats)
