@@ -14,7 +14,7 @@ from typing import Any
 
 from portal.consent.register import RegisterError
 from portal.retailer import RetailerConfigError
-from portal.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from portal.settings import PLACEHOLDER_SECRET, PROJECT_ROOT, Settings, SettingsError, load_settings
 
 DEMO_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'demo.sqlite3'}"
 
@@ -78,6 +78,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     summary = ensure_demo_data(engine, reset=args.reset)
     engine.dispose()
     print(summary.describe(), flush=True)
+    if base.secret_key == PLACEHOLDER_SECRET:
+        print(
+            "Demo mode signs cookies and links with the built-in placeholder key: fine on 127.0.0.1 for a demo, never "
+            "for real customers (set PORTAL_SECRET_KEY; production refuses to start without one).",
+            flush=True,
+        )
     print(
         f"\nPortal: {base.base_url}/   Mailbox: {base.base_url}/dev/mailbox\n"
         f"Sign in as the heavy customer {DEMO_CUSTOMERS[0]} or as {DEMO_CUSTOMERS[1]}, {DEMO_CUSTOMERS[2]}.\n",

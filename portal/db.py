@@ -43,6 +43,8 @@ def make_engine(database_url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=15000")
+            # Deleted content is overwritten, not left in free pages: erasure must leave no copy in the file.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
@@ -185,3 +187,29 @@ def contains(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
     """`column LIKE '%text%'`, with what a person typed taken literally (their `%` and `_` match themselves)."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return column.like(f"%{escaped}%", escape="\\")
+
+
+# --- Leaving no copy of erased data in SQLite's files ------------------------------------------------------------
+# With secure_delete (set at connect) SQLite overwrites deleted content in the database file; the write-ahead log
+# still holds the pages as they were until a checkpoint copies them back and truncates it. A transaction that erased
+# someone asks for that checkpoint, run once it has committed. (PostgreSQL: see README, operations — VACUUM.)
+
+_CHECKPOINT = "portal.wal_checkpoint"
+
+
+def checkpoint_after_commit(session: Session) -> None:
+    """Ask for a WAL checkpoint once this session's transaction commits (SQLite only; nothing on PostgreSQL)."""
+    session.info[_CHECKPOINT] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _checkpoint(session: Session) -> None:
+    bind = session.bind
+    if session.info.pop(_CHECKPOINT, False) and isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+        with bind.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_checkpoint(session: Session) -> None:
+    session.info.pop(_CHECKPOINT, None)

@@ -141,6 +141,8 @@ STAFF_TIMELINE_STEPS = {
     "cancelled": lazy_gettext("Cancelled by the customer"),
     "restricted": lazy_gettext("Restriction applied"),
     "restriction_lifted": lazy_gettext("Restriction lifted"),
+    "erasure_proposed": lazy_gettext("Erasure proposed, waiting for a DPO's approval"),
+    "erasure_declined": lazy_gettext("Proposed erasure declined"),
 }
 # What an erasure does to each kind of data (erasure/service.py), in the plan an agent previews.
 ERASURE_PLAN_ACTIONS = {
@@ -162,15 +164,19 @@ AUDIT_ACTIONS = {
     "consent.withdrawn": lazy_gettext("Consent withdrawn"),
     "consent_proof.exported": lazy_gettext("Consent proof exported"),
     "customer.erased": lazy_gettext("Customer's data erased"),
+    "erasure.proposed": lazy_gettext("Erasure proposed for approval"),
+    "erasure.declined": lazy_gettext("Proposed erasure declined"),
     "customer.rectified": lazy_gettext("Customer's data corrected"),
     "customer.restricted": lazy_gettext("Processing restricted"),
     "customer.restriction_lifted": lazy_gettext("Restriction lifted"),
     "customer.viewed": lazy_gettext("Customer's data viewed"),
     "email_change.requested": lazy_gettext("Change of email address asked for"),
+    "email_change.taken": lazy_gettext("Email change asked for an address already in use: its owner was told"),
     "import.batch_written": lazy_gettext("Imported rows written"),
     "objection.honoured": lazy_gettext("Objection honoured"),
     "portability.archive_delivered": lazy_gettext("Data archive downloaded"),
     "portability.download_interrupted": lazy_gettext("Archive download interrupted"),
+    "portability.download_abandoned": lazy_gettext("Archive download never finished: request closed"),
     "portability.link_sent": lazy_gettext("Download link sent"),
     "portability.link_used": lazy_gettext("Download link used"),
     "purchases.imported": lazy_gettext("Purchases imported"),

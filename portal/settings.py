@@ -53,6 +53,8 @@ class Settings:
     # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed (none by default: then the
     # peer's own address counts for rate limits, and no client can choose the address it is limited under).
     trusted_proxies: tuple[str, ...] = ()
+    # "dpo": an erasure is proposed by one person and carried out when a DPO other than them approves it.
+    erasure_approval: str = ""
 
     @property
     def https(self) -> bool:
@@ -75,6 +77,8 @@ class Settings:
             raise SettingsError("PORTAL_ENVIRONMENT must be one of development, demo, production, test")
         if self.default_locale not in ("fr", "en"):
             raise SettingsError("PORTAL_DEFAULT_LOCALE must be fr or en")
+        if self.erasure_approval not in ("", "dpo"):
+            raise SettingsError('PORTAL_ERASURE_APPROVAL must be empty (no approval) or "dpo"')
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -115,6 +119,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, object]] = {
     "PORTAL_CUSTOMER_ABSOLUTE_MINUTES": ("customer_absolute_timeout", _duration_minutes),
     "PORTAL_DEMO_SMTP_PORT": ("demo_smtp_port", int),
     "PORTAL_LOG_LEVEL": ("log_level", str),
+    "PORTAL_ERASURE_APPROVAL": ("erasure_approval", lambda v: v.strip().lower()),
     "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
 }
 

@@ -10,7 +10,6 @@ back and writes it batch by batch, one transaction and one audit event (counts o
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import pickle
@@ -25,6 +24,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.csvfile import SafeWriter
 from portal.db import transaction
 from portal.i18n import gettext
 from portal.imports.kinds import ImportContext, Kind, RowError, RowInvalid, Tally
@@ -221,7 +221,7 @@ class ImportRun:
         rejected.seek(0)
         original = [name for name in self._reject_columns if name not in REJECT_COLUMNS]
         with path.open("w", encoding="utf-8", newline="") as stream:
-            writer = csv.writer(stream)
+            writer = SafeWriter(stream)
             writer.writerow([*REJECT_COLUMNS, *original])
             for file, line, problems, values in _pickled(rejected):
                 columns = ", ".join(dict.fromkeys(p.column for p in problems if p.column))
