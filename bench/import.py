@@ -5,10 +5,10 @@
     PORTAL_BENCH_DATABASE_URL=postgresql+psycopg://… .venv/bin/python bench/import.py   # also on PostgreSQL
 
 Each round starts from a fresh database holding the stores and the 100,000 customers, then runs, alternately, in a
-subprocess of its own (so that its peak RSS is the import's alone, read with `os.wait4`):
+subprocess of its own (its wall time, CPU time and peak RSS read by /usr/bin/time):
 
-- the import: `python -m portal.cli import purchases FILE` when the runner is there, otherwise the same steps the
-  runner takes (parse every row, then check and write batches of about 5,000 rows, one transaction each);
+- the import: `python -m portal.cli import purchases FILE`, the command the retailer runs (both passes: every row
+  checked and spooled, then written in batches, one transaction each);
 - the ceiling: the same rows grouped into receipts and written with a bare DB-API `executemany` into the same two
   tables (`purchase`, `purchase_line`), with no validation, no customer matching and no totals.
 
@@ -24,6 +24,7 @@ import csv
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from portal.models import Customer, Store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_ROWS = 5000
+TIME = "/usr/bin/time"  # GNU time (Debian package `time`)
 STORES = [*(f"S{n:02d}" for n in range(1, 21)), "WEB"]
 HEADER = ["receipt_number", "store_code", "purchased_at", "customer_id", "sku", "label", "quantity", "unit_price"]
 SECRET = "bench-" + "k" * 40
@@ -133,49 +135,6 @@ def seed(database_url: str, customers: int) -> None:
 # --- The two children ------------------------------------------------------------------------------------------
 
 
-def child_import(database_url: str, path: Path) -> dict[str, object]:
-    """The runner's steps, until `portal import` lands: parse all, then check and write batch by batch."""
-    from portal.consent.register import load_register
-    from portal.db import transaction
-    from portal.imports.kinds import ImportContext, Tally
-    from portal.imports.purchases import Purchases
-    from portal.settings import load_settings
-
-    settings = load_settings(environ={}, environment="test", secret_key=SECRET, database_url=database_url)
-    context = ImportContext(
-        settings=settings,
-        register=load_register(settings.purposes_file),
-        now=datetime.now(UTC),
-        source="import",
-        actor="import:bench",
-    )
-    kind = Purchases(context)
-    engine = make_engine(database_url)
-    tally = Tally()
-    rows = 0
-
-    def flush(batch: list) -> None:  # type: ignore[type-arg]
-        with transaction(engine) as session:
-            problems = kind.check(session, batch)
-            if problems:
-                raise SystemExit(f"unexpected problems: {list(problems.items())[:3]}")
-            kind.write(session, batch, tally)
-
-    with path.open(newline="", encoding="utf-8") as file:
-        batch: list = []  # type: ignore[type-arg]
-        for line, fields in enumerate(csv.DictReader(file), start=2):
-            record = kind.parse({name: value.strip() or None for name, value in fields.items()}, line)
-            if len(batch) >= BATCH_ROWS and batch[-1].receipt_number != record.receipt_number:
-                flush(batch)
-                batch = []
-            batch.append(record)
-            rows += 1
-        if batch:
-            flush(batch)
-    engine.dispose()
-    return {"rows": rows, "outcomes": dict(tally.outcomes)}
-
-
 def child_ceiling(database_url: str, path: Path) -> dict[str, object]:
     """The same rows into the same tables by bare `executemany`, receipts grouped as the file has them."""
     engine = make_engine(database_url)
@@ -229,15 +188,6 @@ def child_ceiling(database_url: str, path: Path) -> dict[str, object]:
     return {"rows": rows}
 
 
-def import_command(database_url: str, path: Path) -> list[str]:
-    """`portal import` once the runner is on this branch; the stand-in child before."""
-    try:
-        from portal.imports import runner  # noqa: F401
-    except ImportError:
-        return [sys.executable, __file__, "--child", "import", database_url, str(path)]
-    return [sys.executable, "-m", "portal.cli", "import", "purchases", str(path)]
-
-
 # --- Measuring -------------------------------------------------------------------------------------------------
 
 
@@ -251,18 +201,21 @@ def measured(command: list[str], database_url: str) -> tuple[float, float, int, 
         "PORTAL_ENVIRONMENT": "test",
         "PORTAL_SECRET_KEY": SECRET,
     }
+    # Through /usr/bin/time, a small process: Linux gives a child the peak RSS of the process it was forked from
+    # (this one, which built the file and the customers), so os.wait4's figure would be ours, not the import's.
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=errors)  # noqa: S603
-        # wait4, not wait: the usage of this child alone (RUSAGE_CHILDREN would be the largest child's so far).
-        _pid, status, usage = os.wait4(process.pid, 0)
+        timed = [TIME, "-f", "peak_kb=%M cpu=%U+%S", *command]
+        completed = subprocess.run(timed, cwd=ROOT, env=environment, stdout=output, stderr=errors, check=False)  # noqa: S603
         seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         output.seek(0)
         errors.seek(0)
-        if process.returncode != 0:
-            raise SystemExit(f"{' '.join(command[:4])}… failed:\n{errors.read().decode()[-3000:]}")
-        return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, output.read().decode()
+        problems = errors.read().decode()
+        if completed.returncode != 0:
+            raise SystemExit(f"{' '.join(command[:4])}… failed:\n{problems[-3000:]}")
+        peak_kb, cpu = re.findall(r"peak_kb=(\d+) cpu=([\d.]+\+[\d.]+)", problems)[-1]
+        user, system = cpu.split("+")
+        return seconds, float(user) + float(system), int(peak_kb) // 1024, output.read().decode()
 
 
 def one_database(name: str, database_url: str, path: Path, lines: int, customers: int, rounds: int) -> None:
@@ -274,7 +227,7 @@ def one_database(name: str, database_url: str, path: Path, lines: int, customers
         for which in order:
             seed(database_url, customers)
             command = (
-                import_command(database_url, path)
+                [sys.executable, "-m", "portal.cli", "import", "purchases", str(path)]
                 if which == "import"
                 else [sys.executable, __file__, "--child", "ceiling", database_url, str(path)]
             )
@@ -302,8 +255,8 @@ def main() -> int:
     parser.add_argument("--child", nargs=3, metavar=("WHICH", "URL", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        which, url, file = args.child
-        result = (child_import if which == "import" else child_ceiling)(url, Path(file))
+        _which, url, file = args.child
+        result = child_ceiling(url, Path(file))
         print(json.dumps(result))
         return 0
     print("load average:", " ".join(Path("/proc/loadavg").read_text().split()[:3]))
