@@ -57,6 +57,18 @@ def _operation(
     return operation
 
 
+def _no_control_characters(node: Any) -> None:
+    """Say of every free-text string what the input guard enforces for all of them: no control characters."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not {"enum", "const", "format", "pattern"} & node.keys():
+            node["pattern"] = NO_CONTROLS
+        for value in node.values():
+            _no_control_characters(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_control_characters(value)
+
+
 @cache
 def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[str, Any]:
     """The document for this deployment: the purpose codes are those of its register."""
@@ -81,6 +93,7 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
         ref_template=REF,
     )
     definitions["$defs"]["ConsentChange"]["properties"]["purpose"]["enum"] = list(consent_purposes)
+    _no_control_characters(definitions["$defs"])
     write = ("401", "403", "413", "415", "422", "400")
     return {
         "openapi": "3.1.0",

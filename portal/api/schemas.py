@@ -33,7 +33,9 @@ MOMENT_BOUND = (
 
 # Patterns use explicit character ranges, never \s or \S, whose meaning differs between Python and the ECMAScript
 # regexes that OpenAPI tools use. An odd but well-formed address or id simply matches nobody (404).
-Email = Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@]+@[^@]+$")]
+Email = Annotated[
+    str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\x00-\x1f\x7f]+@[^@\x00-\x1f\x7f]+$")
+]
 CustomerRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 IDENTIFIERS = ("email", "customer_id")
 PurposeCode = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[a-z0-9_]+$")]
