@@ -182,6 +182,7 @@ AUDIT_ACTIONS = {
     "portability.download_abandoned": lazy_gettext("Archive download never finished: request closed"),
     "portability.link_sent": lazy_gettext("Download link sent"),
     "portability.link_used": lazy_gettext("Download link used"),
+    "purchases.imported": lazy_gettext("Purchases imported"),
     "request.assigned": lazy_gettext("Request assigned"),
     "request.cancelled": lazy_gettext("Request cancelled"),
     "request.completed": lazy_gettext("Request completed"),

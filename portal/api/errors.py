@@ -51,6 +51,8 @@ FIELD_MESSAGES = {
     "older_than_latest": lazy_gettext("A more recent answer is already recorded for this purpose."),
     "missing_scope": lazy_gettext("This API key lacks the scope this call needs."),
 }
+# The bodies that are one item or a batch: pydantic names the union member it tried, which the sender never wrote.
+UNION_MEMBERS = frozenset({"BrowsingEvent", "BrowsingBatch", "Receipt", "PurchaseBatch"})
 FALLBACK_FIELD_MESSAGE = lazy_gettext("This value is not valid.")
 INVALID_JSON = lazy_gettext("The request body is not valid JSON.")
 CUSTOMER_NOT_FOUND = lazy_gettext("No customer matches.")
@@ -98,7 +100,7 @@ def field_message(kind: str, context: Mapping[str, object] | None = None) -> str
 def validation_details(exc: ValidationError) -> list[tuple[str, str]]:
     details = []
     for error in exc.errors(include_url=False):
-        location = ".".join(str(part) for part in error["loc"] if part not in ("BrowsingEvent", "BrowsingBatch"))
+        location = ".".join(str(part) for part in error["loc"] if part not in UNION_MEMBERS)
         kind = error["type"]
         details.append((location or "body", field_message(kind, error.get("ctx"))))
     return details

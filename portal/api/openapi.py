@@ -113,6 +113,9 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
         schemas.CustomerWriteResult,
         schemas.StoreChange,
         schemas.StoreResult,
+        schemas.Receipt,
+        schemas.PurchaseBatch,
+        schemas.PurchaseResult,
         schemas.Error,
     ]
     _, definitions = models_json_schema(
@@ -196,6 +199,23 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
                     write,
                     body={"anyOf": [_ref("BrowsingBatch"), _ref("BrowsingEvent")]},
                     operationId="ingestBrowsingEvents",
+                )
+            },
+            "/api/v1/purchases": {
+                "post": _operation(
+                    "Record purchases with their lines, one receipt or a batch of up to 1,000",
+                    "purchases:write",
+                    ("PurchaseResult", "How many receipts were created, already recorded, and dropped, and why."),
+                    write,
+                    body={"anyOf": [_ref("PurchaseBatch"), _ref("Receipt")]},
+                    operationId="recordPurchases",
+                    description=(
+                        "Needs an API key with the `purchases:write` scope. Idempotent by receipt number: a receipt"
+                        " already recorded with the same content is counted as unchanged, one with other content is"
+                        " refused. The store and the customer must be known (an erased or restricted customer's"
+                        " purchases, and anonymous sales, are dropped and counted). A batch with one invalid receipt"
+                        " is refused whole; `details` names each field, e.g. `purchases.3.lines.1.quantity`."
+                    ),
                 )
             },
             "/api/v1/stores/{code}": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
@@ -207,6 +208,63 @@ class StoreChange(_Strict):
 class StoreResult(BaseModel):
     code: str
     outcome: Literal["created", "updated", "unchanged"] = Field(description="What the call did.")
+
+
+Amount = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
+Label = Annotated[str, StringConstraints(max_length=200)]
+
+
+class PurchaseLineItem(_Strict):
+    """One line of a receipt. Quantities and amounts are checked as a file's are (1 or more; not negative)."""
+
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(description="The article's code.")
+    label: Label | None = Field(default=None, description="The article's name as printed; the sku when omitted.")
+    quantity: int = Field(description="How many were bought: 1 or more (returns are not imported).")
+    unit_price: Amount = Field(description="The price of one article, tax included, in the receipt's currency.")
+    line_total: Amount | None = Field(default=None, description="quantity × unit_price, checked when given.")
+
+
+class Receipt(_Strict):
+    """A purchase with its lines, keyed by receipt number: sending it again changes nothing."""
+
+    receipt_number: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="The till's or web shop's receipt number, unique across stores."
+    )
+    store_code: Annotated[str, StringConstraints(min_length=1, max_length=16)] = Field(
+        description="The store's code (PUT /api/v1/stores/{code} first)."
+    )
+    purchased_at: Moment = Field(description="When the sale was made (ISO 8601 with offset)." + MOMENT_BOUND)
+    channel: Literal["in_store", "web", "click_and_collect"] | None = Field(
+        default=None, description="How the customer bought; the store's own (web for the web shop) when omitted."
+    )
+    customer_id: CustomerRef | None = Field(default=None, description="The retailer's customer id.")
+    email: Email | None = Field(default=None, description="The customer's email address, when there is no id.")
+    loyalty_number: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = Field(
+        default=None, description="The loyalty card number, when there is neither id nor email."
+    )
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(
+        default="EUR", description="ISO 4217 code."
+    )
+    total: Amount | None = Field(default=None, description="The receipt's total, checked against its lines.")
+    lines: list[PurchaseLineItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class PurchaseBatch(_Strict):
+    purchases: list[Receipt] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class PurchaseDrops(BaseModel):
+    anonymous: int = Field(description="No customer named: an anonymous sale, nobody's personal data.")
+    erased: int = Field(description="The customer was erased at their request.")
+    restricted: int = Field(description="The customer's processing is restricted.")
+
+
+class PurchaseResult(BaseModel):
+    received: int
+    created: int
+    unchanged: int = Field(description="Already recorded with the same content.")
+    dropped: int
+    dropped_because: PurchaseDrops
 
 
 class ErrorDetail(BaseModel):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlmodel import Session
 
 from portal.api import schemas
+from portal.audit import record_audit
 from portal.consent.register import PurposeRegister
 from portal.imports.apply import apply_items
 from portal.imports.kinds import ImportContext
+from portal.imports.purchases import Purchases
 from portal.imports.stores import StoresKind
 from portal.settings import Settings
 
@@ -29,3 +32,28 @@ def put_store(
     tally = apply_items(session, StoresKind(context), [{"store_code": code, **change.model_dump()}])
     (outcome,) = (name for name, n in tally.outcomes.items() if n)
     return schemas.StoreResult(code=code, outcome=outcome)
+
+
+def post_purchases(
+    session: Session,
+    *,
+    receipts: Sequence[schemas.Receipt],
+    settings: Settings,
+    register: PurposeRegister,
+    actor: str,
+    now: datetime,
+) -> schemas.PurchaseResult:
+    """Record receipts with the file import's rules and messages, all or none; ItemsRefused says why not."""
+    context = ImportContext(settings=settings, register=register, now=now, source="api", actor=actor)
+    items = [receipt.model_dump(exclude_none=True) for receipt in receipts]
+    tally = apply_items(session, Purchases(context), items)
+    drops = {reason: tally.reasons[reason] for reason in ("anonymous", "erased", "restricted")}
+    counts = {"created": tally.outcomes["created"], "unchanged": tally.outcomes["unchanged"]}
+    # Counts only: what someone bought is not for the audit trail.
+    record_audit(session, actor=actor, action="purchases.imported", detail={**counts, **drops}, now=now)
+    return schemas.PurchaseResult(
+        received=len(receipts),
+        dropped=tally.outcomes["dropped"],
+        dropped_because=schemas.PurchaseDrops(**drops),
+        **counts,
+    )

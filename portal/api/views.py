@@ -33,6 +33,9 @@ from portal.web.state import portal_of, write
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 1024 * 1024  # a batch of 1,000 events fits in well under a megabyte
+PURCHASES_BODY: TypeAdapter[schemas.PurchaseBatch | schemas.Receipt] = TypeAdapter(
+    schemas.PurchaseBatch | schemas.Receipt
+)
 BROWSING_BODY: TypeAdapter[schemas.BrowsingBatch | schemas.BrowsingEvent] = TypeAdapter(
     schemas.BrowsingBatch | schemas.BrowsingEvent
 )
@@ -239,6 +242,29 @@ async def put_customer(request: Request) -> Response:
     return _json(result, 201 if result.outcome == "created" else 200)
 
 
+async def post_purchases(request: Request) -> Response:
+    _presented_key(request)
+    body = await _body(request, PURCHASES_BODY)
+    batch = isinstance(body, schemas.PurchaseBatch)
+    receipts = body.purchases if isinstance(body, schemas.PurchaseBatch) else [body]
+    portal = portal_of(request)
+    try:
+        result = await _call(
+            request, "purchases:write", upserts.post_purchases, receipts=receipts,
+            settings=portal.settings, register=portal.register,
+        )  # fmt: skip
+    except ItemsRefused as refused:
+        # Named as the body names them: purchases.3.lines.1.quantity in a batch, lines.1.quantity for one receipt.
+        named = [(error.field or "receipt_number", error.message, position) for position, error in refused.errors]
+        raise ApiProblem(
+            422,
+            details=[
+                (f"purchases.{position}.{field}" if batch else field, message) for field, message, position in named
+            ],
+        ) from None
+    return _json(result)
+
+
 routes = [
     Route("/api/openapi.json", openapi, methods=["GET"]),
     Route("/api/v1/purposes", purposes, methods=["GET"]),
@@ -248,4 +274,5 @@ routes = [
     Route("/api/v1/consents", record_consent, methods=["POST"]),
     Route("/api/v1/browsing-events", browsing_events, methods=["POST"]),
     Route("/api/v1/stores/{code}", put_store, methods=["PUT"]),
+    Route("/api/v1/purchases", post_purchases, methods=["POST"]),
 ]

@@ -6,6 +6,7 @@ from portal.imports.browsing import PageViewsKind
 from portal.imports.consents import ConsentsKind
 from portal.imports.customers import CustomersKind
 from portal.imports.kinds import Kind
+from portal.imports.purchases import Purchases
 from portal.imports.stores import StoresKind
 
 # The names every kind will have, so that the command can say "not available yet" rather than "unknown".
@@ -16,4 +17,5 @@ KINDS: dict[str, type[Kind]] = {
     StoresKind.name: StoresKind,
     ConsentsKind.name: ConsentsKind,
     PageViewsKind.name: PageViewsKind,
+    Purchases.name: Purchases,
 }
