@@ -39,7 +39,7 @@ from portal.consent import ledger
 from portal.consent.register import PurposeRegister
 from portal.erasure.tombstone import erased_email_hash
 from portal.errors import CustomerNotFound
-from portal.i18n import lazy_gettext
+from portal.i18n import email_language, lazy_gettext
 from portal.identity.keys import keyed_hash
 from portal.mail.compose import EmailComposer
 from portal.models import (
@@ -404,7 +404,7 @@ def _completion_email(
 ) -> None:
     if not customer.email:
         return
-    language = customer.preferred_language
+    language = email_language(customer.preferred_language)  # staff erase: the customer's own language
 
     def lines(action: str) -> list[dict[str, object]]:
         return [

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.errors import CustomerNotFound
-from portal.i18n import gettext, using_locale
+from portal.i18n import email_language, gettext, using_locale
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, PrivacyRequest, RequestEvent
 from portal.models.requests import OPEN_STATUSES
@@ -126,7 +126,7 @@ def send_download_link(
     email = composer.compose(
         "download-link",
         to=customer.email,
-        language=customer.preferred_language,
+        language=email_language(customer.preferred_language),  # staff send it: the customer's own language
         context={
             "first_name": customer.first_name or "",
             "reference": request.reference,

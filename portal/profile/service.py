@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.errors import CustomerNotFound
+from portal.i18n import email_language
 from portal.identity.keys import keyed_hash
 from portal.identity.service import InvalidEmail, normalise_email
 from portal.mail.compose import EmailComposer
@@ -204,6 +205,7 @@ def request_email_change(
         )
     )
     context = {"first_name": customer.first_name or "", "new_email": address, "hours": 24}
+    language = email_language(customer.preferred_language, acting_on_page=language)
     enqueue_email(
         session,
         email=composer.compose(
@@ -267,9 +269,13 @@ def confirm_email_change(
     composer: EmailComposer,
     token: str,
     now: datetime,
+    language: str | None = None,
     request_id: str | None = None,
 ) -> int:
-    """Apply a confirmed email change; returns the customer id. Raises EmailChangeRejected."""
+    """Apply a confirmed email change; returns the customer id. Raises EmailChangeRejected.
+
+    `language`: the page's, when the customer confirms from a page (the notice goes out in it).
+    """
     change = _pending_change(session, settings, token, now)
     claimed = session.execute(
         update(EmailChange)
@@ -301,7 +307,7 @@ def confirm_email_change(
             email=composer.compose(
                 "email-changed",
                 to=old_email,
-                language=customer.preferred_language,
+                language=email_language(customer.preferred_language, acting_on_page=language),
                 context={"first_name": customer.first_name or "", "new_email": change.new_email},
             ),
             topic="email-changed",

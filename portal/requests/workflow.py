@@ -40,7 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from portal.audit import record_audit
-from portal.i18n import gettext
+from portal.i18n import email_language, gettext
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, PrivacyRequest, RequestEvent, StaffUser
 from portal.models.requests import OPEN_STATUSES
@@ -406,9 +406,13 @@ def cancel(
     expected_version: int | None = None,
     customer_id: int | None = None,
     composer: EmailComposer,
+    language: str | None = None,
     request_id: str | None = None,
 ) -> RequestState:
-    """The customer withdraws a request nobody has started on (afterwards, they write to the agent instead)."""
+    """The customer withdraws a request nobody has started on (afterwards, they write to the agent instead).
+
+    `language`: the page's, when the customer cancels from a page (the confirmation goes out in it).
+    """
     request = _load(session, reference, expected_version, customer_id=customer_id)
     if request.status == "cancelled":
         raise TransitionRefused(gettext("This request is already cancelled."))
@@ -428,7 +432,7 @@ def cancel(
         now=now,
         request_id=request_id,
     )
-    _email_customer(session, request, composer, "request-cancelled", {}, now=now)
+    _email_customer(session, request, composer, "request-cancelled", {}, now=now, acting_on_page=language)
     return state
 
 
@@ -575,6 +579,7 @@ def _email_customer(
     context: Mapping[str, object],
     *,
     now: datetime,
+    acting_on_page: str | None = None,
 ) -> None:
     if request.customer_id is None:  # a request filed for no account (by post, say) is answered outside the portal
         return
@@ -584,7 +589,7 @@ def _email_customer(
     email = composer.compose(
         name,
         to=customer.email,
-        language=customer.preferred_language,
+        language=email_language(customer.preferred_language, acting_on_page=acting_on_page),
         context={
             "first_name": customer.first_name or "",
             "reference": request.reference,

@@ -47,3 +47,17 @@ def test_french_uses_the_singular_for_zero_and_one() -> None:
     assert french.ngettext("%(num)s page viewed", "%(num)s pages viewed", 2) != singular
     english = i18n.translations("en")
     assert english.ngettext("%(num)s page viewed", "%(num)s pages viewed", 0) == "%(num)s pages viewed"
+
+
+@pytest.mark.parametrize(
+    ("preferred", "page", "expected"),
+    [
+        ("fr", "en", "en"),  # her own act from an English page: the page's language, all through the flow
+        ("fr", None, "fr"),  # a step staff take: the language she prefers
+        ("en", None, "en"),
+        ("xx", None, "fr"),
+        (None, "en", "en"),
+    ],
+)
+def test_one_rule_for_an_email_s_language(preferred, page, expected) -> None:
+    assert i18n.email_language(preferred, acting_on_page=page) == expected

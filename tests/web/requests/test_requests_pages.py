@@ -264,14 +264,17 @@ def test_the_customer_cancels_a_request_not_yet_started(app, signed_in, smtp, en
     confirm = signed_in.get(f"/me/requests/{reference}/cancel", headers=lang("en"))
     assert confirm.status_code == 200 and "Cancel your request?" in confirm.text
     token = csrf_from(confirm.text)
-    done = signed_in.post(f"/me/requests/{reference}/cancel", data={"csrf_token": token}, follow_redirects=False)
+    done = signed_in.post(
+        f"/me/requests/{reference}/cancel", data={"csrf_token": token}, headers=lang("en"), follow_redirects=False
+    )
     assert done.headers["location"] == f"/me/requests/{reference}?cancelled=1"
     twice = signed_in.post(f"/me/requests/{reference}/cancel", data={"csrf_token": token}, follow_redirects=False)
     assert twice.headers["location"] == f"/me/requests/{reference}?cancelled=1"  # a double click is harmless
     (request,) = requests_in(engine)
     assert request.status == "cancelled" and request.closed_at is not None
     cancelled = smtp.wait_for(EMAIL, count=3)
-    assert reference in cancelled.subject
+    # She prefers French but cancelled from an English page: the confirmation speaks the page's language.
+    assert reference in cancelled.subject and "cancelled" in cancelled.subject
     with transaction(engine) as session:
         kinds = session.scalars(select(RequestEvent.kind).where(RequestEvent.request_id == request.id)).all()
     assert kinds == ["received", "cancelled"]
