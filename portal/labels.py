@@ -214,6 +214,16 @@ def field_label(field: str) -> str:
     return _label(PROFILE_FIELDS, field)
 
 
+# What the profile shows for a field it holds no value for: French agrees it with the field (« non renseignée »
+# for a date), so a date has a message of its own.
+NOT_HELD = lazy_gettext("not held")
+NOT_HELD_BY_FIELD = {"birth_date": lazy_pgettext("a date", "not held")}
+
+
+def not_held_label(field: str) -> str:
+    return gettext(NOT_HELD_BY_FIELD.get(field, NOT_HELD))
+
+
 def request_type_label(value: str) -> str:
     return _label(REQUEST_TYPES, value)
 

@@ -314,13 +314,31 @@ def _form_urls(route: Route, world: World) -> list[str]:
     ]
 
 
+# Two sentences run together ("…replaced it.Nothing was changed."): a block tag ate the space between them.
+JOINED_SENTENCES = re.compile(r"[a-zà-ÿ)»][.!?][A-ZÀ-Ý«][a-zà-ÿ]")
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|li|ul|ol|h[1-6]|t[dhr]|d[tdl]|br|section|header|footer|nav|main|option|legend)\b[^>]*>"
+)
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees: blocks apart, inline markup gone, scripts and styles left out."""
+    html = re.sub(r"<(script|style|title)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", "", _BLOCK_TAG.sub(" ", html))
+
+
 def _page_problems(response: Response, language: str) -> list[str]:
-    """What keeps `response` from being a page in `language` with a title."""
+    """What keeps `response` from being a page in `language` with a title and its sentences apart."""
     if f'<html lang="{language}">' not in response.text:
         return [f'no <html lang="{language}">']
     match = re.search(r"<title>(.*?)</title>", response.text, re.S)
     if not match or not match.group(1).split("·")[0].strip():
         return ["no title"]
+    joined = JOINED_SENTENCES.search(visible_text(response.text))
+    if joined:
+        return [
+            f"two sentences without a space between them: …{joined.string[joined.start() - 30 : joined.end() + 20]}…"
+        ]
     return []
 
 

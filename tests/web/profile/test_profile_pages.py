@@ -242,3 +242,8 @@ def test_overview_cards_lead_to_each_page(signed_in) -> None:
     html = signed_in.get("/me", headers=EN).text
     for path in ("/me/profile", "/me/purchases", "/me/browsing", "/me/consents", "/me/processing", "/me/requests"):
         assert f'href="{path}"' in html, path
+
+
+def test_a_missing_date_of_birth_reads_as_a_date_in_french(signed_in) -> None:
+    text = re.sub(r"\s+", " ", signed_in.get("/me/profile", headers={"accept-language": "fr"}).text)
+    assert 'Date de naissance</dt> <dd><span class="hint">non renseignée</span>' in text
