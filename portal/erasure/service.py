@@ -41,6 +41,7 @@ from portal.erasure.tombstone import erased_email_hash
 from portal.errors import CustomerNotFound
 from portal.i18n import email_language, lazy_gettext
 from portal.identity.keys import keyed_hash
+from portal.labels import system_note
 from portal.mail.compose import EmailComposer
 from portal.models import (
     AuditEvent,
@@ -131,10 +132,7 @@ LABELS = {
     "requests": lazy_gettext("Requests and how they were handled, without name or contact details"),
     "erased_address": lazy_gettext("A keyed hash of the email address (the address itself is deleted)"),
 }
-ERASED_OUTCOME = lazy_gettext(
-    "Your personal data was erased. Your purchases are kept for accounting, anonymised: they are no longer "
-    "linked to you."
-)
+ERASED_OUTCOME = system_note("erased")
 REASONS = {
     "purchases": lazy_gettext(
         "Legal obligation: invoices and accounting records must be kept (French Commercial Code, article L123-22)."

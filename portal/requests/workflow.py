@@ -40,7 +40,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from portal.audit import record_audit
-from portal.i18n import email_language, gettext
+from portal.i18n import email_language, gettext, using_locale
+from portal.labels import note_text
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, PrivacyRequest, RequestEvent, StaffUser
 from portal.models.requests import OPEN_STATUSES
@@ -586,10 +587,13 @@ def _email_customer(
     customer = session.get(Customer, request.customer_id)
     if customer is None or customer.erased_at is not None or not customer.email:
         return
+    language = email_language(customer.preferred_language, acting_on_page=acting_on_page)
+    with using_locale(language):  # the portal's own texts (stored as codes) in the email's language
+        context = {key: note_text(value) if isinstance(value, str) else value for key, value in context.items()}
     email = composer.compose(
         name,
         to=customer.email,
-        language=email_language(customer.preferred_language, acting_on_page=acting_on_page),
+        language=language,
         context={
             "first_name": customer.first_name or "",
             "reference": request.reference,
