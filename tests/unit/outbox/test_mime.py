@@ -17,6 +17,7 @@ from portal.mail.compose import EMAIL_NAMES, ComposedEmail
 from portal.outbox.mime import mime_bytes
 from tests.conftest import email_composer
 from tests.email_samples import EMAIL_SAMPLES
+from tests.web.test_contract import JOINED_SENTENCES, visible_text
 
 SENDER = "Maison Aubépine <dpo@maison-aubepine.example>"
 ENCODED_WORD = re.compile(r"=\?([^?]+)\?([bBqQ])\?([^?]*)\?=")
@@ -69,6 +70,9 @@ def test_every_email_reads_back_exactly_as_written(name: str, language: str) -> 
     assert text.get_content().replace("\r\n", "\n") == email.text
     assert html.get_content().replace("\r\n", "\n").rstrip("\n") == email.html.rstrip("\n")
     assert f'<html lang="{language}">' in email.html
+    for body in (email.text, visible_text(email.html)):
+        joined = JOINED_SENTENCES.search(body)
+        assert not joined, f"two sentences run together: {body[joined.start() - 30 : joined.end() + 20]!r}"
 
 
 @pytest.mark.parametrize("name", EMAIL_NAMES)
