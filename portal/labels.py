@@ -249,10 +249,13 @@ def note_code(note: str | None) -> str | None:
     return _codes_of_sentences().get(note)
 
 
-def note_text(note: str | None) -> str:
-    """A stored note or outcome as the reader reads it: the portal's texts in their language, a person's as written."""
+def note_text(note: str | None, locale: str | None = None) -> str:
+    """A stored note or outcome as the reader reads it: the portal's texts in their language (`locale`, else the
+    current one), a person's as written."""
     code = note_code(note)
-    return gettext(SYSTEM_NOTES[code]) if code else (note or "")
+    if not code:
+        return note or ""
+    return translations(locale).gettext(str(SYSTEM_NOTES[code])) if locale else gettext(SYSTEM_NOTES[code])
 
 
 # Actors that are not a person's account.
