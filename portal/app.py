@@ -14,6 +14,7 @@ from itsdangerous import Signer
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -44,6 +45,7 @@ from portal.settings import Settings, load_settings
 from portal.store import views as store_views
 from portal.web import pages
 from portal.web.errors import error_handlers
+from portal.web.input_guard import InputGuardMiddleware
 from portal.web.middleware import (
     CSRFMiddleware,
     LocaleMiddleware,
@@ -56,6 +58,18 @@ from portal.web.state import Portal
 from portal.web.templating import STATIC_DIR, make_environment
 
 log = logging.getLogger("portal")
+
+
+async def input_rejected(scope: Scope, receive: Receive, send: Send) -> None:
+    request = Request(scope, receive)
+    response: Response
+    if scope["path"].startswith("/api/"):
+        response = api_errors.problem_response(
+            api_errors.ApiProblem(400, code="control_characters", message=api_errors.CONTROL_CHARACTERS)
+        )
+    else:
+        response = render(request, "errors/bad_characters.html", {"status_code": 400}, status_code=400)
+    await response(scope, receive, send)
 
 
 async def csrf_rejected(scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,6 +150,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         Middleware(SessionMiddleware, settings=settings, engine=engine, clock=clock),
         Middleware(StaffSessionMiddleware, settings=settings, engine=engine, clock=clock),
         Middleware(CSRFMiddleware, settings=settings, on_reject=csrf_rejected, exempt_prefixes=("/api/",)),
+        Middleware(InputGuardMiddleware, on_reject=input_rejected),
     ]
     exception_handlers = {
         **error_handlers(json_prefix="/api/", json_error=api_errors.status_response),

@@ -1,4 +1,4 @@
-"""`portal …` on the command line: serve, demo, migrate, worker, webhook, catalog."""
+"""`portal …` on the command line: serve, demo, migrate, worker, webhook, catalog, import."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from portal.consent.register import RegisterError
 from portal.retailer import RetailerConfigError
-from portal.settings import PROJECT_ROOT, SettingsError, load_settings
+from portal.settings import PLACEHOLDER_SECRET, PROJECT_ROOT, Settings, SettingsError, load_settings
 
 DEMO_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'demo.sqlite3'}"
 
@@ -22,12 +23,27 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _serve(app: object, host: str, port: int, log_level: str) -> None:
+def uvicorn_options(settings: Settings) -> dict[str, object]:
+    """How uvicorn serves the portal.
+
+    No access log: uvicorn's would print query strings, and sign-in links carry their token there (our
+    RequestContextMiddleware logs each request without it). X-Forwarded-For is read only from the proxies the
+    settings name, so a client cannot pick the address its rate limits count under; no `server` header.
+    """
+    trusted = list(settings.trusted_proxies)
+    return {
+        "access_log": False,
+        "log_level": settings.log_level,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        "server_header": False,
+    }
+
+
+def _serve(app: object, host: str, port: int, settings: Settings) -> None:
     import uvicorn
 
-    # uvicorn's access log would print query strings, and sign-in links carry their token there: our
-    # RequestContextMiddleware logs each request without it.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level, proxy_headers=True)  # type: ignore[arg-type]  # uvicorn types its app more narrowly than `object`
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))  # type: ignore[arg-type]  # uvicorn types its app and options more narrowly than `object`
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -44,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     _configure_logging(settings.log_level)
-    _serve(create_app(settings), args.host, args.port, settings.log_level)
+    _serve(create_app(settings), args.host, args.port, settings)
     return 0
 
 
@@ -62,12 +78,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     summary = ensure_demo_data(engine, reset=args.reset)
     engine.dispose()
     print(summary.describe(), flush=True)
+    if base.secret_key == PLACEHOLDER_SECRET:
+        print(
+            "Demo mode signs cookies and links with the built-in placeholder key: fine on 127.0.0.1 for a demo, never "
+            "for real customers (set PORTAL_SECRET_KEY; production refuses to start without one).",
+            flush=True,
+        )
     print(
         f"\nPortal: {base.base_url}/   Mailbox: {base.base_url}/dev/mailbox\n"
         f"Sign in as the heavy customer {DEMO_CUSTOMERS[0]} or as {DEMO_CUSTOMERS[1]}, {DEMO_CUSTOMERS[2]}.\n",
         flush=True,
     )
-    _serve(create_app(base), args.host, args.port, base.log_level)
+    _serve(create_app(base), args.host, args.port, base)
     return 0
 
 
@@ -253,7 +275,95 @@ def cmd_staff(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+# Exit codes of `portal import` (README, "Importing the retailer's data").
+IMPORT_DONE, IMPORT_REJECTED, IMPORT_UNUSABLE, IMPORT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _operator_locale(chosen: str | None, default: str) -> str:
+    """--lang, else the terminal's language (LC_ALL, LC_MESSAGES, LANG: fr_FR.UTF-8 is French), else the portal's."""
+    if chosen:
+        return chosen
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        language = os.environ.get(name, "").split("_")[0].split(".")[0].lower()
+        if language in ("fr", "en"):
+            return language
+    return default
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from portal.consent.register import load_register
+    from portal.db import make_engine
+    from portal.i18n import gettext, set_locale
+    from portal.imports.kinds import ImportContext
+    from portal.imports.mapping import ColumnMapping, MappingError, load_mapping
+    from portal.imports.progress import progress_for
+    from portal.imports.registry import KINDS
+    from portal.imports.runner import ImportRun, StopRequest
+    from portal.imports.sources import SourceError
+    from portal.imports.summary import refusal_lines, summary_lines
+    from portal.models import utcnow
+
+    settings = load_settings()
+    set_locale(_operator_locale(args.lang, settings.default_locale))
+    kind_class = KINDS.get(args.kind)
+    if kind_class is None:
+        print(gettext("Importing %(kind)s is not available yet in this version of the portal.", kind=args.kind),
+              file=sys.stderr)  # fmt: skip
+        return IMPORT_UNUSABLE
+    engine = make_engine(settings.database_url)
+    try:
+        mapping = load_mapping(args.mapping, kind_class.fields) if args.mapping else ColumnMapping()
+        names = ["stdin" if name == "-" else os.path.basename(name) for name in args.files]
+        context = ImportContext(
+            settings=settings,
+            register=load_register(settings.purposes_file),
+            now=utcnow(),
+            source="import",
+            actor=f"import:{names[0]}{'+' if len(names) > 1 else ''}"[:64],
+            formats=mapping.formats,
+            constants=mapping.constants,
+        )
+        run = ImportRun(
+            engine,
+            kind_class(context),
+            context,
+            files=args.files,
+            mapping=mapping,
+            batch_size=args.batch_size,
+            dry_run=args.dry_run,
+            rejects_path=args.skip_invalid,
+            progress=progress_for(sys.stderr),
+            stop=StopRequest(),
+        )
+        report = run.run()
+    except (SourceError, MappingError) as exc:
+        print(str(exc), file=sys.stderr)
+        print(gettext("Nothing was imported."), file=sys.stderr)
+        return IMPORT_UNUSABLE
+    except KeyboardInterrupt:
+        print(gettext("Interrupted while checking the files: nothing was written."), file=sys.stderr)
+        return IMPORT_INTERRUPTED
+    finally:
+        engine.dispose()
+    if report.rejected and args.skip_invalid is None:
+        for line in refusal_lines(report):
+            print(line, file=sys.stderr)
+        return IMPORT_REJECTED
+    for line in summary_lines(report):
+        print(line)
+    return IMPORT_INTERRUPTED if report.interrupted else IMPORT_DONE
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from portal.imports.registry import KIND_NAMES
+
     parser = argparse.ArgumentParser(prog="portal", description="Customer self-service privacy portal.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -296,7 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     create = apikey_actions.add_parser("create", help="create a key; prints it once")
     create.add_argument("--name", required=True, help="what uses the key, e.g. CRM, tills, web shop")
     create.add_argument(
-        "--scopes", required=True, help="comma-separated: consents:read, consents:write, browsing:write"
+        "--scopes",
+        required=True,
+        help="comma-separated: consents:read, consents:write, browsing:write, customers:write, purchases:write",
     )
     apikey_actions.add_parser("list", help="list the keys (never their secrets)")
     revoke = apikey_actions.add_parser("revoke", help="revoke a key at once")
@@ -321,6 +433,28 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         staff_actions.add_parser(name, help=text).add_argument("email", help="the account's email address")
     staff.set_defaults(handler=cmd_staff)
+
+    imports = commands.add_parser(
+        "import",
+        help="import the retailer's customers, stores, purchases, consents or page views from CSV or JSON Lines",
+        description=(
+            "Every row is checked before anything is written. Exit status: 0 imported, 1 rows with errors (nothing"
+            " written), 2 unusable command, file or mapping (nothing written), 130 interrupted (the summary says"
+            " what was written)."
+        ),
+    )
+    imports.add_argument("kind", choices=KIND_NAMES, help="what the files hold")
+    imports.add_argument(
+        "files", nargs="+", metavar="FILE", help="CSV or JSON Lines, maybe .gz; - reads standard input"
+    )
+    imports.add_argument("--mapping", metavar="MAPPING.toml", help="the export's column names and formats")
+    imports.add_argument("--dry-run", action="store_true", help="check and count everything, write nothing")
+    imports.add_argument(
+        "--skip-invalid", metavar="REJECTS.csv", help="import the valid rows; write the rejected ones, with why, here"
+    )
+    imports.add_argument("--batch-size", type=_positive, default=2000, help="rows per transaction (default 2000)")
+    imports.add_argument("--lang", choices=["fr", "en"], help="language of the messages (default: from LANG)")
+    imports.set_defaults(handler=cmd_import)
 
     catalog = commands.add_parser("catalog", help="translation catalogues: update from sources, or check")
     catalog.add_argument("action", choices=["update", "check"])

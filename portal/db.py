@@ -23,12 +23,16 @@ OUTBOX_TABLE = "outbox_message"
 
 
 def make_engine(database_url: str) -> Engine:
-    """An engine with the connection settings each database needs."""
+    """An engine with the connection settings each database needs.
+
+    `hide_parameters`: a database error's message and the log would otherwise carry the bound values (customer
+    ids, addresses, page titles), personal data the logs must not keep.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -39,10 +43,12 @@ def make_engine(database_url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=15000")
+            # Deleted content is overwritten, not left in free pages: erasure must leave no copy in the file.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 @contextmanager
@@ -181,3 +187,29 @@ def contains(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
     """`column LIKE '%text%'`, with what a person typed taken literally (their `%` and `_` match themselves)."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return column.like(f"%{escaped}%", escape="\\")
+
+
+# --- Leaving no copy of erased data in SQLite's files ------------------------------------------------------------
+# With secure_delete (set at connect) SQLite overwrites deleted content in the database file; the write-ahead log
+# still holds the pages as they were until a checkpoint copies them back and truncates it. A transaction that erased
+# someone asks for that checkpoint, run once it has committed. (PostgreSQL: see README, operations — VACUUM.)
+
+_CHECKPOINT = "portal.wal_checkpoint"
+
+
+def checkpoint_after_commit(session: Session) -> None:
+    """Ask for a WAL checkpoint once this session's transaction commits (SQLite only; nothing on PostgreSQL)."""
+    session.info[_CHECKPOINT] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _checkpoint(session: Session) -> None:
+    bind = session.bind
+    if session.info.pop(_CHECKPOINT, False) and isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+        with bind.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_checkpoint(session: Session) -> None:
+    session.info.pop(_CHECKPOINT, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -41,6 +42,7 @@ class Settings:
     run_worker: bool = True  # run the outbox worker inside the web process
     login_ttl: timedelta = timedelta(minutes=10)
     code_attempts: int = 5
+    code_failures_per_day: int = 10  # wrong codes per address per day, after which only the link signs in
     customer_idle_timeout: timedelta = timedelta(minutes=15)
     customer_absolute_timeout: timedelta = timedelta(hours=8)
     signin_limit_per_email: int = 5  # sign-in emails per address per window
@@ -48,6 +50,11 @@ class Settings:
     rate_limit_window: timedelta = timedelta(minutes=15)
     demo_smtp_port: int = 8025
     log_level: str = "info"
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed (none by default: then the
+    # peer's own address counts for rate limits, and no client can choose the address it is limited under).
+    trusted_proxies: tuple[str, ...] = ()
+    # "dpo": an erasure is proposed by one person and carried out when a DPO other than them approves it.
+    erasure_approval: str = ""
 
     @property
     def https(self) -> bool:
@@ -70,6 +77,15 @@ class Settings:
             raise SettingsError("PORTAL_ENVIRONMENT must be one of development, demo, production, test")
         if self.default_locale not in ("fr", "en"):
             raise SettingsError("PORTAL_DEFAULT_LOCALE must be fr or en")
+        if self.erasure_approval not in ("", "dpo"):
+            raise SettingsError('PORTAL_ERASURE_APPROVAL must be empty (no approval) or "dpo"')
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"PORTAL_TRUSTED_PROXIES: {proxy!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/24)"
+                ) from None
         if self.environment == "production":
             if self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32:
                 raise SettingsError("PORTAL_SECRET_KEY must be set to at least 32 random characters in production")
@@ -103,6 +119,8 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, object]] = {
     "PORTAL_CUSTOMER_ABSOLUTE_MINUTES": ("customer_absolute_timeout", _duration_minutes),
     "PORTAL_DEMO_SMTP_PORT": ("demo_smtp_port", int),
     "PORTAL_LOG_LEVEL": ("log_level", str),
+    "PORTAL_ERASURE_APPROVAL": ("erasure_approval", lambda v: v.strip().lower()),
+    "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
 }
 
 

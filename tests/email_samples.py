@@ -13,6 +13,7 @@ EMAIL_SAMPLES: dict[str, dict[str, object]] = {
         "first_name": "Camille",
     },
     "sign-in-unknown": {"portal_url": "http://127.0.0.1:8000"},
+    "email-change-taken": {"portal_url": "http://127.0.0.1:8000"},
     "download-link": {
         "first_name": "Camille",
         "reference": "R-7K2Q-9XMD",

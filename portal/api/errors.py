@@ -54,6 +54,10 @@ FIELD_MESSAGES = {
 FALLBACK_FIELD_MESSAGE = lazy_gettext("This value is not valid.")
 INVALID_JSON = lazy_gettext("The request body is not valid JSON.")
 CUSTOMER_NOT_FOUND = lazy_gettext("No customer matches.")
+CONTROL_CHARACTERS = lazy_gettext(
+    "The request contains control characters (such as a NUL byte), which no field accepts; remove them and send it "
+    "again."
+)
 
 
 class ApiProblem(Exception):

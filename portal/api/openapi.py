@@ -11,8 +11,9 @@ from pydantic.json_schema import models_json_schema
 from portal.api import schemas
 
 REF = "#/components/schemas/{model}"
+NO_CONTROLS = "^[^\\x00-\\x1f\\x7f]*$"  # no field accepts control characters (portal/web/input_guard.py)
 ERROR_STATUSES = {
-    "400": "The body is not valid JSON.",
+    "400": "The body is not valid JSON, or the path, query or body holds control characters (such as NUL).",
     "401": "No API key, or an unknown or revoked one.",
     "403": "The API key lacks the scope this call needs.",
     "404": "No customer matches.",
@@ -47,12 +48,25 @@ def _operation(
         "summary": summary,
         "description": f"Needs an API key with the `{scope}` scope." if scope else "Needs any valid API key.",
         "security": [{"apiKey": []}],
-        "responses": {"200": _json(_ref(ok[0]), ok[1]), **_errors(*errors)},
+        # Any call may be refused for control characters in its path, query or body (portal/web/input_guard.py).
+        "responses": {"200": _json(_ref(ok[0]), ok[1]), **_errors("400", *errors)},
         **extra,
     }
     if body is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return operation
+
+
+def _no_control_characters(node: Any) -> None:
+    """Say of every free-text string what the input guard enforces for all of them: no control characters."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not {"enum", "const", "format", "pattern"} & node.keys():
+            node["pattern"] = NO_CONTROLS
+        for value in node.values():
+            _no_control_characters(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_control_characters(value)
 
 
 @cache
@@ -67,6 +81,8 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
         schemas.BrowsingBatch,
         schemas.IngestionResult,
         schemas.PurposeList,
+        schemas.StoreChange,
+        schemas.StoreResult,
         schemas.Error,
     ]
     _, definitions = models_json_schema(
@@ -74,6 +90,7 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
         ref_template=REF,
     )
     definitions["$defs"]["ConsentChange"]["properties"]["purpose"]["enum"] = list(consent_purposes)
+    _no_control_characters(definitions["$defs"])
     write = ("401", "403", "413", "415", "422", "400")
     return {
         "openapi": "3.1.0",
@@ -83,7 +100,8 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
             "description": (
                 "For the retailer's website, CRM and tills: read a customer's current consents before using their"
                 " data, record consents given or withdrawn on another channel, and send browsing events, which are"
-                " kept only when the customer consented to browsing analytics at the event's time. Errors are JSON"
+                " kept only when the customer consented to browsing analytics at the event's time; create and update"
+                " stores. Errors are JSON"
                 " (`error.code` for programs, `error.message` in the language asked for with Accept-Language)."
                 " Changes are pushed to the retailer's systems as signed webhooks (see README)."
             ),
@@ -121,7 +139,7 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
                             "name": "customer_id",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_CONTROLS},
                             "description": "The retailer's customer id.",
                         }
                     ],
@@ -155,6 +173,25 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
                     write,
                     body={"anyOf": [_ref("BrowsingBatch"), _ref("BrowsingEvent")]},
                     operationId="ingestBrowsingEvents",
+                )
+            },
+            "/api/v1/stores/{code}": {
+                "put": _operation(
+                    "Create or update a store or the web shop, by the retailer's store code",
+                    "purchases:write",
+                    ("StoreResult", "Created, updated, or already so (unchanged)."),
+                    write,
+                    body=_ref("StoreChange"),
+                    operationId="putStore",
+                    parameters=[
+                        {
+                            "name": "code",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": schemas.STORE_CODE_PATTERN},
+                            "description": "The retailer's store code, e.g. LYO-01 (16 characters at most).",
+                        }
+                    ],
                 )
             },
         },

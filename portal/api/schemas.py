@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 MAX_BATCH = 1000
+# Tills and servers keep imperfect time: a moment up to this far ahead of the portal's clock is accepted, later ones
+# are refused (422, `in_future`). Said in each moment's description, since a schema cannot compare with "now".
+CLOCK_SKEW_MINUTES = 5
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # Pydantic would also read 1700000000 (or "1700000000") as a Unix time: the document says a date-time string.
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise PydanticCustomError("datetime_type", "expected a date and time in ISO 8601 with an offset")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+MOMENT_BOUND = (
+    f" At most {CLOCK_SKEW_MINUTES} minutes after the portal's clock (clock-skew allowance); a later moment is refused"
+    " with 422 `in_future`."
+)
 
 # Patterns use explicit character ranges, never \s or \S, whose meaning differs between Python and the ECMAScript
 # regexes that OpenAPI tools use. An odd but well-formed address or id simply matches nobody (404).
-Email = Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@]+@[^@]+$")]
+Email = Annotated[
+    str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\x00-\x1f\x7f]+@[^@\x00-\x1f\x7f]+$")
+]
 CustomerRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 IDENTIFIERS = ("email", "customer_id")
 PurposeCode = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[a-z0-9_]+$")]
@@ -73,8 +96,8 @@ class ConsentChange(CustomerIdentifier):
         min_length=1, max_length=32, description="The policy version whose wording the customer was shown."
     )
     locale: Literal["fr", "en"] = Field(description="The language of the wording shown.")
-    occurred_at: AwareDatetime | None = Field(
-        default=None, description="When the customer answered (ISO 8601 with offset); now when omitted."
+    occurred_at: Moment | None = Field(
+        default=None, description="When the customer answered (ISO 8601 with offset); now when omitted." + MOMENT_BOUND
     )
 
 
@@ -101,7 +124,7 @@ class ConsentChangeResult(BaseModel):
 class BrowsingEvent(CustomerIdentifier):
     url: Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^https?://[^\x00-\x20\x7f]+$")]
     title: Annotated[str, StringConstraints(max_length=300)] | None = None
-    viewed_at: AwareDatetime = Field(description="When the page was viewed (ISO 8601 with offset).")
+    viewed_at: Moment = Field(description="When the page was viewed (ISO 8601 with offset)." + MOMENT_BOUND)
 
 
 class BrowsingBatch(_Strict):
@@ -132,6 +155,27 @@ class PurposeList(BaseModel):
     policy_version: str
     policy_date: str
     purposes: list[PurposeInfo]
+
+
+# A store code in a URL: letters, digits and . _ - or inner spaces (no slash, nothing a path would normalise away).
+STORE_CODE_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,14}[A-Za-z0-9._-])?$"
+
+
+class StoreChange(_Strict):
+    """A store or the web shop, as the retailer's systems name it; its code is in the URL."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The store's name as customers know it."
+    )
+    city: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        default=None, description="The town it is in; null for the web shop."
+    )
+    kind: Literal["store", "web"] = Field(default="store", description="store (a shop) or web (the web shop).")
+
+
+class StoreResult(BaseModel):
+    code: str
+    outcome: Literal["created", "updated", "unchanged"] = Field(description="What the call did.")
 
 
 class ErrorDetail(BaseModel):

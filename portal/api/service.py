@@ -25,7 +25,7 @@ from portal.errors import CustomerNotFound
 from portal.models import ConsentEvent, Customer, email_key
 
 # Tills and servers keep imperfect time: an event a little ahead of ours is accepted, a day ahead is a mistake.
-CLOCK_SKEW = timedelta(minutes=5)
+CLOCK_SKEW = timedelta(minutes=schemas.CLOCK_SKEW_MINUTES)
 T = TypeVar("T")
 
 

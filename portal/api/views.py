@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal.api import schemas, service
+from portal.api import schemas, service, upserts
 from portal.api.errors import (
     CUSTOMER_NOT_FOUND,
     INVALID_JSON,
@@ -23,6 +24,7 @@ from portal.api.errors import (
 )
 from portal.api.openapi import openapi_document
 from portal.consent.ledger import ConsentRefused
+from portal.imports.apply import ItemsRefused
 from portal.web.state import portal_of, write
 
 T = TypeVar("T")
@@ -178,6 +180,32 @@ async def browsing_events(request: Request) -> Response:
     return _json(result)
 
 
+def refused_items(refused: ItemsRefused, names: dict[str, str] | None = None) -> ApiProblem:
+    """A 422 naming each refused field as the sender calls it (`names`: our field → the body's or the URL's)."""
+    names = names or {}
+    return ApiProblem(
+        422, details=[(names.get(e.field or "", e.field or "body"), e.message) for _, e in refused.errors]
+    )
+
+
+@api_view
+async def put_store(request: Request) -> Response:
+    _presented_key(request)
+    code = request.path_params["code"]
+    change = await _body(request, schemas.StoreChange)
+    if not re.fullmatch(schemas.STORE_CODE_PATTERN, code):
+        raise ApiProblem(422, details=[("code", field_message("string_pattern_mismatch"))])
+    portal = portal_of(request)
+    try:
+        result = await _call(
+            request, "purchases:write", upserts.put_store, code=code, change=change,
+            settings=portal.settings, register=portal.register,
+        )  # fmt: skip
+    except ItemsRefused as refused:
+        raise refused_items(refused, {"store_code": "code"}) from None
+    return _json(result)
+
+
 routes = [
     Route("/api/openapi.json", openapi, methods=["GET"]),
     Route("/api/v1/purposes", purposes, methods=["GET"]),
@@ -185,4 +213,5 @@ routes = [
     Route("/api/v1/consents/lookup", consent_lookup, methods=["POST"]),
     Route("/api/v1/consents", record_consent, methods=["POST"]),
     Route("/api/v1/browsing-events", browsing_events, methods=["POST"]),
+    Route("/api/v1/stores/{code}", put_store, methods=["PUT"]),
 ]

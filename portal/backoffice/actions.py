@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from portal.backoffice import detail
 from portal.consent.register import PurposeRegister
+from portal.erasure import approval
 from portal.erasure import service as erasure
 from portal.i18n import gettext
 from portal.mail.compose import EmailComposer
@@ -44,6 +45,7 @@ class Acting:
     reference: str
     actor: str
     staff_id: int
+    role: str
     now: datetime
     expected_version: int | None
     request_id: str | None
@@ -128,6 +130,11 @@ def _rectify(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
 def _erase(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
     if form.get("confirm") != "yes":
         raise workflow.ActionInvalid(gettext("Tick the box to confirm the erasure."))
+    if acting.settings.erasure_approval == "dpo":
+        if approval.proposer_of(session, acting.reference) is None:
+            approval.propose(session, **acting.step, staff_id=acting.staff_id)
+            return "erasure_proposed"
+        approval.check_approver(session, reference=acting.reference, staff_id=acting.staff_id, role=acting.role)
     erasure.execute_erasure(
         session,
         **acting.step,
@@ -136,6 +143,13 @@ def _erase(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
         register=acting.register,
     )
     return "erased"
+
+
+def _decline_erasure(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
+    if acting.role != "dpo":
+        raise workflow.TransitionRefused(gettext("Only a DPO decides on a proposed erasure."))
+    approval.decline(session, **acting.step, note=form.get("note", ""))
+    return "erasure_declined"
 
 
 def _restrict(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
@@ -191,6 +205,7 @@ ACTIONS: dict[str, Action] = {
     "reject": _reject,
     "rectify": _rectify,
     "erase": _erase,
+    "decline-erasure": _decline_erasure,
     "restrict": _restrict,
     "lift-restriction": _lift_restriction,
     "objection": _objection,

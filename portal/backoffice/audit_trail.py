@@ -5,7 +5,6 @@ The trail is append-only, so the id orders events as time does and serves as the
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 import json
@@ -17,6 +16,7 @@ from sqlalchemy import ColumnElement, Connection, String, cast, func, literal, s
 from sqlmodel import Session
 
 from portal.audit import record_audit, staff_id_of
+from portal.csvfile import SafeWriter
 from portal.db import as_connection, contains
 from portal.i18n import lazy_gettext
 from portal.models import AuditEvent, StaffUser
@@ -184,18 +184,13 @@ def _staff_names(connection: Connection, actors: set[str]) -> dict[str, str]:
 CSV_HEADER = ("id", "occurred_at", "actor", "action", "target", "detail", "request_id")
 
 
-def _cell(value: str) -> str:
-    # A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def audit_csv_lines(
     db: Session | Connection, *, filters: AuditFilters, timezone: str, batch: int = 1000
 ) -> Iterator[str]:
     """Every matching event, oldest first, as CSV lines (UTC ISO times), read in batches by id."""
     connection = as_connection(db)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = SafeWriter(buffer)
     writer.writerow(CSV_HEADER)
     yield buffer.getvalue()
     last_id = 0
@@ -212,10 +207,10 @@ def audit_csv_lines(
                 (
                     id_,
                     occurred_at.isoformat(),
-                    _cell(actor),
-                    _cell(action),
-                    _cell(target or ""),
-                    _cell(json.dumps(detail, sort_keys=True, ensure_ascii=False) if detail else ""),
+                    actor,
+                    action,
+                    target or "",
+                    json.dumps(detail, sort_keys=True, ensure_ascii=False) if detail else "",
                     request_id or "",
                 )
             )

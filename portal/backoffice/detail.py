@@ -75,6 +75,7 @@ class RequestDetail:
     version: int
     customer: CustomerSummary | None
     timeline: list[TimelineEntry]
+    staff_names: dict[int, str] = dataclasses.field(default_factory=dict)  # who the ids in `details` are
 
     @property
     def is_open(self) -> bool:
@@ -171,6 +172,7 @@ def request_detail(session: Session, *, reference: str, now: datetime, timezone:
         version=request.version,
         customer=_customer_summary(session, request.customer_id),
         timeline=timeline,
+        staff_names=names,
     )
 
 

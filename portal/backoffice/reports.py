@@ -6,7 +6,6 @@ days with one decimal. Months are calendar months in the portal's time zone.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 import math
@@ -20,6 +19,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from portal.backoffice.queue import effective_due
+from portal.csvfile import SafeWriter
 from portal.i18n import gettext
 from portal.models import PrivacyRequest, Store
 from portal.models.requests import OPEN_STATUSES
@@ -232,6 +232,5 @@ def report_rows(report: Report) -> Iterable[tuple[str, ...]]:
 
 def report_csv(report: Report) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows(report_rows(report))
+    SafeWriter(buffer).writerows(report_rows(report))
     return buffer.getvalue()

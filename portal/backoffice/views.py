@@ -18,11 +18,13 @@ from starlette.routing import Route
 
 from portal.backoffice import actions, audit_trail, detail, queue, reports
 from portal.consent.ledger import consent_proof_csv
+from portal.erasure import approval
 from portal.i18n import gettext, lazy_gettext
 from portal.identity.guards import StaffPrincipal, has_role, require_role, staff_of
 from portal.labels import staff_labels
 from portal.requests import workflow
 from portal.requests.service import RESTRICTION_GROUND_LABELS, normalise_reference
+from portal.settings import Settings
 from portal.web.render import is_htmx, posted_fields, redirect, safe_next
 from portal.web.render import render as render_page
 from portal.web.state import portal_of, read, request_id_of, stream, write
@@ -42,6 +44,8 @@ DONE_MESSAGES = {
     "rejected": lazy_gettext("The request was refused and the customer told why."),
     "rectified": lazy_gettext("The correction was applied and the request completed."),
     "erased": lazy_gettext("The customer's data was erased and the request completed."),
+    "erasure_proposed": lazy_gettext("The erasure is proposed: it will be carried out when a DPO approves it."),
+    "erasure_declined": lazy_gettext("The proposed erasure was declined; the request stays open."),
     "restricted": lazy_gettext("The customer's data is now restricted: kept, but not used."),
     "restriction_lifted": lazy_gettext("The restriction was lifted."),
     "objection": lazy_gettext("Every marketing consent was withdrawn and the request completed."),
@@ -123,6 +127,7 @@ async def act(request: Request) -> Response:
         reference=reference,
         actor=staff.actor,
         staff_id=staff.id,
+        role=staff.role,
         now=state.clock(),
         expected_version=_version(form),
         request_id=request_id_of(request),
@@ -237,10 +242,23 @@ async def _detail_page(
             "done": gettext(DONE_MESSAGES[done]) if done in DONE_MESSAGES else None,
             "correction_columns": detail.correction_columns(str(found.details.get("field", ""))),
             "can_extend": found.is_open and not found.extended and now <= found.original_due_at,
+            "approval": _erasure_approval(state.settings, found, staff),
             "status_code": status,
         },
         status_code=status,
     )
+
+
+def _erasure_approval(settings: Settings, item: detail.RequestDetail, staff: StaffPrincipal) -> dict[str, Any] | None:
+    """Where a second pair of eyes stands on this erasure (PORTAL_ERASURE_APPROVAL=dpo); None when none is needed."""
+    if settings.erasure_approval != "dpo" or item.type != "erasure":
+        return None
+    proposer = item.details.get(approval.PROPOSED_BY)
+    return {
+        "proposed": isinstance(proposer, int),
+        "proposer": item.staff_names.get(proposer) if isinstance(proposer, int) else None,
+        "can_approve": isinstance(proposer, int) and staff.role == "dpo" and proposer != staff.id,
+    }
 
 
 async def consent_proof(request: Request) -> Response:

@@ -9,9 +9,7 @@ retailer's systems as a `consent.changed` webhook in the same transaction.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -20,6 +18,7 @@ from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.consent.register import PurposeRegister
+from portal.csvfile import csv_line
 from portal.db import as_connection, dialect_insert
 from portal.errors import CustomerNotFound
 from portal.models import ConsentEvent, ConsentWording, Customer, PageView, PageViewDay, PageViewTotal
@@ -343,16 +342,8 @@ def delete_browsing_history(
     return deleted
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else value.isoformat() if isinstance(value, datetime) else str(value)
-    # A spreadsheet would run a cell starting with one of these as a formula (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _csv_line(values: Iterable[object]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow([_cell(value) for value in values])
-    return buffer.getvalue()
+    return csv_line(value.isoformat() if isinstance(value, datetime) else value for value in values)
 
 
 def consent_proof_csv(db: Session | Connection, *, customer_id: int) -> Iterator[str]:

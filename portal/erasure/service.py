@@ -37,6 +37,7 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.consent import ledger
 from portal.consent.register import PurposeRegister
+from portal.db import checkpoint_after_commit
 from portal.erasure.tombstone import erased_email_hash
 from portal.errors import CustomerNotFound
 from portal.i18n import email_language, lazy_gettext
@@ -500,6 +501,7 @@ def execute_erasure(
     scrubbed = _scrub_requests(session, customer, values) + _scrub_audit(session, customer, values)
     counts["emails"] = _purge_emails(session, addresses)
     _completion_email(session, composer=composer, customer=customer, plan=plan, reference=request.reference, now=now)
+    checkpoint_after_commit(session)  # SQLite: no copy of the deleted rows left in the write-ahead log
     reference_of_customer = customer_reference(customer)
     _tombstone(session, customer, settings=settings, now=now)
     queue_webhook(

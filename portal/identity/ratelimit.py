@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from portal.db import dialect_insert
@@ -36,3 +37,33 @@ def hit(session: Session, *, key: str, limit: int, window: timedelta, now: datet
     )
     count = session.execute(statement).scalar_one()
     return LimitResult(allowed=count <= limit, count=count, retry_after=start + window - now)
+
+
+def count(session: Session, *, key: str, window: timedelta, now: datetime) -> int:
+    """The current window's count under `key`, without counting an attempt."""
+    table = RateLimit.__table__
+    found = session.execute(
+        select(table.c.count).where(table.c.key == key, table.c.window_start == window_start(now, window))
+    ).scalar()
+    return found or 0
+
+
+# A lock is a row of the same table whose window_start holds the time the lock ends (count 0): housekeeping removes
+# it a day after it ended, like any spent window. Used for addresses that have no account, which must lock exactly
+# like real ones (staff_signin.py), without a table of their own that would list what was tried.
+
+
+def lock(session: Session, *, key: str, until: datetime) -> None:
+    insert = dialect_insert(session)
+    session.execute(insert(RateLimit).values(key=key, window_start=until, count=0).on_conflict_do_nothing())
+
+
+def locked_until(session: Session, *, key: str, now: datetime) -> datetime | None:
+    table = RateLimit.__table__
+    return session.execute(
+        select(func.max(table.c.window_start)).where(table.c.key == key, table.c.window_start > now)
+    ).scalar_one()
+
+
+def reset(session: Session, *, key: str) -> None:
+    session.execute(delete(RateLimit).where(RateLimit.__table__.c.key == key))

@@ -26,6 +26,7 @@ from portal.outbox.enqueue import enqueue_email
 from portal.settings import Settings
 
 # Deliberately loose: the mailbox proves the address; this only catches typos before we send anything.
+CODE_FAILURE_WINDOW = timedelta(days=1)
 EMAIL_SHAPE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
 
 
@@ -103,27 +104,28 @@ def request_sign_in(
 ) -> str:
     """Send a sign-in email to `email` and return the flow id the code form is tied to.
 
-    Raises InvalidEmail or TooManyAttempts. Rate limits are committed by the caller even when it raises, so
-    call it in its own transaction.
+    Raises InvalidEmail or TooManyAttempts (per IP). Beyond the per-address limit nothing is sent and the answer
+    is the same. Earlier links stay valid until used or expired: a newer request (perhaps someone else's, typing the
+    address) never voids the link its owner already has. Rate limits are committed by the caller even when it
+    raises, so call it in its own transaction.
     """
     address = normalise_email(email)
     key = email_key(address)
     email_digest = keyed_hash(settings.secret_key, "email", key)
     _limit(session, key=f"signin:ip:{ip}", limit=settings.signin_limit_per_ip, settings=settings, now=now)
-    _limit(
-        session, key=f"signin:email:{email_digest}", limit=settings.signin_limit_per_email, settings=settings, now=now
+    per_address = ratelimit.hit(
+        session,
+        key=f"signin:email:{email_digest}",
+        limit=settings.signin_limit_per_email,
+        window=settings.rate_limit_window,
+        now=now,
     )
+    if not per_address.allowed:
+        # Whoever floods an address must not lock its owner out: no 429 (which the owner would get too) and no
+        # new email; the links already sent stay valid, since a new request no longer voids the live ones.
+        record_audit(session, actor="anonymous", action="signin.throttled", detail=None, now=now, request_id=request_id)
+        return secrets.token_urlsafe(24)
 
-    # A new request voids the previous ones: only the newest email works.
-    session.execute(
-        update(LoginChallenge)
-        .where(
-            LoginChallenge.email_digest == email_digest,
-            LoginChallenge.used_at.is_(None),
-            LoginChallenge.voided_at.is_(None),
-        )
-        .values(voided_at=now)
-    )
     customer = session.scalars(select(Customer).where(Customer.email_key == key, Customer.erased_at.is_(None))).first()
 
     flow_id = secrets.token_urlsafe(24)
@@ -280,6 +282,14 @@ def sign_in_with_code(
     challenge = session.get(LoginChallenge, counted.id)
     assert challenge is not None
     session.refresh(challenge)
+    # Codes are 6 digits: wrong codes are capped per address per day, after which only the link signs in, so that
+    # guessing across new challenges stays hopeless (10 a day: 1 chance in 3,000 a month).
+    failures_key = f"codefail:{challenge.email_digest}"
+    if (
+        ratelimit.count(session, key=failures_key, window=CODE_FAILURE_WINDOW, now=now)
+        >= settings.code_failures_per_day
+    ):
+        raise CodeRejected("codes_off")
     remaining = settings.code_attempts - counted.attempts
     valid = (
         len(code) == 6
@@ -287,6 +297,9 @@ def sign_in_with_code(
         and same_hash(_code_hash(settings, challenge.flow_id, code), challenge.code_hash)
     )
     if not valid or challenge.customer_id is None:
+        ratelimit.hit(
+            session, key=failures_key, limit=settings.code_failures_per_day, window=CODE_FAILURE_WINDOW, now=now
+        )
         record_audit(
             session,
             actor="anonymous",

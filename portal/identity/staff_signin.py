@@ -1,7 +1,9 @@
 """Staff sign-in: email + password, then a TOTP code (enrolling the authenticator the first time).
 
 Five consecutive failures, password or code, lock the account for 15 minutes. An unknown address answers exactly
-like a wrong password, and locks the same way (counted per address digest), so the form reveals no accounts.
+like a wrong password, and locks the same way (counted per address digest, locked until 15 minutes after its
+fifth failure), and every answer of the password step, locked ones included, spends one password hash: neither the
+words nor the time of an answer tell whether an account exists.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from portal.settings import Settings
 
 MAX_FAILURES = 5
 LOCK_DURATION = timedelta(minutes=15)
+# Failures of an unknown address count within a day (a real account's count until its next success): the counter
+# lives in the rate-limit table, which housekeeping empties of day-old windows.
+UNKNOWN_FAILURE_WINDOW = timedelta(days=1)
 PENDING = "staff_pending"
 
 
@@ -139,9 +144,12 @@ def check_password(
         passwords.spend_equal_time(password)
         # Unknown and disabled addresses lock like real ones, so the answers cannot tell them apart.
         digest = keyed_hash(settings.secret_key, "staff-email", key)
-        result = ratelimit.hit(
-            session, key=f"staff:unknown:{digest}", limit=MAX_FAILURES - 1, window=LOCK_DURATION, now=now
-        )
+        lock_key = f"staff:locked:{digest}"
+        until = ratelimit.locked_until(session, key=lock_key, now=now)
+        if until is not None:
+            raise AccountLocked(until)
+        counter = f"staff:unknown:{digest}"
+        result = ratelimit.hit(session, key=counter, limit=MAX_FAILURES - 1, window=UNKNOWN_FAILURE_WINDOW, now=now)
         record_audit(
             session,
             actor="anonymous",
@@ -152,9 +160,12 @@ def check_password(
             request_id=request_id,
         )
         if not result.allowed:
-            raise AccountLocked(now + result.retry_after)
+            ratelimit.reset(session, key=counter)
+            ratelimit.lock(session, key=lock_key, until=now + LOCK_DURATION)
+            raise AccountLocked(now + LOCK_DURATION)
         raise BadCredentials()
     if _locked(staff, now):
+        passwords.spend_equal_time(password)  # as long as any other answer
         assert staff.locked_until is not None
         raise AccountLocked(staff.locked_until)
     matches, new_hash = passwords.check_password(staff.password_hash, password)

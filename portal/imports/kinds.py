@@ -38,9 +38,13 @@ class RowError:
 
 
 class RowInvalid(ValueError):
-    def __init__(self, errors: Sequence[RowError]) -> None:
+    """Every problem of a row. A kind whose records span several rows gives the row's `group` (its group_key) when
+    it could read it, so that the importer rejects the other rows of that group too."""
+
+    def __init__(self, errors: Sequence[RowError], group: str | None = None) -> None:
         super().__init__("; ".join(e.message for e in errors))
         self.errors = list(errors)
+        self.group = group
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import dataclasses
 import itertools
+import logging
 import socket
 from collections.abc import Awaitable
 from datetime import datetime
@@ -87,6 +88,8 @@ def start_smtp_server(mailbox: Mailbox, *, port: int = 0, sock: socket.socket | 
     already bound (listening or not). `controller.port` is the port it listens on."""
     if sock is None:
         sock = socket.create_server(("127.0.0.1", port))  # SO_REUSEADDR: the demo restarts on its fixed port at once
+    # aiosmtpd logs each sender and recipient at INFO: customers' addresses have no place in the log.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = _BoundController(mailbox, sock)
     controller.start()
     return controller

@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 from portal.models.types import UTCDateTime
 
 # What a key may do. A marketing tool reads consents; a till records them; the web shop sends browsing events.
-API_SCOPES = ("consents:read", "consents:write", "browsing:write")
+API_SCOPES = ("consents:read", "consents:write", "browsing:write", "customers:write", "purchases:write")
 WEBHOOK_TOPICS = ("consent.changed", "customer.rectified", "customer.erased")
 
 

@@ -19,6 +19,7 @@ from portal.models import OutboxMessage, WebhookEndpoint, utcnow
 from portal.outbox.housekeeping import purge_sign_in_records
 from portal.outbox.mime import mime_bytes
 from portal.outbox.signing import event_body, signed_headers
+from portal.portability.service import close_abandoned_downloads
 from portal.settings import Settings
 
 log = logging.getLogger("portal.outbox")
@@ -244,6 +245,8 @@ class OutboxWorker:
         self._last_purge = now
         with transaction(self.engine) as session:
             purge_sign_in_records(session, now=now)
+        with transaction(self.engine) as session:
+            close_abandoned_downloads(session, now=now)
 
     def notify(self) -> None:
         """Something was just queued: deliver now rather than at the next poll."""

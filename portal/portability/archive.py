@@ -12,7 +12,6 @@ at a time in a worker thread and closes it when the client goes away, which clos
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import hashlib
 import io
@@ -28,6 +27,7 @@ import jinja2
 from sqlalchemy import Connection, Engine
 
 from portal.consent.register import PurposeRegister
+from portal.csvfile import SafeWriter
 from portal.errors import CustomerNotFound
 from portal.i18n import SUPPORTED_LOCALES, using_locale
 from portal.portability import report as reports
@@ -218,7 +218,7 @@ def _csv_file(
     stream: ZipStream, dataset: Dataset, rows: Iterable[tuple[Any, ...]], chunk_bytes: int
 ) -> Iterator[bytes]:
     text = io.StringIO()
-    writer = csv.writer(text)
+    writer = SafeWriter(text)
     writer.writerow(dataset.field_names)
     with stream.open(f"data/{dataset.name}.csv", rows=True) as entry:
         pending = 0

@@ -63,6 +63,12 @@ class DownloadStart:
 # --- The link -------------------------------------------------------------------------------------------------
 
 
+# A download started from the portal files its request marked so; one that has not finished after this long was
+# cut off by a crash or a restart (a finished or interrupted one is closed at once by finish_download).
+DOWNLOAD_MARK = "portal_download"
+ABANDONED_AFTER = timedelta(hours=2)
+
+
 def _serializer(secret_key: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret_key, salt=LINK_SALT)
 
@@ -189,10 +195,39 @@ def start_download(
         channel="web",
         now=now,
         actor=actor,
+        details={DOWNLOAD_MARK: True},
         timezone=timezone,
         request_id=request_id,
     )
     return DownloadStart(reference=filed.reference, via_link=False)
+
+
+def close_abandoned_downloads(session: Session, *, now: datetime) -> int:
+    """Cancel the requests of portal downloads that never reached `finish_download` (the process died mid-way):
+    without this they would stay open for ever, due in a month, for a download nobody is waiting for."""
+    candidates = session.scalars(
+        select(PrivacyRequest).where(
+            PrivacyRequest.type == "portability",
+            PrivacyRequest.status.in_(OPEN_STATUSES),
+            PrivacyRequest.received_at < now - ABANDONED_AFTER,
+        )
+    ).all()
+    closed = 0
+    for request in candidates:
+        if not (request.details or {}).get(DOWNLOAD_MARK):
+            continue  # filed by support or in store, answered by an emailed link: it waits for the customer
+        workflow.close_own_download(
+            session, reference=request.reference, actor="system", now=now, finished=False, request_id=None
+        )
+        record_audit(
+            session,
+            actor="system",
+            action="portability.download_abandoned",
+            target=f"request:{request.reference}",
+            now=now,
+        )
+        closed += 1
+    return closed
 
 
 def finish_download(

@@ -54,6 +54,9 @@ MESSAGES = {
     "language_invalid": lazy_gettext("Choose French or English."),
     "email_invalid": lazy_gettext("Enter an email address like name@example.com."),
     "email_same": lazy_gettext("This is already your email address."),
+    "email_too_many": lazy_gettext(
+        "You asked for several address changes lately. Each one sends an email, so wait an hour before asking again."
+    ),
     "email_taken": lazy_gettext("This address cannot be used for your account. Contact us if you think it should."),
     "value_required": lazy_gettext("Enter the correct value."),
     "birth_date_invalid": lazy_gettext("Enter a real date of birth as day/month/year, for example 23/04/1983."),

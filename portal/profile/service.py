@@ -19,6 +19,7 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.errors import CustomerNotFound
 from portal.i18n import email_language
+from portal.identity import ratelimit
 from portal.identity.keys import keyed_hash
 from portal.identity.service import InvalidEmail, normalise_email
 from portal.mail.compose import EmailComposer
@@ -26,10 +27,18 @@ from portal.models import Customer, EmailChange, ProfileChange, email_key
 from portal.models.customer import POSTAL_ADDRESS_COLUMNS
 from portal.outbox.enqueue import customer_reference, enqueue_email, queue_webhook
 from portal.profile.forms import EDITABLE_FIELDS, clean_profile_form
-from portal.requests.service import FiledRequest, acknowledge_receipt, file_request
+from portal.requests.service import (
+    FiledRequest,
+    acknowledge_receipt,
+    admit_customer_request,
+    file_request,
+    find_submission,
+)
 from portal.settings import Settings
 
 EMAIL_CHANGE_TTL = timedelta(hours=24)
+EMAIL_CHANGES_PER_HOUR = 3  # each sends a link to an address the customer typed: not a relay for anyone's mail
+EMAIL_CHANGES_PER_DAY = 5
 CORRECTABLE_FIELDS = ("first_name", "last_name", "phone", "postal_address", "birth_date", "loyalty_number")
 
 
@@ -173,7 +182,10 @@ def request_email_change(
 ) -> None:
     """Send a confirmation link to the new address and tell the old one. Nothing changes until confirmed.
 
-    Raises ProfileInvalid (bad, same, or already used address).
+    Raises ProfileInvalid (bad or same address) or EmailChangeLimited. The answer never says whether the address is
+    another customer's: such an address is told, by email, that it is already in use, and the page says "sent" as
+    for any other. Each request emails a third party, so they are limited per customer (EMAIL_CHANGES_PER_HOUR,
+    EMAIL_CHANGES_PER_DAY) and a new one voids the pending one: one pending change at most.
     """
     customer = _customer(session, customer_id)
     try:
@@ -182,9 +194,37 @@ def request_email_change(
         raise ProfileInvalid({"email": "email_invalid"}, {"email": new_email}) from None
     if email_key(address) == customer.email_key:
         raise ProfileInvalid({"email": "email_same"}, {"email": new_email})
-    taken = session.scalars(select(Customer.id).where(Customer.email_key == email_key(address))).first()
-    if taken is not None:
-        raise ProfileInvalid({"email": "email_taken"}, {"email": new_email})
+    for limit, window in ((EMAIL_CHANGES_PER_HOUR, timedelta(hours=1)), (EMAIL_CHANGES_PER_DAY, timedelta(days=1))):
+        counted = ratelimit.hit(
+            session,
+            key=f"email-change:{customer_id}:{int(window.total_seconds())}",
+            limit=limit,
+            window=window,
+            now=now,
+        )
+        if not counted.allowed:
+            raise EmailChangeLimited(counted.retry_after)
+    owner = session.execute(
+        select(Customer.email, Customer.preferred_language).where(Customer.email_key == email_key(address))
+    ).first()
+    if owner is not None:  # the address's owner is told, in their language, and nothing else happens
+        _tell_address_taken(
+            session,
+            settings=settings,
+            composer=composer,
+            address=owner.email,
+            language=email_language(owner.preferred_language),  # the owner is not the one acting: their own
+            now=now,
+        )
+        record_audit(
+            session,
+            actor=f"customer:{customer_id}",
+            action="email_change.taken",
+            target=f"customer:{customer_id}",
+            now=now,
+            request_id=request_id,
+        )
+        return
     session.execute(
         update(EmailChange)
         .where(
@@ -231,6 +271,27 @@ def request_email_change(
         target=f"customer:{customer_id}",
         now=now,
         request_id=request_id,
+    )
+
+
+class EmailChangeLimited(Exception):
+    """The customer asked for too many email changes lately; each one emails an address they typed."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__("too many email changes")
+        self.retry_after = retry_after
+
+
+def _tell_address_taken(
+    session: Session, *, settings: Settings, composer: EmailComposer, address: str, language: str, now: datetime
+) -> None:
+    enqueue_email(
+        session,
+        email=composer.compose(
+            "email-change-taken", to=address, language=language, context={"portal_url": settings.base_url}
+        ),
+        topic="email-change-taken",
+        now=now,
     )
 
 
@@ -380,6 +441,12 @@ def request_correction(
     if errors:
         raise ProfileInvalid(errors, dict(form))
     key = (form.get("submission_key") or "").strip()[:64] or None
+    submission_key = f"{customer_id}:{key}" if key else None
+    earlier = find_submission(session, submission_key)
+    if earlier is not None:
+        return earlier
+    details = {"field": correction.field, "proposed_value": correction.proposed_value, "comment": correction.comment}
+    admit_customer_request(session, customer_id=customer_id, type="rectification", details=details, now=now)
     filed = file_request(
         session,
         customer_id=customer_id,
@@ -387,8 +454,8 @@ def request_correction(
         channel="web",
         now=now,
         actor=f"customer:{customer_id}",
-        details={"field": correction.field, "proposed_value": correction.proposed_value, "comment": correction.comment},
-        submission_key=f"{customer_id}:{key}" if key else None,
+        details=details,
+        submission_key=submission_key,
         timezone=timezone,
         request_id=request_id,
     )

@@ -17,6 +17,7 @@ from portal.i18n import get_locale
 from portal.identity.guards import customer_id_of
 from portal.profile import service as rectification
 from portal.profile.forms import COUNTRIES, EDITABLE_FIELDS, MESSAGES, display_phone
+from portal.requests.refusals import REFUSALS, refusal_response
 from portal.web.render import posted_fields, redirect, render
 from portal.web.state import portal_of, read, write
 
@@ -57,6 +58,7 @@ async def _profile_page(
     status_code: int = 200,
     email_errors: dict[str, str] | None = None,
     email_value: str = "",
+    headers: dict[str, str] | None = None,
 ) -> Response:
     state = portal_of(request)
     shown = await read(request, rectification.profile_of, customer_id=customer_id_of(request))
@@ -83,6 +85,7 @@ async def _profile_page(
             "display_phone": display_phone,
         },
         status_code=status_code,
+        headers=headers,
     )
 
 
@@ -105,7 +108,9 @@ async def profile_submit(request: Request) -> Response:
             channel="web",
         )
     except rectification.ProfileInvalid as exc:
-        return await _profile_page(request, errors=exc.errors, values=form, status_code=400)
+        # Shown back as typed; a field the post left out (a hand-made request) comes back empty, not as a crash.
+        shown = {field: form.get(field, "") for field in KNOWN_FIELDS}
+        return await _profile_page(request, errors=exc.errors, values=shown, status_code=400)
     return redirect(request, f"/me/profile?changed={','.join(changed) or 'none'}#saved")
 
 
@@ -125,6 +130,15 @@ async def email_submit(request: Request) -> Response:
         )
     except rectification.ProfileInvalid as exc:
         return await _profile_page(request, email_errors=exc.errors, email_value=new_email, status_code=400)
+    except rectification.EmailChangeLimited as exc:
+        seconds = int(exc.retry_after.total_seconds()) + 1
+        return await _profile_page(
+            request,
+            email_errors={"email": "email_too_many"},
+            email_value=new_email,
+            status_code=429,
+            headers={"retry-after": str(seconds)},
+        )
     return redirect(request, "/me/profile?email=sent#change-email")
 
 
@@ -206,6 +220,8 @@ async def correction_submit(request: Request) -> Response:
             {"field": field, "values": form, "errors": exc.errors, "messages": MESSAGES},
             status_code=400,
         )
+    except REFUSALS as exc:
+        return refusal_response(request, exc)
     return redirect(request, f"/me/requests/{filed.reference}?filed=1")
 
 

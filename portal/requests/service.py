@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -13,6 +13,7 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.errors import RequestNotFound
 from portal.i18n import email_language, lazy_gettext
+from portal.identity import ratelimit
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, PrivacyRequest, RequestEvent
 from portal.models.requests import OPEN_STATUSES, REQUEST_TYPES
@@ -100,6 +101,14 @@ def file_request(
         request_id=request_id,
     )
     return _filed(request, created=True)
+
+
+def find_submission(session: Session, submission_key: str | None) -> FiledRequest | None:
+    """The request a form's submission key already filed (a double click, a reload), if any."""
+    if not submission_key:
+        return None
+    earlier = session.scalars(select(PrivacyRequest).where(PrivacyRequest.submission_key == submission_key)).first()
+    return _filed(earlier, created=False) if earlier is not None else None
 
 
 def _filed(request: PrivacyRequest, *, created: bool) -> FiledRequest:
@@ -194,6 +203,8 @@ def request_of(session: Session, *, customer_id: int, reference: str) -> tuple[R
 CUSTOMER_REQUEST_TYPES = ("erasure", "objection", "restriction", "other")
 # Asking twice for the same erasure while the first is open would only make two agents do the same work.
 ONE_OPEN_AT_A_TIME = ("erasure", "objection", "restriction")
+OPEN_PER_TYPE = 3  # open requests of one other type (questions, corrections) a customer may have at once
+REQUESTS_PER_DAY = 10  # requests a customer may file a day from the portal
 # Art. 18(1)(a)–(d): why the customer wants their data kept but not used.
 RESTRICTION_GROUNDS = ("accuracy", "unlawful", "legal_claims", "objection_pending")
 RESTRICTION_GROUND_LABELS = {
@@ -216,6 +227,18 @@ class RequestFormInvalid(ValueError):
         super().__init__("invalid request form")
         self.errors = errors
         self.values = values
+
+
+class TooManyRequests(Exception):
+    """The customer filed as many requests today as anyone reasonably would; the next one can wait."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__("too many requests")
+        self.retry_after = retry_after
+
+
+class TooManyOpen(Exception):
+    """The customer already has OPEN_PER_TYPE open requests of this type: follow those first."""
 
 
 class AlreadyRequested(Exception):
@@ -251,6 +274,47 @@ def clean_request_form(type: str, form: Mapping[str, str]) -> tuple[dict[str, ob
     return details, errors
 
 
+def admit_customer_request(
+    session: Session, *, customer_id: int, type: str, details: Mapping[str, object], now: datetime
+) -> None:
+    """The limits on what a customer files themselves, each request of which emails them and lands in a queue.
+
+    The same request again while the first is open answers with the first (AlreadyRequested), as does any second
+    one of the ONE_OPEN_AT_A_TIME types; at most OPEN_PER_TYPE open of the others (TooManyOpen); at most
+    REQUESTS_PER_DAY a day (TooManyRequests). Staff and store filings are not limited: a person answers for them.
+    """
+    open_ones = session.execute(
+        select(PrivacyRequest.reference, PrivacyRequest.details)
+        .where(
+            PrivacyRequest.customer_id == customer_id,
+            PrivacyRequest.type == type,
+            PrivacyRequest.status.in_(OPEN_STATUSES),
+        )
+        .order_by(PrivacyRequest.received_at)
+    ).all()
+    wanted = _comparable(details)
+    for reference, held in open_ones:
+        if type in ONE_OPEN_AT_A_TIME or _comparable(held) == wanted:
+            raise AlreadyRequested(reference)
+    if len(open_ones) >= OPEN_PER_TYPE:
+        raise TooManyOpen(type)
+    # Counted in the transaction that files the request: a refused one counts nothing.
+    result = ratelimit.hit(
+        session, key=f"requests:customer:{customer_id}", limit=REQUESTS_PER_DAY, window=timedelta(days=1), now=now
+    )
+    if not result.allowed:
+        raise TooManyRequests(result.retry_after)
+
+
+def _comparable(details: Mapping[str, object] | None) -> dict[str, object]:
+    """What makes two requests the same request: their content, whitespace and case aside."""
+    return {
+        key: " ".join(value.split()).casefold() if isinstance(value, str) else value
+        for key, value in (details or {}).items()
+        if key != "confirmed"
+    }
+
+
 def make_request(
     session: Session,
     *,
@@ -279,20 +343,10 @@ def make_request(
         raise RequestFormInvalid(errors, dict(form))
     key = (form.get("submission_key") or "").strip()[:40] or None
     submission_key = f"{customer_id}:{key}" if key else None
-    if submission_key:
-        earlier = session.scalars(select(PrivacyRequest).where(PrivacyRequest.submission_key == submission_key)).first()
-        if earlier is not None:
-            return _filed(earlier, created=False)
-    if type in ONE_OPEN_AT_A_TIME:
-        open_one = session.scalars(
-            select(PrivacyRequest.reference).where(
-                PrivacyRequest.customer_id == customer_id,
-                PrivacyRequest.type == type,
-                PrivacyRequest.status.in_(OPEN_STATUSES),
-            )
-        ).first()
-        if open_one is not None:
-            raise AlreadyRequested(open_one)
+    earlier = find_submission(session, submission_key)
+    if earlier is not None:
+        return earlier
+    admit_customer_request(session, customer_id=customer_id, type=type, details=details, now=now)
     filed = file_request(
         session,
         customer_id=customer_id,

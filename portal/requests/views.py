@@ -13,6 +13,7 @@ from portal.i18n import get_locale
 from portal.identity.guards import customer_id_of
 from portal.mydata.service import overview_for
 from portal.requests import service, workflow
+from portal.requests.refusals import REFUSALS, refusal_response
 from portal.web.render import posted_fields, redirect, render
 from portal.web.state import portal_of, read, write
 
@@ -31,7 +32,12 @@ def _reference(request: Request) -> str:
 
 async def my_requests(request: Request) -> Response:
     summaries = await read(request, service.requests_of, customer_id=customer_id_of(request))
-    return render(request, "customer/requests.html", {"requests": summaries})
+    too_many_open = request.query_params.get("too_many_open") == "1"
+    return render(
+        request,
+        "customer/requests.html",
+        {"requests": summaries, "too_many_open": too_many_open, "open_per_type": service.OPEN_PER_TYPE},
+    )
 
 
 # --- Making a request ------------------------------------------------------------------------------------------
@@ -107,8 +113,8 @@ async def request_submit(request: Request) -> Response:
         return await _request_form_page(
             request, customer_id=customer_id, type=type, values=form, errors=exc.errors, status_code=400
         )
-    except service.AlreadyRequested as exc:
-        return redirect(request, f"/me/requests/{exc.reference}?already=1")
+    except REFUSALS as exc:
+        return refusal_response(request, exc)
     except LookupError as exc:
         raise HTTPException(404) from exc
     return redirect(request, f"/me/requests/{filed.reference}?filed=1")

@@ -286,6 +286,50 @@ def add_note(
     )
 
 
+def load_request(session: Session, reference: str) -> PrivacyRequest:
+    """The request `reference` (raises RequestNotFound), fresh from the database."""
+    return _load(session, reference, None)
+
+
+def set_internal_mark(
+    session: Session,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+    expected_version: int | None,
+    key: str,
+    value: object,
+    kind: str,
+    action: str,
+    note: str | None = None,
+    request_id: str | None = None,
+) -> RequestState:
+    """Set (or, with None, remove) one internal mark in the open request's details, with a staff-only timeline step:
+    what the back office arranges among itself (an erasure waiting for approval) and the customer need not see."""
+    request = _load(session, reference, expected_version)
+    _require_status(request, OPEN_STATUSES)
+    details = {k: v for k, v in (request.details or {}).items() if k != key}
+    if value is not None:
+        details[key] = value
+    text = (
+        _text(note, MESSAGE_LIMIT, empty=gettext("Say why, for the person who proposed it."))
+        if note is not None
+        else None
+    )
+    return _change(
+        session,
+        request,
+        expected_version=expected_version,
+        changes={"details": details or None},
+        event=_Event(kind, note=text, visible=False),
+        action=action,
+        actor=actor,
+        now=now,
+        request_id=request_id,
+    )
+
+
 def extend(
     session: Session,
     *,

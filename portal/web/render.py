@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,8 +82,19 @@ def redirect(request: Request, url: str, *, status_code: int = 303) -> Response:
 
 
 def client_ip(request: Request) -> str:
-    """The peer's address, for rate limits (behind a proxy, uvicorn's --proxy-headers puts the client's here)."""
-    return request.client.host if request.client else "unknown"
+    """The peer's address, for rate limits (behind a trusted proxy, uvicorn puts the client's here).
+
+    An IPv6 client counts by its /64, the block one subscriber gets: otherwise one host could draw a new address
+    for every request and a new rate-limit row each time.
+    """
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6 and address.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host
 
 
 def safe_next(url: str | None, default: str = "/") -> str:

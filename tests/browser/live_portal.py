@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from portal.app import create_app
+from portal.cli import uvicorn_options
 from portal.settings import load_settings
 
 
@@ -24,8 +25,7 @@ def main(argv: Sequence[str]) -> int:
     listening = socket.socket(fileno=int(fd))
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The options of portal.cli._serve: no uvicorn access log (sign-in links carry their token in the query string).
-    config = uvicorn.Config(create_app(settings), access_log=False, log_level=settings.log_level, proxy_headers=True)
+    config = uvicorn.Config(create_app(settings), **uvicorn_options(settings))  # as `portal serve` runs it
     uvicorn.Server(config).run(sockets=[listening])
     return 0
 

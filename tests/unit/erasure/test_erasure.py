@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, func, inspect, make_url, select, text
 
 from portal.audit import record_audit
 from portal.consent import ledger
@@ -631,3 +632,25 @@ def test_objection_withdraws_every_consent_and_completes_the_request(engine, com
             register=register,
             composer=email_composer(),
         )
+
+
+def test_on_sqlite_no_copy_of_the_erased_person_is_left_in_the_database_files(
+    engine, database_url, smtp, composer, register
+) -> None:
+    """Deleted rows survive in SQLite's free pages and write-ahead log unless secure_delete is on and the log is
+    checkpointed after the erasure; the bytes of both files must not hold the person's phone or street any more
+    (their name and address stay in the completion email until it leaves)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL: VACUUM and backup retention, documented in the README")
+    settings = make_settings(database_url, smtp.port)
+    _cid, reference = heavy_customer(engine, register, settings, composer)
+    path = Path(make_url(database_url).database or "")
+    files = [path, path.with_name(path.name + "-wal")]
+    needles = (b"98765432", b"Peupliers")
+
+    def holding() -> list[str]:
+        return [f"{f.name}: {n!r}" for f in files if f.exists() for n in needles if n in f.read_bytes()]
+
+    assert holding()
+    erase(engine, reference, composer=composer, settings=settings, register=register)
+    assert holding() == []

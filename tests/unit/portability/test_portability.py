@@ -296,6 +296,25 @@ def test_a_link_download_keeps_its_request_open_when_interrupted(engine: Engine)
         assert session.scalars(select(PrivacyRequest.status)).one() == "received"
 
 
+def test_a_download_cut_off_by_a_crash_has_its_request_closed_by_housekeeping(engine: Engine) -> None:
+    """No finish_download ever runs when the process dies mid-archive: the sweep closes the request later, and
+    leaves alone the requests that wait on an emailed link."""
+    camille = make_customer(engine)
+    with transaction(engine) as session:
+        crashed = service.start_download(session, customer_id=camille.id, now=NOW, timezone=TIMEZONE)
+        waiting = file_request(
+            session, customer_id=camille.id, type="portability", channel="store", now=NOW, actor="x", timezone=TIMEZONE
+        )
+    with transaction(engine) as session:
+        assert service.close_abandoned_downloads(session, now=NOW + timedelta(minutes=30)) == 0  # may still run
+    with transaction(engine) as session:
+        assert service.close_abandoned_downloads(session, now=NOW + service.ABANDONED_AFTER + timedelta(seconds=1)) == 1
+    with transaction(engine) as session:
+        statuses = dict(session.execute(select(PrivacyRequest.reference, PrivacyRequest.status)).all())
+        assert statuses == {crashed.reference: "cancelled", waiting.reference: "received"}
+        assert "portability.download_abandoned" in session.scalars(select(AuditEvent.action)).all()
+
+
 def test_an_erased_customer_cannot_start_a_download(engine: Engine) -> None:
     gone = make_customer(engine, erased_at=NOW)
     with transaction(engine) as session, pytest.raises(service.CustomerNotFound):
@@ -326,3 +345,26 @@ def test_the_english_archive_speaks_english_the_dpo_s_title_and_the_portal_s_own
     assert json.loads(archive.read("processing.json"))["dpo"]["name"] == "Data Protection Officer"
     requests = json.loads(archive.read("data/requests.json"))
     assert requests[0]["outcome"] == "You downloaded the archive of all your data."
+
+
+def test_archive_csvs_neutralise_spreadsheet_formulas(engine: Engine, env, register, settings) -> None:
+    """CSV injection: a page title sent by a website reaches the archive's CSV as text, never as a formula."""
+    from portal.browsing.records import record_page_view
+
+    camille = make_customer(engine, first_name="Camille")
+    with transaction(engine) as session:
+        record_page_view(
+            session,
+            customer_id=camille.id,
+            viewed_at=datetime(2026, 11, 2, 10, tzinfo=UTC),
+            url="https://shop.example/p/1",
+            title='=HYPERLINK("https://evil.example","Offre")',
+            timezone=TIMEZONE,
+        )
+    chunks, _ = build(engine, env, register, settings, camille.id)
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    browsing = archive.read("data/browsing.csv").decode()
+    assert """'=HYPERLINK(""https://evil.example"",""Offre"")""" in browsing
+    assert ',"=HYPERLINK' not in browsing and ",=HYPERLINK" not in browsing
+    # The JSON copy keeps the value exactly as it was sent.
+    assert json.loads(archive.read("data/browsing.json"))[0]["title"].startswith("=HYPERLINK")

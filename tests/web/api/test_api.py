@@ -15,7 +15,7 @@ from portal.models import ApiKey, AuditEvent, ConsentEvent, OutboxMessage, PageV
 from tests.conftest import TEST_SECRET
 from tests.factories import make_customer
 
-ALL_SCOPES = ("consents:read", "consents:write", "browsing:write")
+ALL_SCOPES = ("consents:read", "consents:write", "browsing:write", "customers:write", "purchases:write")
 
 
 def make_key(engine, clock, scopes=ALL_SCOPES, name="CRM") -> str:  # type: ignore[no-untyped-def]
@@ -313,3 +313,17 @@ def test_the_openapi_document_describes_every_route(client) -> None:
     for path in document["paths"].values():
         for operation in path.values():
             assert "401" in operation["responses"] and operation["security"] == [{"apiKey": []}]
+
+
+def test_moments_are_iso_8601_strings_not_unix_times(client, engine, clock) -> None:
+    """The document says `format: date-time`: a number (or a number in a string) is refused, not read as Unix time."""
+    make_customer(engine, email="camille@example.com", retailer_ref="C0001")
+    key = make_key(engine, clock)
+    for moment in (1_700_000_000, "1700000000", "2026-11-20", True):
+        event = {"customer_id": "C0001", "viewed_at": moment, "url": "https://shop.example/p/1"}
+        answer = client.post("/api/v1/browsing-events", headers=auth(key, **{"accept-language": "en"}), json=event)
+        assert answer.status_code == 422, moment
+        assert any(d["field"].endswith("viewed_at") for d in answer.json()["error"]["details"])
+    document = client.get("/api/openapi.json").json()
+    described = document["components"]["schemas"]["BrowsingEvent"]["properties"]["viewed_at"]["description"]
+    assert "5 minutes after the portal's clock" in described

@@ -520,3 +520,55 @@ def test_in_french_the_status_received_is_not_the_date_label(
     detail = client.get(f"/staff/requests/{reference}", headers={"accept-language": "fr"}).text
     assert "Reçu le" in detail  # the date label keeps its own wording
     assert "Reçue" in detail  # the status, and the timeline's first step
+
+
+def test_with_dpo_approval_an_erasure_needs_a_second_person(
+    engine: Engine, settings, clock: Clock, agent: Account, smtp: SMTPServer
+) -> None:
+    """PORTAL_ERASURE_APPROVAL=dpo: the agent proposes, a DPO other than the proposer approves (or declines); the
+    customer sees nothing of the internal wait."""
+    import dataclasses
+
+    from portal.app import create_app
+
+    app = create_app(dataclasses.replace(settings, erasure_approval="dpo"), clock=clock)
+    customer = make_customer(engine, email="gone@example.com")
+    reference = file(engine, received_at=clock() - timedelta(days=2), customer_id=customer.id, type="erasure")
+    dpo_one, dpo_two = make_staff(engine, role="dpo", name="Dora DPO"), make_staff(engine, role="dpo", name="Dan DPO")
+    en = {"accept-language": "en"}
+    with TestClient(app, base_url="http://testserver") as client:
+        signed_in(client, clock, agent)
+        client.get(f"/staff/requests/{reference}/erasure")
+        assert post_action(client, reference, "erase", confirm="yes").headers["location"].endswith("erasure_proposed")
+        page = client.get(f"/staff/requests/{reference}/erasure", headers=en)
+        assert "Alice Agent proposed this erasure" in page.text and "Approve and erase" not in page.text
+        refused = post_action(client, reference, "erase", confirm="yes")  # the agent cannot push it through
+        assert refused.status_code == 409
+        client.post("/staff/sign-out", data={"csrf_token": csrf_from(client.get("/staff").text)})
+
+        signed_in(client, clock, dpo_one)
+        declined = post_action(client, reference, "decline-erasure", note="Identity not checked yet")
+        assert declined.status_code == 303
+        assert post_action(client, reference, "erase", confirm="yes").status_code == 303  # Dora proposes again
+        own = post_action(client, reference, "erase", confirm="yes")
+        assert own.status_code == 409 and "autre DPO doit" in own.text
+        client.post("/staff/sign-out", data={"csrf_token": csrf_from(client.get("/staff").text)})
+        with transaction(engine) as session:
+            assert session.get(Customer, customer.id).erased_at is None
+
+        signed_in(client, clock, dpo_two)
+        page = client.get(f"/staff/requests/{reference}/erasure", headers=en)
+        assert "Dora DPO proposed this erasure" in page.text and "Approve and erase" in page.text
+        assert post_action(client, reference, "erase", confirm="yes").headers["location"].endswith("done=erased")
+    with transaction(engine) as session:
+        assert session.get(Customer, customer.id).erased_at is not None
+        steps = session.scalars(
+            select(RequestEvent.kind).join(PrivacyRequest).where(PrivacyRequest.reference == reference)
+        ).all()
+        hidden = session.scalars(
+            select(RequestEvent.kind)
+            .join(PrivacyRequest)
+            .where(PrivacyRequest.reference == reference, RequestEvent.visible_to_customer.is_(False))
+        ).all()
+    assert steps.count("erasure_proposed") == 2 and "erasure_declined" in steps and steps[-1] == "completed"
+    assert set(hidden) >= {"erasure_proposed", "erasure_declined"}

@@ -3,6 +3,7 @@ timeout, sign-out, CSRF, the separate cookie, role checks, and the DPO's staff a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,6 +12,7 @@ from markupsafe import escape
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from portal.app import create_app
 from portal.db import transaction
 from portal.i18n import gettext, using_locale
 from portal.identity import passwords
@@ -18,6 +20,7 @@ from portal.models import AuditEvent, StaffUser
 from tests.conftest import Clock, csrf_from
 from tests.factories import make_store
 from tests.staff_helpers import code_at, make_staff, sign_in_staff, submit_code, submit_password
+from tests.timing import interleaved_timings, mann_whitney_p
 
 CREDENTIALS = "This email address and password do not match an active staff account."
 LOCKED = "Too many failed attempts: this account is locked for 15 minutes."
@@ -589,3 +592,44 @@ def test_portal_staff_add_sets_a_one_time_password_to_replace(
     assert client.get("/staff/requests", follow_redirects=False).headers["location"].startswith("/staff/password")
     assert _change_password(client, one_time, NEW_PASSWORD).status_code == 303
     assert client.get("/staff/requests").status_code == 200
+
+
+def _without_tokens(html: str) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]*"', "", html)
+
+
+def test_a_locked_account_and_a_locked_unknown_address_answer_alike_in_words_and_time(engine, settings, clock) -> None:
+    """Enumeration: after five failures, a real account and an address without one give the same bytes, and their
+    answer times are not told apart by a rank test over many samples (before: 9 ms against 510 ms)."""
+    # The per-IP limit would answer every sample alike (429) and hide the difference this test looks for.
+    app = create_app(dataclasses.replace(settings, signin_limit_per_ip=10_000), clock=clock)
+    with TestClient(app, base_url="http://testserver") as client:
+        _compare_locked_answers(engine, client, clock)
+
+
+def _compare_locked_answers(engine, client, clock) -> None:  # type: ignore[no-untyped-def]
+    staff, _, _ = make_staff(engine)
+    unknown = "nobody@staff.example.com"
+    for address in (staff.email, unknown):
+        for _ in range(5):
+            submit_password(client, address, "not the password")
+    real = submit_password(client, staff.email, "not the password")
+    ghost = submit_password(client, unknown, "not the password")
+    assert real.status_code == ghost.status_code == 423
+    assert _without_tokens(real.text) == _without_tokens(ghost.text)
+    clock.advance(minutes=14)
+    page = client.get("/staff/sign-in")
+    token = csrf_from(page.text)
+
+    def attempt(address: str):  # type: ignore[no-untyped-def]
+        def post() -> None:
+            answer = client.post("/staff/sign-in", data={"email": address, "password": "guess", "csrf_token": token})
+            assert answer.status_code == 423
+
+        return post
+
+    real_times, ghost_times = interleaved_timings(attempt(staff.email), attempt(unknown), samples=20)
+    assert mann_whitney_p(real_times, ghost_times) > 1e-4, (sorted(real_times), sorted(ghost_times))
+    clock.advance(minutes=2)  # both locks end together: 15 minutes after each one's fifth failure
+    assert submit_password(client, staff.email, "not the password").status_code == 400
+    assert submit_password(client, unknown, "not the password").status_code == 400

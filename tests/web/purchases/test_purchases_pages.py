@@ -222,7 +222,7 @@ def test_filters(alice_client: TestClient, shopping: Shopping, query: str, expec
         ("after=-5", "The link to older purchases is not valid."),
         ("after=1e9", "The link to older purchases is not valid."),
         ("after=99999999999999999999999", "The link to older purchases is not valid."),
-        ("after=%00%ff", "The link to older purchases is not valid."),
+        ("after=%ff%fe", "The link to older purchases is not valid."),  # (a NUL is refused at the door: security/)
     ],
 )
 def test_bad_query_parameters_get_a_clear_400(alice_client: TestClient, query: str, message: str) -> None:

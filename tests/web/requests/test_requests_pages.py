@@ -351,3 +351,42 @@ def test_a_staff_member_s_message_is_shown_as_written_and_labelled(app, signed_i
     agent(app, "message_customer", reference, message="Nous regardons cela.")
     page = text_of(signed_in.get(f"/me/requests/{reference}", headers=lang("en")).text)
     assert "Our team's words: Nous regardons cela." in page and "Your words: Where are my receipts?" not in page
+
+
+# --- Limits: a customer's filings each email them and land in a queue -----------------------------------------
+
+
+def test_the_same_question_again_answers_with_the_open_one(signed_in, engine) -> None:
+    first = reference_of(file_from_page(signed_in, "other", message="Where is my loyalty data?"))
+    again = file_from_page(signed_in, "other", message="  where is my LOYALTY data?  ")  # a new form, same words
+    assert again.status_code == 303 and again.headers["location"] == f"/me/requests/{first}?already=1"
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(PrivacyRequest)) == 1
+
+
+def test_at_most_three_open_questions_then_the_list_explains(signed_in, engine) -> None:
+    for n in range(3):
+        reference_of(file_from_page(signed_in, "other", message=f"Question {n}"))
+    fourth = file_from_page(signed_in, "other", message="Question 4")
+    assert fourth.headers["location"] == "/me/requests?too_many_open=1"
+    page = signed_in.get(fourth.headers["location"], headers=lang("fr"))
+    assert "Vous avez déjà 3 demandes de ce type en cours" in page.text
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(PrivacyRequest)) == 3
+
+
+def test_ten_requests_a_day_then_a_pause_in_the_customers_language(signed_in, engine) -> None:
+    """A loop that files, cancels and files again is stopped at ten a day, each of which sent an email."""
+    for n in range(10):
+        reference = reference_of(file_from_page(signed_in, "other", message=f"Question {n}"))
+        with transaction(engine) as session:
+            session.execute(
+                PrivacyRequest.__table__.update()
+                .where(PrivacyRequest.__table__.c.reference == reference)
+                .values(status="cancelled")
+            )
+    eleventh = file_from_page(signed_in, "other", language="fr", message="Question 11")
+    assert eleventh.status_code == 429 and int(eleventh.headers["retry-after"]) > 0
+    assert "Trop de tentatives" in eleventh.text
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(PrivacyRequest)) == 10

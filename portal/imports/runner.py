@@ -1,0 +1,287 @@
+"""`portal import`: every row checked before anything is written, then written in batches, each its own transaction.
+
+Pass 1 reads every file, parses each row and has the kind check each batch; the checked records are pickled to a
+temporary file (the spool), so memory stays flat whatever the size of the files. When a row is bad, nothing is
+written unless the operator asked for the rejected rows to be set aside (`--skip-invalid`). Pass 2 reads the spool
+back and writes it batch by batch, one transaction and one audit event (counts only) each: an interruption
+(Ctrl-C) stops between two batches, and running the same command again finds what was written unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import pickle
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from portal.audit import record_audit
+from portal.csvfile import SafeWriter
+from portal.db import transaction
+from portal.i18n import gettext
+from portal.imports.kinds import ImportContext, Kind, RowError, RowInvalid, Tally
+from portal.imports.mapping import ColumnMapping, FileColumns
+from portal.imports.progress import NoProgress, Progress
+from portal.imports.sources import Source
+
+DEFAULT_BATCH_SIZE = 2000
+SHOWN_PROBLEMS = 50  # the first ones are printed; the rejects file (--skip-invalid) has them all
+PROGRESS_EVERY = 500  # rows between two progress updates: cheap enough for a million rows
+REJECT_COLUMNS = ("file", "line", "column", "reason")
+
+
+@dataclasses.dataclass(frozen=True)
+class RowProblem:
+    """One reason a row was rejected, as the operator reads it: the retailer's column, not our field name."""
+
+    file: str
+    line: int
+    column: str
+    message: str
+
+
+@dataclasses.dataclass
+class ImportReport:
+    kind: str
+    dry_run: bool
+    read: int = 0
+    rejected: int = 0  # rows refused in pass 1
+    problems: list[RowProblem] = dataclasses.field(default_factory=list)  # the first SHOWN_PROBLEMS
+    problem_count: int = 0
+    tally: Tally = dataclasses.field(default_factory=Tally)
+    written: bool = False  # pass 2 ran (a dry run's writes were rolled back)
+    interrupted: bool = False
+    batches: int = 0  # batches pass 2 had to write
+    committed_batches: int = 0
+    committed_rows: int = 0
+    rejects_file: str | None = None
+
+
+class StopRequest:
+    """Ctrl-C during the writing pass: noted, and obeyed between two batches, never inside one."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def note(_signum: int, _frame: object) -> None:
+            self.requested = True
+
+        previous = signal.signal(signal.SIGINT, note)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+@dataclasses.dataclass
+class _Row:
+    file: str
+    line: int
+    values: dict[str, Any]
+    record: Any
+    errors: list[RowError]
+    group: str | None
+
+
+class ImportRun:
+    """One run of `portal import` over some files of one kind."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        kind: Kind,
+        context: ImportContext,
+        *,
+        files: Sequence[str],
+        mapping: ColumnMapping,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        dry_run: bool = False,
+        rejects_path: str | None = None,
+        progress: Progress | None = None,
+        stop: StopRequest | None = None,
+    ) -> None:
+        self.engine = engine
+        self.kind = kind
+        self.context = context
+        self.files = list(files)
+        self.mapping = mapping
+        self.batch_size = max(1, batch_size)
+        self.rejects_path = rejects_path
+        self.progress = progress or NoProgress()
+        self.stop = stop or StopRequest()
+        self.report = ImportReport(kind=kind.name, dry_run=dry_run, rejects_file=rejects_path)
+        self._reject_columns: dict[str, None] = {}  # every original column seen in a rejected row, in order
+
+    def run(self) -> ImportReport:
+        """Raises SourceError or MappingError when a file cannot be read at all: then nothing is written."""
+        with tempfile.TemporaryFile() as spool, tempfile.TemporaryFile() as rejected:
+            self._check_files(spool, rejected)
+            if self.report.rejected and self.rejects_path is None:
+                return self.report
+            if self.rejects_path is not None:
+                self._write_rejects(rejected, Path(self.rejects_path))
+            spool.seek(0)
+            if self.report.dry_run:
+                self._write_and_roll_back(spool)
+            else:
+                self._write_batches(spool)
+        return self.report
+
+    # --- Pass 1: read, parse, check, spool -------------------------------------------------------------------
+
+    def _check_files(self, spool: IO[bytes], rejected: IO[bytes]) -> None:
+        sizes = [Path(name).stat().st_size if name != "-" else None for name in self.files]
+        total_bytes = None if None in sizes else sum(s or 0 for s in sizes)
+        done_bytes = 0
+        self.progress.start(gettext("Checking"))
+        with Session(self.engine) as session:  # read-only: whatever a check reads is rolled back
+            for name in self.files:
+                with Source(name, delimiter=self.mapping.delimiter) as source:
+                    rows = source.rows()
+                    columns = self.mapping.resolve(self.kind.fields, source.columns, source.display_name)
+                    pending: list[_Row] = []
+                    for raw in rows:
+                        self.report.read += 1
+                        row = self._parsed(source.display_name, raw.line, raw.values, raw.problem, columns)
+                        if len(pending) >= self.batch_size and (row.group is None or row.group != pending[-1].group):
+                            self._check_batch(session, pending, columns, spool, rejected)
+                            pending = []
+                        pending.append(row)
+                        if self.report.read % PROGRESS_EVERY == 0:
+                            fraction = (done_bytes + source.position) / total_bytes if total_bytes else None
+                            self.progress.update(self.report.read, fraction)
+                    if pending:
+                        self._check_batch(session, pending, columns, spool, rejected)
+                done_bytes += source.size or 0
+            session.rollback()
+        self.progress.update(self.report.read, 1.0)
+        self.progress.finish()
+
+    def _parsed(self, file: str, line: int, values: dict[str, Any], problem: str | None, columns: FileColumns) -> _Row:
+        if problem is not None:
+            return _Row(file, line, values, None, [RowError(None, problem)], None)
+        try:
+            record = self.kind.parse(columns.fields_of(values), line)
+        except RowInvalid as invalid:
+            return _Row(file, line, values, None, invalid.errors, invalid.group)
+        return _Row(file, line, values, record, [], self.kind.group_key(record))
+
+    def _check_batch(
+        self, session: Session, rows: list[_Row], columns: FileColumns, spool: IO[bytes], rejected: IO[bytes]
+    ) -> None:
+        bad_groups = {row.group for row in rows if row.errors and row.group is not None}
+        candidates = [row for row in rows if not row.errors and row.group not in bad_groups]
+        found = self.kind.check(session, [row.record for row in candidates]) if candidates else {}
+        for position, errors in found.items():
+            candidates[position].errors = list(errors)
+            if candidates[position].group is not None:
+                bad_groups.add(candidates[position].group)
+        good = []
+        for row in rows:
+            if not row.errors and row.group in bad_groups:
+                message = gettext(
+                    "Rejected with the other rows of “%(group)s”, one of which is invalid.", group=row.group
+                )
+                row.errors = [RowError(None, message)]
+            if row.errors:
+                self._reject(row, columns, rejected)
+            else:
+                good.append(row.record)
+        if good:
+            pickle.dump(good, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            self.report.batches += 1
+
+    def _reject(self, row: _Row, columns: FileColumns, rejected: IO[bytes]) -> None:
+        self.report.rejected += 1
+        problems = [RowProblem(row.file, row.line, columns.column_of(e.field), e.message) for e in row.errors]
+        self.report.problem_count += len(problems)
+        room = SHOWN_PROBLEMS - len(self.report.problems)
+        if room > 0:
+            self.report.problems.extend(problems[:room])
+        if self.rejects_path is not None:
+            self._reject_columns.update(dict.fromkeys(row.values))
+            pickle.dump((row.file, row.line, problems, row.values), rejected, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _write_rejects(self, rejected: IO[bytes], path: Path) -> None:
+        """The rejected rows as they were given, with where and why, so they can be corrected and imported again."""
+        rejected.seek(0)
+        original = [name for name in self._reject_columns if name not in REJECT_COLUMNS]
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            writer = SafeWriter(stream)
+            writer.writerow([*REJECT_COLUMNS, *original])
+            for file, line, problems, values in _pickled(rejected):
+                columns = ", ".join(dict.fromkeys(p.column for p in problems if p.column))
+                reasons = " ".join(p.message for p in problems)
+                writer.writerow([file, line, columns, reasons, *(_cell(values.get(name)) for name in original)])
+
+    # --- Pass 2: write ------------------------------------------------------------------------------------------
+
+    def _write_batches(self, spool: IO[bytes]) -> None:
+        self.report.written = True
+        self.progress.start(gettext("Writing"))
+        with self.stop.armed():
+            for batch in _pickled(spool):
+                if self.stop.requested:
+                    self.report.interrupted = True
+                    break
+                tally = Tally()
+                with transaction(self.engine) as session:
+                    self.kind.write(session, batch, tally)
+                    record_audit(
+                        session,
+                        actor=self.context.actor,
+                        action="import.batch_written",
+                        target=f"import:{self.kind.name}",
+                        detail={"rows": len(batch), **tally.outcomes, "reasons": dict(tally.reasons)},
+                        now=self.context.now,
+                    )
+                self.report.tally.add(tally)
+                self.report.committed_batches += 1
+                self.report.committed_rows += len(batch)
+                self.progress.update(self.report.committed_rows, self.report.committed_batches / self.report.batches)
+        self.progress.finish()
+
+    def _write_and_roll_back(self, spool: IO[bytes]) -> None:
+        """A dry run writes everything in one transaction and rolls it back, so its counts are the real ones."""
+        self.report.written = True
+        self.progress.start(gettext("Trying"))
+        with Session(self.engine) as session:
+            session.begin()
+            for batch in _pickled(spool):
+                self.kind.write(session, batch, self.report.tally)
+                session.flush()
+                self.report.committed_batches += 1
+                self.report.committed_rows += len(batch)
+                self.progress.update(self.report.committed_rows, self.report.committed_batches / self.report.batches)
+            session.rollback()
+        self.progress.finish()
+
+
+def _pickled(stream: IO[bytes]) -> Iterator[Any]:
+    while True:
+        try:
+            yield pickle.load(stream)  # noqa: S301 - our own temporary file, written by this process
+        except EOFError:
+            return
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
