@@ -310,6 +310,15 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(gettext("Importing %(kind)s is not available yet in this version of the portal.", kind=args.kind),
               file=sys.stderr)  # fmt: skip
         return IMPORT_UNUSABLE
+    if args.help_fields:
+        print(gettext("The fields of %(kind)s, which a mapping file's [columns] table maps the export's columns to"
+                      " (* required):", kind=args.kind))  # fmt: skip
+        for spec in kind_class.fields:
+            print(f"  {spec.name}{' *' if spec.required else ''}\t{spec.help}")
+        return IMPORT_DONE
+    if not args.files:
+        print(gettext("Name at least one file to import (- reads standard input)."), file=sys.stderr)
+        return IMPORT_UNUSABLE
     engine = make_engine(settings.database_url)
     try:
         mapping = load_mapping(args.mapping, kind_class.fields) if args.mapping else ColumnMapping()
@@ -445,8 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imports.add_argument("kind", choices=KIND_NAMES, help="what the files hold")
     imports.add_argument(
-        "files", nargs="+", metavar="FILE", help="CSV or JSON Lines, maybe .gz; - reads standard input"
+        "files", nargs="*", metavar="FILE", help="CSV or JSON Lines, maybe .gz; - reads standard input"
     )
+    imports.add_argument("--help-fields", action="store_true", help="list the fields of KIND a mapping maps to; exit")
     imports.add_argument("--mapping", metavar="MAPPING.toml", help="the export's column names and formats")
     imports.add_argument("--dry-run", action="store_true", help="check and count everything, write nothing")
     imports.add_argument(

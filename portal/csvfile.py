@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_SIGNED_NUMBER = re.compile(r"[+-][0-9][0-9 .,]*\Z")
 
 
 class _Writable(Protocol):
@@ -21,8 +23,9 @@ class _Writable(Protocol):
 
 def safe_cell(value: object) -> object:
     """A value as a CSV cell: text that a spreadsheet would run as a formula is quoted with an apostrophe; numbers,
-    dates and the rest are left to csv (which writes None as an empty cell)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    dates and the rest are left to csv (which writes None as an empty cell). A signed number written as text (a
+    phone number "+33 6 12 34 56 78", an amount "-12,50") runs nothing and stays as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _SIGNED_NUMBER.match(value):
         return "'" + value
     return value
 

@@ -161,9 +161,12 @@ AUDIT_ACTIONS = {
     "browsing.deleted": lazy_gettext("Browsing history deleted"),
     "browsing.ingested": lazy_gettext("Browsing events received"),
     "consent.granted": lazy_gettext("Consent given"),
+    "consent.history_recorded": lazy_gettext("Earlier consent answers imported"),
     "consent.withdrawn": lazy_gettext("Consent withdrawn"),
     "consent_proof.exported": lazy_gettext("Consent proof exported"),
     "customer.erased": lazy_gettext("Customer's data erased"),
+    "customer.imported": lazy_gettext("Customer records imported"),
+    "customer.merged": lazy_gettext("Two records of one customer merged"),
     "erasure.proposed": lazy_gettext("Erasure proposed for approval"),
     "erasure.declined": lazy_gettext("Proposed erasure declined"),
     "customer.rectified": lazy_gettext("Customer's data corrected"),
@@ -306,6 +309,11 @@ def consent_channel_label(value: str) -> str:
     return _label(CONSENT_CHANNELS, value)
 
 
+def change_channel_label(value: str) -> str:
+    """How a change of the profile reached us: the same channels, and words, as a consent's."""
+    return _label(CONSENT_CHANNELS, value)
+
+
 def purchase_channel_label(value: str) -> str:
     return _label(PURCHASE_CHANNELS, value)
 
@@ -369,6 +377,7 @@ TEMPLATE_GLOBALS = {
     "timeline_step_label": timeline_step_label,
     "language_label": language_label,
     "consent_channel_label": consent_channel_label,
+    "change_channel_label": change_channel_label,
     "purchase_channel_label": purchase_channel_label,
     "legal_basis_label": legal_basis_label,
     "staff_role_label": staff_role_label,

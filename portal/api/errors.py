@@ -54,6 +54,9 @@ FIELD_MESSAGES = {
 FALLBACK_FIELD_MESSAGE = lazy_gettext("This value is not valid.")
 INVALID_JSON = lazy_gettext("The request body is not valid JSON.")
 CUSTOMER_NOT_FOUND = lazy_gettext("No customer matches.")
+CUSTOMER_CONFLICT = lazy_gettext("These values name another customer record: a person must decide; see the details.")
+CUSTOMER_ERASED = lazy_gettext("This customer's data was erased at their request: it cannot be created again.")
+CUSTOMER_RESTRICTED = lazy_gettext("This customer's processing is restricted: their record cannot be changed.")
 CONTROL_CHARACTERS = lazy_gettext(
     "The request contains control characters (such as a NUL byte), which no field accepts; remove them and send it "
     "again."

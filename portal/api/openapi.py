@@ -18,6 +18,7 @@ ERROR_STATUSES = {
     "403": "The API key lacks the scope this call needs.",
     "404": "No customer matches.",
     "409": "A more recent answer is already recorded for this purpose.",
+    "410": "The customer's data was erased at their request: they are not created again.",
     "413": "The body is larger than 1 MB.",
     "415": "The body is not sent as application/json.",
     "422": "A value is not valid; `details` names each field.",
@@ -30,6 +31,33 @@ def _ref(name: str) -> dict[str, str]:
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+CUSTOMER_ID = {
+    "name": "customer_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_CONTROLS},
+    "description": "The retailer's customer id.",
+}
+
+
+def _put_customer(write: tuple[str, ...]) -> dict[str, Any]:
+    operation = _operation(
+        "Create or update a customer by the retailer's customer id (same rules as `portal import customers`)",
+        "customers:write",
+        ("CustomerWriteResult", "Updated, merged with another record of the same person, or unchanged."),
+        ("409", "410", *write),
+        body=_ref("CustomerWrite"),
+        operationId="putCustomer",
+        parameters=[CUSTOMER_ID],
+    )
+    operation["responses"]["201"] = _json(_ref("CustomerWriteResult"), "Created.")
+    operation["responses"]["409"]["description"] = (
+        "The values name another record a person must reconcile with this one (two customer ids, two loyalty"
+        " cards…), or the customer's processing is restricted (`error.code` says which); nothing was written."
+    )
+    return operation
 
 
 def _errors(*statuses: str) -> dict[str, Any]:
@@ -81,6 +109,8 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
         schemas.BrowsingBatch,
         schemas.IngestionResult,
         schemas.PurposeList,
+        schemas.CustomerWrite,
+        schemas.CustomerWriteResult,
         schemas.StoreChange,
         schemas.StoreResult,
         schemas.Error,
@@ -134,17 +164,10 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
                     ("CustomerConsents", "Every consent-based purpose; never asked reads as not given."),
                     ("401", "403", "404"),
                     operationId="getCustomerConsents",
-                    parameters=[
-                        {
-                            "name": "customer_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_CONTROLS},
-                            "description": "The retailer's customer id.",
-                        }
-                    ],
+                    parameters=[CUSTOMER_ID],
                 )
             },
+            "/api/v1/customers/{customer_id}": {"put": _put_customer(write)},
             "/api/v1/consents/lookup": {
                 "post": _operation(
                     "A customer's current consents, by email address or customer id (kept out of URLs)",

@@ -157,6 +157,37 @@ class PurposeList(BaseModel):
     purposes: list[PurposeInfo]
 
 
+Text = Annotated[str, StringConstraints(max_length=254)]
+
+
+class CustomerWrite(_Strict):
+    """A customer as the retailer's systems hold them; the values are checked as in a file import (same messages).
+
+    A field left out (or null) keeps what is on file."""
+
+    email: Text | None = Field(default=None, description="Email address; a record already holding it is merged.")
+    first_name: Text | None = None
+    last_name: Text | None = None
+    phone: Text | None = Field(default=None, description="National (of `country`, France by default) or +E.164.")
+    address_line1: Text | None = Field(default=None, description="Give it with `postal_code` and `city`.")
+    address_line2: Text | None = None
+    postal_code: Text | None = None
+    city: Text | None = None
+    country: Text | None = Field(default=None, description="ISO 3166-1 alpha-2 code, e.g. FR.")
+    birth_date: Text | None = Field(default=None, description="YYYY-MM-DD, between 1900 and today.")
+    loyalty_number: Text | None = Field(
+        default=None, description="Loyalty card; a record already holding it is merged."
+    )
+    preferred_language: Text | None = Field(default=None, description="fr or en.")
+
+
+class CustomerWriteResult(BaseModel):
+    customer_id: str = Field(description="The retailer's customer id.")
+    outcome: Literal["created", "updated", "merged", "unchanged"] = Field(
+        description="merged: the values named another record of the same person, now one record."
+    )
+
+
 # A store code in a URL: letters, digits and . _ - or inner spaces (no slash, nothing a path would normalise away).
 STORE_CODE_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,14}[A-Za-z0-9._-])?$"
 

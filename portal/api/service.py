@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import functools
 import inspect
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -22,7 +20,7 @@ from portal.consent import ledger
 from portal.consent.register import PurposeRegister
 from portal.db import as_connection
 from portal.errors import CustomerNotFound
-from portal.models import ConsentEvent, Customer, email_key
+from portal.models import Customer, email_key
 
 # Tills and servers keep imperfect time: an event a little ahead of ours is accepted, a day ahead is a mistake.
 CLOCK_SKEW = timedelta(minutes=schemas.CLOCK_SKEW_MINUTES)
@@ -205,31 +203,6 @@ def _customers_for(session: Session, events: Sequence[schemas.BrowsingEvent]) ->
     return found
 
 
-def _browsing_consent_timelines(
-    session: Session, customer_ids: set[int]
-) -> dict[int, tuple[list[datetime], list[bool]]]:
-    """Per customer, the times and answers of their browsing-analytics consent events, in ledger order."""
-    timelines: dict[int, tuple[list[datetime], list[bool]]] = defaultdict(lambda: ([], []))
-    if not customer_ids:
-        return timelines
-    rows = as_connection(session).execute(
-        select(ConsentEvent.customer_id, ConsentEvent.occurred_at, ConsentEvent.granted)
-        .where(ConsentEvent.purpose == ledger.BROWSING_PURPOSE, ConsentEvent.customer_id.in_(sorted(customer_ids)))
-        .order_by(ConsentEvent.customer_id, ConsentEvent.occurred_at, ConsentEvent.id)
-    )
-    for customer_id, occurred_at, granted in rows:
-        times, answers = timelines[customer_id]
-        times.append(occurred_at)
-        answers.append(bool(granted))
-    return timelines
-
-
-def _consented_at(timeline: tuple[list[datetime], list[bool]], moment: datetime) -> bool:
-    times, answers = timeline
-    index = bisect.bisect_right(times, moment)  # the latest answer given at or before the event
-    return index > 0 and answers[index - 1]
-
-
 def ingest_browsing_events(
     session: Session, *, events: Sequence[schemas.BrowsingEvent], actor: str, now: datetime, timezone: str
 ) -> schemas.IngestionResult:
@@ -242,7 +215,9 @@ def ingest_browsing_events(
     if late:
         raise EventsRefused(late)
     customers = _customers_for(session, events)
-    timelines = _browsing_consent_timelines(session, {c.id for c in customers.values()})
+    timelines = ledger.consent_timelines(
+        session, customer_ids={c.id for c in customers.values()}, purposes=[ledger.BROWSING_PURPOSE]
+    )
     dropped = {"no_consent": 0, "unknown_customer": 0, "restricted": 0}
     keep: list[tuple[int, datetime, str, str | None]] = []
     for event in events:
@@ -252,7 +227,7 @@ def ingest_browsing_events(
             dropped["unknown_customer"] += 1
         elif customer.restricted:
             dropped["restricted"] += 1
-        elif not _consented_at(timelines[customer.id], event.viewed_at):
+        elif not timelines[(customer.id, ledger.BROWSING_PURPOSE)].stood_at(event.viewed_at):
             dropped["no_consent"] += 1
         else:
             keep.append((customer.id, event.viewed_at, event.url, event.title))

@@ -13,9 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal.api import schemas, service, upserts
+from portal.api import customers, schemas, service, upserts
 from portal.api.errors import (
+    CUSTOMER_CONFLICT,
+    CUSTOMER_ERASED,
     CUSTOMER_NOT_FOUND,
+    CUSTOMER_RESTRICTED,
     INVALID_JSON,
     ApiProblem,
     field_message,
@@ -180,12 +183,15 @@ async def browsing_events(request: Request) -> Response:
     return _json(result)
 
 
-def refused_items(refused: ItemsRefused, names: dict[str, str] | None = None) -> ApiProblem:
-    """A 422 naming each refused field as the sender calls it (`names`: our field → the body's or the URL's)."""
+def refused_items(refused: ItemsRefused, names: dict[str, str] | None = None, batch: str | None = None) -> ApiProblem:
+    """A 422 naming each refused field as the sender calls it (`names`: our field → the body's or the URL's name);
+    in a batch, prefixed by the list and the item's position (`purchases.3.store_code`), as pydantic names them."""
     names = names or {}
-    return ApiProblem(
-        422, details=[(names.get(e.field or "", e.field or "body"), e.message) for _, e in refused.errors]
-    )
+    details = []
+    for position, error in refused.errors:
+        field = names.get(error.field or "", error.field or "body")
+        details.append((f"{batch}.{position}.{field}" if batch else field, error.message))
+    return ApiProblem(422, details=details)
 
 
 @api_view
@@ -206,10 +212,38 @@ async def put_store(request: Request) -> Response:
     return _json(result)
 
 
+@api_view
+async def put_customer(request: Request) -> Response:
+    _presented_key(request)
+    body = await _body(request, schemas.CustomerWrite)
+    state = portal_of(request)
+    try:
+        result = await _call(
+            request,
+            "customers:write",
+            customers.put_customer,
+            settings=state.settings,
+            register=state.register,
+            customer_id=request.path_params["customer_id"],
+            body=body,
+        )
+    except ItemsRefused as refused:
+        details = [(error.field or "body", error.message) for _position, error in refused.errors]
+        if any(error.reason == "conflict" for _position, error in refused.errors):
+            raise ApiProblem(409, code="customer_conflict", message=CUSTOMER_CONFLICT, details=details) from None
+        raise refused_items(refused) from None
+    except customers.CustomerWriteRefused as refused:
+        if refused.reason == "erased":
+            raise ApiProblem(410, code="customer_erased", message=CUSTOMER_ERASED) from None
+        raise ApiProblem(409, code="customer_restricted", message=CUSTOMER_RESTRICTED) from None
+    return _json(result, 201 if result.outcome == "created" else 200)
+
+
 routes = [
     Route("/api/openapi.json", openapi, methods=["GET"]),
     Route("/api/v1/purposes", purposes, methods=["GET"]),
     Route("/api/v1/customers/{customer_id}/consents", customer_consents, methods=["GET"]),
+    Route("/api/v1/customers/{customer_id}", put_customer, methods=["PUT"]),
     Route("/api/v1/consents/lookup", consent_lookup, methods=["POST"]),
     Route("/api/v1/consents", record_consent, methods=["POST"]),
     Route("/api/v1/browsing-events", browsing_events, methods=["POST"]),

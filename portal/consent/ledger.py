@@ -9,8 +9,10 @@ retailer's systems as a `consent.changed` webhook in the same transaction.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, select
@@ -138,6 +140,57 @@ def history(db: Session | Connection, *, customer_id: int) -> list[ConsentRecord
     return [ConsentRecord(*row) for row in rows]
 
 
+@dataclasses.dataclass
+class ConsentTimeline:
+    """One customer's answers about one purpose in ledger order (occurred_at, then id): what stood at any moment.
+
+    What the retailer sends about the past (browsing events, imported page views and consents) is judged against
+    the answer that stood at its own time, not the current one: the latest event at or before that moment.
+    """
+
+    times: list[datetime] = dataclasses.field(default_factory=list)
+    answers: list[bool] = dataclasses.field(default_factory=list)
+
+    def stood_at(self, moment: datetime) -> bool:
+        """Whether consent stood at `moment` (never answered: not given)."""
+        index = bisect.bisect_right(self.times, moment)
+        return index > 0 and self.answers[index - 1]
+
+    def latest_at(self) -> datetime | None:
+        return self.times[-1] if self.times else None
+
+    def answers_at(self, moment: datetime) -> list[bool]:
+        """The answers recorded at exactly `moment` (usually none or one)."""
+        start, end = bisect.bisect_left(self.times, moment), bisect.bisect_right(self.times, moment)
+        return self.answers[start:end]
+
+    def add(self, moment: datetime, granted: bool) -> None:
+        """Place a new event: after those at the same moment, as its id will be higher."""
+        index = bisect.bisect_right(self.times, moment)
+        self.times.insert(index, moment)
+        self.answers.insert(index, granted)
+
+
+def consent_timelines(
+    db: Session | Connection, *, customer_ids: Collection[int], purposes: Collection[str]
+) -> dict[tuple[int, str], ConsentTimeline]:
+    """The timelines of `purposes` for `customer_ids`, keyed (customer id, purpose), in one query; a pair never
+    answered reads as an empty timeline."""
+    timelines: dict[tuple[int, str], ConsentTimeline] = defaultdict(ConsentTimeline)
+    if not customer_ids or not purposes:
+        return timelines
+    rows = as_connection(db).execute(
+        select(_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.granted)
+        .where(_EVENTS.customer_id.in_(sorted(customer_ids)), _EVENTS.purpose.in_(sorted(purposes)))
+        .order_by(_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.id)
+    )
+    for customer_id, purpose, occurred_at, granted in rows:
+        timeline = timelines[(customer_id, purpose)]
+        timeline.times.append(occurred_at)
+        timeline.answers.append(bool(granted))
+    return timelines
+
+
 _TOTALS = PageViewTotal.__table__.c
 _HELD_VIEWS = select(_TOTALS.view_count).where(_TOTALS.customer_id == bindparam("customer_id"))
 
@@ -178,7 +231,8 @@ def consents_page(
     )
 
 
-def _keep_wording(session: Session, *, register: PurposeRegister, purpose: str, locale: str, now: datetime) -> str:
+def keep_wording(session: Session, *, register: PurposeRegister, purpose: str, locale: str, now: datetime) -> str:
+    """The hash of the current wording of `purpose` in `locale`, its text stored once in `consent_wording`."""
     wording_hash = register.wording_hash(purpose, locale)
     statement = dialect_insert(session)(ConsentWording.__table__).values(
         hash=wording_hash,
@@ -233,7 +287,7 @@ def record_consent(
         return False
     if shown_version is None or shown_version == register.policy_version:
         shown_version = register.policy_version
-        wording_hash: str | None = _keep_wording(session, register=register, purpose=purpose, locale=locale, now=now)
+        wording_hash: str | None = keep_wording(session, register=register, purpose=purpose, locale=locale, now=now)
     else:
         wording_hash = session.execute(
             select(_WORDINGS.hash).where(

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import accumulate
+from pathlib import Path
 from time import perf_counter
 from typing import Any, NamedTuple
 from urllib.parse import quote_plus
@@ -32,6 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, MetaData, Table, func, select, text
 from sqlmodel import SQLModel
 
+from portal.consent.register import PurposeRegister, load_register
 from portal.demo.privacy_requests import build_requests, demo_staff, write_requests
 from portal.identity.passwords import hash_password
 from portal.models import (
@@ -86,7 +88,8 @@ CHUNK_SIZE = 5_000
 
 SITE = "https://www.maison-aubepine.example"
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")  # RFC 2606: never a real mailbox
-POLICY_VERSION = "2026-01"
+# The register the demo's consents were given under: its [[policy.previous]] versions date the older answers.
+PURPOSES_FILE = Path(__file__).resolve().parent.parent / "config" / "purposes.toml"
 BROWSING = "browsing_analytics"
 # Share of customers granting each purpose at some point; browsing analytics is the one the demo shows most.
 PURPOSE_RATES: dict[str, float] = {
@@ -964,6 +967,7 @@ def _consents(rng: random.Random, plans: list[_Plan], now: datetime) -> tuple[li
                 browsing_since[plan.customer_id] = history[-1][0]
     # Ids in time order, as an append-only ledger would have numbered them.
     events.sort()
+    register = load_register(PURPOSES_FILE)
     rows = [
         {
             "id": event_id,
@@ -973,12 +977,19 @@ def _consents(rng: random.Random, plans: list[_Plan], now: datetime) -> tuple[li
             "occurred_at": at,
             "channel": channel,
             "actor": "customer",
-            "policy_version": POLICY_VERSION,
+            "policy_version": _version_in_force(register, at),
             "wording_hash": None,
         }
         for event_id, (at, customer_id, purpose_index, granted, channel) in enumerate(events, start=1)
     ]
     return rows, browsing_since
+
+
+def _version_in_force(register: PurposeRegister, at: datetime) -> str:
+    """The policy version the customer was shown on the day of the answer. The demo's history starts after the
+    first version; an answer before it (a register edited to start later) records the first one, the oldest wording
+    the retailer can show."""
+    return register.version_in_force(at.astimezone(PARIS).date()) or register.versions()[0][0]
 
 
 def _purpose_history(rng: random.Random, plan: _Plan, purpose: str, now: datetime) -> list[tuple[datetime, bool, str]]:

@@ -13,7 +13,7 @@ Erasure runs in the caller's single transaction, so a crash midway leaves nothin
   customer's requests and their timelines (accountability, Art. 5(2)) with their free text scrubbed of the
   customer's details; audit events are checked the same way;
 - the customer row becomes a tombstone: every personal column NULL, `erased_at`, and `erased_email_hash`, a keyed
-  hash of the address (`is_erased_email`).
+  hash of the address (`is_erased_email`) and one of the retailer's customer id (`is_erased_ref`).
 
 The completion email is queued to the address before it is forgotten, and a `customer.erased` webhook tells the
 retailer's systems (Art. 19). Running it again is harmless: the second run finds nothing to do.
@@ -38,7 +38,7 @@ from portal.audit import record_audit
 from portal.consent import ledger
 from portal.consent.register import PurposeRegister
 from portal.db import checkpoint_after_commit
-from portal.erasure.tombstone import erased_email_hash
+from portal.erasure.tombstone import erased_email_hash, erased_ref_hash
 from portal.errors import CustomerNotFound
 from portal.i18n import email_language, lazy_gettext
 from portal.identity.keys import keyed_hash
@@ -70,7 +70,9 @@ SCRUBBED = "***"  # stands where a customer's detail was found in free text kept
 # Request details worth keeping after erasure: which field a rectification was about, never the proposed value.
 KEPT_DETAIL_KEYS = frozenset({"field"})
 # Columns of the tombstone that keep a value: everything else about the person is set to NULL.
-TOMBSTONE_KEEPS = frozenset({"id", "source", "created_at", "updated_at", "erased_at", "erased_email_hash"})
+TOMBSTONE_KEEPS = frozenset(
+    {"id", "source", "created_at", "updated_at", "erased_at", "erased_email_hash", "erased_ref_hash"}
+)
 
 
 # --- The plan --------------------------------------------------------------------------------------------------
@@ -430,11 +432,13 @@ def _completion_email(
 
 def _tombstone(session: Session, customer: Customer, *, settings: Settings, now: datetime) -> None:
     digest = erased_email_hash(settings, customer.email) if customer.email else None
+    ref_digest = erased_ref_hash(settings, customer.retailer_ref) if customer.retailer_ref else None
     for column in Customer.__table__.columns:
         if column.name not in TOMBSTONE_KEEPS and column.nullable:
             setattr(customer, column.name, None)
     customer.preferred_language = settings.default_locale
     customer.erased_email_hash = digest
+    customer.erased_ref_hash = ref_digest
     customer.erased_at = now
     customer.updated_at = now
 

@@ -11,7 +11,11 @@ file and an item in a JSON body meet the same rules and the same messages:
 3. `write(session, batch, tally)`: writes the batch in the caller's transaction and counts each outcome in `tally`.
 
 A kind whose record spans several rows (a receipt and its lines) says so with `group_key`: the importer never cuts
-a batch inside a group, and rejects the whole group when one of its rows is bad.
+a batch inside a group, and rejects the whole group when one of its rows is bad (a row `parse` refuses names its
+group with `RowInvalid(errors, group=…)` when it can).
+
+Records must pickle (dataclasses or tuples defined at module level): between its two passes the file importer
+keeps the checked records in a temporary file, not in memory.
 """
 
 from __future__ import annotations
@@ -31,10 +35,15 @@ from portal.settings import Settings
 
 @dataclasses.dataclass(frozen=True)
 class RowError:
-    """One problem of one row: the field it is about (our name, None for the whole row) and a translated message."""
+    """One problem of one row: the field it is about (our name, None for the whole row) and a translated message.
+
+    `reason` is the short code the summary counts a rejected row under when it is not a bad value ("conflict": two
+    records a person must reconcile); None counts it as "invalid".
+    """
 
     field: str | None
     message: str
+    reason: str | None = None
 
 
 class RowInvalid(ValueError):

@@ -8,13 +8,13 @@ assigned, then an address the customer proved, then a card number). Three querie
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from portal.db import as_connection
-from portal.erasure.tombstone import erased_email_hash
+from portal.erasure.tombstone import is_erased_email, is_erased_ref
 from portal.models import Customer, email_key
 from portal.settings import Settings
 
@@ -30,6 +30,23 @@ class CustomerRef:
     @property
     def email_key(self) -> str | None:
         return email_key(self.email) if self.email else None
+
+
+# The fields by which a row of purchases, consents or page views names its customer, in the order of trust.
+CUSTOMER_FIELDS = ("customer_id", "email", "loyalty_number")
+
+
+def customer_ref_of(values: Mapping[str, str | None]) -> CustomerRef | None:
+    """The customer a row names by its CUSTOMER_FIELDS (text values); None when it names none."""
+    ref = CustomerRef(
+        retailer_id=values.get("customer_id"), email=values.get("email"), loyalty_number=values.get("loyalty_number")
+    )
+    return ref if ref.retailer_id or ref.email or ref.loyalty_number else None
+
+
+def named_by(ref: CustomerRef) -> str:
+    """The first field the row names its customer by: where an "unknown customer" message points."""
+    return "customer_id" if ref.retailer_id else "email" if ref.email else "loyalty_number"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +96,11 @@ class CustomerIndex:
 
 
 def is_erased(session: Session, settings: Settings, ref: CustomerRef) -> bool:
-    """Whether the row names a customer who was erased at their request (by the address their tombstone keeps)."""
-    if not ref.email:
-        return False
-    digest = erased_email_hash(settings, ref.email)
-    return session.scalars(select(Customer.id).where(Customer.erased_email_hash == digest).limit(1)).first() is not None
+    """Whether the row names a customer who was erased at their request, by the address or the retailer's id their
+    tombstone keeps a keyed hash of."""
+    if ref.retailer_id and is_erased_ref(session, settings, ref.retailer_id):
+        return True
+    return bool(ref.email) and is_erased_email(session, settings, ref.email)
 
 
 def _found(row: object) -> FoundCustomer:

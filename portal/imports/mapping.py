@@ -48,26 +48,29 @@ class ColumnMapping:
     def resolve(self, fields: Sequence[FieldSpec], header: Sequence[str] | None, source: str) -> FileColumns:
         """Which column of this file holds each field. A required field with neither a column in the header nor a
         constant is a mistake of the whole file, reported once (JSON Lines have no header: each row says)."""
-        present = {spec.name: self.column_of(spec.name) for spec in fields}
-        if header is not None:
-            names = set(header)
-            missing = [
-                self.column_of(spec.name)
-                for spec in fields
-                if spec.required and present[spec.name] not in names and spec.name not in self.constants
-            ]
-            if missing:
-                raise MappingError(
-                    gettext(
-                        "%(file)s: the column(s) %(columns)s are missing from the header (found: %(found)s); name"
-                        " them in the mapping file's [columns] table if the export calls them otherwise.",
-                        file=source,
-                        columns=", ".join(f"“{name}”" for name in missing),
-                        found=", ".join(f"“{name}”" for name in header),
-                    )
+        wanted = {spec.name: self.column_of(spec.name) for spec in fields}
+        if header is None:
+            return FileColumns(wanted, dict(self.constants))
+        position = {name: index for index, name in enumerate(header)}
+        missing = [
+            column
+            for spec in fields
+            if spec.required and (column := wanted[spec.name]) not in position and spec.name not in self.constants
+        ]
+        if missing:
+            raise MappingError(
+                gettext(
+                    "%(file)s: the column(s) %(columns)s are missing from the header (found: %(found)s); name"
+                    " them in the mapping file's [columns] table if the export calls them otherwise.",
+                    file=source,
+                    columns=", ".join(f"“{name}”" for name in missing),
+                    found=", ".join(f"“{name}”" for name in header),
                 )
-            present = {field: column for field, column in present.items() if column in names}
-        return FileColumns(present, dict(self.constants))
+            )
+        present = {field: column for field, column in wanted.items() if column in position}
+        return FileColumns(
+            present, dict(self.constants), {field: position[column] for field, column in present.items()}
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +79,18 @@ class FileColumns:
 
     columns: Mapping[str, str]  # our field → the column holding it
     constants: Mapping[str, str]
+    positions: Mapping[str, int] | None = None  # our field → its place in a CSV row (None for JSON Lines)
 
-    def fields_of(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        fields = {field: values.get(column) for field, column in self.columns.items()}
-        for field, value in self.constants.items():
-            if fields.get(field) in (None, ""):
-                fields[field] = value
+    def fields_of(self, values: Sequence[str | None] | dict[str, Any]) -> dict[str, Any]:
+        if isinstance(values, dict):  # a JSON Lines object (dict, not Mapping: an ABC check costs, a million times)
+            fields = {field: values.get(column) for field, column in self.columns.items()}
+        else:
+            assert self.positions is not None
+            fields = {field: values[index] for field, index in self.positions.items()}
+        if self.constants:
+            for field, value in self.constants.items():
+                if fields.get(field) in (None, ""):
+                    fields[field] = value
         return fields
 
     def column_of(self, field: str | None) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from portal.imports.browsing import PageViewsKind
+from portal.imports.consents import ConsentsKind
+from portal.imports.customers import CustomersKind
 from portal.imports.kinds import Kind
 from portal.imports.stores import StoresKind
 
@@ -9,5 +12,8 @@ from portal.imports.stores import StoresKind
 KIND_NAMES = ("customers", "stores", "purchases", "consents", "page-views")
 
 KINDS: dict[str, type[Kind]] = {
+    CustomersKind.name: CustomersKind,
     StoresKind.name: StoresKind,
+    ConsentsKind.name: ConsentsKind,
+    PageViewsKind.name: PageViewsKind,
 }

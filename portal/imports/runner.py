@@ -30,12 +30,13 @@ from portal.i18n import gettext
 from portal.imports.kinds import ImportContext, Kind, RowError, RowInvalid, Tally
 from portal.imports.mapping import ColumnMapping, FileColumns
 from portal.imports.progress import NoProgress, Progress
-from portal.imports.sources import Source
+from portal.imports.sources import RawRow, Source
 
 DEFAULT_BATCH_SIZE = 2000
 SHOWN_PROBLEMS = 50  # the first ones are printed; the rejects file (--skip-invalid) has them all
 PROGRESS_EVERY = 500  # rows between two progress updates: cheap enough for a million rows
 REJECT_COLUMNS = ("file", "line", "column", "reason")
+UNREADABLE_PILE = 4  # batches' worth of unreadable rows kept waiting for the end of the group they may be in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,11 +88,11 @@ class StopRequest:
             signal.signal(signal.SIGINT, previous)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Row:
     file: str
     line: int
-    values: dict[str, Any]
+    values: list[str | None] | dict[str, Any]
     record: Any
     errors: list[RowError]
     group: str | None
@@ -144,7 +145,7 @@ class ImportRun:
     # --- Pass 1: read, parse, check, spool -------------------------------------------------------------------
 
     def _check_files(self, spool: IO[bytes], rejected: IO[bytes]) -> None:
-        sizes = [Path(name).stat().st_size if name != "-" else None for name in self.files]
+        sizes = [_size(name) for name in self.files]
         total_bytes = None if None in sizes else sum(s or 0 for s in sizes)
         done_bytes = 0
         self.progress.start(gettext("Checking"))
@@ -156,32 +157,49 @@ class ImportRun:
                     pending: list[_Row] = []
                     for raw in rows:
                         self.report.read += 1
-                        row = self._parsed(source.display_name, raw.line, raw.values, raw.problem, columns)
-                        if len(pending) >= self.batch_size and (row.group is None or row.group != pending[-1].group):
-                            self._check_batch(session, pending, columns, spool, rejected)
+                        row = self._parsed(source.display_name, raw, columns)
+                        if self._starts_batch(row, pending):
+                            self._check_batch(session, pending, source, columns, spool, rejected)
                             pending = []
                         pending.append(row)
                         if self.report.read % PROGRESS_EVERY == 0:
                             fraction = (done_bytes + source.position) / total_bytes if total_bytes else None
                             self.progress.update(self.report.read, fraction)
                     if pending:
-                        self._check_batch(session, pending, columns, spool, rejected)
+                        self._check_batch(session, pending, source, columns, spool, rejected)
                 done_bytes += source.size or 0
             session.rollback()
         self.progress.update(self.report.read, 1.0)
         self.progress.finish()
 
-    def _parsed(self, file: str, line: int, values: dict[str, Any], problem: str | None, columns: FileColumns) -> _Row:
-        if problem is not None:
-            return _Row(file, line, values, None, [RowError(None, problem)], None)
+    def _starts_batch(self, row: _Row, pending: list[_Row]) -> bool:
+        """Whether `row` begins a new batch: once the batch is full, at the first row of another group. A row
+        unreadable enough to have no group never begins one (it may sit inside a group), unless unreadable rows
+        pile up: memory stays bounded."""
+        if len(pending) < self.batch_size:
+            return False
+        if row.errors and row.group is None:
+            return len(pending) >= UNREADABLE_PILE * self.batch_size
+        current = next((r.group for r in reversed(pending) if r.group is not None or not r.errors), None)
+        return row.group is None or row.group != current
+
+    def _parsed(self, file: str, raw: RawRow, columns: FileColumns) -> _Row:
+        if raw.problem is not None:
+            return _Row(file, raw.line, raw.values, None, [RowError(None, raw.problem)], None)
         try:
-            record = self.kind.parse(columns.fields_of(values), line)
+            record = self.kind.parse(columns.fields_of(raw.values), raw.line)
         except RowInvalid as invalid:
-            return _Row(file, line, values, None, invalid.errors, invalid.group)
-        return _Row(file, line, values, record, [], self.kind.group_key(record))
+            return _Row(file, raw.line, raw.values, None, invalid.errors, invalid.group)
+        return _Row(file, raw.line, raw.values, record, [], self.kind.group_key(record))
 
     def _check_batch(
-        self, session: Session, rows: list[_Row], columns: FileColumns, spool: IO[bytes], rejected: IO[bytes]
+        self,
+        session: Session,
+        rows: list[_Row],
+        source: Source,
+        columns: FileColumns,
+        spool: IO[bytes],
+        rejected: IO[bytes],
     ) -> None:
         bad_groups = {row.group for row in rows if row.errors and row.group is not None}
         candidates = [row for row in rows if not row.errors and row.group not in bad_groups]
@@ -198,14 +216,14 @@ class ImportRun:
                 )
                 row.errors = [RowError(None, message)]
             if row.errors:
-                self._reject(row, columns, rejected)
+                self._reject(row, source, columns, rejected)
             else:
                 good.append(row.record)
         if good:
             pickle.dump(good, spool, protocol=pickle.HIGHEST_PROTOCOL)
             self.report.batches += 1
 
-    def _reject(self, row: _Row, columns: FileColumns, rejected: IO[bytes]) -> None:
+    def _reject(self, row: _Row, source: Source, columns: FileColumns, rejected: IO[bytes]) -> None:
         self.report.rejected += 1
         problems = [RowProblem(row.file, row.line, columns.column_of(e.field), e.message) for e in row.errors]
         self.report.problem_count += len(problems)
@@ -213,8 +231,9 @@ class ImportRun:
         if room > 0:
             self.report.problems.extend(problems[:room])
         if self.rejects_path is not None:
-            self._reject_columns.update(dict.fromkeys(row.values))
-            pickle.dump((row.file, row.line, problems, row.values), rejected, protocol=pickle.HIGHEST_PROTOCOL)
+            values = source.original(row.values)
+            self._reject_columns.update(dict.fromkeys(values))
+            pickle.dump((row.file, row.line, problems, values), rejected, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _write_rejects(self, rejected: IO[bytes], path: Path) -> None:
         """The rejected rows as they were given, with where and why, so they can be corrected and imported again."""
@@ -269,6 +288,15 @@ class ImportRun:
                 self.progress.update(self.report.committed_rows, self.report.committed_batches / self.report.batches)
             session.rollback()
         self.progress.finish()
+
+
+def _size(name: str) -> int | None:
+    """The size of a file in bytes, to estimate the time left; None for standard input (or a file that is not
+    there: opening it will say so)."""
+    try:
+        return None if name == "-" else Path(name).stat().st_size
+    except OSError:
+        return None
 
 
 def _pickled(stream: IO[bytes]) -> Iterator[Any]:

@@ -11,7 +11,8 @@ import dataclasses
 import gzip
 import json
 import sys
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,12 +27,16 @@ class SourceError(ValueError):
     """A file that cannot be read at all (missing, empty, not UTF-8, no header…); nothing of it can be imported."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class RawRow:
-    """One row as the export wrote it: its first line, its values by column, or why it cannot be read."""
+    """One row as the export wrote it: its first line, its values, or why it cannot be read.
+
+    A CSV row's values are a list in the order of the header (stripped, None when empty: a list is what a million
+    rows can afford); a JSON Lines row's are its object.
+    """
 
     line: int
-    values: dict[str, Any]
+    values: list[str | None] | dict[str, Any]
     problem: str | None = None
 
 
@@ -107,7 +112,7 @@ class Source:
                             line=number,
                         )
                     ) from None
-        except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
+        except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
             raise SourceError(
                 gettext("%(file)s: cannot be read after line %(line)s (%(reason)s).",
                         file=self.display_name, line=number, reason=str(exc) or type(exc).__name__)
@@ -128,11 +133,20 @@ class Source:
             self.is_json = True
             return self._json_rows()
         csv.field_size_limit(MAX_FIELD)
-        counted = _Counted(_chain(self._first, self._lines), self._blank_before)
-        reader = csv.reader(counted, delimiter=self._delimiter or _sniffed_delimiter(self._first))
+        reader = csv.reader(
+            _chain(self._first, self._lines), delimiter=self._delimiter or _sniffed_delimiter(self._first)
+        )
         self.columns = [name.strip() for name in next(reader)]
         self._check_header(self.columns)
-        return self._csv_rows(reader, counted)
+        return self._csv_rows(reader)
+
+    def original(self, values: list[str | None] | dict[str, Any]) -> dict[str, Any]:
+        """A row's values by column, as the rejects file shows them (cells beyond the header numbered)."""
+        if isinstance(values, dict):
+            return values
+        columns = self.columns or []
+        extra = [f"#{n}" for n in range(len(columns) + 1, len(values) + 1)]
+        return dict(zip([*columns, *extra], values, strict=False))
 
     def _json_rows(self) -> Iterator[RawRow]:
         for number, line in enumerate(_chain(self._first, self._lines), start=1 + self._blank_before):
@@ -149,30 +163,29 @@ class Source:
                 continue
             yield RawRow(number, value)
 
-    def _csv_rows(self, reader: Iterator[list[str]], counted: _Counted) -> Iterator[RawRow]:
+    def _csv_rows(self, reader: Any) -> Iterator[RawRow]:
         assert self.columns is not None
         width = len(self.columns)
-        start = counted.count + 1
+        skipped = self._blank_before
+        start = reader.line_num + 1
         try:
             for cells in reader:
-                line, start = start, counted.count + 1
-                if not any(cell.strip() for cell in cells):
-                    continue
-                values = {name: _cell(cell) for name, cell in zip(self.columns, cells, strict=False)}
-                if len(cells) != width:
+                line, start = start, reader.line_num + 1
+                values = [cell.strip() or None for cell in cells]
+                if len(values) == width:
+                    yield RawRow(line + skipped, values)
+                elif any(values):  # a blank line is no row
                     problem = gettext(
                         "This row has %(found)s columns where the header has %(expected)s (check the delimiter and"
                         " the quotes).",
                         found=len(cells),
                         expected=width,
                     )
-                    yield RawRow(line, values, problem)
-                    continue
-                yield RawRow(line, values)
+                    yield RawRow(line + skipped, values, problem)
         except csv.Error as exc:
             raise SourceError(
                 gettext("%(file)s, line %(line)s: the CSV cannot be read (%(reason)s).",
-                        file=self.display_name, line=counted.count, reason=str(exc))
+                        file=self.display_name, line=reader.line_num + skipped, reason=str(exc))
             ) from None  # fmt: skip
 
     def _check_header(self, columns: list[str]) -> None:
@@ -195,30 +208,9 @@ class Source:
             seen.add(name)
 
 
-class _Counted:
-    """The lines given to the csv reader, counted, so that a row spanning several lines reports its first one."""
-
-    def __init__(self, lines: Iterable[str], skipped: int) -> None:
-        self._lines = iter(lines)
-        self.count = skipped
-
-    def __iter__(self) -> _Counted:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self.count += 1
-        return line
-
-
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield first
     yield from rest
-
-
-def _cell(text: str) -> str | None:
-    text = text.strip()
-    return text or None
 
 
 def _sniffed_delimiter(header: str) -> str:

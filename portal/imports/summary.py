@@ -20,6 +20,7 @@ REASONS = {
     "no_consent": lazy_gettext("no browsing-analytics consent at that time"),
     "unknown_customer": lazy_gettext("no such customer"),
     "conflict": lazy_gettext("a conflict a person must settle"),
+    "past_retention": lazy_gettext("older than the retention period of the purpose register"),
 }
 
 

@@ -31,6 +31,19 @@ class Formats:
     decimal_comma: bool = False
 
 
+def as_text(value: object) -> str | None:
+    """A field's value as stripped text, None when absent or blank: CSV gives text, JSON Lines and the API also
+    numbers and booleans (a customer id written 1042 is the text "1042")."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        raise ValueError(gettext("A single value is expected here, not a list or an object."))
+    text = str(value).strip()
+    return text or None
+
+
 def read_date(text: str, formats: Formats) -> date:
     text = text.strip()
     for pattern in formats.date:

@@ -11,7 +11,7 @@ from portal.models.types import UTCDateTime
 
 # What a key may do. A marketing tool reads consents; a till records them; the web shop sends browsing events.
 API_SCOPES = ("consents:read", "consents:write", "browsing:write", "customers:write", "purchases:write")
-WEBHOOK_TOPICS = ("consent.changed", "customer.rectified", "customer.erased")
+WEBHOOK_TOPICS = ("consent.changed", "customer.rectified", "customer.erased", "customer.merged")
 
 
 class ApiKey(SQLModel, table=True):

@@ -30,6 +30,8 @@ class Customer(SQLModel, table=True):
         Index("ix_customer_retailer_ref", "retailer_ref", unique=True),
         # Imports and sign-up check an address against the erased ones (requests/erasure.py is_erased_email).
         Index("ix_customer_erased_email_hash", "erased_email_hash"),
+        # …and imports check the retailer's customer id against the erased ones too (imports/lookup.py is_erased).
+        Index("ix_customer_erased_ref_hash", "erased_ref_hash"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -57,6 +59,7 @@ class Customer(SQLModel, table=True):
     # Tombstone after erasure: the row stays so a later import cannot silently recreate a profile.
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     erased_email_hash: str | None = Field(default=None, max_length=128)
+    erased_ref_hash: str | None = Field(default=None, max_length=128)  # keyed hash of the retailer's customer id
 
     @staticmethod
     def stored_profile_columns() -> tuple[str, ...]:

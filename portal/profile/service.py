@@ -154,16 +154,37 @@ def last_changed(session: Session, *, customer_id: int) -> dict[str, datetime]:
     return changed
 
 
+HISTORY_SHOWN = 20  # the latest changes on the page; the archive (portability) holds them all
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangeShown:
+    field: str
+    changed_at: datetime
+    channel: str  # web | store | support | import | api: how the change reached us
+
+
 @dataclasses.dataclass(frozen=True)
 class Profile:
     customer: Customer
     last_changed: dict[str, datetime]  # by field, as `last_changed` returns it
+    history: list[ChangeShown]  # the latest changes first, whoever made them (the customer, staff, an import)
+
+
+_HISTORY = (
+    select(ProfileChange.field, ProfileChange.changed_at, ProfileChange.channel)
+    .where(ProfileChange.customer_id == bindparam("customer_id"))
+    .order_by(ProfileChange.changed_at.desc(), ProfileChange.id.desc())
+    .limit(HISTORY_SHOWN)
+)
 
 
 def profile_of(session: Session, *, customer_id: int) -> Profile:
-    """The customer as the profile page shows them, with when each field last changed. Raises CustomerNotFound."""
+    """The customer as the profile page shows them, with when each field last changed and the latest changes.
+    Raises CustomerNotFound."""
     customer = _customer(session, customer_id)
-    return Profile(customer=customer, last_changed=last_changed(session, customer_id=customer_id))
+    history = [ChangeShown(*row) for row in session.connection().execute(_HISTORY, {"customer_id": customer_id})]
+    return Profile(customer=customer, last_changed=last_changed(session, customer_id=customer_id), history=history)
 
 
 # --- Email change ----------------------------------------------------------------------------------------------

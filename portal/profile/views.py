@@ -73,6 +73,7 @@ async def _profile_page(
         {
             "customer": customer,
             "changed_at": shown.last_changed,
+            "history": shown.history,
             "changed": changed,
             "email_requested": request.query_params.get("email") == "sent",
             "form": form,

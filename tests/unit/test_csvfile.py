@@ -16,3 +16,9 @@ def test_text_that_a_spreadsheet_would_run_is_quoted(start: str) -> None:
 
 def test_numbers_and_empty_cells_are_written_as_they_are() -> None:
     assert csv_line([-12.5, -3, None, "a"]) == "-12.5,-3,,a\r\n"
+
+
+def test_a_phone_number_or_a_signed_amount_stays_as_written() -> None:
+    assert csv_line(["+33612345678", "+33 6 12 34 56 78", "-12,50", "+1 (555)"]) == (
+        '+33612345678,+33 6 12 34 56 78,"-12,50",\'+1 (555)\r\n'
+    )

@@ -15,10 +15,12 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
 
 from portal.backoffice.reports import build_report
+from portal.consent.register import load_register
 from portal.db import make_engine, migrate
 from portal.demo.dataset import ANCHOR, DEMO_CUSTOMERS, DEMO_STAFF, DemoSummary, ensure_demo_data, generate
 from portal.models import (
     AuditEvent,
+    ConsentEvent,
     Customer,
     PageView,
     PageViewDay,
@@ -207,6 +209,17 @@ def test_page_views_only_while_browsing_is_consented(demo: tuple[Engine, DemoSum
         engine, "SELECT COUNT(DISTINCT customer_id) FROM consent_event WHERE purpose = 'browsing_analytics'"
     )
     assert 0.35 <= consenting / _scalar(engine, "SELECT COUNT(*) FROM customer") <= 0.55
+
+
+def test_each_consent_records_the_policy_version_in_force_on_its_day(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, _ = demo
+    register = load_register(make_settings("sqlite://", smtp_port=1).purposes_file)
+    paris = ZoneInfo(TIMEZONE)
+    with Session(engine) as session:
+        events = session.execute(select(ConsentEvent.occurred_at, ConsentEvent.policy_version)).all()
+    recorded = Counter(version for _, version in events)
+    assert all(version == register.version_in_force(at.astimezone(paris).date()) for at, version in events)
+    assert len(recorded) >= 3  # six years of history span several versions of the policy
 
 
 def test_existing_data_is_kept(demo: tuple[Engine, DemoSummary]) -> None:

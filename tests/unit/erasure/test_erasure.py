@@ -18,6 +18,7 @@ from portal.erasure import service as erasure
 from portal.erasure import tombstone
 from portal.identity.service import request_sign_in
 from portal.identity.sessions import open_session
+from portal.imports.lookup import CustomerRef, is_erased
 from portal.models import (
     AuditEvent,
     ConsentEvent,
@@ -57,6 +58,7 @@ PERSON = {
     "city": "Lyon",
     "birth_date": date(1979, 8, 14),
     "loyalty_number": "AUB-77665544",
+    "retailer_ref": "CRM-QV-0042",
 }
 NEW_STREET = "7 impasse des Glycines"
 NEW_EMAIL = "mireille.q@example.net"
@@ -334,6 +336,10 @@ def test_erasure_makes_a_tombstone_detaches_purchases_and_keeps_the_proof(engine
         personal = [c.name for c in Customer.__table__.columns if c.name not in erasure.TOMBSTONE_KEEPS and c.nullable]  # type: ignore[attr-defined]
         assert personal and all(getattr(customer, name) is None for name in personal)
         assert customer.erased_email_hash == tombstone.erased_email_hash(settings, PERSON["email"])
+        assert customer.erased_ref_hash == tombstone.erased_ref_hash(settings, PERSON["retailer_ref"])
+        assert is_erased(session, settings, CustomerRef(retailer_id="CRM-QV-0042"))
+        assert is_erased(session, settings, CustomerRef(email="mireille.QUINTAVALLE@example.org"))
+        assert not is_erased(session, settings, CustomerRef(retailer_id="CRM-QV-0043", email="x@example.org"))
         # The ledger stays with the tombstone, each consent still given now withdrawn by the agent via support.
         withdrawals = session.scalars(
             select(ConsentEvent).where(ConsentEvent.customer_id == cid, ConsentEvent.occurred_at == NOW)

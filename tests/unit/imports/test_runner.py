@@ -15,12 +15,12 @@ from sqlmodel import Session
 from portal.db import transaction
 from portal.i18n import using_locale
 from portal.imports.kinds import FieldSpec, ImportContext, RowError, RowInvalid, Tally
-from portal.imports.progress import PlainProgress
+from portal.imports.progress import BarProgress, PlainProgress
 from portal.imports.runner import StopRequest
 from portal.imports.stores import StoresKind
 from portal.imports.summary import refusal_lines, summary_lines
 from portal.models import AuditEvent, Store
-from tests.unit.imports.conftest import CONFIG, stores_in
+from tests.unit.imports.conftest import CONFIG, SAMPLES, stores_in
 
 
 class TicketsKind:
@@ -109,8 +109,9 @@ def test_batches_never_cut_a_group_and_a_bad_row_rejects_its_group(engine, run_i
     TicketsKind.checked.clear()
     rows = ["T1,a1", "T1,a2", "T1,a3", "T2,b1", "T2,bad", "T3,c1", "T4,nope", "T4,d2", "T5,e1"]
     rejects = tmp_path / "rejects.csv"
-    report = run_import(TicketsKind, write_csv(tmp_path / "t.csv", "ticket,code", rows), batch_size=2,
-                        rejects_path=str(rejects))  # fmt: skip
+    with using_locale("fr"):
+        report = run_import(TicketsKind, write_csv(tmp_path / "t.csv", "ticket,code", rows), batch_size=2,
+                            rejects_path=str(rejects))  # fmt: skip
     # T2 failed to parse, so is never checked; no batch ends inside T1 or T4 although a batch is 2 rows
     assert TicketsKind.checked == [["T1", "T1", "T1"], ["T3", "T4", "T4"], ["T5"]]
     assert set(stores_in(engine)) == {"a1", "a2", "a3", "c1", "e1"}
@@ -118,7 +119,7 @@ def test_batches_never_cut_a_group_and_a_bad_row_rejects_its_group(engine, run_i
     with rejects.open(encoding="utf-8") as stream:
         reasons = {row["code"]: row["reason"] for row in csv.DictReader(stream)}
     assert reasons["bad"] == "bad code" and reasons["nope"] == "refused by check"
-    assert "« T2 »" in reasons["b1"] and "« T4 »" in reasons["d2"]  # the operator's language: French by default
+    assert "« T2 »" in reasons["b1"] and "« T4 »" in reasons["d2"]  # in the operator's language
 
 
 def test_a_dry_run_counts_exactly_and_writes_nothing(engine, run_import, tmp_path: Path) -> None:
@@ -163,3 +164,29 @@ def test_progress_without_a_terminal_is_plain_lines(run_import, tmp_path: Path) 
     assert "Checking: 500 rows" in lines[0] and "rows/s, about" in lines[0] and "s left" in lines[0]
     assert any(line.startswith("Checking: 1,200 rows in ") for line in lines)
     assert lines[-1].startswith("Writing: 1,200 rows in ")
+
+
+def test_several_files_and_the_json_lines_sample_import_as_one_run(engine, run_import, tmp_path: Path) -> None:
+    more = write_csv(tmp_path / "more.csv", "store_code,name", ["NTE-01,Maison Aubépine Nantes"])
+    report = run_import(StoresKind, SAMPLES / "stores.jsonl", more)
+    assert report.read == 5 and report.tally.outcomes == {"created": 5}
+    assert stores_in(engine)["WEB"] == ("Boutique en ligne", None, "web")
+
+
+def test_on_a_terminal_the_bar_shows_rows_per_second_and_time_left() -> None:
+    stream = io.StringIO()
+    bar = BarProgress(stream)
+    bar.start("Checking")
+    bar.update(500, 0.25)
+    bar.update(1000, 0.5)
+    bar.finish()
+    drawn = stream.getvalue()
+    assert "Checking" in drawn and "1000/1000" in drawn and " rows/s" in drawn
+
+
+def test_an_unreadable_row_inside_a_group_does_not_cut_it(run_import, tmp_path: Path) -> None:
+    TicketsKind.checked.clear()
+    rows = ["T1,a1", "T1,a2", "T1,a3,extra", "T1,a4", "T2,b1"]
+    run_import(TicketsKind, write_csv(tmp_path / "t.csv", "ticket,code", rows), batch_size=2,
+               rejects_path=str(tmp_path / "rejects.csv"))  # fmt: skip
+    assert TicketsKind.checked == [["T1", "T1", "T1"], ["T2"]]

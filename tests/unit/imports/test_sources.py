@@ -13,7 +13,7 @@ from portal.imports.sources import Source, SourceError
 
 def rows_of(path: Path) -> tuple[list[str] | None, list[tuple[int, dict, str | None]]]:
     with Source(str(path)) as source:
-        rows = [(row.line, row.values, row.problem) for row in source.rows()]
+        rows = [(row.line, source.original(row.values), row.problem) for row in source.rows()]
         return source.columns, rows
 
 
@@ -99,3 +99,13 @@ def test_files_that_cannot_be_read_say_why(tmp_path: Path, content: str, expecte
 def test_a_missing_file_is_a_source_error(tmp_path: Path) -> None:
     with using_locale("en"), pytest.raises(SourceError, match="cannot be read"):
         Source(str(tmp_path / "nowhere.csv"))
+
+
+def test_a_damaged_gzip_is_a_source_error(tmp_path: Path) -> None:
+    packed = gzip.compress(("store_code,name\n" + "".join(f"S{i},Shop {i}\n" for i in range(5000))).encode())
+    damaged = {"corrupt": packed[:200] + b"\0" * 50 + packed[250:], "truncated": packed[: len(packed) // 2]}
+    for name, content in damaged.items():
+        path = tmp_path / f"{name}.csv.gz"
+        path.write_bytes(content)
+        with using_locale("en"), pytest.raises(SourceError, match=f"{name}.csv.gz: cannot be read after line"):
+            rows_of(path)
