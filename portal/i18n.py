@@ -70,6 +70,18 @@ def using_locale(locale: str) -> Iterator[None]:
         _current_locale.reset(token)
 
 
+def email_language(preferred: str | None, *, acting_on_page: str | None = None) -> str:
+    """The one rule for the language of an email to a person, applied by every sender.
+
+    The language of the page the person is using when their own act sends the email, else the language they prefer
+    (a step taken by staff, a job): one flow never changes language half-way.
+    """
+    for choice in (acting_on_page, preferred):
+        if choice in SUPPORTED_LOCALES:
+            return choice
+    return DEFAULT_LOCALE
+
+
 class ContextualMessage(str):
     """A message id with a context (gettext's msgctxt), for a word a language translates differently by role:
     the status "Received" is « Reçue » in French, the date label "Received" « Reçu le »."""

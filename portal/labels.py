@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 
-from portal.i18n import get_locale, gettext, lazy_gettext, lazy_pgettext, using_locale
+from portal.i18n import SUPPORTED_LOCALES, get_locale, gettext, lazy_gettext, lazy_pgettext, translations, using_locale
 
 # --- What the customer reads -------------------------------------------------------------------------------------
 
@@ -216,6 +216,62 @@ AUDIT_ACTIONS = {
     "webhook_endpoint.enabled": lazy_gettext("Webhook endpoint enabled"),
     "webhook_endpoint.secret_rotated": lazy_gettext("Webhook signing secret replaced"),
 }
+# --- What the portal itself writes on a customer's request -------------------------------------------------------
+# A closing outcome or a notice on the timeline that the portal writes (not a person) is stored as "system:<code>"
+# and rendered in the reader's language when shown, emailed or archived; any other note was written by a person and
+# is shown as written. (Rows from before the codes hold the sentence itself: `note_code` recognises them.)
+SYSTEM_NOTE_PREFIX = "system:"
+SYSTEM_NOTES = {
+    "erased": lazy_gettext(
+        "Your personal data was erased. Your purchases are kept for accounting, anonymised: they are no longer "
+        "linked to you."
+    ),
+    "restricted": lazy_gettext(
+        "The use of your data is restricted: we keep it but no longer use it, in particular for marketing, until "
+        "we tell you otherwise."
+    ),
+    "objection": lazy_gettext(
+        "Your objection is recorded: every consent you had given us is withdrawn, and we no longer use your data "
+        "for marketing."
+    ),
+    "downloaded": lazy_gettext("You downloaded the archive of all your data."),
+    "download_link_sent": lazy_gettext("We emailed you a link to download your data. It works for 7 days."),
+}
+
+
+def system_note(code: str) -> str:
+    """What to store for the portal's own text `code` (raises KeyError for an unknown code)."""
+    SYSTEM_NOTES[code]  # noqa: B018  (a typo in a code must fail where it is written, not show up as text)
+    return SYSTEM_NOTE_PREFIX + code
+
+
+@cache
+def _codes_of_sentences() -> dict[str, str]:
+    return {
+        translations(locale).gettext(message): code
+        for code, message in SYSTEM_NOTES.items()
+        for locale in SUPPORTED_LOCALES
+    }
+
+
+def note_code(note: str | None) -> str | None:
+    """The code of a text the portal wrote, or None when a person wrote `note` (or there is none)."""
+    if not note:
+        return None
+    if note.startswith(SYSTEM_NOTE_PREFIX) and note[len(SYSTEM_NOTE_PREFIX) :] in SYSTEM_NOTES:
+        return note[len(SYSTEM_NOTE_PREFIX) :]
+    return _codes_of_sentences().get(note)
+
+
+def note_text(note: str | None, locale: str | None = None) -> str:
+    """A stored note or outcome as the reader reads it: the portal's texts in their language (`locale`, else the
+    current one), a person's as written."""
+    code = note_code(note)
+    if not code:
+        return note or ""
+    return translations(locale).gettext(str(SYSTEM_NOTES[code])) if locale else gettext(SYSTEM_NOTES[code])
+
+
 # Actors that are not a person's account.
 AUDIT_ACTORS = {"system": lazy_gettext("The portal"), "cli": lazy_gettext("Command line")}
 
@@ -226,6 +282,16 @@ def _label(table: dict[str, str], value: str) -> str:
 
 def field_label(field: str) -> str:
     return _label(PROFILE_FIELDS, field)
+
+
+# What the profile shows for a field it holds no value for: French agrees it with the field (« non renseignée »
+# for a date), so a date has a message of its own.
+NOT_HELD = lazy_gettext("not held")
+NOT_HELD_BY_FIELD = {"birth_date": lazy_pgettext("a date", "not held")}
+
+
+def not_held_label(field: str) -> str:
+    return gettext(NOT_HELD_BY_FIELD.get(field, NOT_HELD))
 
 
 def request_type_label(value: str) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+
+from portal.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, get_locale
 
 HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -26,12 +29,17 @@ class Retailer:
     logo_alt: str
     primary_colour: str
     accent_colour: str
-    dpo_name: str
+    dpo_names: Mapping[str, str]  # the DPO's title in each language the portal speaks
     dpo_email: str
     dpo_postal_address: str
     support_email: str
     # Profile fields the customer cannot change alone: "ask for a correction" files a rectification request.
     locked_fields: tuple[str, ...] = ("birth_date", "loyalty_number")
+
+    @property
+    def dpo_name(self) -> str:
+        """The DPO's title in the language being spoken (a page, an email, an archive)."""
+        return self.dpo_names.get(get_locale()) or self.dpo_names[DEFAULT_LOCALE]
 
 
 def _relative_luminance(colour: str) -> float:
@@ -79,6 +87,18 @@ def load_retailer(path: Path) -> Retailer:
             raise RetailerConfigError(f"{path}: [{section}] {key} must be an email address")
         return value
 
+    def translated(section: str, key: str) -> dict[str, str]:
+        """A text the customer reads: one string per supported language (fr = "…", en = "…")."""
+        value = data.get(section, {}).get(key)
+        if not isinstance(value, dict) or any(
+            not isinstance(value.get(locale), str) or not value[locale].strip() for locale in SUPPORTED_LOCALES
+        ):
+            raise RetailerConfigError(
+                f"{path}: [{section}] {key} must give the text in every language: "
+                + ", ".join(f'{locale} = "…"' for locale in SUPPORTED_LOCALES)
+            )
+        return {locale: value[locale].strip() for locale in SUPPORTED_LOCALES}
+
     locked = data.get("profile", {}).get("locked_fields", ["birth_date", "loyalty_number"])
     lockable = {"first_name", "last_name", "phone", "postal_address", "birth_date", "loyalty_number"}
     if not isinstance(locked, list) or any(field not in lockable for field in locked):
@@ -99,7 +119,7 @@ def load_retailer(path: Path) -> Retailer:
         logo_alt=text("retailer", "logo_alt"),
         primary_colour=colour("primary"),
         accent_colour=colour("accent"),
-        dpo_name=text("dpo", "name"),
+        dpo_names=translated("dpo", "name"),
         dpo_email=email("dpo", "email"),
         dpo_postal_address=text("dpo", "postal_address"),
         support_email=email("support", "email"),

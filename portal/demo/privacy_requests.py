@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select, text
 
+from portal.labels import system_note
 from portal.models import AuditEvent, PrivacyRequest, RequestEvent, StaffUser, email_key
 from portal.requests.deadlines import due_at_for
 from portal.requests.service import REFERENCE_ALPHABET
@@ -104,21 +105,21 @@ TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
         # (the agent's question, the customer's answer)
         "exchange_rectification": (
             "Pouvez-vous nous envoyer un justificatif (facture ou pièce d'identité) pour cette correction ?"
-            "|Je vous ai envoyé le justificatif par email ce matin.",
+            "|Je vous ai envoyé le justificatif par e-mail ce matin.",
             "Pouvez-vous confirmer la nouvelle valeur ? Celle indiquée ne correspond à aucun format connu."
             "|Oui, c'est bien celle-ci, je l'ai vérifiée.",
         ),
         "exchange": (
             "Pour retrouver vos achats en magasin, pouvez-vous nous indiquer le numéro de votre carte de fidélité ?"
             "|C'est la carte indiquée sur mon profil.",
-            "Votre demande concerne-t-elle aussi les achats faits avec votre ancienne adresse email ?"
+            "Votre demande concerne-t-elle aussi les achats faits avec votre ancienne adresse e-mail ?"
             "|Oui, les deux adresses s'il vous plaît.",
             "Pouvez-vous préciser de quelle période il s'agit ?|Depuis janvier de l'année dernière.",
         ),
         "note": (
             "Vérifié en caisse : les tickets sont bien rattachés à la carte.",
             "Appel du client pour confirmer sa demande.",
-            "Doublon d'une demande par email, traitée ici.",
+            "Doublon d'une demande par e-mail, traitée ici.",
         ),
         "extension": (
             "Votre demande porte sur plusieurs années d'achats en magasin : nous devons interroger les archives de "
@@ -127,20 +128,12 @@ TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
             "nouvelle date indiquée.",
         ),
         "outcome_access": (
-            "Nous vous avons envoyé par email une copie de toutes les données que nous détenons sur vous, avec leurs "
+            "Nous vous avons envoyé par e-mail une copie de toutes les données que nous détenons sur vous, avec leurs "
             "finalités et leurs durées de conservation.",
         ),
         "outcome_rectification": ("La correction demandée a été faite dans votre profil.",),
         "outcome_portability": (
             "Votre archive (fichiers CSV et JSON) vous a été envoyée par un lien de téléchargement valable 7 jours.",
-        ),
-        "outcome_portability_web": ("Vous avez téléchargé l'archive de toutes vos données.",),
-        "outcome_objection": (
-            "Votre opposition est enregistrée : nous n'utilisons plus vos données à des fins de prospection.",
-        ),
-        "outcome_restriction": (
-            "L'utilisation de vos données est limitée : nous les conservons mais ne les utilisons plus, notamment "
-            "pour la prospection, jusqu'à ce que nous vous informions du contraire.",
         ),
         "outcome_other": (
             "Vos tickets de caisse sont conservés 10 ans pour notre comptabilité, détachés de votre compte si vous "
@@ -201,12 +194,6 @@ TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "outcome_rectification": ("The correction you asked for has been made to your profile.",),
         "outcome_portability": ("Your archive (CSV and JSON files) was sent to you as a download link valid 7 days.",),
-        "outcome_portability_web": ("You downloaded the archive of all your data.",),
-        "outcome_objection": ("Your objection is recorded: we no longer use your data for marketing.",),
-        "outcome_restriction": (
-            "The use of your data is restricted: we keep it but no longer use it, in particular for marketing, until "
-            "we tell you otherwise.",
-        ),
         "outcome_other": (
             "Receipts are kept for 10 years for our accounts, detached from you if you delete your account. The "
             '"Your data and how we use it" page has the details.',
@@ -686,7 +673,7 @@ def _closed(builder: _Builder, index: int) -> None:
     language = customer.language
     if outcome == "downloaded":
         at = received + timedelta(days=days)
-        timeline.complete(at, f"customer:{customer.id}", TEXTS[language]["outcome_portability_web"][0])
+        timeline.complete(at, f"customer:{customer.id}", system_note("downloaded"))
         files = {"via": "portal", "files": 9, "rows": rng.randint(300, 4000), "bytes": rng.randint(80_000, 900_000)}
         timeline.audit(at, f"customer:{customer.id}", "portability.archive_delivered", files)
         return
@@ -734,8 +721,11 @@ def _closed(builder: _Builder, index: int) -> None:
     if outcome == "rejected":
         timeline.reject(closed, actor, TEXTS[language][f"reject_{type_}"][0])
         return
-    kind = "portability" if type_ == "portability" else type_
-    timeline.complete(closed, actor, builder.text(language, f"outcome_{kind}"))
+    # Objection and restriction close with the portal's own text (stored as its code, read in the reader's language);
+    # the other outcomes are the agent's words.
+    own = {"objection": "objection", "restriction": "restricted"}
+    outcome_text = system_note(own[type_]) if type_ in own else builder.text(language, f"outcome_{type_}")
+    timeline.complete(closed, actor, outcome_text)
     if type_ == "restriction":
         lifted = _office(closed + timedelta(days=rng.uniform(10, 45)))
         timeline.lift(min(lifted, builder.now - timedelta(days=1)), actor)

@@ -40,8 +40,9 @@ from portal.consent.register import PurposeRegister
 from portal.db import checkpoint_after_commit
 from portal.erasure.tombstone import erased_email_hash, erased_ref_hash
 from portal.errors import CustomerNotFound
-from portal.i18n import lazy_gettext
+from portal.i18n import email_language, lazy_gettext
 from portal.identity.keys import keyed_hash
+from portal.labels import system_note
 from portal.mail.compose import EmailComposer
 from portal.models import (
     AuditEvent,
@@ -134,10 +135,7 @@ LABELS = {
     "requests": lazy_gettext("Requests and how they were handled, without name or contact details"),
     "erased_address": lazy_gettext("A keyed hash of the email address (the address itself is deleted)"),
 }
-ERASED_OUTCOME = lazy_gettext(
-    "Your personal data was erased. Your purchases are kept for accounting, anonymised: they are no longer "
-    "linked to you."
-)
+ERASED_OUTCOME = system_note("erased")
 REASONS = {
     "purchases": lazy_gettext(
         "Legal obligation: invoices and accounting records must be kept (French Commercial Code, article L123-22)."
@@ -407,7 +405,7 @@ def _completion_email(
 ) -> None:
     if not customer.email:
         return
-    language = customer.preferred_language
+    language = email_language(customer.preferred_language)  # staff erase: the customer's own language
 
     def lines(action: str) -> list[dict[str, object]]:
         return [

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.i18n import email_language
 from portal.identity import ratelimit
 from portal.identity.keys import keyed_hash, same_hash
 from portal.identity.sessions import end_session, open_session
@@ -144,6 +145,7 @@ def request_sign_in(
         )
     )
     minutes = int(settings.login_ttl.total_seconds() // 60)
+    language = email_language(customer.preferred_language if customer else None, acting_on_page=language)
     if customer:
         message = composer.compose(
             "sign-in",

@@ -8,8 +8,7 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import parseaddr
 
 import aiosmtplib
 import httpx
@@ -18,6 +17,7 @@ from sqlalchemy import Engine, or_, select, update
 from portal.db import transaction
 from portal.models import OutboxMessage, WebhookEndpoint, utcnow
 from portal.outbox.housekeeping import purge_sign_in_records
+from portal.outbox.mime import mime_bytes
 from portal.outbox.signing import event_body, signed_headers
 from portal.portability.service import close_abandoned_downloads
 from portal.settings import Settings
@@ -47,17 +47,6 @@ def backoff(attempts: int) -> timedelta:
     """10 s, 20 s, 40 s … capped at an hour, with jitter so that workers do not retry in lockstep."""
     seconds = min(10 * 2 ** max(attempts - 1, 0), MAX_BACKOFF.total_seconds())
     return timedelta(seconds=seconds * random.uniform(0.9, 1.1))
-
-
-def build_mime(payload: dict, *, sender: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = payload["to"]
-    message["Subject"] = payload["subject"]
-    message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip(">") or "localhost")
-    message.set_content(payload["text"])
-    message.add_alternative(payload["html"], subtype="html")
-    return message
 
 
 DELIVERY_FAILURES = (
@@ -195,9 +184,12 @@ class OutboxWorker:
             return
         if message.kind != "email":
             raise ValueError(f"no transport for outbox kind {message.kind!r}")
-        s = self.settings
+        s, payload = self.settings, message.payload or {}
+        # Sent as bytes flattened by our policy: given the message object, aiosmtplib would fold it with its own.
         await aiosmtplib.send(
-            build_mime(message.payload or {}, sender=s.mail_from),
+            mime_bytes(payload, sender=s.mail_from),
+            sender=parseaddr(s.mail_from)[1],
+            recipients=[payload["to"]],
             hostname=s.smtp_host,
             port=s.smtp_port,
             username=s.smtp_username or None,

@@ -280,7 +280,7 @@ def archive_chunks(
 ) -> Iterator[bytes]:
     """The archive of one customer, chunk by chunk. Closing the generator early stops the reading at once."""
     progress = progress if progress is not None else ArchiveProgress()
-    subject = Subject(customer_id=order.customer_id, timezone=order.zone)
+    subject = Subject(customer_id=order.customer_id, timezone=order.zone, locale=order.locale)
     stream = ZipStream(date_time=order.generated_at.astimezone(order.zone), compresslevel=compresslevel)
 
     def out(chunk: bytes) -> bytes:
@@ -329,9 +329,10 @@ def archive_chunks(
         if stream.pending:
             yield out(stream.take())
 
-        processing = reports.processing_document(
-            register=register, retailer=retailer, consents=report.consents, timezone=order.zone
-        )
+        with using_locale(order.locale):  # the DPO's title in the archive's language
+            processing = reports.processing_document(
+                register=register, retailer=retailer, consents=report.consents, timezone=order.zone
+            )
         text = json.dumps(processing, ensure_ascii=False, indent=2) + "\n"
         yield from emitted(_text_file(stream, "processing.json", text, chunk_bytes))
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BindParameter, Connection, Select, bindparam, null, select
 
 from portal.i18n import lazy_gettext
+from portal.labels import note_text
 from portal.models import (
     ConsentEvent,
     ConsentWording,
@@ -43,6 +44,7 @@ class Subject:
 
     customer_id: int
     timezone: ZoneInfo
+    locale: str = "fr"  # the archive's language, for the portal's own texts (rows stream outside any locale block)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,7 +389,7 @@ def _requests(connection: Connection, subject: Subject) -> Iterator[Row]:
             instant(extended, tz),
             reason,
             instant(closed, tz),
-            outcome,
+            note_text(outcome, subject.locale) or None,  # the portal's own texts in the archive's language
             details or None,
         )
 
@@ -428,7 +430,7 @@ _REQUEST_EVENTS = (
 def _request_events(connection: Connection, subject: Subject) -> Iterator[Row]:
     tz = subject.timezone
     for reference, at, kind, actor, note in _stream(connection, _REQUEST_EVENTS, subject):
-        yield (reference, instant(at, tz), kind, party(actor), note)
+        yield (reference, instant(at, tz), kind, party(actor), note_text(note, subject.locale) or None)
 
 
 REQUEST_EVENTS = Dataset(

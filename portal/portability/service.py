@@ -21,7 +21,8 @@ from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.errors import CustomerNotFound
-from portal.i18n import gettext, using_locale
+from portal.i18n import email_language, gettext
+from portal.labels import system_note
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, PrivacyRequest, RequestEvent
 from portal.models.requests import OPEN_STATUSES
@@ -132,7 +133,7 @@ def send_download_link(
     email = composer.compose(
         "download-link",
         to=customer.email,
-        language=customer.preferred_language,
+        language=email_language(customer.preferred_language),  # staff send it: the customer's own language
         context={
             "first_name": customer.first_name or "",
             "reference": request.reference,
@@ -142,8 +143,7 @@ def send_download_link(
         },
     )
     enqueue_email(session, email=email, topic="download-link", now=now)
-    with using_locale(customer.preferred_language):  # the timeline speaks to the customer
-        note = gettext("We emailed you a link to download your data. It works for 7 days.")
+    note = system_note("download_link_sent")  # read in the reader's language, wherever it is shown
     session.add(RequestEvent(request_id=request.id, occurred_at=now, actor=actor, kind="message", note=note))
     # The timeline changed: agents holding the older version must reload before they act (optimistic locking).
     session.execute(
@@ -253,7 +253,7 @@ def finish_download(
                 actor=actor,
                 now=now,
                 finished=True,
-                outcome=gettext("You downloaded the archive of all your data."),
+                outcome=system_note("downloaded"),
                 request_id=request_id,
             )
         record_audit(

@@ -84,13 +84,33 @@ def _name(value: str | None, errors: dict[str, str], field: str, *, required: bo
     return text
 
 
-def normalise_phone(value: str, *, region: str = "FR") -> str | None:
-    """E.164 form of a phone number written nationally or internationally, or None when it is not valid."""
+# The region a number written without its country code belongs to: the retailer's, never the postal address's (a
+# customer who moves abroad keeps their French mobile; one abroad writes their number with its + code).
+NATIONAL_PHONE_REGION = "FR"
+
+
+def _written_internationally(value: str) -> bool:
+    return value.lstrip().startswith(("+", "00"))
+
+
+def normalise_phone(value: str, *, region: str = NATIONAL_PHONE_REGION) -> str | None:
+    """E.164 form of a phone number, or None when it is not one.
+
+    A number with its country code (+44 …, 0044 …) stands on its own: it is accepted when it is a valid number, or a
+    number of a possible length for that country (ranges the metadata does not know yet, the ranges reserved for
+    examples such as +44 7700 900123). A national number (06 …) must be a valid number of `region`.
+    """
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
+    if phonenumbers.is_valid_number(number):
+        pass
+    elif not (
+        _written_internationally(value)
+        and phonenumbers.region_codes_for_country_code(number.country_code or 0)
+        and phonenumbers.is_possible_number(number)
+    ):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -106,7 +126,7 @@ def display_phone(e164: str | None) -> str:
     return phonenumbers.format_number(number, fmt.NATIONAL if number.country_code == 33 else fmt.INTERNATIONAL)
 
 
-def _same_number(value: str, region: str, current: str | None) -> bool:
+def _same_number(value: str, current: str | None, region: str = NATIONAL_PHONE_REGION) -> bool:
     """Whether `value` is the number already on file, even if it is not in an allocated range (fiction ranges,
     numbers recorded before validation existed): saving the rest of the profile must not fail on it."""
     if not current:
@@ -135,8 +155,8 @@ def clean_profile_form(
 
     phone = _clean_text(form.get("phone"))
     if phone:
-        normalised = normalise_phone(phone, region=country)
-        if normalised is None and _same_number(phone, country, current_phone):
+        normalised = normalise_phone(phone)
+        if normalised is None and _same_number(phone, current_phone):
             normalised = current_phone
         if normalised is None:
             errors["phone"] = "phone_invalid"

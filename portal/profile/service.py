@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.errors import CustomerNotFound
+from portal.i18n import email_language
 from portal.identity import ratelimit
 from portal.identity.keys import keyed_hash
 from portal.identity.service import InvalidEmail, normalise_email
@@ -233,7 +234,7 @@ def request_email_change(
             settings=settings,
             composer=composer,
             address=owner.email,
-            language=owner.preferred_language,
+            language=email_language(owner.preferred_language),  # the owner is not the one acting: their own
             now=now,
         )
         record_audit(
@@ -265,6 +266,7 @@ def request_email_change(
         )
     )
     context = {"first_name": customer.first_name or "", "new_email": address, "hours": 24}
+    language = email_language(customer.preferred_language, acting_on_page=language)
     enqueue_email(
         session,
         email=composer.compose(
@@ -349,9 +351,13 @@ def confirm_email_change(
     composer: EmailComposer,
     token: str,
     now: datetime,
+    language: str | None = None,
     request_id: str | None = None,
 ) -> int:
-    """Apply a confirmed email change; returns the customer id. Raises EmailChangeRejected."""
+    """Apply a confirmed email change; returns the customer id. Raises EmailChangeRejected.
+
+    `language`: the page's, when the customer confirms from a page (the notice goes out in it).
+    """
     change = _pending_change(session, settings, token, now)
     claimed = session.execute(
         update(EmailChange)
@@ -383,7 +389,7 @@ def confirm_email_change(
             email=composer.compose(
                 "email-changed",
                 to=old_email,
-                language=customer.preferred_language,
+                language=email_language(customer.preferred_language, acting_on_page=language),
                 context={"first_name": customer.first_name or "", "new_email": change.new_email},
             ),
             topic="email-changed",

@@ -166,7 +166,12 @@ async def email_confirm_submit(request: Request) -> Response:
     state = portal_of(request)
     try:
         await write(
-            request, rectification.confirm_email_change, settings=state.settings, composer=state.composer, token=token
+            request,
+            rectification.confirm_email_change,
+            settings=state.settings,
+            composer=state.composer,
+            token=token,
+            language=get_locale(),
         )
     except rectification.EmailChangeRejected as exc:
         return _email_rejected(request, exc)

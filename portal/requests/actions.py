@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from portal.i18n import gettext, using_locale
+from portal.i18n import gettext
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, PrivacyRequest, RequestEvent
 from portal.models.requests import OPEN_STATUSES
@@ -87,16 +87,14 @@ def complete_with_outcome(
     composer: EmailComposer,
     request_id: str | None,
 ) -> None:
-    """Close the request through the workflow (timeline, audit, version, email), the outcome in the customer's
-    language since they read it on their timeline and in the email."""
-    with using_locale(customer.preferred_language):
-        text = gettext(outcome)
+    """Close the request through the workflow (timeline, audit, version, email). `outcome` is the portal's own text
+    (`labels.system_note`): stored as its code, it is read in each reader's language."""
     workflow.complete(
         session,
         reference=request.reference,
         actor=actor,
         now=now,
-        outcome=text,
+        outcome=outcome,
         expected_version=request.version,
         composer=composer,
         request_id=request_id,

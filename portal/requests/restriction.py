@@ -13,20 +13,12 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.consent import ledger
 from portal.consent.register import PurposeRegister
-from portal.i18n import gettext, lazy_gettext
+from portal.i18n import gettext
+from portal.labels import system_note
 from portal.mail.compose import EmailComposer
 from portal.requests import actions
 
-OUTCOMES = {
-    "restricted": lazy_gettext(
-        "The use of your data is restricted: we keep it but no longer use it, in particular for marketing, until "
-        "we tell you otherwise."
-    ),
-    "objection": lazy_gettext(
-        "Your objection is recorded: every consent you had given us is withdrawn, and we no longer use your data "
-        "for marketing."
-    ),
-}
+OUTCOMES = {"restricted": system_note("restricted"), "objection": system_note("objection")}
 
 
 def apply_restriction(

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.errors import RequestNotFound
-from portal.i18n import lazy_gettext
+from portal.i18n import email_language, lazy_gettext
 from portal.identity import ratelimit
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, PrivacyRequest, RequestEvent
@@ -373,7 +373,7 @@ def acknowledge_receipt(
         email=composer.compose(
             "request-received",
             to=customer.email,
-            language=language,
+            language=email_language(customer.preferred_language, acting_on_page=language),
             context={
                 "first_name": customer.first_name or "",
                 "reference": filed.reference,

@@ -202,6 +202,7 @@ async def cancel_submit(request: Request) -> Response:
             actor=f"customer:{customer_id}",
             customer_id=customer_id,
             composer=portal_of(request).composer,
+            language=get_locale(),
         )
     except workflow.TransitionRefused as exc:
         summary = await _summary(request, customer_id)

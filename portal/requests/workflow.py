@@ -40,7 +40,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from portal.audit import record_audit
-from portal.i18n import gettext
+from portal.i18n import email_language, gettext, using_locale
+from portal.labels import note_text
 from portal.mail.compose import EmailComposer
 from portal.models import Customer, PrivacyRequest, RequestEvent, StaffUser
 from portal.models.requests import OPEN_STATUSES
@@ -450,9 +451,13 @@ def cancel(
     expected_version: int | None = None,
     customer_id: int | None = None,
     composer: EmailComposer,
+    language: str | None = None,
     request_id: str | None = None,
 ) -> RequestState:
-    """The customer withdraws a request nobody has started on (afterwards, they write to the agent instead)."""
+    """The customer withdraws a request nobody has started on (afterwards, they write to the agent instead).
+
+    `language`: the page's, when the customer cancels from a page (the confirmation goes out in it).
+    """
     request = _load(session, reference, expected_version, customer_id=customer_id)
     if request.status == "cancelled":
         raise TransitionRefused(gettext("This request is already cancelled."))
@@ -472,7 +477,7 @@ def cancel(
         now=now,
         request_id=request_id,
     )
-    _email_customer(session, request, composer, "request-cancelled", {}, now=now)
+    _email_customer(session, request, composer, "request-cancelled", {}, now=now, acting_on_page=language)
     return state
 
 
@@ -619,16 +624,20 @@ def _email_customer(
     context: Mapping[str, object],
     *,
     now: datetime,
+    acting_on_page: str | None = None,
 ) -> None:
     if request.customer_id is None:  # a request filed for no account (by post, say) is answered outside the portal
         return
     customer = session.get(Customer, request.customer_id)
     if customer is None or customer.erased_at is not None or not customer.email:
         return
+    language = email_language(customer.preferred_language, acting_on_page=acting_on_page)
+    with using_locale(language):  # the portal's own texts (stored as codes) in the email's language
+        context = {key: note_text(value) if isinstance(value, str) else value for key, value in context.items()}
     email = composer.compose(
         name,
         to=customer.email,
-        language=customer.preferred_language,
+        language=language,
         context={
             "first_name": customer.first_name or "",
             "reference": request.reference,

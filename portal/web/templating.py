@@ -11,7 +11,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from portal import i18n
-from portal.labels import TEMPLATE_GLOBALS
+from portal.labels import TEMPLATE_GLOBALS, not_held_label, note_code, note_text
 from portal.retailer import Retailer
 from portal.settings import STATIC_DIR, TEMPLATES_DIR, Settings
 
@@ -72,7 +72,8 @@ def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Enviro
         linkify=linkify,
         from_iso_date=from_iso_date,
     )
-    env.globals.update(TEMPLATE_GLOBALS)
+    # Not code lookups (an unknown code is not shown as it is): beside TEMPLATE_GLOBALS.
+    env.globals.update(TEMPLATE_GLOBALS, not_held_label=not_held_label, note_code=note_code, note_text=note_text)
     # The values templates need, one by one: never the Settings object, which holds the secret key and the SMTP
     # password (a template, or anything rendering one, must not be able to print them).
     env.globals.update(

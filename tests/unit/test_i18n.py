@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from babel.messages.pofile import read_po
 
 from portal import i18n
 
@@ -47,3 +48,52 @@ def test_french_uses_the_singular_for_zero_and_one() -> None:
     assert french.ngettext("%(num)s page viewed", "%(num)s pages viewed", 2) != singular
     english = i18n.translations("en")
     assert english.ngettext("%(num)s page viewed", "%(num)s pages viewed", 0) == "%(num)s pages viewed"
+
+
+@pytest.mark.parametrize(
+    ("preferred", "page", "expected"),
+    [
+        ("fr", "en", "en"),  # her own act from an English page: the page's language, all through the flow
+        ("fr", None, "fr"),  # a step staff take: the language she prefers
+        ("en", None, "en"),
+        ("xx", None, "fr"),
+        (None, "en", "en"),
+    ],
+)
+def test_one_rule_for_an_email_s_language(preferred, page, expected) -> None:
+    assert i18n.email_language(preferred, acting_on_page=page) == expected
+
+
+# Words French writes as English does (cognates, the archive README's headings): every other French entry must read
+# differently from the English one, or it was left untranslated.
+SAME_IN_FRENCH_AND_ENGLISH = frozenset(
+    {
+        "%(num)s page",
+        "Action",
+        "Actions",
+        "Audit",
+        "Confirmation",
+        "Date",
+        "FORMATS",
+        "Message",
+        "Page",
+        "Pages",
+        "QUESTIONS",
+        "Question",
+        "question",
+        "Rectification",
+        "Total",
+        "Type",
+    }
+)
+
+
+def test_no_french_entry_is_the_english_one_but_the_declared_cognates() -> None:
+    def entries(locale: str) -> dict[tuple[str | None, str], object]:
+        with i18n.catalog_path(locale).open("rb") as file:
+            catalog = read_po(file, locale=locale)
+        return {(m.context, m.id if isinstance(m.id, str) else m.id[0]): m.string for m in catalog if m.id}
+
+    french, english = entries("fr"), entries("en")
+    alike = {msgid for key, msgid in ((k, k[1]) for k in french) if french[key] == english.get(key)}
+    assert alike <= SAME_IN_FRENCH_AND_ENGLISH, f"untranslated in French: {sorted(alike - SAME_IN_FRENCH_AND_ENGLISH)}"

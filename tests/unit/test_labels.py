@@ -84,3 +84,18 @@ def test_every_audit_event_the_portal_records_has_a_label() -> None:
         assert labels.audit_action_label("request.received") == "Demande reçue"
         assert labels.audit_actor_label("customer:34") == "Client n° 34"
         assert labels.audit_actor_label("staff:3", {"staff:3": "Alice Agent"}) == "Alice Agent"
+
+
+def test_the_portal_s_own_texts_are_stored_as_codes_and_read_in_the_reader_s_language() -> None:
+    stored = labels.system_note("downloaded")
+    french_sentence = i18n.translations("fr").gettext(str(labels.SYSTEM_NOTES["downloaded"]))
+    with i18n.using_locale("en"):
+        assert labels.note_text(stored) == "You downloaded the archive of all your data."
+        # A row written before the codes holds the French sentence itself: it is recognised and read in English.
+        assert labels.note_text(french_sentence) == "You downloaded the archive of all your data."
+        assert labels.note_text("Nous regardons cela.") == "Nous regardons cela."  # a person's words, as written
+        assert labels.note_code("Nous regardons cela.") is None and labels.note_code(None) is None
+    with i18n.using_locale("fr"):
+        assert labels.note_text(stored) == french_sentence
+    with pytest.raises(KeyError):
+        labels.system_note("no-such-text")

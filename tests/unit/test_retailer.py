@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from portal.i18n import using_locale
 from portal.retailer import RetailerConfigError, load_retailer
 from portal.settings import Settings
 
@@ -26,6 +27,7 @@ def test_the_shipped_file_is_valid() -> None:
         (('logo = "img/logo.svg"', 'logo = "https://cdn.example/logo.svg"'), "static"),
         (('name = "Maison Aubépine"', 'name = ""'), "name"),
         (("[dpo]", "[dpo"), "TOML"),
+        (('name.en = "Data Protection Officer"', ""), r"\[dpo\] name must give the text in every language"),
     ],
 )
 def test_bad_values_are_refused(tmp_path: Path, change, message) -> None:
@@ -33,6 +35,14 @@ def test_bad_values_are_refused(tmp_path: Path, change, message) -> None:
     path.write_text(SHIPPED.read_text(encoding="utf-8").replace(*change, 1), encoding="utf-8")
     with pytest.raises(RetailerConfigError, match=message):
         load_retailer(path)
+
+
+def test_the_dpo_s_title_speaks_the_reader_s_language() -> None:
+    retailer = load_retailer(SHIPPED)
+    with using_locale("en"):
+        assert retailer.dpo_name == "Data Protection Officer"
+    with using_locale("fr"):
+        assert retailer.dpo_name == "Délégué à la protection des données"
 
 
 def test_missing_file(tmp_path: Path) -> None:

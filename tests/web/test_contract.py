@@ -6,7 +6,7 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import jinja2.meta
@@ -36,6 +36,7 @@ from portal.retailer import load_retailer
 from portal.settings import Settings
 from portal.web.templating import TEMPLATES_DIR, make_environment
 from tests.conftest import BASE_URL, TEST_SECRET, TIMEZONE, Clock, SMTPServer, csrf_from, link_in, make_settings
+from tests.email_samples import EMAIL_SAMPLES
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
 from tests.staff_helpers import make_staff, sign_in_staff, submit_password
 from tests.web.helpers import ask_for_link, sign_in_by_code
@@ -43,84 +44,6 @@ from tests.web.helpers import ask_for_link, sign_in_by_code
 Account = tuple[StaffUser, str, str]  # the row, its password, its TOTP secret
 
 LANGUAGES = ("fr", "en")
-
-# A realistic context for every email; a test below fails when a new email has none.
-EMAIL_SAMPLES: dict[str, dict[str, object]] = {
-    "sign-in": {
-        "link": "http://127.0.0.1:8000/signin/link?token=abc",
-        "code": "123456",
-        "minutes": 10,
-        "first_name": "Camille",
-    },
-    "sign-in-unknown": {"portal_url": "http://127.0.0.1:8000"},
-    "email-change-taken": {"portal_url": "http://127.0.0.1:8000"},
-    "download-link": {
-        "first_name": "Camille",
-        "reference": "R-7K2Q-9XMD",
-        "link": "http://127.0.0.1:8000/me/download/link?token=abc",
-        "expires_at": datetime(2026, 11, 30, 10, tzinfo=UTC),
-        "days": 7,
-    },
-    "erasure-completed": {
-        "reference": "R-7K2Q-9XMD",
-        "deleted": [{"label": "Browsing history: the pages viewed on our website", "count": 1200}],
-        "withdrawn": [{"label": "Consents still given, each withdrawn", "count": 2}],
-        "anonymised": [
-            {
-                "label": "Purchases and invoices, kept for accounting but no longer linked to the person",
-                "count": 35,
-                "reason": "Legal obligation: invoices and accounting records must be kept (French Commercial Code, "
-                "article L123-22).",
-                "retention": "10 ans à compter de la clôture de l'exercice comptable",
-            }
-        ],
-        "kept": [
-            {
-                "label": "A keyed hash of the email address (the address itself is deleted)",
-                "count": 1,
-                "reason": "So that a later import of customer records cannot recreate a profile for this address.",
-            }
-        ],
-    },
-    "email-change-confirm": {
-        "first_name": "Camille",
-        "new_email": "new@example.com",
-        "hours": 24,
-        "link": "http://127.0.0.1:8000/me/email/confirm?token=abc",
-    },
-    "email-change-requested": {"first_name": "Camille", "new_email": "new@example.com", "hours": 24},
-    "email-changed": {"first_name": "", "new_email": "new@example.com"},
-    "request-received": {
-        "first_name": "Camille",
-        "reference": "R-7K2Q-9XMD",
-        "type": "rectification",
-        "received_at": datetime(2026, 1, 31, 9, tzinfo=UTC),
-        "due_at": datetime(2026, 2, 28, 22, 59, tzinfo=UTC),
-    },
-    **{
-        name: {
-            "first_name": "Camille",
-            "reference": "R-7K2Q-9XMD",
-            "type": "erasure",
-            "received_at": datetime(2026, 1, 31, 9, tzinfo=UTC),
-            "due_at": datetime(2026, 2, 28, 22, 59, tzinfo=UTC),
-            **extra,
-        }
-        for name, extra in {
-            "request-question": {"message": "Which store did you buy it in?"},
-            "request-message": {"message": "We are looking into it."},
-            "request-extended": {
-                "reason": "Your data is spread across three systems.",
-                "due_at": datetime(2026, 4, 30, 21, 59, tzinfo=UTC),
-                "original_due_at": datetime(2026, 2, 28, 22, 59, tzinfo=UTC),
-                "months": 2,
-            },
-            "request-completed": {"outcome": "Your data has been erased."},
-            "request-rejected": {"reason": "The same request was answered last week."},
-            "request-cancelled": {},
-        }.items()
-    },
-}
 
 
 def page_templates() -> list[str]:
@@ -394,13 +317,31 @@ def _form_urls(route: Route, world: World) -> list[str]:
     ]
 
 
+# Two sentences run together ("…replaced it.Nothing was changed."): a block tag ate the space between them.
+JOINED_SENTENCES = re.compile(r"[a-zà-ÿ)»][.!?][A-ZÀ-Ý«][a-zà-ÿ]")
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|li|ul|ol|h[1-6]|t[dhr]|d[tdl]|br|section|header|footer|nav|main|option|legend)\b[^>]*>"
+)
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees: blocks apart, inline markup gone, scripts and styles left out."""
+    html = re.sub(r"<(script|style|title)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", "", _BLOCK_TAG.sub(" ", html))
+
+
 def _page_problems(response: Response, language: str) -> list[str]:
-    """What keeps `response` from being a page in `language` with a title."""
+    """What keeps `response` from being a page in `language` with a title and its sentences apart."""
     if f'<html lang="{language}">' not in response.text:
         return [f'no <html lang="{language}">']
     match = re.search(r"<title>(.*?)</title>", response.text, re.S)
     if not match or not match.group(1).split("·")[0].strip():
         return ["no title"]
+    joined = JOINED_SENTENCES.search(visible_text(response.text))
+    if joined:
+        return [
+            f"two sentences without a space between them: …{joined.string[joined.start() - 30 : joined.end() + 20]}…"
+        ]
     return []
 
 

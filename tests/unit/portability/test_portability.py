@@ -321,6 +321,32 @@ def test_an_erased_customer_cannot_start_a_download(engine: Engine) -> None:
         service.start_download(session, customer_id=gone.id, now=NOW, timezone=TIMEZONE)
 
 
+def test_the_english_archive_speaks_english_the_dpo_s_title_and_the_portal_s_own_texts(
+    engine: Engine, env, register, settings
+) -> None:
+    from portal.labels import system_note
+    from portal.requests import workflow
+
+    camille = make_customer(engine, first_name="Camille", preferred_language="fr")
+    with transaction(engine) as session:
+        filed = file_request(
+            session, customer_id=camille.id, type="portability", channel="web", now=NOW - timedelta(days=1),
+            actor=f"customer:{camille.id}", timezone=TIMEZONE,
+        )  # fmt: skip
+        workflow.close_own_download(
+            session, reference=filed.reference, actor=f"customer:{camille.id}", now=NOW, finished=True,
+            outcome=system_note("downloaded"),
+        )  # fmt: skip
+    chunks, _ = build(engine, env, register, settings, camille.id)
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    html = archive.read("index.html").decode()
+    assert "Data Protection Officer" in html and "Délégué" not in html
+    assert "You downloaded the archive of all your data." in html and "system:" not in html
+    assert json.loads(archive.read("processing.json"))["dpo"]["name"] == "Data Protection Officer"
+    requests = json.loads(archive.read("data/requests.json"))
+    assert requests[0]["outcome"] == "You downloaded the archive of all your data."
+
+
 def test_archive_csvs_neutralise_spreadsheet_formulas(engine: Engine, env, register, settings) -> None:
     """CSV injection: a page title sent by a website reaches the archive's CSV as text, never as a formula."""
     from portal.browsing.records import record_page_view

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.db import in_transaction, transaction
 from portal.models import AuditEvent, Customer, EmailChange, OutboxMessage, PrivacyRequest, ProfileChange
 from portal.profile import service as rectification
-from portal.profile.forms import clean_profile_form, normalise_phone
+from portal.profile.forms import MESSAGES, clean_profile_form, normalise_phone
 from tests.conftest import TIMEZONE, Clock
 from tests.factories import make_customer
 
@@ -55,7 +55,10 @@ def rectify(engine, customer, clock, **changes):
         ("+33 6 12 34 56 78", "+33612345678"),
         ("0033612345678", "+33612345678"),
         ("+44 7911 123456", "+447911123456"),
-        ("+44 7700 900123", None),
+        ("+44 7700 900123", "+447700900123"),  # the hint's example, in the range reserved for examples
+        ("0044 7911 123456", "+447911123456"),
+        ("+44 12", None),
+        ("+999 123456789", None),  # no such country code
         ("12", None),
         ("06 12 34", None),
         ("abc", None),
@@ -92,9 +95,32 @@ def test_french_postcodes(postcode) -> None:
 
 def test_foreign_addresses_are_allowed() -> None:
     values, errors = clean_profile_form(
-        {**FORM, "country": "GB", "postal_code": "sw1a 1aa", "city": "London", "phone": "07911 123456"}
+        {**FORM, "country": "GB", "postal_code": "sw1a 1aa", "city": "London", "phone": "+44 7911 123456"}
     )
     assert not errors and values["postal_code"] == "SW1A 1AA" and values["phone"] == "+447911123456"
+
+
+@pytest.mark.parametrize(
+    ("country", "phone", "expected"),
+    [
+        ("BE", "06 12 34 56 78", "+33612345678"),  # moved to Belgium, kept the French mobile
+        ("GB", "06 12 34 56 78", "+33612345678"),  # a UK customer with a French number
+        ("FR", "+44 7700 900123", "+447700900123"),  # the hint's own example
+        ("GB", "+44 7911 123456", "+447911123456"),
+        ("BE", "+32 470 12 34 56", "+32470123456"),
+    ],
+)
+def test_a_phone_number_is_checked_on_its_own_never_against_the_address(country, phone, expected) -> None:
+    address = {"GB": ("SW1A 1AA", "London"), "BE": ("1000", "Bruxelles"), "FR": ("69002", "Lyon")}[country]
+    values, errors = clean_profile_form(
+        {**FORM, "country": country, "postal_code": address[0], "city": address[1], "phone": phone}
+    )
+    assert not errors and values["phone"] == expected
+
+
+def test_the_phone_hint_s_examples_are_accepted() -> None:
+    examples = re.findall(r"\+?[\d ]{6,}\d", str(MESSAGES["phone_invalid"]))
+    assert len(examples) == 2 and all(normalise_phone(example) for example in examples)
 
 
 def test_a_change_keeps_before_and_after_audits_fields_only_and_tells_the_retailer(engine, clock: Clock) -> None:

@@ -122,14 +122,16 @@ def test_bad_input_comes_back_with_the_values_and_messages(signed_in, engine, cu
 
 
 def test_email_change_with_confirmation(signed_in, smtp, engine, customer) -> None:
+    assert customer.preferred_language == "fr"  # she prefers French, and acts from the English pages
     page = signed_in.get("/me/profile", headers=EN)
     response = signed_in.post(
         "/me/profile/email", headers=EN, data={"email": "camille.new@example.org", "csrf_token": csrf_from(page.text)}
     )
     assert response.status_code == 200 and "We sent a confirmation link" in response.text
     notice = smtp.wait_for(EMAIL, count=2)  # the sign-in code, then the notice
-    assert "camille.new@example.org" in notice.text
+    assert "camille.new@example.org" in notice.text and "Hello" in notice.text
     confirmation = smtp.wait_for("camille.new@example.org")
+    assert "Confirm" in confirmation.subject or "confirm" in confirmation.subject
     link = re.search(r"http://\S+/me/email/confirm\?token=[\w-]+", confirmation.text).group(0)
     with transaction(engine) as session:
         assert session.get(Customer, customer.id).email == EMAIL
@@ -141,7 +143,8 @@ def test_email_change_with_confirmation(signed_in, smtp, engine, customer) -> No
     assert done.status_code == 200 and "has been changed" in done.text
     with transaction(engine) as session:
         assert session.get(Customer, customer.id).email == "camille.new@example.org"
-    assert "camille.new@example.org" in smtp.wait_for(EMAIL, count=3).text
+    changed = smtp.wait_for(EMAIL, count=3)
+    assert "camille.new@example.org" in changed.text and "has been changed" in changed.subject  # English, as the page
     again = signed_in.get(local_path(link), headers=EN)
     assert again.status_code == 410
 
@@ -239,3 +242,8 @@ def test_overview_cards_lead_to_each_page(signed_in) -> None:
     html = signed_in.get("/me", headers=EN).text
     for path in ("/me/profile", "/me/purchases", "/me/browsing", "/me/consents", "/me/processing", "/me/requests"):
         assert f'href="{path}"' in html, path
+
+
+def test_a_missing_date_of_birth_reads_as_a_date_in_french(signed_in) -> None:
+    text = re.sub(r"\s+", " ", signed_in.get("/me/profile", headers={"accept-language": "fr"}).text)
+    assert 'Date de naissance</dt> <dd><span class="hint">non renseignée</span>' in text

@@ -264,14 +264,17 @@ def test_the_customer_cancels_a_request_not_yet_started(app, signed_in, smtp, en
     confirm = signed_in.get(f"/me/requests/{reference}/cancel", headers=lang("en"))
     assert confirm.status_code == 200 and "Cancel your request?" in confirm.text
     token = csrf_from(confirm.text)
-    done = signed_in.post(f"/me/requests/{reference}/cancel", data={"csrf_token": token}, follow_redirects=False)
+    done = signed_in.post(
+        f"/me/requests/{reference}/cancel", data={"csrf_token": token}, headers=lang("en"), follow_redirects=False
+    )
     assert done.headers["location"] == f"/me/requests/{reference}?cancelled=1"
     twice = signed_in.post(f"/me/requests/{reference}/cancel", data={"csrf_token": token}, follow_redirects=False)
     assert twice.headers["location"] == f"/me/requests/{reference}?cancelled=1"  # a double click is harmless
     (request,) = requests_in(engine)
     assert request.status == "cancelled" and request.closed_at is not None
     cancelled = smtp.wait_for(EMAIL, count=3)
-    assert reference in cancelled.subject
+    # She prefers French but cancelled from an English page: the confirmation speaks the page's language.
+    assert reference in cancelled.subject and "cancelled" in cancelled.subject
     with transaction(engine) as session:
         kinds = session.scalars(select(RequestEvent.kind).where(RequestEvent.request_id == request.id)).all()
     assert kinds == ["received", "cancelled"]
@@ -318,6 +321,36 @@ def test_the_timeline_shows_what_the_customer_may_see(app, signed_in, engine) ->
     assert "Request received" in page and "Deadline extended" in page and "We are asking our stores." in page
     assert "Request completed" in page and "From your loyalty card, created in our Lyon store." in page
     assert "Assigned" not in page and "(extended)" in page
+
+
+def test_the_portal_s_own_outcome_reads_in_the_reader_s_language_and_a_person_s_words_as_written(
+    app, signed_in, smtp, engine
+) -> None:
+    from portal.requests import restriction
+
+    reference = reference_of(file_from_page(signed_in, "restriction", confirm="yes"))
+    state = app.state.portal
+    in_transaction(
+        engine, restriction.apply_restriction, reference=reference, actor="staff:1", now=state.clock(),
+        composer=state.composer,
+    )  # fmt: skip
+    (request,) = requests_in(engine)
+    assert request.status == "completed" and request.outcome == "system:restricted"  # a code, not a sentence
+    english = text_of(signed_in.get(f"/me/requests/{reference}", headers=lang("en")).text)
+    french = text_of(signed_in.get(f"/me/requests/{reference}", headers=lang("fr")).text)
+    assert "The use of your data is restricted" in english and "system:" not in english
+    assert "est limitée" in french and "The use of your data" not in french
+    # The email went out in her language (French, she acted from no page), with the outcome in French too.
+    email = smtp.wait_for(EMAIL, count=3)
+    assert "est limitée" in email.text and "system:" not in email.text
+
+
+def test_a_staff_member_s_message_is_shown_as_written_and_labelled(app, signed_in) -> None:
+    reference = reference_of(file_from_page(signed_in, "other", message="Where are my receipts?"))
+    agent(app, "start", reference)
+    agent(app, "message_customer", reference, message="Nous regardons cela.")
+    page = text_of(signed_in.get(f"/me/requests/{reference}", headers=lang("en")).text)
+    assert "Our team's words: Nous regardons cela." in page and "Your words: Where are my receipts?" not in page
 
 
 # --- Limits: a customer's filings each email them and land in a queue -----------------------------------------
