@@ -149,6 +149,7 @@ ERASURE_PLAN_ACTIONS = {
     "deleted": lazy_gettext("Deleted"),
     "anonymised": lazy_gettext("Anonymised"),
     "withdrawn": lazy_gettext("Withdrawn"),
+    "closed": lazy_pgettext("erasure plan", "Closed"),
     "kept": lazy_gettext("Kept"),
 }
 
@@ -236,6 +237,10 @@ SYSTEM_NOTES = {
     ),
     "downloaded": lazy_gettext("You downloaded the archive of all your data."),
     "download_link_sent": lazy_gettext("We emailed you a link to download your data. It works for 7 days."),
+    "closed_by_erasure": lazy_gettext(
+        "Closed with the erasure of your personal data: there is no data about you left to act on."
+    ),
+    "note_removed_at_erasure": lazy_gettext("Note removed when the customer's data was erased."),
 }
 
 

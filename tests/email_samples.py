@@ -23,6 +23,7 @@ EMAIL_SAMPLES: dict[str, dict[str, object]] = {
     },
     "erasure-completed": {
         "reference": "R-7K2Q-9XMD",
+        "closed_with_it": ["R-3M8P-2QXC"],
         "deleted": [{"label": "Browsing history: the pages viewed on our website", "count": 1200}],
         "withdrawn": [{"label": "Consents still given, each withdrawn", "count": 2}],
         "anonymised": [

@@ -42,7 +42,7 @@ from portal.erasure.tombstone import erased_email_hash, erased_ref_hash
 from portal.errors import CustomerNotFound
 from portal.i18n import email_language, lazy_gettext
 from portal.identity.keys import keyed_hash
-from portal.labels import system_note
+from portal.labels import SYSTEM_NOTE_PREFIX, note_code, system_note
 from portal.mail.compose import EmailComposer
 from portal.models import (
     AuditEvent,
@@ -61,6 +61,7 @@ from portal.models import (
     email_key,
 )
 from portal.models.identity import Session as BrowserSession
+from portal.models.requests import OPEN_STATUSES
 from portal.outbox.enqueue import customer_reference, enqueue_email, queue_webhook
 from portal.requests import actions
 from portal.settings import Settings
@@ -87,7 +88,7 @@ class PlanLine:
     """
 
     category: str
-    action: str  # deleted | anonymised | withdrawn | kept
+    action: str  # deleted | anonymised | withdrawn | closed | kept
     count: int
     label: str
     reason: str | None = None
@@ -134,6 +135,8 @@ LABELS = {
     "consent_proof": lazy_gettext("Record of consents given and withdrawn, without name or contact details"),
     "requests": lazy_gettext("Requests and how they were handled, without name or contact details"),
     "erased_address": lazy_gettext("A keyed hash of the email address (the address itself is deleted)"),
+    "staff_notes": lazy_gettext("Notes, messages and outcomes written about the person by our staff (the steps stay)"),
+    "open_requests": lazy_gettext("The person's other open requests, closed with the erasure"),
 }
 ERASED_OUTCOME = system_note("erased")
 REASONS = {
@@ -152,6 +155,20 @@ REASONS = {
 
 def _count(session: Session, model: type, *conditions: object) -> int:
     return session.execute(select(func.count()).select_from(model).where(*conditions)).scalar_one()
+
+
+def _staff_texts(session: Session, customer_id: int) -> int:
+    """Texts staff wrote on the customer's requests (the portal's own, stored as codes, are not personal)."""
+    requests = select(PrivacyRequest.id).where(PrivacyRequest.customer_id == customer_id)
+    return _count(
+        session,
+        RequestEvent,
+        RequestEvent.request_id.in_(requests),
+        RequestEvent.note.is_not(None),
+        RequestEvent.note.not_like(f"{SYSTEM_NOTE_PREFIX}%"),
+        RequestEvent.actor.like("staff:%"),
+        RequestEvent.kind != "assigned",
+    )
 
 
 def _accounting_retention(register: PurposeRegister | None) -> object | None:
@@ -209,6 +226,22 @@ def plan_erasure(session: Session, *, customer_id: int, register: PurposeRegiste
             LABELS["purchases"],
             REASONS["purchases"],
             _accounting_retention(register),
+        ),
+        PlanLine("staff_notes", "deleted", _staff_texts(session, customer_id), LABELS["staff_notes"]),
+        PlanLine(
+            "open_requests",
+            "closed",
+            max(
+                0,
+                _count(
+                    session,
+                    PrivacyRequest,
+                    PrivacyRequest.customer_id == customer_id,
+                    PrivacyRequest.status.in_(OPEN_STATUSES),
+                )
+                - 1,
+            ),
+            LABELS["open_requests"],
         ),
         PlanLine("consents", "withdrawn", len(granted), LABELS["consents"]),
         PlanLine("consent_proof", "kept", proof + len(granted), LABELS["consent_proof"], REASONS["consent_proof"]),
@@ -307,10 +340,17 @@ def _scrub_json(value: object, values: list[str]) -> tuple[object, int]:
     return value, 0
 
 
-def _scrub_requests(session: Session, customer: Customer, values: list[str]) -> int:
-    """Keep the customer's requests as proof, without what they or the agents wrote about the person."""
-    found = 0
+def _scrub_requests(session: Session, customer: Customer, values: list[str]) -> tuple[int, int]:
+    """Keep the customer's requests as proof, without what they or the staff wrote about the person.
+
+    Free text cannot be scrubbed reliably (a phone number or a name can be written a hundred ways), so every note,
+    outcome and extension reason a person wrote is removed: the step stays on the timeline, its text becomes
+    "note removed at erasure". The portal's own texts (stored as codes) hold nothing personal and stay. Returns
+    (values scrubbed from details, texts removed).
+    """
+    found = removed = 0
     requests = list(session.scalars(select(PrivacyRequest).where(PrivacyRequest.customer_id == customer.id)))
+    gone = system_note("note_removed_at_erasure")
     for request in requests:
         if request.details:
             kept = {
@@ -321,12 +361,12 @@ def _scrub_requests(session: Session, customer: Customer, values: list[str]) -> 
             found += len(request.details) - len(kept)
             request.details = kept or None
         for column in ("outcome", "extension_reason"):
-            cleaned, n = _scrub_text(getattr(request, column), values)
-            if n:
-                setattr(request, column, cleaned)
-                found += n
+            text = getattr(request, column)
+            if text and note_code(text) is None:
+                setattr(request, column, gone)
+                removed += 1
     if not requests:
-        return found
+        return found, removed
     own_words = f"customer:{customer.id}"
     for event in session.scalars(
         select(RequestEvent).where(
@@ -336,13 +376,11 @@ def _scrub_requests(session: Session, customer: Customer, values: list[str]) -> 
     ):
         if event.actor == own_words:  # the customer's own messages are theirs: they go, the step stays
             event.note = None
-            found += 1
-            continue
-        cleaned, n = _scrub_text(event.note, values)
-        if n:
-            event.note = cleaned
-            found += n
-    return found
+            removed += 1
+        elif note_code(event.note) is None and event.kind != "assigned":  # "assigned" keeps a staff reference
+            event.note = gone
+            removed += 1
+    return found, removed
 
 
 def _scrub_audit(session: Session, customer: Customer, values: list[str]) -> int:
@@ -402,6 +440,7 @@ def _completion_email(
     plan: ErasurePlan,
     reference: str,
     now: datetime,
+    closed_with_it: list[str],
 ) -> None:
     if not customer.email:
         return
@@ -425,6 +464,7 @@ def _completion_email(
         "anonymised": lines("anonymised"),
         "withdrawn": lines("withdrawn"),
         "kept": lines("kept"),
+        "closed_with_it": closed_with_it,
     }
     email = composer.compose("erasure-completed", to=customer.email, language=language, context=context)
     enqueue_email(session, email=email, topic="erasure-completed", now=now)
@@ -502,9 +542,31 @@ def execute_erasure(
         "purchases": _detach_purchases(session, customer),
         "consents": len(withdrawn),
     }
-    scrubbed = _scrub_requests(session, customer, values) + _scrub_audit(session, customer, values)
+    scrubbed_details, notes_removed = _scrub_requests(session, customer, values)
+    scrubbed = scrubbed_details + _scrub_audit(session, customer, values)
+    counts["notes_removed"] = notes_removed
     counts["emails"] = _purge_emails(session, addresses)
-    _completion_email(session, composer=composer, customer=customer, plan=plan, reference=request.reference, now=now)
+    others = list(
+        session.scalars(
+            select(PrivacyRequest)
+            .where(
+                PrivacyRequest.customer_id == customer_id,
+                PrivacyRequest.status.in_(OPEN_STATUSES),
+                PrivacyRequest.id != request.id,
+            )
+            .order_by(PrivacyRequest.received_at)
+        )
+    )
+    counts["requests_closed"] = len(others)
+    _completion_email(
+        session,
+        composer=composer,
+        customer=customer,
+        plan=plan,
+        reference=request.reference,
+        now=now,
+        closed_with_it=[other.reference for other in others],
+    )
     checkpoint_after_commit(session)  # SQLite: no copy of the deleted rows left in the write-ahead log
     reference_of_customer = customer_reference(customer)
     _tombstone(session, customer, settings=settings, now=now)
@@ -534,4 +596,17 @@ def execute_erasure(
         composer=composer,
         request_id=request_id,
     )
+    # The person's other open requests end with their data: nothing is left to answer them with, and no address to
+    # answer to (the completion email above lists them).
+    for other in others:
+        actions.complete_with_outcome(
+            session,
+            other,
+            customer,
+            actor=actor,
+            now=now,
+            outcome=system_note("closed_by_erasure"),
+            composer=composer,
+            request_id=request_id,
+        )
     return ErasureReport(request.reference, customer_id, False, counts, tuple(withdrawn), scrubbed)

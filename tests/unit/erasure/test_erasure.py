@@ -264,7 +264,7 @@ def test_the_plan_counts_what_goes_what_is_anonymised_and_what_is_kept_and_chang
         plan = erasure.plan_erasure(session, customer_id=cid, register=register)
     by = {line.category: line for line in plan.lines}
     assert not plan.already_erased
-    assert {line.action for line in plan.lines} == {"deleted", "anonymised", "withdrawn", "kept"}
+    assert {line.action for line in plan.lines} == {"deleted", "anonymised", "withdrawn", "closed", "kept"}
     assert by["browsing"].count == 150 and by["browsing"].action == "deleted"
     assert by["purchases"].count == 20 and by["purchases"].action == "anonymised"
     assert by["consents"].count == 4  # the three marketing purposes and browsing analytics
@@ -315,7 +315,7 @@ def test_after_erasure_the_whole_database_holds_nothing_about_the_person(
     assert traces(engine, NEEDLES) == []
 
     assert report.counts["browsing"] == 150 and report.counts["purchases"] == 20
-    assert report.counts["emails"] == 5 and report.scrubbed >= 4
+    assert report.counts["emails"] == 5 and report.scrubbed >= 1 and report.counts["notes_removed"] >= 3
     assert set(report.withdrawn) == {*MARKETING, "browsing_analytics"}
     # The other customer is untouched.
     with transaction(engine) as session:
@@ -364,8 +364,9 @@ def test_erasure_makes_a_tombstone_detaches_purchases_and_keeps_the_proof(engine
                 select(RequestEvent.kind, RequestEvent.note).where(RequestEvent.request_id == correction.id)
             ).all()
         )
-        assert notes["reply"] is None and notes["note"] == "Appelé Mme *** au ***"
-        assert notes["question"] == "Bonjour ***, pouvez-vous confirmer le nom ***-Roux ?"
+        # What staff wrote is removed whole (no scrubbing finds every spelling of a detail); the steps stay.
+        assert notes["reply"] is None and notes["note"] == "system:note_removed_at_erasure"
+        assert notes["question"] == "system:note_removed_at_erasure"
         erased = session.scalars(select(AuditEvent).where(AuditEvent.action == "customer.erased")).one()
         assert erased.target == f"request:{reference}" and erased.actor == AGENT
         webhook = session.scalars(
@@ -424,11 +425,11 @@ def test_a_second_open_erasure_request_is_answered_with_nothing_left_to_do(
     customer = make_customer(engine)
     first, second = file(engine, customer.id), file(engine, customer.id, at=NOW + timedelta(minutes=1))  # type: ignore[arg-type]
     erase(engine, first, composer=composer, settings=settings, register=register)
-    report = erase(engine, second, composer=composer, settings=settings, register=register)
-    assert not report.already_done and report.counts == {}
-    with transaction(engine) as session:
+    with transaction(engine) as session:  # closed with the first one
         request = session.scalars(select(PrivacyRequest).where(PrivacyRequest.reference == second)).one()
-        assert request.status == "completed"
+        assert request.status == "completed" and request.outcome == "system:closed_by_erasure"
+    report = erase(engine, second, composer=composer, settings=settings, register=register)
+    assert report.already_done and report.counts == {}
 
 
 def test_a_crash_midway_leaves_nothing_half_erased(engine, settings, composer, register, monkeypatch) -> None:
@@ -660,3 +661,30 @@ def test_on_sqlite_no_copy_of_the_erased_person_is_left_in_the_database_files(
     assert holding()
     erase(engine, reference, composer=composer, settings=settings, register=register)
     assert holding() == []
+
+
+def test_staff_notes_go_and_the_other_open_requests_close_with_the_erasure(
+    engine, database_url, smtp, composer, register
+) -> None:
+    """Staff wrote the person's details another way ("Leo ***, tél 06 39 98 30 19"): no scrubbing finds every
+    spelling, so staff texts are removed (the steps stay); the person's other open requests are closed with it."""
+    settings = make_settings(database_url, smtp.port)
+    leo = make_customer(engine, email="leo@example.org", first_name="Léo", phone="+33639983019")
+    question = file(engine, leo.id, type="other")
+    in_transaction(
+        engine, workflow.add_note, reference=question, actor=AGENT, now=NOW, note="Leo ***, tél 06 39 98 30 19"
+    )
+    reference = file(engine, leo.id)
+    with transaction(engine) as session:
+        plan = erasure.plan_erasure(session, customer_id=leo.id, register=register)
+        planned = {line.category: (line.action, line.count) for line in plan.lines}
+    assert planned["staff_notes"] == ("deleted", 1) and planned["open_requests"] == ("closed", 1)
+    report = erase(engine, reference, composer=composer, settings=settings, register=register)
+    assert report.counts["notes_removed"] == 1 and report.counts["requests_closed"] == 1
+    with transaction(engine) as session:
+        other = session.scalars(select(PrivacyRequest).where(PrivacyRequest.reference == question)).one()
+        assert other.status == "completed" and other.outcome == "system:closed_by_erasure"
+        notes = session.scalars(select(RequestEvent.note).where(RequestEvent.request_id == other.id)).all()
+    assert "system:note_removed_at_erasure" in notes and not any("06 39" in (n or "") for n in notes)
+    asyncio.run(OutboxWorker(engine, settings, clock=lambda: NOW).deliver_due(NOW))
+    assert question in smtp.wait_for("leo@example.org").text  # the completion email names the request closed
