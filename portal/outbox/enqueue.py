@@ -20,7 +20,10 @@ from portal.models import WEBHOOK_TOPICS, Customer, OutboxMessage
 
 def enqueue_email(session: Session, *, email: ComposedEmail, topic: str, now: datetime) -> OutboxMessage:
     """Queue `email` for the worker; it leaves only if the surrounding transaction commits."""
-    message = OutboxMessage(kind="email", topic=topic, payload=email.as_payload(), created_at=now, next_attempt_at=now)
+    # The Message-ID is drawn once, here: every retry sends the same one, so a receiver can drop the duplicate a
+    # relay makes when it accepted a message and then timed out before saying so.
+    payload = {**email.as_payload(), "message_key": secrets.token_hex(16)}
+    message = OutboxMessage(kind="email", topic=topic, payload=payload, created_at=now, next_attempt_at=now)
     session.add(message)
     return message
 

@@ -39,7 +39,9 @@ def build_mime(payload: dict, *, sender: str) -> EmailMessage:
     message["From"] = sender
     message["To"] = payload["to"]
     message["Subject"] = payload["subject"]
-    message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip(">") or "localhost")
+    domain = sender.rsplit("@", 1)[-1].strip(">") or "localhost"
+    key = payload.get("message_key")  # drawn when queued: the same on every retry (outbox/enqueue.py)
+    message["Message-ID"] = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
     message.set_content(payload["text"])
     message.add_alternative(payload["html"], subtype="html")
     return message

@@ -35,6 +35,15 @@ class WebhookRejected(Exception):
     """The receiver answered, but not with a 2xx (redirects included: they are not followed)."""
 
 
+# Per SMTP operation, and for a whole delivery; deliveries run side by side, at most this many at once.
+SMTP_TIMEOUT = 10
+DELIVERY_TIMEOUT = 30
+CONCURRENCY = 8
+# A sign-in email whose link expired before it could leave is dropped (recorded with this error), not sent.
+SIGN_IN_TOPICS = frozenset({"sign-in", "sign-in-unknown"})
+EXPIRED = "expired before delivery: not sent"
+
+
 class EndpointUnavailable(Exception):
     """The endpoint was disabled (or removed) after the delivery was claimed; it waits for it."""
 
@@ -195,7 +204,7 @@ class OutboxWorker:
             username=s.smtp_username or None,
             password=s.smtp_password or None,
             start_tls=s.smtp_starttls,
-            timeout=20,
+            timeout=SMTP_TIMEOUT,
         )
 
     def _record(self, message_id: int, *, now: datetime, error: str | None, attempts: int) -> None:
@@ -204,6 +213,21 @@ class OutboxWorker:
             if error is None:
                 # Sign-in links must not outlive their delivery in the database.
                 values = {"sent_at": now, "payload": None, "locked_until": None, "last_error": None}
+                if attempts > 1:
+                    # The server is back: what waits for its backoff goes now, not up to an hour later (a sign-in
+                    # email would otherwise arrive with its link already expired).
+                    session.execute(
+                        update(OutboxMessage)
+                        .where(
+                            OutboxMessage.kind == "email",
+                            OutboxMessage.sent_at.is_(None),
+                            OutboxMessage.attempts > 0,
+                            OutboxMessage.next_attempt_at > now,
+                        )
+                        .values(next_attempt_at=now)
+                    )
+            elif error == EXPIRED:
+                values = {"sent_at": now, "payload": None, "locked_until": None, "last_error": EXPIRED}
             else:
                 values = {"next_attempt_at": now + backoff(attempts), "locked_until": None, "last_error": error[:500]}
             session.execute(
@@ -211,33 +235,54 @@ class OutboxWorker:
             )
 
     async def deliver_due(self, now: datetime | None = None) -> int:
-        """Deliver every due message once; returns how many left. Failures are rescheduled, never dropped."""
+        """Deliver every due message once; returns how many left. Failures are rescheduled, never dropped.
+
+        Deliveries run side by side (at most CONCURRENCY, each bounded by its own timeout): one hung connection
+        no longer holds every other email behind it.
+        """
         now = now or self.clock()
-        sent = 0
         self.fan_out(now)
-        for message in self.claim(now):
-            if message.locked_until and self.clock() >= message.locked_until:
-                # Slow deliveries ate this one's lease: another worker may hold it now, so leave it to be claimed.
-                continue
-            attempts = message.attempts + 1
-            try:
-                await self.deliver(message)
-            except DELIVERY_FAILURES as exc:
-                # Never the body: an email can hold a sign-in link. Endpoint and status say enough for webhooks.
-                log.warning(
-                    "outbox message %s (%s%s) failed, attempt %s: %s",
-                    message.id,
-                    message.topic,
-                    f", endpoint {message.endpoint_id}" if message.endpoint_id else "",
-                    attempts,
-                    f"{type(exc).__name__}: {exc}",
-                )
-                self._record(message.id, now=self.clock(), error=f"{type(exc).__name__}: {exc}", attempts=attempts)
-            else:
-                self._record(message.id, now=self.clock(), error=None, attempts=attempts)
-                sent += 1
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(message: OutboxMessage) -> bool:
+            async with limit:
+                return await self._deliver_one(message, now)
+
+        results = await asyncio.gather(*(one(message) for message in self.claim(now)))
         self._maintenance(now)
-        return sent
+        return sum(results)
+
+    def _expired_sign_in(self, message: OutboxMessage, now: datetime) -> bool:
+        """A sign-in email whose link has expired is worth nothing to its reader: it is dropped, not sent."""
+        return message.topic in SIGN_IN_TOPICS and message.created_at + self.settings.login_ttl <= now
+
+    async def _deliver_one(self, message: OutboxMessage, now: datetime) -> bool:
+        if message.locked_until and self.clock() >= message.locked_until:
+            # Slow deliveries ate this one's lease: another worker may hold it now, so leave it to be claimed.
+            return False
+        attempts = message.attempts + 1
+        if message.kind == "email" and self._expired_sign_in(message, self.clock()):
+            log.info("outbox message %s (%s) expired before delivery: dropped", message.id, message.topic)
+            self._record(message.id, now=self.clock(), error=EXPIRED, attempts=attempts)
+            return False
+        try:
+            async with asyncio.timeout(DELIVERY_TIMEOUT):
+                await self.deliver(message)
+        except DELIVERY_FAILURES as exc:
+            # Never the body: an email can hold a sign-in link. Endpoint and status say enough for webhooks.
+            log.warning(
+                "outbox message %s (%s%s) failed, attempt %s: %s",
+                message.id,
+                message.topic,
+                f", endpoint {message.endpoint_id}" if message.endpoint_id else "",
+                attempts,
+                f"{type(exc).__name__}: {exc}",
+            )
+            self._record(message.id, now=self.clock(), error=f"{type(exc).__name__}: {exc}", attempts=attempts)
+        else:
+            self._record(message.id, now=self.clock(), error=None, attempts=attempts)
+            return True
+        return False
 
     def _maintenance(self, now: datetime) -> None:
         if self._last_purge and now - self._last_purge < timedelta(minutes=10):
