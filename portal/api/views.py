@@ -242,6 +242,7 @@ async def put_customer(request: Request) -> Response:
     return _json(result, 201 if result.outcome == "created" else 200)
 
 
+@api_view
 async def post_purchases(request: Request) -> Response:
     _presented_key(request)
     body = await _body(request, PURCHASES_BODY)

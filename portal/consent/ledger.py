@@ -294,7 +294,9 @@ def record_consent(
                 _WORDINGS.purpose == purpose, _WORDINGS.locale == locale, _WORDINGS.policy_version == shown_version
             )
         ).scalar()
-        if wording_hash is None:
+        # A version the register declares ([[policy.previous]]) whose text the portal never stored is accepted, as
+        # the import accepts it: the retailer keeps that older policy's text; the event records its version.
+        if wording_hash is None and not register.is_known_version(shown_version):
             raise ConsentRefused(
                 f"no wording of {purpose!r} is known for policy version {shown_version!r}",
                 reason="unknown_version",
