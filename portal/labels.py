@@ -75,6 +75,13 @@ CONSENT_CHANNELS = {
     "import": lazy_gettext("imported from our customer records"),
     "api": lazy_gettext("through our systems (API)"),
 }
+# The kind of identity document store staff looked at (store/service.py DOCUMENT_KINDS); never its number.
+IDENTITY_DOCUMENTS = {
+    "identity_card": lazy_gettext("Identity card"),
+    "passport": lazy_gettext("Passport"),
+    "driving_licence": lazy_gettext("Driving licence"),
+    "residence_permit": lazy_gettext("Residence permit"),
+}
 # How a purchase was made (purchases/service.py CHANNELS): the purchases pages, the receipt and the archive.
 PURCHASE_CHANNELS = {
     "in_store": lazy_gettext("In store"),
@@ -244,6 +251,10 @@ def consent_channel_label(value: str) -> str:
     return _label(CONSENT_CHANNELS, value)
 
 
+def identity_document_label(value: str) -> str:
+    return _label(IDENTITY_DOCUMENTS, value)
+
+
 def purchase_channel_label(value: str) -> str:
     return _label(PURCHASE_CHANNELS, value)
 
@@ -308,6 +319,7 @@ TEMPLATE_GLOBALS = {
     "language_label": language_label,
     "consent_channel_label": consent_channel_label,
     "purchase_channel_label": purchase_channel_label,
+    "identity_document_label": identity_document_label,
     "legal_basis_label": legal_basis_label,
     "staff_role_label": staff_role_label,
 }

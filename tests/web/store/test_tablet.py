@@ -246,3 +246,29 @@ def test_the_stores_log_shows_today_without_personal_data(engine, client, clock:
     client.post("/staff/sign-out", data={"csrf_token": csrf_from(log.text)})
     sign_in_staff(client, staff.email, password, secret, clock)
     assert 'data-testid="log-empty"' in client.get("/staff/tablet/log", headers=EN).text
+
+
+def test_the_customers_history_names_the_store(engine, client, clock: Clock, smtp: SMTPServer) -> None:
+    _staff, store = store_account(engine, client, clock)
+    make_customer(engine, email="camille@example.com")
+    open_customer(client, smtp, "camille@example.com")
+    page = client.get("/me/consents", headers=EN)
+    client.post("/me/consents", data={"csrf_token": csrf_from(page.text), "action": "grant", "purpose": "sms_offers"})
+    history = client.get("/me/consents", headers=EN).text
+    assert f"in a store, {store.name}" in history
+
+
+def test_the_queue_flags_a_request_whose_identity_was_checked_in_store(engine, client, clock: Clock) -> None:
+    store_account(engine, client, clock)
+    form = client.get("/staff/tablet/on-behalf", headers=EN)
+    filed = client.post("/staff/tablet/on-behalf", data={**ON_BEHALF, "csrf_token": csrf_from(form.text)}, headers=EN)
+    client.post("/staff/sign-out", data={"csrf_token": csrf_from(filed.text)})
+    agent, password, secret = make_staff(engine, role="agent")
+    sign_in_staff(client, agent.email, password, secret, clock)
+    queue = client.get("/staff/requests", headers=EN)
+    assert 'data-testid="identity-checked-in-store"' in queue.text and "identity checked in store" in queue.text
+    with transaction(engine) as session:
+        reference = session.scalars(select(PrivacyRequest.reference)).one()
+    detail = client.get(f"/staff/requests/{reference}", headers=EN)
+    assert "Checked in person at the store on an identity document (Identity card)" in detail.text
+    assert "12 rue de la République" in detail.text  # where the answer goes, for the agent
