@@ -272,3 +272,15 @@ def test_the_queue_flags_a_request_whose_identity_was_checked_in_store(engine, c
     detail = client.get(f"/staff/requests/{reference}", headers=EN)
     assert "Checked in person at the store on an identity document (Identity card)" in detail.text
     assert "12 rue de la République" in detail.text  # where the answer goes, for the agent
+
+
+def test_signing_out_of_the_tablet_ends_an_open_customer_session(
+    engine, client, clock: Clock, smtp: SMTPServer
+) -> None:
+    store_account(engine, client, clock)
+    make_customer(engine, email="camille@example.com")
+    open_customer(client, smtp, "camille@example.com")
+    home = client.get("/staff/tablet", headers=EN)
+    assert "still open on this tablet" in home.text
+    client.post("/staff/sign-out", data={"csrf_token": csrf_from(home.text)})
+    assert client.get("/me", follow_redirects=False).status_code == 303
