@@ -19,6 +19,10 @@ from tests.conftest import code_in
 from tests.factories import make_store
 from tests.staff_helpers import code_at, make_staff
 
+# The same vendored axe-core as the every-page walk (npm axe-core@4.10.3, MPL-2.0).
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.10.3.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
 ORIENTATIONS = {
     "landscape-fr": ({"width": 1024, "height": 768}, "fr-FR", CAMILLE, "Camille"),
     "portrait-en": ({"width": 768, "height": 1024}, "en-GB", EMMA, "Emma"),
@@ -68,15 +72,29 @@ def customer_unlocks(session: Session, inbox: Inbox, email: str, shots: Path, na
     page.get_by_test_id("help-customer").tap()
     page.wait_for_url(session.url("/staff/tablet/customer"))
     expect(page.locator("input[name=email]")).to_have_attribute("autocomplete", "off")
-    page.screenshot(path=shots / f"tablet-{name}-2-email.png", full_page=True)
+    screen(page, shots / f"tablet-{name}-2-email.png")
     before = inbox.count(email)
     page.locator("input[name=email]").fill(email)
     page.locator("main form button[type=submit]").tap()
     page.wait_for_url(session.url("/staff/tablet/code"))
-    page.screenshot(path=shots / f"tablet-{name}-3-code.png", full_page=True)
+    screen(page, shots / f"tablet-{name}-3-code.png")
     page.locator("input[name=code]").fill(code_in(inbox.next(email, after=before)))
     page.locator("main form button[type=submit]").tap()
     page.wait_for_url(session.url("/me"))
+
+
+def screen(page: Page, path: Path) -> None:
+    """A screenshot of this screen, once axe-core finds nothing serious or critical on it."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))  # through DevTools: the page's CSP does not apply
+    violations = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}})).violations"
+        ".filter((v) => v.impact === 'serious' || v.impact === 'critical')"
+        ".map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`)",
+        AXE_TAGS,
+    )
+    assert violations == [], f"{path.name}: {violations}"
+    page.screenshot(path=path, full_page=True)
 
 
 def touch_targets_are_large(page: Page) -> None:
@@ -103,13 +121,13 @@ def test_the_assisted_flow_on_a_touch_tablet(
     staff_sign_in(session, staff_email, password, secret)
     expect(page.locator("h1")).to_contain_text("Lyon Part-Dieu")
     touch_targets_are_large(page)
-    page.screenshot(path=artifacts / f"tablet-{orientation}-1-home.png", full_page=True)
+    screen(page, artifacts / f"tablet-{orientation}-1-home.png")
 
     customer_unlocks(session, inbox, email, artifacts, orientation)
     expect(page.locator("h1")).to_contain_text(first_name)
     expect(page.get_by_test_id("tablet-finish")).to_be_visible()
     touch_targets_are_large(page)
-    page.screenshot(path=artifacts / f"tablet-{orientation}-4-overview.png", full_page=True)
+    screen(page, artifacts / f"tablet-{orientation}-4-overview.png")
 
     # A consent given then withdrawn, in store.
     session.goto("/me/consents")
@@ -119,14 +137,14 @@ def test_the_assisted_flow_on_a_touch_tablet(
     expect(page.locator("#purpose-sms_offers-button")).to_have_attribute(
         "class", "button button--primary consent__button"
     )
-    page.screenshot(path=artifacts / f"tablet-{orientation}-5-consents.png", full_page=True)
+    screen(page, artifacts / f"tablet-{orientation}-5-consents.png")
 
     # A request filed in store.
     session.goto("/me/requests/new/objection")
     page.locator("#confirm").check()
     page.locator("main form button[type=submit]").tap()
     page.wait_for_url("**/me/requests/R-*")
-    page.screenshot(path=artifacts / f"tablet-{orientation}-6-request.png", full_page=True)
+    screen(page, artifacts / f"tablet-{orientation}-6-request.png")
 
     engine = make_engine(seeded_database)
     try:
@@ -149,7 +167,7 @@ def test_the_assisted_flow_on_a_touch_tablet(
     # Finish, then nothing of the customer: not the page, not the back button, not the history.
     page.get_by_test_id("tablet-finish").tap()
     page.wait_for_url("**/staff/tablet?finished=1")
-    page.screenshot(path=artifacts / f"tablet-{orientation}-7-finished.png", full_page=True)
+    screen(page, artifacts / f"tablet-{orientation}-7-finished.png")
     for _step in range(4):
         page.go_back()
         assert first_name not in page.content() and email not in page.content()
@@ -173,7 +191,7 @@ def test_the_countdown_warns_then_finishes_with_the_clock_moved(
     page.clock.fast_forward("02:31")
     expect(countdown).to_be_visible()
     expect(countdown).to_contain_text("this session ends in")
-    page.screenshot(path=artifacts / "tablet-countdown.png", full_page=False)
+    screen(page, artifacts / "tablet-countdown.png")
     page.get_by_test_id("tablet-continue").tap()
     expect(countdown).to_be_hidden()
     page.clock.fast_forward("03:01")
@@ -197,12 +215,12 @@ def test_a_request_on_the_customers_behalf(
     page.locator("input[name=answer_by][value=post]").check()
     page.locator("#answer_contact").fill("12 rue de la République, 69002 Lyon")
     touch_targets_are_large(page)
-    page.screenshot(path=artifacts / "tablet-on-behalf-form.png", full_page=True)
+    screen(page, artifacts / "tablet-on-behalf-form.png")
     page.locator("main form button[type=submit]").tap()
     expect(page.locator("h1")).to_have_text("Demande déposée")
     assert "Roux" not in page.content() and "République" not in page.content()
-    page.screenshot(path=artifacts / "tablet-on-behalf-filed.png", full_page=True)
+    screen(page, artifacts / "tablet-on-behalf-filed.png")
     session.goto("/staff/tablet/log")
     expect(page.locator("table")).to_contain_text("identité vérifiée en magasin")
-    page.screenshot(path=artifacts / "tablet-log.png", full_page=True)
+    screen(page, artifacts / "tablet-log.png")
     session.errors.assert_none()
