@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from portal.db import transaction
-from portal.models import AuditEvent, ConsentEvent, PrivacyRequest
+from portal.models import AuditEvent, ConsentEvent, PrivacyRequest, ProfileChange
 from tests.conftest import Clock, SMTPServer, code_in, csrf_from
 from tests.factories import make_customer, make_store
 from tests.staff_helpers import make_staff, sign_in_staff
@@ -284,3 +284,19 @@ def test_signing_out_of_the_tablet_ends_an_open_customer_session(
     assert "still open on this tablet" in home.text
     client.post("/staff/sign-out", data={"csrf_token": csrf_from(home.text)})
     assert client.get("/me", follow_redirects=False).status_code == 303
+
+
+def test_a_rectification_on_the_tablet_is_recorded_in_store(engine, client, clock: Clock, smtp: SMTPServer) -> None:
+    from tests.web.profile.test_profile_pages import form_of
+
+    staff, _store = store_account(engine, client, clock)
+    customer = make_customer(engine, email="camille@example.com", phone="+33612345678")
+    open_customer(client, smtp, "camille@example.com")
+    page = client.get("/me/profile", headers=EN)
+    changed = client.post(
+        "/me/profile", data=form_of(page.text, city="Villeurbanne"), headers=EN, follow_redirects=False
+    )
+    assert changed.status_code == 303
+    with transaction(engine) as session:
+        change = session.scalars(select(ProfileChange).where(ProfileChange.customer_id == customer.id)).one()
+        assert (change.field, change.channel, change.actor) == ("city", "store", f"staff:{staff.id}")
