@@ -4,6 +4,10 @@
   "use strict";
   var box = document.getElementById("tablet-countdown");
   if (!box) { return; }
+  // A shared device: the browser must not remember what this customer types (names, addresses) for the next one.
+  Array.prototype.forEach.call(document.querySelectorAll("input, textarea"), function (field) {
+    field.setAttribute("autocomplete", "off");
+  });
   var idle = Number(box.getAttribute("data-idle-seconds")) || 180;
   var warn = Number(box.getAttribute("data-warn-seconds")) || 30;
   var seconds = box.querySelector("[data-countdown-seconds]");

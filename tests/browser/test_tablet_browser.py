@@ -138,6 +138,10 @@ def test_the_assisted_flow_on_a_touch_tablet(
         "class", "button button--primary consent__button"
     )
     screen(page, artifacts / f"tablet-{orientation}-5-consents.png")
+    session.goto("/me/profile")  # nothing the customer types is remembered by the browser
+    assert page.evaluate(
+        "() => [...document.querySelectorAll('main input:not([type=hidden])')].every(f => f.autocomplete === 'off')"
+    )
 
     # A request filed in store.
     session.goto("/me/requests/new/objection")
