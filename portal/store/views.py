@@ -177,6 +177,9 @@ async def code_submit(request: Request) -> Response:
 async def finish(request: Request) -> Response:
     """Finish: the customer's session ends at once, and the browser is told to drop what it cached."""
     state = portal_of(request)
+    session = request.scope["state"].get("session")
+    if session is not None and session.kind != "tablet":
+        return redirect(request, "/me")  # self-service signs out with its own button
     raw_id = request.scope["state"].get("session_raw_id")
     if raw_id:
         await write(request, service.finish_assisted_session, settings=state.settings, raw_id=raw_id)

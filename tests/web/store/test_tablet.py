@@ -300,3 +300,14 @@ def test_a_rectification_on_the_tablet_is_recorded_in_store(engine, client, cloc
     with transaction(engine) as session:
         change = session.scalars(select(ProfileChange).where(ProfileChange.customer_id == customer.id)).one()
         assert (change.field, change.channel, change.actor) == ("city", "store", f"staff:{staff.id}")
+
+
+def test_finish_is_only_for_tablet_sessions(engine, client, smtp: SMTPServer) -> None:
+    from tests.web.helpers import sign_in_by_code
+
+    make_customer(engine, email="camille@example.com")
+    sign_in_by_code(client, smtp, "camille@example.com")
+    page = client.get("/me")
+    assert 'data-testid="tablet-finish"' not in page.text
+    kept = client.post("/me/finish", data={"csrf_token": csrf_from(page.text)}, follow_redirects=False)
+    assert kept.headers["location"] == "/me" and client.get("/me").status_code == 200
