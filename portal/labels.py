@@ -75,6 +75,13 @@ CONSENT_CHANNELS = {
     "import": lazy_gettext("imported from our customer records"),
     "api": lazy_gettext("through our systems (API)"),
 }
+# The kind of identity document store staff looked at (store/service.py DOCUMENT_KINDS); never its number.
+IDENTITY_DOCUMENTS = {
+    "identity_card": lazy_gettext("Identity card"),
+    "passport": lazy_gettext("Passport"),
+    "driving_licence": lazy_gettext("Driving licence"),
+    "residence_permit": lazy_gettext("Residence permit"),
+}
 # How a purchase was made (purchases/service.py CHANNELS): the purchases pages, the receipt and the archive.
 PURCHASE_CHANNELS = {
     "in_store": lazy_gettext("In store"),
@@ -211,6 +218,10 @@ AUDIT_ACTIONS = {
     "staff.totp_enrolled": lazy_gettext("Authenticator app set up"),
     "staff.totp_reset": lazy_gettext("Authenticator app reset"),
     "store.created": lazy_gettext("Store created"),
+    "tablet.archive_emailed": lazy_gettext("Tablet: archive link emailed to the customer"),
+    "tablet.request_on_behalf": lazy_gettext("Tablet: request filed for the customer, identity checked in store"),
+    "tablet.session_finished": lazy_gettext("Tablet: assisted session finished"),
+    "tablet.session_opened": lazy_gettext("Tablet: assisted session opened"),
     "store.updated": lazy_gettext("Store updated"),
     "webhook_endpoint.added": lazy_gettext("Webhook endpoint added"),
     "webhook_endpoint.disabled": lazy_gettext("Webhook endpoint disabled"),
@@ -320,6 +331,10 @@ def change_channel_label(value: str) -> str:
     return _label(CONSENT_CHANNELS, value)
 
 
+def identity_document_label(value: str) -> str:
+    return _label(IDENTITY_DOCUMENTS, value)
+
+
 def purchase_channel_label(value: str) -> str:
     return _label(PURCHASE_CHANNELS, value)
 
@@ -385,6 +400,7 @@ TEMPLATE_GLOBALS = {
     "consent_channel_label": consent_channel_label,
     "change_channel_label": change_channel_label,
     "purchase_channel_label": purchase_channel_label,
+    "identity_document_label": identity_document_label,
     "legal_basis_label": legal_basis_label,
     "staff_role_label": staff_role_label,
 }

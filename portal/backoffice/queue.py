@@ -128,6 +128,7 @@ class QueueRow:
     extended: bool
     days_left: int  # calendar days in the portal's time zone; negative once overdue
     version: int
+    identity_checked_in_store: bool = False  # filed on a store tablet for a customer without their email
 
     @property
     def is_open(self) -> bool:
@@ -255,6 +256,7 @@ _COLUMNS = (
     PrivacyRequest.due_at,
     PrivacyRequest.extended_due_at,
     PrivacyRequest.version,
+    PrivacyRequest.details,
 )
 
 
@@ -277,7 +279,7 @@ def _select(page_ids: Select | None = None) -> Select:
 
 def _row(values: tuple, now: datetime, timezone: str) -> QueueRow:
     (id_, reference, type_, channel, status, store_code, store_name, email, assignee_id, assignee_name) = values[:10]
-    received_at, due_at, extended_due_at, version = values[10:]
+    received_at, due_at, extended_due_at, version, details = values[10:]
     due = extended_due_at or due_at
     return QueueRow(
         id=id_,
@@ -295,6 +297,7 @@ def _row(values: tuple, now: datetime, timezone: str) -> QueueRow:
         extended=extended_due_at is not None,
         days_left=days_left(due, now, timezone=timezone),
         version=version,
+        identity_checked_in_store=bool((details or {}).get("identity_checked_in_store")),
     )
 
 

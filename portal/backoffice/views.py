@@ -60,6 +60,8 @@ def render(request: Request, template: str, context: dict[str, Any], **options: 
 
 async def home(request: Request) -> Response:
     me = staff_of(request)
+    if me.role == "store":  # a store account has one place: the tablet
+        return redirect(request, "/staff/tablet")
     return render(request, "staff/home.html", {"me": me, "is_dpo": has_role(me), "works_queue": has_role(me, "agent")})
 
 

@@ -23,7 +23,7 @@ from portal.consent.register import PurposeRegister
 from portal.csvfile import csv_line
 from portal.db import as_connection, dialect_insert
 from portal.errors import CustomerNotFound
-from portal.models import ConsentEvent, ConsentWording, Customer, PageView, PageViewDay, PageViewTotal
+from portal.models import ConsentEvent, ConsentWording, Customer, PageView, PageViewDay, PageViewTotal, StaffUser, Store
 from portal.outbox.enqueue import queue_webhook
 
 BROWSING_PURPOSE = "browsing_analytics"
@@ -67,6 +67,7 @@ class ConsentRecord:
     actor: str
     policy_version: str
     wording_hash: str | None
+    store_name: str | None = None  # given or withdrawn on a store tablet: the store of the staff member assisting
 
 
 _EVENTS = ConsentEvent.__table__.c
@@ -136,8 +137,23 @@ def current_consents(
 
 def history(db: Session | Connection, *, customer_id: int) -> list[ConsentRecord]:
     """Every consent event of the customer, newest first."""
-    rows = as_connection(db).execute(_HISTORY, {"customer_id": customer_id})
-    return [ConsentRecord(*row) for row in rows]
+    connection = as_connection(db)
+    records = [ConsentRecord(*row) for row in connection.execute(_HISTORY, {"customer_id": customer_id})]
+    stores = _stores_of(connection, {r.actor for r in records if r.channel == "store" and r.actor.startswith("staff:")})
+    if not stores:
+        return records
+    return [dataclasses.replace(r, store_name=stores.get(r.actor)) if r.channel == "store" else r for r in records]
+
+
+def _stores_of(connection: Connection, actors: set[str]) -> dict[str, str]:
+    """The store name of each staff actor ("staff:<id>"), for the events made on a store tablet."""
+    ids = [int(actor.split(":", 1)[1]) for actor in actors if actor.split(":", 1)[1].isdigit()]
+    if not ids:
+        return {}
+    rows = connection.execute(
+        select(StaffUser.id, Store.name).join(Store, Store.id == StaffUser.store_id).where(StaffUser.id.in_(ids))
+    )
+    return {f"staff:{staff_id}": name for staff_id, name in rows}
 
 
 @dataclasses.dataclass

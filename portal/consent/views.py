@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from portal.consent import ledger
 from portal.i18n import get_locale
-from portal.identity.guards import customer_id_of
+from portal.identity.guards import customer_id_of, origin_of
 from portal.web.render import is_htmx, redirect, render
 from portal.web.state import portal_of, read, write
 
@@ -70,14 +70,15 @@ async def _row(request: Request, customer_id: int, purpose_code: str, **extra: o
 
 async def consents_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
+    origin = origin_of(request)
     form = await request.form()
     action = str(form.get("action", ""))[:32]
     purpose = str(form.get("purpose", ""))[:64]
     common = {
         "register": portal_of(request).register,
         "customer_id": customer_id,
-        "channel": "web",
-        "actor": f"customer:{customer_id}",
+        "channel": origin.channel,
+        "actor": origin.actor,
         "locale": get_locale(),
     }
     if action == "withdraw_all_marketing":
@@ -100,8 +101,9 @@ async def consents_submit(request: Request) -> Response:
 
 async def browsing_history_delete(request: Request) -> Response:
     customer_id = customer_id_of(request)
+    origin = origin_of(request)
     deleted = await write(
-        request, ledger.delete_browsing_history, customer_id=customer_id, actor=f"customer:{customer_id}", channel="web"
+        request, ledger.delete_browsing_history, customer_id=customer_id, actor=origin.actor, channel=origin.channel
     )
     if is_htmx(request):
         return await _row(request, customer_id, ledger.BROWSING_PURPOSE, deleted_views=deleted, announce="deleted")

@@ -34,9 +34,43 @@ def customer_id_of(request: Request) -> int:
     return int(session.customer_id)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a customer's write comes from: self-service on the web, or a store tablet with a staff member beside
+    them. Consent events, rectifications and requests record it (channel, who entered it, the store)."""
+
+    channel: str  # "web" | "store"
+    actor: str  # customer:<id>, or staff:<id> for the staff member assisting on a tablet
+    store_id: int | None = None
+    staff_id: int | None = None
+
+
+def is_tablet(request: Request) -> bool:
+    session = request.scope["state"].get("session")
+    return session is not None and session.kind == "tablet"
+
+
+def origin_of(request: Request) -> Origin:
+    """The signed-in customer's channel (raises SignInRequired like `customer_id_of`)."""
+    customer_id = customer_id_of(request)
+    session = request.scope["state"]["session"]
+    if session.kind == "tablet" and session.staff_id is not None:
+        return Origin(
+            channel="store", actor=f"staff:{session.staff_id}", store_id=session.store_id, staff_id=session.staff_id
+        )
+    return Origin(channel="web", actor=f"customer:{customer_id}")
+
+
+# A cookie that says "this browser is a store tablet": when an assisted session has timed out, the next page goes
+# back to the tablet home rather than to the customer sign-in page. It holds nothing about anyone.
+TABLET_COOKIE = "portal_tablet"
+
+
 async def sign_in_required(request: Request, exc: Exception) -> Response:
     """To the sign-in page; a page the customer was opening (a link in one of our emails to /me/requests/R-…, say)
-    is remembered, and they land on it once signed in."""
+    is remembered, and they land on it once signed in. On a store tablet, back to the tablet home."""
+    if request.cookies.get(TABLET_COOKIE) == "1":
+        return redirect(request, "/staff/tablet?ended=1")
     response = redirect(request, "/signin")
     if request.method == "GET" and request.url.path.startswith("/me"):
         query = request.url.query

@@ -215,16 +215,18 @@ def _signed_in(
     method: str,
     now: datetime,
     request_id: str | None,
+    kind: str = "customer",
+    staff_id: int | None = None,
 ) -> SignedIn:
     customer_id = challenge.customer_id
     assert customer_id is not None
-    raw_id = open_session(session, settings=settings, kind="customer", customer_id=customer_id, now=now)
+    raw_id = open_session(session, settings=settings, kind=kind, customer_id=customer_id, now=now, staff_id=staff_id)
     record_audit(
         session,
         actor=f"customer:{customer_id}",
         action="signin.succeeded",
         target=f"customer:{customer_id}",
-        detail={"method": method},
+        detail={"method": method} if staff_id is None else {"method": method, "assisted_by": f"staff:{staff_id}"},
         now=now,
         request_id=request_id,
     )
@@ -252,10 +254,13 @@ def sign_in_with_code(
     ip: str,
     now: datetime,
     request_id: str | None = None,
+    kind: str = "customer",
+    staff_id: int | None = None,
 ) -> SignedIn:
     """Exchange the 6-digit code of flow `flow_id` for a session. Raises CodeRejected or TooManyAttempts.
 
-    Each try is counted by one conditional UPDATE, so parallel guesses cannot exceed the allowed tries.
+    Each try is counted by one conditional UPDATE, so parallel guesses cannot exceed the allowed tries. A store
+    tablet opens a session of kind "tablet" tied to the staff member assisting (`staff_id`).
     """
     _limit(session, key=f"code:ip:{ip}", limit=settings.signin_limit_per_ip, settings=settings, now=now)
     code = "".join(ch for ch in (code or "") if not ch.isspace())
@@ -312,7 +317,16 @@ def sign_in_with_code(
         raise CodeRejected("wrong" if remaining > 0 else "exhausted", remaining=remaining)
     if not _consume(session, challenge.id, now):
         raise CodeRejected("expired")
-    return _signed_in(session, settings=settings, challenge=challenge, method="code", now=now, request_id=request_id)
+    return _signed_in(
+        session,
+        settings=settings,
+        challenge=challenge,
+        method="code",
+        now=now,
+        request_id=request_id,
+        kind=kind,
+        staff_id=staff_id,
+    )
 
 
 def sign_out(

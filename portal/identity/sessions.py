@@ -12,6 +12,7 @@ from sqlmodel import Session
 from portal.db import as_connection
 from portal.identity.keys import keyed_hash
 from portal.models import Session as SessionRow
+from portal.models import StaffUser
 from portal.settings import Settings
 
 # last_seen is written at most this often: idle timeouts are minutes long, a write per page view is waste.
@@ -27,6 +28,7 @@ class SessionInfo:
     idle_expires_at: datetime
     absolute_expires_at: datetime
     staff_id: int | None = None
+    store_id: int | None = None  # a tablet session: the store of the staff member assisting
 
 
 def timeouts(settings: Settings, kind: str) -> tuple[timedelta, timedelta]:
@@ -72,18 +74,24 @@ def open_session(
 
 
 _SESSIONS = SessionRow.__table__.c
+_STAFF = StaffUser.__table__.c
 # Built once: this runs on every signed-in request, and building statements cost more than SQLite's answer.
-_LOAD = select(
-    _SESSIONS.id,
-    _SESSIONS.kind,
-    _SESSIONS.customer_id,
-    _SESSIONS.staff_id,
-    _SESSIONS.created_at,
-    _SESSIONS.last_seen_at,
-    _SESSIONS.idle_expires_at,
-    _SESSIONS.absolute_expires_at,
-    _SESSIONS.ended_at,
-).where(_SESSIONS.id_hash == bindparam("id_hash"))
+_LOAD = (
+    select(
+        _SESSIONS.id,
+        _SESSIONS.kind,
+        _SESSIONS.customer_id,
+        _SESSIONS.staff_id,
+        _SESSIONS.created_at,
+        _SESSIONS.last_seen_at,
+        _SESSIONS.idle_expires_at,
+        _SESSIONS.absolute_expires_at,
+        _SESSIONS.ended_at,
+        _STAFF.store_id,
+    )
+    .select_from(SessionRow.__table__.outerjoin(StaffUser.__table__, _STAFF.id == _SESSIONS.staff_id))
+    .where(_SESSIONS.id_hash == bindparam("id_hash"))
+)
 _END = update(SessionRow).where(_SESSIONS.id == bindparam("session_id")).values(ended_at=bindparam("now"))
 _TOUCH = (
     update(SessionRow)
@@ -114,7 +122,13 @@ def load_session(db: Session | Connection, *, settings: Settings, raw_id: str, n
         idle_expires_at=idle_expires_at,
         absolute_expires_at=row.absolute_expires_at,
         staff_id=row.staff_id,
+        store_id=row.store_id,
     )
+
+
+def session_row(session: Session, *, settings: Settings, raw_id: str) -> SessionRow | None:
+    """The stored session behind a cookie's raw id, live or not."""
+    return session.scalars(select(SessionRow).where(SessionRow.id_hash == _hash(settings, raw_id))).first()
 
 
 def end_session(session: Session, *, settings: Settings, raw_id: str, now: datetime) -> int | None:

@@ -13,7 +13,9 @@ from portal.identity import passwords
 from portal.identity import staff_accounts as accounts
 from portal.identity import staff_signin as signin
 from portal.identity.guards import PASSWORD_PAGE, staff_of
+from portal.identity.sessions import end_session
 from portal.identity.staff_sessions import staff_cookie_name, staff_signer
+from portal.web.middleware import cookie_names
 from portal.web.render import client_ip, redirect, render, safe_next
 from portal.web.state import portal_of, write
 
@@ -182,6 +184,12 @@ async def sign_out(request: Request) -> Response:
     await _end_current_session(request)
     response = redirect(request, "/staff/sign-in?signed_out=1")
     response.delete_cookie(staff_cookie_name(portal_of(request).settings), path="/")
+    customer = request.scope["state"].get("session")
+    if customer is not None and customer.kind == "tablet":
+        # Signing out of a shop tablet ends the customer session it was assisting, if one is still open.
+        settings = portal_of(request).settings
+        await write(request, end_session, settings=settings, raw_id=request.scope["state"]["session_raw_id"])
+        response.delete_cookie(cookie_names(settings)[0], path="/")
     return response
 
 

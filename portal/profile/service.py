@@ -450,6 +450,9 @@ def request_correction(
     now: datetime,
     timezone: str,
     request_id: str | None = None,
+    channel: str = "web",
+    actor: str | None = None,
+    store_id: int | None = None,
 ) -> FiledRequest:
     """File a rectification request for a field the customer cannot change alone; acknowledge it by email.
 
@@ -472,9 +475,10 @@ def request_correction(
         session,
         customer_id=customer_id,
         type="rectification",
-        channel="web",
+        channel=channel,
         now=now,
-        actor=f"customer:{customer_id}",
+        actor=actor or f"customer:{customer_id}",
+        store_id=store_id,
         details=details,
         submission_key=submission_key,
         timezone=timezone,

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.i18n import get_locale
-from portal.identity.guards import customer_id_of
+from portal.identity.guards import customer_id_of, origin_of
 from portal.profile import service as rectification
 from portal.profile.forms import COUNTRIES, EDITABLE_FIELDS, MESSAGES, display_phone
 from portal.requests.refusals import REFUSALS, refusal_response
@@ -105,8 +105,8 @@ async def profile_submit(request: Request) -> Response:
             customer_id=customer_id,
             form=form,
             locked_fields=portal_of(request).retailer.locked_fields,
-            actor=f"customer:{customer_id}",
-            channel="web",
+            actor=origin_of(request).actor,
+            channel=origin_of(request).channel,
         )
     except rectification.ProfileInvalid as exc:
         # Shown back as typed; a field the post left out (a hand-made request) comes back empty, not as a crash.
@@ -200,6 +200,11 @@ async def correction_form(request: Request) -> Response:
     )
 
 
+def _origin(request: Request) -> dict[str, object]:
+    origin = origin_of(request)
+    return {"channel": origin.channel, "actor": origin.actor, "store_id": origin.store_id}
+
+
 async def correction_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
     field = _correctable(request)
@@ -213,6 +218,7 @@ async def correction_submit(request: Request) -> Response:
             customer_id=customer_id,
             form=form,
             language=get_locale(),
+            **_origin(request),
         )
     except rectification.ProfileInvalid as exc:
         return render(

@@ -96,7 +96,7 @@ def file_request(
         actor=actor,
         action="request.received",
         target=f"request:{reference}",
-        detail={"type": type, "channel": channel},
+        detail={"type": type, "channel": channel} | ({"store_id": store_id} if store_id else {}),
         now=now,
         request_id=request_id,
     )
@@ -326,6 +326,9 @@ def make_request(
     now: datetime,
     timezone: str,
     request_id: str | None = None,
+    channel: str = "web",
+    actor: str | None = None,
+    store_id: int | None = None,
 ) -> FiledRequest:
     """File the customer's request from the portal form and acknowledge it by email (reference and due date).
 
@@ -351,9 +354,10 @@ def make_request(
         session,
         customer_id=customer_id,
         type=type,
-        channel="web",
+        channel=channel,
         now=now,
-        actor=f"customer:{customer_id}",
+        actor=actor or f"customer:{customer_id}",
+        store_id=store_id,
         details=details,
         submission_key=submission_key,
         timezone=timezone,

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.i18n import get_locale
-from portal.identity.guards import customer_id_of
+from portal.identity.guards import customer_id_of, origin_of
 from portal.mydata.service import overview_for
 from portal.requests import service, workflow
 from portal.requests.refusals import REFUSALS, refusal_response
@@ -97,6 +97,7 @@ async def request_form(request: Request) -> Response:
 
 async def request_submit(request: Request) -> Response:
     customer_id = customer_id_of(request)
+    origin = origin_of(request)
     type = _request_type(request)
     form = await _form(request)
     try:
@@ -108,6 +109,9 @@ async def request_submit(request: Request) -> Response:
             type=type,
             form=form,
             language=get_locale(),
+            channel=origin.channel,
+            actor=origin.actor,
+            store_id=origin.store_id,
         )
     except service.RequestFormInvalid as exc:
         return await _request_form_page(

@@ -227,6 +227,10 @@ GET_CONTRACT: dict[str, Visit] = {
     "/staff": Visit("agent"),  # every role has a home page
     "/staff/password": Visit("store"),  # every role changes its own password
     "/staff/tablet": Visit("store", forbidden_to="agent"),
+    "/staff/tablet/customer": Visit("store", forbidden_to="agent"),
+    "/staff/tablet/code": Visit("store", forbidden_to="agent"),  # back to the email form until a code was sent
+    "/staff/tablet/on-behalf": Visit("store", forbidden_to="agent"),
+    "/staff/tablet/log": Visit("store", forbidden_to="agent"),
     "/staff/requests": Visit("agent", forbidden_to="store"),
     "/staff/requests/{reference}": Visit(
         "agent", urls=_with_reference("/staff/requests/{reference}"), forbidden_to="store"
