@@ -6,9 +6,11 @@ totals the pages read can never drift from the rows they summarise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import delete, update
 from sqlmodel import Session
 
 from portal.db import dialect_insert, sql_greatest, sql_least
@@ -69,3 +71,31 @@ def record_purchase(
             )
         )
     return purchase
+
+
+def forget_purchases(
+    session: Session, purchases: Sequence[tuple[int, int | None, int, datetime, int]], *, timezone: str
+) -> int:
+    """Delete purchases (id, customer id, store id, purchased at, total in cents) with their lines, and take them off
+    their customer's totals (a total left with no purchase loses its row). Returns how many were deleted."""
+    if not purchases:
+        return 0
+    ids = [purchase_id for purchase_id, *_ in purchases]
+    session.execute(delete(PurchaseLine).where(PurchaseLine.purchase_id.in_(ids)))
+    deleted = session.execute(delete(Purchase).where(Purchase.id.in_(ids))).rowcount
+    zone = ZoneInfo(timezone)
+    totals: dict[tuple[int, int, int], list[int]] = {}
+    for _, customer_id, store_id, purchased_at, total in purchases:
+        if customer_id is not None:
+            key = (customer_id, store_id, purchased_at.astimezone(zone).year)
+            count, amount = totals.get(key, [0, 0])
+            totals[key] = [count + 1, amount + total]
+    table = PurchaseTotal.__table__
+    for (customer_id, store_id, year), (count, amount) in sorted(totals.items()):
+        session.execute(
+            update(table)
+            .where(table.c.customer_id == customer_id, table.c.store_id == store_id, table.c.year == year)
+            .values(purchase_count=table.c.purchase_count - count, amount_cents=table.c.amount_cents - amount)
+        )
+    session.execute(delete(table).where(table.c.purchase_count <= 0))
+    return deleted or 0
