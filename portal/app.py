@@ -41,6 +41,7 @@ from portal.profile import views as profile_views
 from portal.purchases import views as purchase_views
 from portal.requests import views as request_views
 from portal.retailer import load_retailer
+from portal.retention import views as retention_views
 from portal.settings import Settings, load_settings
 from portal.store import views as store_views
 from portal.web import pages
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         *store_views.routes,
         *accounts_views.routes,
         *backoffice_views.routes,
+        *retention_views.routes,
         *api_views.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

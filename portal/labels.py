@@ -190,6 +190,7 @@ AUDIT_ACTIONS = {
     "request.received": lazy_gettext("Request received"),
     "request.rejected": lazy_gettext("Request refused"),
     "request.started": lazy_gettext("Work on the request started"),
+    "retention.run": lazy_gettext("Retention periods applied"),
     "signin.code_failed": lazy_gettext("Wrong sign-in code"),
     "signin.requested": lazy_gettext("Sign-in link asked for"),
     "signin.throttled": lazy_gettext("Sign-in email not sent: too many asked for this address"),

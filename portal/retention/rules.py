@@ -21,7 +21,7 @@ from sqlmodel import Session
 from portal.browsing.records import forget_page_views
 from portal.consent.register import LocalizedText, Purpose, PurposeRegister, Retention
 from portal.erasure.service import anonymise_customer
-from portal.i18n import lazy_gettext
+from portal.i18n import lazy_gettext, ngettext
 from portal.models import (
     AuditEvent,
     ConsentEvent,
@@ -43,6 +43,14 @@ INVOICE_CATEGORY = "invoices"  # the register's data category of what accounting
 # Delivered emails and webhooks: their bodies are cleared at delivery; the row only says something was sent.
 SENT_MESSAGES_KEPT = timedelta(days=30)
 ACTOR = "system"
+# What a rule's period counts from, in words (register.RETENTION_STARTS, and "setting" for the portal's own records).
+STARTS_LABELS = {
+    "collection": lazy_gettext("from when each record was collected"),
+    "end_of_relationship": lazy_gettext("from the customer's last purchase or contact"),
+    "end_of_contract": lazy_gettext("from the end of each purchase's contract"),
+    "end_of_financial_year": lazy_gettext("from the close of the record's financial year"),
+    "setting": lazy_gettext("from when the record was closed or used"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,21 +75,34 @@ class Context:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Rule:
-    """One retention rule. `label` and `period` are message ids or register texts: translate where shown."""
+    """One retention rule. `label` is a message id (translate where shown); `period` speaks the current language."""
 
     code: str
     label: str
-    period: str  # e.g. "13 months", as the register writes it
+    periods: tuple[tuple[int, str], ...]  # (amount, unit): one per distinct period of the rule's purposes
     starts: str  # one of register.RETENTION_STARTS, or "setting"
     sources: tuple[str, ...]  # the purposes (codes) or setting that set the period
     cutoff: datetime  # what started before this is due
     pending: Callable[[Session], Pending]
     remove_batch: Callable[[Session, int], Removed]
 
+    @property
+    def period(self) -> str:
+        """The period in words, in the current language ("13 mois", "3 years")."""
+        return " / ".join(period_words(amount, unit) for amount, unit in self.periods)
 
-def _period_text(retention: Retention) -> str:
-    unit = retention.unit[:-1] if retention.amount == 1 else retention.unit
-    return f"{retention.amount} {unit}"
+
+def period_words(amount: int, unit: str) -> str:
+    words = {
+        "days": ngettext("%(num)s day", "%(num)s days", amount),
+        "months": ngettext("%(num)s month", "%(num)s months", amount),
+        "years": ngettext("%(num)s year", "%(num)s years", amount),
+    }
+    return words[unit]
+
+
+def _period_of(retention: Retention) -> tuple[tuple[int, str], ...]:
+    return ((retention.amount, retention.unit),)
 
 
 def _longest(purposes: list[Purpose], context: Context) -> Purpose | None:
@@ -117,7 +138,7 @@ def page_views_rule(context: Context) -> Rule | None:
     return Rule(
         code="page_views",
         label=lazy_gettext("Page views and their day summaries deleted"),
-        period=_period_text(purpose.retention),
+        periods=_period_of(purpose.retention),
         starts=purpose.retention.starts,
         sources=(purpose.code,),
         cutoff=cutoff,
@@ -187,7 +208,7 @@ def inactive_customers_rule(context: Context) -> Rule | None:
     return Rule(
         code="inactive_customers",
         label=lazy_gettext("Inactive customers anonymised as an erasure would (purchases kept for accounting)"),
-        period=_period_text(purpose.retention),
+        periods=_period_of(purpose.retention),
         starts=purpose.retention.starts,
         sources=tuple(p.code for p in purposes),
         cutoff=cutoff,
@@ -229,7 +250,7 @@ def invoices_rule(context: Context) -> Rule | None:
     return Rule(
         code="invoices",
         label=lazy_gettext("Purchases and invoices deleted once accounting no longer needs them"),
-        period=_period_text(purpose.retention),
+        periods=_period_of(purpose.retention),
         starts=purpose.retention.starts,
         sources=(purpose.code,),
         cutoff=cutoff,
@@ -290,11 +311,11 @@ def consent_proof_rule(context: Context) -> Rule | None:
                 )
         return Removed(deleted)
 
-    periods = sorted({_period_text(p.retention) for p in purposes})
+    periods = sorted({(p.retention.amount, p.retention.unit) for p in purposes}, key=lambda pair: pair[::-1])
     return Rule(
         code="consent_proof",
         label=lazy_gettext("Proof of a withdrawn consent deleted once its purpose's period has passed"),
-        period=" / ".join(periods),
+        periods=tuple(periods),
         starts="end_of_relationship",
         sources=tuple(cutoffs),
         cutoff=min(cutoffs.values()),
@@ -326,7 +347,7 @@ def closed_requests_rule(context: Context) -> Rule:
     return Rule(
         code="closed_requests",
         label=lazy_gettext("Closed requests and their timelines deleted"),
-        period=f"{months} months",
+        periods=((months, "months"),),
         starts="setting",
         sources=("PORTAL_CLOSED_REQUEST_RETENTION_MONTHS",),
         cutoff=cutoff,
@@ -352,7 +373,7 @@ def sent_messages_rule(context: Context) -> Rule:
     return Rule(
         code="sent_messages",
         label=lazy_gettext("Emails and webhooks already delivered deleted"),
-        period=f"{SENT_MESSAGES_KEPT.days} days",
+        periods=((SENT_MESSAGES_KEPT.days, "days"),),
         starts="setting",
         sources=("portal",),
         cutoff=cutoff,
@@ -375,7 +396,7 @@ def sign_in_rule(context: Context) -> Rule:
     return Rule(
         code="sign_in_records",
         label=lazy_gettext("Expired sign-in links, sessions and rate-limit counters deleted"),
-        period="1 day",
+        periods=((1, "days"),),
         starts="setting",
         sources=("portal",),
         cutoff=context.now,

@@ -9,7 +9,7 @@ the DPO's page reads as "the last run".
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from sqlalchemy import Engine, select
@@ -17,9 +17,11 @@ from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.consent.register import PurposeRegister
+from portal.csvfile import csv_line
 from portal.db import transaction
+from portal.i18n import gettext
 from portal.models import AuditEvent
-from portal.retention.rules import ACTOR, Pending, Rule, build_rules
+from portal.retention.rules import ACTOR, STARTS_LABELS, Pending, Rule, build_rules
 from portal.settings import Settings
 
 RUN_ACTION = "retention.run"
@@ -138,3 +140,20 @@ def retention_overview(
             )
         )
     return RetentionOverview(tuple(statuses), previous)
+
+
+CSV_COLUMNS = ("rule", "what", "period", "counted", "source", "last_run", "last_removed", "last_held", "next_removes",
+               "next_oldest")  # fmt: skip
+
+
+def retention_csv(overview: RetentionOverview) -> Iterator[str]:
+    """The overview as CSV, for the DPO's reports (the labels in the current language)."""
+    yield csv_line(CSV_COLUMNS)
+    ran = overview.last_run.occurred_at.isoformat() if overview.last_run else ""
+    for status in overview.rules:
+        rule = status.rule
+        oldest = status.next_run.oldest.isoformat() if status.next_run.oldest else ""
+        yield csv_line(
+            (rule.code, gettext(rule.label), rule.period, gettext(STARTS_LABELS[rule.starts]), " ".join(rule.sources))
+            + (ran, status.last_removed, status.last_held, status.next_run.count, oldest)
+        )

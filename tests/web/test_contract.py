@@ -319,6 +319,8 @@ GET_CONTRACT: dict[str, Visit] = {
     "/staff/audit": Visit("dpo", forbidden_to="agent"),
     "/staff/audit.csv": Visit("dpo", CSV, forbidden_to="agent"),
     "/staff/accounts": Visit("dpo", forbidden_to="agent"),
+    "/staff/retention": Visit("dpo", forbidden_to="agent"),
+    "/staff/retention.csv": Visit("dpo", CSV, forbidden_to="store"),
     # The retailer's API.
     "/api/openapi.json": Visit(API, JSON, needs_key=False),  # the API's description is public
     "/api/v1/purposes": Visit(API, JSON),

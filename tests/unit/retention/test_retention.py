@@ -282,6 +282,6 @@ def test_the_overview_shows_the_last_run_and_the_next(engine: Engine, settings: 
         overview = retention_overview(session, now=NOW, settings=settings, register=register)
 
     views = next(status for status in overview.rules if status.rule.code == "page_views")
-    assert views.rule.sources == ("browsing_analytics",) and views.rule.period == "13 months"
+    assert views.rule.sources == ("browsing_analytics",) and views.rule.periods == ((13, "months"),)
     assert views.last_removed == 2 and views.next_run.count == 1
     assert overview.last_run is not None and overview.last_run.occurred_at == NOW
