@@ -30,6 +30,7 @@ from portal.db import make_engine, on_outbox_commit
 from portal.identity import guards, staff_views
 from portal.identity import views as identity_views
 from portal.identity.staff_sessions import StaffSessionMiddleware
+from portal.incidents import views as incident_views
 from portal.mail import views as mail_views
 from portal.mail.compose import EmailComposer
 from portal.mail.mailbox import Mailbox, start_smtp_server
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         *accounts_views.routes,
         *backoffice_views.routes,
         *retention_views.routes,
+        *incident_views.routes,
         *api_views.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
