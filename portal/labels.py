@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 
-from portal.i18n import get_locale, gettext, lazy_gettext, lazy_pgettext, using_locale
+from portal.i18n import get_locale, gettext, lazy_gettext, lazy_pgettext, ngettext, using_locale
 
 # --- What the customer reads -------------------------------------------------------------------------------------
 
@@ -299,6 +299,16 @@ def _staff_labels_in(locale: str) -> dict[str, dict[str, str]]:
 
 def _translated(table: dict[str, str]) -> dict[str, str]:
     return {key: gettext(value) for key, value in table.items()}
+
+
+def period_words(amount: int, unit: str) -> str:
+    """A retention period in words, in the current language: (13, "months") → "13 mois"."""
+    words = {
+        "days": ngettext("%(num)s day", "%(num)s days", amount),
+        "months": ngettext("%(num)s month", "%(num)s months", amount),
+        "years": ngettext("%(num)s year", "%(num)s years", amount),
+    }
+    return words[unit]
 
 
 TEMPLATE_GLOBALS = {

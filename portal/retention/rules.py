@@ -21,7 +21,8 @@ from sqlmodel import Session
 from portal.browsing.records import forget_page_views
 from portal.consent.register import LocalizedText, Purpose, PurposeRegister, Retention
 from portal.erasure.service import anonymise_customer
-from portal.i18n import lazy_gettext, ngettext
+from portal.i18n import lazy_gettext
+from portal.labels import period_words
 from portal.models import (
     AuditEvent,
     ConsentEvent,
@@ -90,15 +91,6 @@ class Rule:
     def period(self) -> str:
         """The period in words, in the current language ("13 mois", "3 years")."""
         return " / ".join(period_words(amount, unit) for amount, unit in self.periods)
-
-
-def period_words(amount: int, unit: str) -> str:
-    words = {
-        "days": ngettext("%(num)s day", "%(num)s days", amount),
-        "months": ngettext("%(num)s month", "%(num)s months", amount),
-        "years": ngettext("%(num)s year", "%(num)s years", amount),
-    }
-    return words[unit]
 
 
 def _period_of(retention: Retention) -> tuple[tuple[int, str], ...]:
