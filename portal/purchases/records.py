@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlmodel import Session
 
 from portal.db import dialect_insert, sql_greatest, sql_least
@@ -91,11 +91,21 @@ def forget_purchases(
             count, amount = totals.get(key, [0, 0])
             totals[key] = [count + 1, amount + total]
     table = PurchaseTotal.__table__
-    for (customer_id, store_id, year), (count, amount) in sorted(totals.items()):
+    same_total = (
+        table.c.customer_id == bindparam("c"),
+        table.c.store_id == bindparam("s"),
+        table.c.year == bindparam("y"),
+    )
+    rows = [{"c": c, "s": s, "y": y, "n": n, "a": a} for (c, s, y), (n, a) in sorted(totals.items())]
+    if rows:
         session.execute(
             update(table)
-            .where(table.c.customer_id == customer_id, table.c.store_id == store_id, table.c.year == year)
-            .values(purchase_count=table.c.purchase_count - count, amount_cents=table.c.amount_cents - amount)
+            .where(*same_total)
+            .values(
+                purchase_count=table.c.purchase_count - bindparam("n"),
+                amount_cents=table.c.amount_cents - bindparam("a"),
+            ),
+            rows,
         )
-    session.execute(delete(table).where(table.c.purchase_count <= 0))
+        session.execute(delete(table).where(*same_total, table.c.purchase_count <= 0), rows)
     return deleted or 0

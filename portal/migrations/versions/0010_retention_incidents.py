@@ -1,4 +1,4 @@
-"""personal data breaches and the customers told of them
+"""personal data breaches and the customers told of them; page views by time, for retention
 
 Revision ID: 0010
 Revises: 0007
@@ -56,9 +56,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("incident_id", "customer_id", name="uq_incident_recipient"),
     )
     op.create_index("ix_incident_recipient_customer", "incident_recipient", ["customer_id"], unique=False)
+    with op.batch_alter_table("page_view", schema=None) as batch_op:
+        batch_op.create_index("ix_page_view_viewed_at", ["viewed_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("page_view", schema=None) as batch_op:
+        batch_op.drop_index("ix_page_view_viewed_at")
     op.drop_index("ix_incident_recipient_customer", table_name="incident_recipient")
     op.drop_table("incident_recipient")
     op.drop_table("incident")
