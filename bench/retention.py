@@ -104,7 +104,7 @@ def run_cli(url: str, *args: str) -> tuple[float, dict[str, tuple[int, float]], 
     """Run `portal retention`; returns wall time, per rule (removed, seconds), its stdout, and the child's peak RSS."""
     environment = {**os.environ, "PORTAL_DATABASE_URL": url, "PORTAL_ENVIRONMENT": "development"}
     started = time.perf_counter()
-    child = subprocess.Popen(
+    child = subprocess.Popen(  # noqa: S603  (explicit argument list, no shell)
         [sys.executable, "-m", "portal.cli", "retention", "--lang", "en", *args],
         cwd=ROOT,
         env=environment,
