@@ -30,6 +30,7 @@ from portal.db import make_engine, on_outbox_commit
 from portal.identity import guards, staff_views
 from portal.identity import views as identity_views
 from portal.identity.staff_sessions import StaffSessionMiddleware
+from portal.incidents import views as incident_views
 from portal.mail import views as mail_views
 from portal.mail.compose import EmailComposer
 from portal.mail.mailbox import Mailbox, start_smtp_server
@@ -41,6 +42,7 @@ from portal.profile import views as profile_views
 from portal.purchases import views as purchase_views
 from portal.requests import views as request_views
 from portal.retailer import load_retailer
+from portal.retention import views as retention_views
 from portal.settings import Settings, load_settings
 from portal.store import views as store_views
 from portal.web import pages
@@ -137,6 +139,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         *store_views.routes,
         *accounts_views.routes,
         *backoffice_views.routes,
+        *retention_views.routes,
+        *incident_views.routes,
         *api_views.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -1,4 +1,4 @@
-"""`portal …` on the command line: serve, demo, migrate, worker, webhook, catalog, import."""
+"""`portal …` on the command line: serve, demo, migrate, worker, webhook, catalog, import, retention."""
 
 from __future__ import annotations
 
@@ -363,6 +363,41 @@ def cmd_import(args: argparse.Namespace) -> int:
     return IMPORT_INTERRUPTED if report.interrupted else IMPORT_DONE
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    from portal.consent.register import load_register
+    from portal.db import make_engine, transaction
+    from portal.i18n import set_locale
+    from portal.models import utcnow
+    from portal.retention import summary
+    from portal.retention.rules import build_rules
+    from portal.retention.service import preview, run_retention
+
+    settings = load_settings()
+    set_locale(_operator_locale(args.lang, settings.default_locale))
+    register = load_register(settings.purposes_file)
+    engine = make_engine(settings.database_url)
+    now = utcnow()
+    try:
+        if args.dry_run:
+            rules = build_rules(now=now, settings=settings, register=register)
+            with transaction(engine) as session:
+                lines = summary.dry_run_lines(rules, preview(session, rules=rules))
+        else:
+            report = run_retention(
+                engine,
+                now=now,
+                settings=settings,
+                register=register,
+                batch_size=args.batch_size,
+                progress=lambda outcome: print(summary.progress_line(outcome), file=sys.stderr, flush=True),
+            )
+            lines = summary.run_lines(report)
+    finally:
+        engine.dispose()
+    print("\n".join(lines))
+    return 1 if not args.dry_run and report.interrupted else 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -465,6 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument("--batch-size", type=_positive, default=2000, help="rows per transaction (default 2000)")
     imports.add_argument("--lang", choices=["fr", "en"], help="language of the messages (default: from LANG)")
     imports.set_defaults(handler=cmd_import)
+
+    retention = commands.add_parser("retention", help="delete or anonymise what the purpose register no longer allows")
+    retention.add_argument("--dry-run", action="store_true", help="count what would go, per rule; change nothing")
+    retention.add_argument("--batch-size", type=_positive, default=500, help="rows per transaction (default 500)")
+    retention.add_argument("--lang", choices=["fr", "en"], help="language of the messages (default: from LANG)")
+    retention.set_defaults(handler=cmd_retention)
 
     catalog = commands.add_parser("catalog", help="translation catalogues: update from sources, or check")
     catalog.add_argument("action", choices=["update", "check"])

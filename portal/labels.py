@@ -15,7 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 
-from portal.i18n import SUPPORTED_LOCALES, get_locale, gettext, lazy_gettext, lazy_pgettext, translations, using_locale
+from portal.i18n import (
+    SUPPORTED_LOCALES,
+    get_locale,
+    gettext,
+    lazy_gettext,
+    lazy_pgettext,
+    ngettext,
+    translations,
+    using_locale,
+)
 
 # --- What the customer reads -------------------------------------------------------------------------------------
 
@@ -184,6 +193,12 @@ AUDIT_ACTIONS = {
     "email_change.requested": lazy_gettext("Change of email address asked for"),
     "email_change.taken": lazy_gettext("Email change asked for an address already in use: its owner was told"),
     "import.batch_written": lazy_gettext("Imported rows written"),
+    "incident.cnil_notified": lazy_gettext("Breach notified to the CNIL"),
+    "incident.exported": lazy_gettext("Breach record exported for the CNIL"),
+    "incident.notice_saved": lazy_gettext("Breach notice written"),
+    "incident.notices_sent": lazy_gettext("Breach notices sent to customers"),
+    "incident.recipients_selected": lazy_gettext("Customers concerned by a breach selected"),
+    "incident.recorded": lazy_gettext("Personal data breach recorded"),
     "objection.honoured": lazy_gettext("Objection honoured"),
     "portability.archive_delivered": lazy_gettext("Data archive downloaded"),
     "portability.download_interrupted": lazy_gettext("Archive download interrupted"),
@@ -202,6 +217,7 @@ AUDIT_ACTIONS = {
     "request.received": lazy_gettext("Request received"),
     "request.rejected": lazy_gettext("Request refused"),
     "request.started": lazy_gettext("Work on the request started"),
+    "retention.run": lazy_gettext("Retention periods applied"),
     "signin.code_failed": lazy_gettext("Wrong sign-in code"),
     "signin.requested": lazy_gettext("Sign-in link asked for"),
     "signin.throttled": lazy_gettext("Sign-in email not sent: too many asked for this address"),
@@ -387,6 +403,16 @@ def _staff_labels_in(locale: str) -> dict[str, dict[str, str]]:
 
 def _translated(table: dict[str, str]) -> dict[str, str]:
     return {key: gettext(value) for key, value in table.items()}
+
+
+def period_words(amount: int, unit: str) -> str:
+    """A retention period in words, in the current language: (13, "months") → "13 mois"."""
+    words = {
+        "days": ngettext("%(num)s day", "%(num)s days", amount),
+        "months": ngettext("%(num)s month", "%(num)s months", amount),
+        "years": ngettext("%(num)s year", "%(num)s years", amount),
+    }
+    return words[unit]
 
 
 TEMPLATE_GLOBALS = {

@@ -55,6 +55,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # "dpo": an erasure is proposed by one person and carried out when a DPO other than them approves it.
     erasure_approval: str = ""
+    # How long closed requests and their timelines are kept (accountability, Art. 5(2)), then deleted by retention.
+    closed_request_retention_months: int = 60
 
     @property
     def https(self) -> bool:
@@ -79,6 +81,8 @@ class Settings:
             raise SettingsError("PORTAL_DEFAULT_LOCALE must be fr or en")
         if self.erasure_approval not in ("", "dpo"):
             raise SettingsError('PORTAL_ERASURE_APPROVAL must be empty (no approval) or "dpo"')
+        if self.closed_request_retention_months < 1:
+            raise SettingsError("PORTAL_CLOSED_REQUEST_RETENTION_MONTHS must be 1 or more")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -120,6 +124,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, object]] = {
     "PORTAL_DEMO_SMTP_PORT": ("demo_smtp_port", int),
     "PORTAL_LOG_LEVEL": ("log_level", str),
     "PORTAL_ERASURE_APPROVAL": ("erasure_approval", lambda v: v.strip().lower()),
+    "PORTAL_CLOSED_REQUEST_RETENTION_MONTHS": ("closed_request_retention_months", int),
     "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
 }
 

@@ -81,4 +81,13 @@ EMAIL_SAMPLES: dict[str, dict[str, object]] = {
             "request-cancelled": {},
         }.items()
     },
+    "incident-notice": {
+        "first_name": "Camille",
+        "reference": "INC-7K2Q-9XMD",
+        "discovered_at": datetime(2026, 11, 20, 8, tzinfo=UTC),
+        "nature": "A copy of our customer file was stolen.",
+        "consequences": "You may receive fraudulent emails.",
+        "measures": "We closed the access and filed a complaint.",
+        "advice": "Be wary of emails asking for your bank details.",
+    },
 }

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import Session
 
 from portal.db import dialect_insert, sql_greatest
@@ -88,3 +88,30 @@ def record_page_views(
         ),
         [{"customer_id": c, "view_count": counts[c], "last_viewed_at": latest[c]} for c in sorted(counts)],
     )
+
+
+def forget_page_views(session: Session, views: Sequence[tuple[int, int, datetime]], *, timezone: str) -> int:
+    """Delete page views (id, customer id, viewed at) and take them off their day's and customer's counts.
+
+    Retention deletes the oldest views while newer ones stay, so the counts are decremented, not dropped; a day or
+    customer left with none loses its row. One executemany per table, whatever the number of days and customers.
+    Returns how many views were deleted.
+    """
+    if not views:
+        return 0
+    deleted = session.execute(delete(PageView).where(PageView.id.in_([view_id for view_id, _, _ in views]))).rowcount
+    zone = ZoneInfo(timezone)
+    days = Counter((c, at.astimezone(zone).date()) for _, c, at in views)
+    day_table = PageViewDay.__table__
+    same_day = (day_table.c.customer_id == bindparam("c"), day_table.c.day == bindparam("d"))
+    day_rows = [{"c": c, "d": day, "n": n} for (c, day), n in sorted(days.items())]
+    session.execute(update(day_table).where(*same_day).values(view_count=day_table.c.view_count - bindparam("n")),
+                    day_rows)  # fmt: skip
+    session.execute(delete(day_table).where(*same_day, day_table.c.view_count <= 0), day_rows)
+    totals = PageViewTotal.__table__
+    customer_rows = [{"c": c, "n": n} for c, n in sorted(Counter(c for _, c, _ in views).items())]
+    same_customer = totals.c.customer_id == bindparam("c")
+    session.execute(update(totals).where(same_customer).values(view_count=totals.c.view_count - bindparam("n")),
+                    customer_rows)  # fmt: skip
+    session.execute(delete(totals).where(same_customer, totals.c.view_count <= 0), customer_rows)
+    return deleted or 0

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from portal.consent import ledger
 from portal.i18n import get_locale
 from portal.identity.guards import customer_id_of, origin_of
+from portal.retention.customer import processing_for
 from portal.web.render import is_htmx, redirect, render
 from portal.web.state import portal_of, read, write
 
@@ -121,7 +122,9 @@ DATA_PAGES = {ledger.BROWSING_PURPOSE: "/me/browsing"}
 
 
 async def processing(request: Request) -> Response:
-    consents = await read(request, ledger.current_consents, customer_id=customer_id_of(request))
+    consents, deletions = await read(
+        request, processing_for, customer_id=customer_id_of(request), register=portal_of(request).register
+    )
     return render(
         request,
         "customer/processing.html",
@@ -129,6 +132,7 @@ async def processing(request: Request) -> Response:
             "consents": consents,
             "no_consent": ledger.ConsentState(),
             "data_pages": DATA_PAGES,
+            "deletions": deletions,
         },
     )
 
@@ -142,6 +146,7 @@ async def privacy_policy(request: Request) -> Response:
             "consents": None,
             "no_consent": ledger.ConsentState(),
             "data_pages": {},
+            "deletions": {},
         },
     )
 

@@ -520,32 +520,9 @@ def execute_erasure(
         return ErasureReport(request.reference, customer_id, False, {}, (), 0)
 
     plan = plan_erasure(session, customer_id=customer_id, register=register)
-    addresses = _addresses_of(session, customer)
-    values = _personal_values(session, customer, addresses)
-    language = customer.preferred_language
-    withdrawn = ledger.withdraw_all_marketing(
-        session,
-        register=register,
-        customer_id=customer_id,
-        channel="support",
-        actor=actor,
-        now=now,
-        locale=language,
-        request_id=request_id,
+    erased = _erase_records(
+        session, customer, actor=actor, now=now, settings=settings, register=register, request_id=request_id
     )
-    counts = {
-        "profile": len(customer.held_profile_fields()),
-        "browsing": ledger.delete_browsing_history(
-            session, customer_id=customer_id, now=now, actor=actor, channel="support", request_id=request_id
-        ),
-        **_delete_personal_records(session, customer, addresses, settings),
-        "purchases": _detach_purchases(session, customer),
-        "consents": len(withdrawn),
-    }
-    scrubbed_details, notes_removed = _scrub_requests(session, customer, values)
-    scrubbed = scrubbed_details + _scrub_audit(session, customer, values)
-    counts["notes_removed"] = notes_removed
-    counts["emails"] = _purge_emails(session, addresses)
     others = list(
         session.scalars(
             select(PrivacyRequest)
@@ -557,7 +534,7 @@ def execute_erasure(
             .order_by(PrivacyRequest.received_at)
         )
     )
-    counts["requests_closed"] = len(others)
+    erased.counts["requests_closed"] = len(others)
     _completion_email(
         session,
         composer=composer,
@@ -567,22 +544,15 @@ def execute_erasure(
         now=now,
         closed_with_it=[other.reference for other in others],
     )
-    checkpoint_after_commit(session)  # SQLite: no copy of the deleted rows left in the write-ahead log
-    reference_of_customer = customer_reference(customer)
-    _tombstone(session, customer, settings=settings, now=now)
-    queue_webhook(
+    _tombstone_and_tell(
         session,
-        topic="customer.erased",
-        payload={**reference_of_customer, "request": request.reference, "occurred_at": now.isoformat()},
-        now=now,
-    )
-    record_audit(
-        session,
+        customer,
+        erased,
         actor=actor,
-        action="customer.erased",
-        target=f"request:{request.reference}",
-        detail={**counts, "scrubbed": scrubbed},
         now=now,
+        settings=settings,
+        target=f"request:{request.reference}",
+        webhook={"request": request.reference},
         request_id=request_id,
     )
     # The tombstone has no address left: the workflow sends nothing, the completion email above says it all.
@@ -609,4 +579,117 @@ def execute_erasure(
             composer=composer,
             request_id=request_id,
         )
-    return ErasureReport(request.reference, customer_id, False, counts, tuple(withdrawn), scrubbed)
+    return ErasureReport(request.reference, customer_id, False, erased.counts, erased.withdrawn, erased.scrubbed)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Erased:
+    counts: dict[str, int]
+    withdrawn: tuple[str, ...]
+    scrubbed: int
+
+
+def _erase_records(
+    session: Session,
+    customer: Customer,
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    register: PurposeRegister,
+    request_id: str | None,
+) -> _Erased:
+    """Everything erasure deletes, detaches, withdraws and scrubs, short of the tombstone itself."""
+    customer_id: int = customer.id  # type: ignore[assignment]  # an id: set since the row was flushed
+    addresses = _addresses_of(session, customer)
+    values = _personal_values(session, customer, addresses)
+    withdrawn = ledger.withdraw_all_marketing(
+        session,
+        register=register,
+        customer_id=customer_id,
+        channel="support",
+        actor=actor,
+        now=now,
+        locale=customer.preferred_language,
+        request_id=request_id,
+    )
+    counts = {
+        "profile": len(customer.held_profile_fields()),
+        "browsing": ledger.delete_browsing_history(
+            session, customer_id=customer_id, now=now, actor=actor, channel="support", request_id=request_id
+        ),
+        **_delete_personal_records(session, customer, addresses, settings),
+        "purchases": _detach_purchases(session, customer),
+        "consents": len(withdrawn),
+    }
+    scrubbed_details, notes_removed = _scrub_requests(session, customer, values)
+    scrubbed = scrubbed_details + _scrub_audit(session, customer, values)
+    counts["notes_removed"] = notes_removed
+    counts["emails"] = _purge_emails(session, addresses)
+    return _Erased(counts, tuple(withdrawn), scrubbed)
+
+
+def _tombstone_and_tell(
+    session: Session,
+    customer: Customer,
+    erased: _Erased,
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    target: str,
+    webhook: dict[str, object],
+    request_id: str | None,
+) -> None:
+    """Turn the customer into a tombstone, tell the retailer's systems (Art. 19) and audit it."""
+    checkpoint_after_commit(session)  # SQLite: no copy of the deleted rows left in the write-ahead log
+    reference_of_customer = customer_reference(customer)
+    _tombstone(session, customer, settings=settings, now=now)
+    queue_webhook(
+        session,
+        topic="customer.erased",
+        payload={**reference_of_customer, **webhook, "occurred_at": now.isoformat()},
+        now=now,
+    )
+    record_audit(
+        session,
+        actor=actor,
+        action="customer.erased",
+        target=target,
+        detail={**erased.counts, "scrubbed": erased.scrubbed},
+        now=now,
+        request_id=request_id,
+    )
+
+
+def anonymise_customer(
+    session: Session,
+    *,
+    customer_id: int,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+    register: PurposeRegister,
+    reason: str,
+    request_id: str | None = None,
+) -> dict[str, int] | None:
+    """Erase a customer no request names (retention: `reason` says why), exactly as an erasure does, without the
+    completion email (no request to answer). Returns the counts; None when already erased or unknown."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.erased_at is not None:
+        return None
+    erased = _erase_records(
+        session, customer, actor=actor, now=now, settings=settings, register=register, request_id=request_id
+    )
+    _tombstone_and_tell(
+        session,
+        customer,
+        erased,
+        actor=actor,
+        now=now,
+        settings=settings,
+        target=f"customer:{customer_id}",
+        webhook={"request": None, "reason": reason},
+        request_id=request_id,
+    )
+    return erased.counts

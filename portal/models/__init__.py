@@ -7,6 +7,7 @@ from portal.models.commerce import Purchase, PurchaseLine, PurchaseTotal, Store
 from portal.models.consent import ConsentEvent, ConsentWording
 from portal.models.customer import Customer, email_key
 from portal.models.identity import LoginChallenge, RateLimit, Session
+from portal.models.incidents import Incident, IncidentRecipient
 from portal.models.outbox import OutboxMessage
 from portal.models.profile import EmailChange, ProfileChange
 from portal.models.requests import PrivacyRequest, RequestEvent
@@ -24,6 +25,8 @@ __all__ = [
     "ConsentEvent",
     "ConsentWording",
     "EmailChange",
+    "Incident",
+    "IncidentRecipient",
     "Customer",
     "LoginChallenge",
     "OutboxMessage",

@@ -12,7 +12,11 @@ from portal.models.types import UTCDateTime
 
 class PageView(SQLModel, table=True):
     __tablename__ = "page_view"
-    __table_args__ = (Index("ix_page_view_customer_time", "customer_id", "viewed_at", "id"),)
+    __table_args__ = (
+        Index("ix_page_view_customer_time", "customer_id", "viewed_at", "id"),
+        # Retention deletes the views older than the register's period, oldest first, in batches.
+        Index("ix_page_view_viewed_at", "viewed_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(sa_column=Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False))

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from portal.db import as_connection
 from portal.errors import CustomerNotFound
+from portal.incidents.notices import CustomerNotice, notices_for_customer
 from portal.models import ConsentEvent, Customer, PageViewTotal, PrivacyRequest, ProfileChange, PurchaseTotal, Store
 from portal.models.commerce import STORE_KIND_WEB
 from portal.models.customer import held_profile_fields
@@ -124,4 +125,13 @@ def overview_for(db: Session | Connection, *, customer_id: int) -> Overview:
         last_request_at=row.last_request_at,
         consents_granted=int(row.consents_granted),
         last_consent_change_at=row.last_consent_change_at,
+    )
+
+
+def overview_with_notices(
+    session: Session, *, customer_id: int, language: str
+) -> tuple[Overview, list[CustomerNotice]]:
+    """The overview and the breach notices the customer was sent (GDPR Art. 34), shown above everything else."""
+    return overview_for(session, customer_id=customer_id), notices_for_customer(
+        session, customer_id=customer_id, language=language
     )

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portal.i18n import get_locale
 from portal.identity.guards import customer_id_of
 from portal.mydata import service
 from portal.web.render import render
@@ -13,8 +14,10 @@ from portal.web.state import read
 
 
 async def overview(request: Request) -> Response:
-    data = await read(request, service.overview_for, customer_id=customer_id_of(request))
-    return render(request, "customer/overview.html", {"overview": data})
+    data, notices = await read(
+        request, service.overview_with_notices, customer_id=customer_id_of(request), language=get_locale()
+    )
+    return render(request, "customer/overview.html", {"overview": data, "breach_notices": notices})
 
 
 routes = [Route("/me", overview, methods=["GET"], name="overview")]

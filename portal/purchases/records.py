@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, select, update
 from sqlmodel import Session
 
 from portal.db import as_connection, dialect_insert, sql_greatest, sql_least
@@ -179,3 +179,41 @@ def existing_receipts(session: Session, receipt_numbers: Sequence[str]) -> dict[
         )
         found.update((number, purchase_id) for purchase_id, number in rows)
     return found
+
+
+def forget_purchases(
+    session: Session, purchases: Sequence[tuple[int, int | None, int, datetime, int]], *, timezone: str
+) -> int:
+    """Delete purchases (id, customer id, store id, purchased at, total in cents) with their lines, and take them off
+    their customer's totals (a total left with no purchase loses its row). Returns how many were deleted."""
+    if not purchases:
+        return 0
+    ids = [purchase_id for purchase_id, *_ in purchases]
+    session.execute(delete(PurchaseLine).where(PurchaseLine.purchase_id.in_(ids)))
+    deleted = session.execute(delete(Purchase).where(Purchase.id.in_(ids))).rowcount
+    zone = ZoneInfo(timezone)
+    totals: dict[tuple[int, int, int], list[int]] = {}
+    for _, customer_id, store_id, purchased_at, total in purchases:
+        if customer_id is not None:
+            key = (customer_id, store_id, purchased_at.astimezone(zone).year)
+            count, amount = totals.get(key, [0, 0])
+            totals[key] = [count + 1, amount + total]
+    table = PurchaseTotal.__table__
+    same_total = (
+        table.c.customer_id == bindparam("c"),
+        table.c.store_id == bindparam("s"),
+        table.c.year == bindparam("y"),
+    )
+    rows = [{"c": c, "s": s, "y": y, "n": n, "a": a} for (c, s, y), (n, a) in sorted(totals.items())]
+    if rows:
+        session.execute(
+            update(table)
+            .where(*same_total)
+            .values(
+                purchase_count=table.c.purchase_count - bindparam("n"),
+                amount_cents=table.c.amount_cents - bindparam("a"),
+            ),
+            rows,
+        )
+        session.execute(delete(table).where(*same_total, table.c.purchase_count <= 0), rows)
+    return deleted or 0

@@ -6,7 +6,7 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import jinja2.meta
@@ -27,6 +27,8 @@ from portal.backoffice.actions import ACTIONS
 from portal.catalogs import check_catalogs
 from portal.db import transaction
 from portal.i18n import SUPPORTED_LOCALES
+from portal.incidents.forms import IncidentFacts
+from portal.incidents.service import record_incident, save_notice
 from portal.mail.compose import EMAIL_NAMES, EmailComposer
 from portal.models import ApiKey, ConsentEvent, Customer, PrivacyRequest, StaffUser
 from portal.portability.service import link_token
@@ -171,6 +173,7 @@ class World:
     download_token: str  # her download link, for her access request
     sign_in_token: str = ""  # from the email the visitor walk asks for
     email_change_token: str = ""  # from the email the customer walk asks for
+    incident: str = ""  # a breach with its notice written, of which Camille is told
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,6 +249,20 @@ GET_CONTRACT: dict[str, Visit] = {
     "/staff/audit": Visit("dpo", forbidden_to="agent"),
     "/staff/audit.csv": Visit("dpo", CSV, forbidden_to="agent"),
     "/staff/accounts": Visit("dpo", forbidden_to="agent"),
+    "/staff/retention": Visit("dpo", forbidden_to="agent"),
+    "/staff/incidents": Visit("dpo", forbidden_to="agent"),
+    "/staff/incidents/{reference}": Visit(
+        "dpo", urls=lambda world: [f"/staff/incidents/{world.incident}"], forbidden_to="agent"
+    ),
+    "/staff/incidents/{reference}/preview": Visit(
+        "dpo",
+        urls=lambda world: [f"/staff/incidents/{world.incident}/preview?customer={CAMILLE}"],
+        forbidden_to="agent",
+    ),
+    "/staff/incidents/{reference}/export.csv": Visit(
+        "dpo", CSV, urls=lambda world: [f"/staff/incidents/{world.incident}/export.csv"], forbidden_to="store"
+    ),
+    "/staff/retention.csv": Visit("dpo", CSV, forbidden_to="store"),
     # The retailer's API.
     "/api/openapi.json": Visit(API, JSON, needs_key=False),  # the API's description is public
     "/api/v1/purposes": Visit(API, JSON),
@@ -412,6 +429,20 @@ def _forbidden_walk(client: TestClient, app: Starlette, world: World, role: str)
     return problems
 
 
+INCIDENT_FACTS = IncidentFacts(
+    discovered_at=datetime(2026, 11, 20, 8, tzinfo=UTC),
+    nature="A copy of the customer file was stolen.",
+    data_categories=("identity", "email_address"),
+    people_estimate=1200,
+    consequences="Phishing emails.",
+    measures="Access closed.",
+)
+INCIDENT_NOTICE = {
+    language: {part: f"{part} ({language})" for part in ("nature", "consequences", "measures", "advice")}
+    for language in ("fr", "en")
+}
+
+
 @pytest.fixture
 def world(app: Starlette, engine: Engine, clock: Clock) -> World:
     customer = make_customer(engine, email=CAMILLE, retailer_ref="CRM-CAMILLE")
@@ -431,6 +462,8 @@ def world(app: Starlette, engine: Engine, clock: Clock) -> World:
             ).reference
             for type in ("erasure", "access")
         }
+        incident = record_incident(session, facts=INCIDENT_FACTS, actor="staff:1", now=clock())
+        save_notice(session, reference=incident, notice=INCIDENT_NOTICE, actor="staff:1", now=clock())
         _, api_key = create_api_key(
             session,
             secret_key=TEST_SECRET,
@@ -448,6 +481,7 @@ def world(app: Starlette, engine: Engine, clock: Clock) -> World:
         },
         api_key=api_key,
         download_token=link_token(secret, reference=filed["access"], expires_at=clock() + timedelta(days=7)),
+        incident=incident,
     )
 
 

@@ -1,0 +1,185 @@
+"""Choosing the customers a breach concerns: by store and purchase dates, by category of data, or from a list.
+
+Selection only adds to the incident's recipients (each customer once); nothing is sent until the DPO, having seen
+the count, sends the notices. Erased customers are never selected: nothing of theirs is left to leak.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, func, select
+from sqlmodel import Session
+
+from portal.audit import record_audit
+from portal.db import dialect_insert
+from portal.i18n import lazy_gettext
+from portal.incidents.service import incident_by_reference
+from portal.models import Customer, IncidentRecipient, PageViewTotal, Purchase, PurchaseTotal, Store, email_key
+
+LIST_LIMIT = 100_000  # lines in one uploaded list
+KEY_LIMIT = 254
+
+
+class SelectionRefused(ValueError):
+    """The selection cannot be made; `message` (a message id) says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class BadLine:
+    number: int
+    text: str
+    reason: str  # message id
+
+
+@dataclasses.dataclass(frozen=True)
+class Selected:
+    matched: int  # customers the method found
+    added: int  # of which were not selected already
+    bad_lines: tuple[BadLine, ...] = ()
+
+
+# What holding a category of data means in the portal's tables; the other categories are not stored here.
+def _category_condition(category: str):  # type: ignore[no-untyped-def]
+    conditions = {
+        "identity": Customer.id.is_not(None),
+        "email_address": Customer.email.is_not(None),
+        "phone_number": Customer.phone.is_not(None),
+        "postal_address": Customer.address_line1.is_not(None),
+        "loyalty": Customer.loyalty_number.is_not(None),
+        "purchases": exists().where(PurchaseTotal.customer_id == Customer.id),
+        "invoices": exists().where(PurchaseTotal.customer_id == Customer.id),
+        "browsing": exists().where(PageViewTotal.customer_id == Customer.id),
+    }
+    return conditions.get(category)
+
+
+SELECTABLE_CATEGORIES = ("identity", "email_address", "phone_number", "postal_address", "loyalty", "purchases",
+                         "invoices", "browsing")  # fmt: skip
+
+
+def _add(session: Session, incident_id: int, customer_ids: list[int], *, method: str, now: datetime) -> int:
+    """Select the customers not selected yet; returns how many were new (counted: executemany has no rowcount)."""
+    if not customer_ids:
+        return 0
+    before = _selected_count(session, incident_id)
+    for start in range(0, len(customer_ids), 1000):
+        statement = dialect_insert(session)(IncidentRecipient.__table__).on_conflict_do_nothing(
+            index_elements=["incident_id", "customer_id"]
+        )
+        rows = [
+            {"incident_id": incident_id, "customer_id": c, "selected_at": now, "selected_by": method}
+            for c in customer_ids[start : start + 1000]
+        ]
+        session.execute(statement, rows)
+    return _selected_count(session, incident_id) - before
+
+
+def _selected_count(session: Session, incident_id: int) -> int:
+    return session.execute(
+        select(func.count()).select_from(IncidentRecipient).where(IncidentRecipient.incident_id == incident_id)
+    ).scalar_one()
+
+
+def _record(session: Session, *, reference: str, method: str, result: Selected, actor: str, now: datetime,
+            request_id: str | None) -> Selected:  # fmt: skip
+    record_audit(
+        session,
+        actor=actor,
+        action="incident.recipients_selected",
+        target=f"incident:{reference}",
+        detail={"method": method, "matched": result.matched, "added": result.added, "bad_lines": len(result.bad_lines)},
+        now=now,
+        request_id=request_id,
+    )
+    return result
+
+
+def select_by_store(
+    session: Session,
+    *,
+    reference: str,
+    store_code: str,
+    first_day: date,
+    last_day: date,
+    timezone: str,
+    actor: str,
+    now: datetime,
+    request_id: str | None = None,
+) -> Selected:
+    """Customers who bought in the store between the two days (inclusive, in the portal's time zone)."""
+    incident = incident_by_reference(session, reference)
+    store_id = session.scalars(select(Store.id).where(Store.code == store_code.strip())).first()
+    if store_id is None:
+        raise SelectionRefused(lazy_gettext("There is no store with this code."))
+    if last_day < first_day:
+        raise SelectionRefused(lazy_gettext("The end of the period is before its start."))
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(first_day, time(0), tzinfo=zone)
+    end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=zone)
+    ids = session.scalars(
+        select(Purchase.customer_id)
+        .join(Customer, Customer.id == Purchase.customer_id)
+        .where(
+            Purchase.store_id == store_id,
+            Purchase.purchased_at >= start,
+            Purchase.purchased_at < end,
+            Customer.erased_at.is_(None),
+        )
+        .distinct()
+    ).all()
+    result = Selected(len(ids), _add(session, incident.id, list(ids), method="store", now=now))
+    return _record(session, reference=incident.reference, method="store", result=result, actor=actor, now=now,
+                   request_id=request_id)  # fmt: skip
+
+
+def select_by_category(
+    session: Session, *, reference: str, category: str, actor: str, now: datetime, request_id: str | None = None
+) -> Selected:
+    """Every customer of whom the portal holds data of `category` (a code of the register's data categories)."""
+    incident = incident_by_reference(session, reference)
+    condition = _category_condition(category)
+    if condition is None:
+        raise SelectionRefused(lazy_gettext("The portal holds no data of this category: choose another one."))
+    ids = session.scalars(select(Customer.id).where(Customer.erased_at.is_(None), condition)).all()
+    result = Selected(len(ids), _add(session, incident.id, list(ids), method="category", now=now))
+    return _record(session, reference=incident.reference, method="category", result=result, actor=actor, now=now,
+                   request_id=request_id)  # fmt: skip
+
+
+def select_from_list(
+    session: Session, *, reference: str, text: str, actor: str, now: datetime, request_id: str | None = None
+) -> Selected:
+    """One email address or retailer customer id per line. A line that names nobody is reported, never guessed."""
+    incident = incident_by_reference(session, reference)
+    lines = text.splitlines()
+    if len(lines) > LIST_LIMIT:
+        raise SelectionRefused(lazy_gettext("The list is too long: send it in several parts."))
+    ids: list[int] = []
+    bad: list[BadLine] = []
+    for number, line in enumerate(lines, start=1):
+        key = line.strip().strip('"').strip()
+        if not key:
+            continue
+        if len(key) > KEY_LIMIT or "," in key or ";" in key:
+            bad.append(BadLine(number, key[:80], lazy_gettext("Not one email address or customer id")))
+            continue
+        column = Customer.email_key if "@" in key else Customer.retailer_ref
+        value = email_key(key) if "@" in key else key
+        customer = session.execute(select(Customer.id, Customer.erased_at).where(column == value)).first()
+        if customer is None:
+            bad.append(BadLine(number, key[:80], lazy_gettext("No customer with this address or id")))
+        elif customer.erased_at is not None:
+            bad.append(BadLine(number, key[:80], lazy_gettext("This customer's data was erased")))
+        else:
+            ids.append(customer.id)
+    unique = list(dict.fromkeys(ids))
+    result = Selected(len(unique), _add(session, incident.id, unique, method="list", now=now), tuple(bad))
+    return _record(session, reference=incident.reference, method="list", result=result, actor=actor, now=now,
+                   request_id=request_id)  # fmt: skip

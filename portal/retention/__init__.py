@@ -1,0 +1,1 @@
+"""Retention: every purpose keeps its data only as long as the purpose register says, then it goes."""

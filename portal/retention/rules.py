@@ -1,0 +1,414 @@
+"""The retention rules: what each purpose of the register lets the portal keep, and how long, as queries.
+
+Each rule reads its period from the purpose register (or, for records no purpose covers, from the settings), never
+from a constant here: change the register and the next run applies it. A rule knows three things: what is due now
+(`pending`: count and oldest), how to remove one batch of it (`remove_batch`), and where its period comes from.
+Batches are small, self-contained transactions chosen by the same condition each time, so a run stopped midway
+resumes by simply running again, and a second run finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import String, and_, cast, delete, exists, func, literal, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from portal.browsing.records import forget_page_views
+from portal.consent.register import LocalizedText, Purpose, PurposeRegister, Retention
+from portal.erasure.service import anonymise_customer
+from portal.i18n import lazy_gettext
+from portal.labels import period_words
+from portal.models import (
+    AuditEvent,
+    ConsentEvent,
+    Customer,
+    OutboxMessage,
+    PageView,
+    PrivacyRequest,
+    Purchase,
+    PurchaseTotal,
+    RequestEvent,
+)
+from portal.models.requests import OPEN_STATUSES
+from portal.outbox.housekeeping import purge_sign_in_records
+from portal.purchases.records import forget_purchases
+from portal.settings import Settings
+
+BROWSING_CATEGORY = "browsing"  # the register's data category of page views
+INVOICE_CATEGORY = "invoices"  # the register's data category of what accounting must keep
+# Delivered emails and webhooks: their bodies are cleared at delivery; the row only says something was sent.
+SENT_MESSAGES_KEPT = timedelta(days=30)
+ACTOR = "system"
+# What a rule's period counts from, in words (register.RETENTION_STARTS, and "setting" for the portal's own records).
+STARTS_LABELS = {
+    "collection": lazy_gettext("from when each record was collected"),
+    "end_of_relationship": lazy_gettext("from the customer's last purchase or contact"),
+    "end_of_contract": lazy_gettext("from the end of each purchase's contract"),
+    "end_of_financial_year": lazy_gettext("from the close of the record's financial year"),
+    "setting": lazy_gettext("from when the record was closed or used"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    count: int
+    oldest: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Removed:
+    removed: int  # rows deleted or people anonymised
+    held: int = 0  # rows under legal hold kept, detached from the person
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Context:
+    now: datetime
+    timezone: str
+    settings: Settings
+    register: PurposeRegister
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Rule:
+    """One retention rule. `label` is a message id (translate where shown); `period` speaks the current language."""
+
+    code: str
+    label: str
+    periods: tuple[tuple[int, str], ...]  # (amount, unit): one per distinct period of the rule's purposes
+    starts: str  # one of register.RETENTION_STARTS, or "setting"
+    sources: tuple[str, ...]  # the purposes (codes) or setting that set the period
+    cutoff: datetime  # what started before this is due
+    pending: Callable[[Session], Pending]
+    remove_batch: Callable[[Session, int], Removed]
+
+    @property
+    def period(self) -> str:
+        """The period in words, in the current language ("13 mois", "3 years")."""
+        return " / ".join(period_words(amount, unit) for amount, unit in self.periods)
+
+
+def _period_of(retention: Retention) -> tuple[tuple[int, str], ...]:
+    return ((retention.amount, retention.unit),)
+
+
+def _longest(purposes: list[Purpose], context: Context) -> Purpose | None:
+    """The purpose keeping its data longest (the earliest cutoff): data serving several purposes lives that long."""
+    return min(purposes, key=lambda p: p.retention.earliest_kept(context.now), default=None)
+
+
+def _start_of_local_year(moment: datetime, timezone: str) -> datetime:
+    local = moment.astimezone(ZoneInfo(timezone))
+    return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+# --- Page views (data category "browsing", counted from collection) ------------------------------------------------
+
+
+def page_views_rule(context: Context) -> Rule | None:
+    purpose = _longest([p for p in context.register if BROWSING_CATEGORY in _categories(p)], context)
+    if purpose is None:
+        return None
+    cutoff = purpose.retention.earliest_kept(context.now)
+    due = PageView.viewed_at < cutoff
+
+    def pending(session: Session) -> Pending:
+        count, oldest = session.execute(select(func.count(), func.min(PageView.viewed_at)).where(due)).one()
+        return Pending(count, oldest)
+
+    def remove_batch(session: Session, size: int) -> Removed:
+        rows = session.execute(
+            select(PageView.id, PageView.customer_id, PageView.viewed_at).where(due).order_by(PageView.id).limit(size)
+        ).all()
+        return Removed(forget_page_views(session, [tuple(row) for row in rows], timezone=context.timezone))
+
+    return Rule(
+        code="page_views",
+        label=lazy_gettext("Page views and their day summaries deleted"),
+        periods=_period_of(purpose.retention),
+        starts=purpose.retention.starts,
+        sources=(purpose.code,),
+        cutoff=cutoff,
+        pending=pending,
+        remove_batch=remove_batch,
+    )
+
+
+def _categories(purpose: Purpose) -> set[str]:
+    return {term.code for term in purpose.data_categories}
+
+
+# --- Inactive customers (purposes counted from the end of the relationship) ----------------------------------------
+
+
+def _inactive_since(cutoff: datetime):  # type: ignore[no-untyped-def]
+    """Customers still held whose last purchase, sign-in, request or consent answer is before `cutoff`."""
+    reference = literal("customer:") + cast(Customer.id, String)
+    return and_(
+        Customer.erased_at.is_(None),
+        Customer.restricted_at.is_(None),  # Art. 18: restricted data is kept, not used, until the restriction ends
+        Customer.created_at < cutoff,
+        ~exists().where(PurchaseTotal.customer_id == Customer.id, PurchaseTotal.last_purchase_at >= cutoff),
+        ~exists().where(
+            PrivacyRequest.customer_id == Customer.id,
+            (PrivacyRequest.received_at >= cutoff) | PrivacyRequest.status.in_(OPEN_STATUSES),
+        ),
+        ~exists().where(ConsentEvent.customer_id == Customer.id, ConsentEvent.occurred_at >= cutoff),
+        ~exists().where(
+            AuditEvent.target == reference,
+            AuditEvent.occurred_at >= cutoff,
+            AuditEvent.action == "signin.succeeded",
+        ),
+    )
+
+
+def inactive_customers_rule(context: Context) -> Rule | None:
+    purposes = [p for p in context.register if p.retention.starts == "end_of_relationship"]
+    purpose = _longest(purposes, context)
+    if purpose is None:
+        return None
+    cutoff = purpose.retention.earliest_kept(context.now)
+    due = _inactive_since(cutoff)
+
+    def pending(session: Session) -> Pending:
+        count, oldest = session.execute(select(func.count(), func.min(Customer.created_at)).where(due)).one()
+        return Pending(count, oldest)
+
+    def remove_batch(session: Session, size: int) -> Removed:
+        ids = session.scalars(select(Customer.id).where(due).order_by(Customer.id).limit(size)).all()
+        removed = held = 0
+        for customer_id in ids:
+            counts = anonymise_customer(
+                session,
+                customer_id=customer_id,
+                actor=ACTOR,
+                now=context.now,
+                settings=context.settings,
+                register=context.register,
+                reason="retention",
+            )
+            if counts is not None:
+                removed += 1
+                held += counts.get("purchases", 0)
+        return Removed(removed, held)
+
+    return Rule(
+        code="inactive_customers",
+        label=lazy_gettext("Inactive customers anonymised as an erasure would (purchases kept for accounting)"),
+        periods=_period_of(purpose.retention),
+        starts=purpose.retention.starts,
+        sources=tuple(p.code for p in purposes),
+        cutoff=cutoff,
+        pending=pending,
+        remove_batch=remove_batch,
+    )
+
+
+# --- Invoices (legal hold: kept for accounting, from the end of the financial year) ---------------------------------
+
+
+def invoices_rule(context: Context) -> Rule | None:
+    purposes = [p for p in context.register if INVOICE_CATEGORY in _categories(p)]
+    purpose = _longest(purposes, context)
+    if purpose is None:
+        return None
+    kept_from = purpose.retention.earliest_kept(context.now)
+    # The financial year is the calendar year: a purchase's period starts when its year closes.
+    cutoff = (
+        _start_of_local_year(kept_from, context.timezone)
+        if purpose.retention.starts == "end_of_financial_year"
+        else kept_from
+    )
+    due = Purchase.purchased_at < cutoff
+
+    def pending(session: Session) -> Pending:
+        count, oldest = session.execute(select(func.count(), func.min(Purchase.purchased_at)).where(due)).one()
+        return Pending(count, oldest)
+
+    def remove_batch(session: Session, size: int) -> Removed:
+        rows = session.execute(
+            select(Purchase.id, Purchase.customer_id, Purchase.store_id, Purchase.purchased_at, Purchase.total_cents)
+            .where(due)
+            .order_by(Purchase.id)
+            .limit(size)
+        ).all()
+        return Removed(forget_purchases(session, [tuple(row) for row in rows], timezone=context.timezone))
+
+    return Rule(
+        code="invoices",
+        label=lazy_gettext("Purchases and invoices deleted once accounting no longer needs them"),
+        periods=_period_of(purpose.retention),
+        starts=purpose.retention.starts,
+        sources=(purpose.code,),
+        cutoff=cutoff,
+        pending=pending,
+        remove_batch=remove_batch,
+    )
+
+
+# --- Proof of consent (as long as the consent, then the purpose's period) -------------------------------------------
+
+
+def _withdrawn_customers(purpose: str, cutoff: datetime):  # type: ignore[no-untyped-def]
+    """The customers whose last answer for `purpose` is a withdrawal older than `cutoff`."""
+    last, later = aliased(ConsentEvent), aliased(ConsentEvent)
+    return select(last.customer_id).where(
+        last.purpose == purpose,
+        last.granted.is_(False),
+        last.occurred_at < cutoff,
+        ~exists().where(
+            later.customer_id == last.customer_id,
+            later.purpose == purpose,
+            (later.occurred_at > last.occurred_at) | and_(later.occurred_at == last.occurred_at, later.id > last.id),
+        ),
+    )
+
+
+def consent_proof_rule(context: Context) -> Rule | None:
+    purposes = context.register.consent_based()
+    if not purposes:
+        return None
+    cutoffs = {p.code: p.retention.earliest_kept(context.now) for p in purposes}
+
+    def pending(session: Session) -> Pending:
+        count, oldest = 0, None
+        for code, cutoff in cutoffs.items():
+            n, first = session.execute(
+                select(func.count(), func.min(ConsentEvent.occurred_at)).where(
+                    ConsentEvent.purpose == code, ConsentEvent.customer_id.in_(_withdrawn_customers(code, cutoff))
+                )
+            ).one()
+            count += n
+            oldest = min(filter(None, (oldest, first)), default=None)
+        return Pending(count, oldest)
+
+    def remove_batch(session: Session, size: int) -> Removed:
+        # Up to `size` customers per purpose: a batch removing fewer than `size` events left none due anywhere.
+        deleted = 0
+        for code, cutoff in cutoffs.items():
+            customers = session.scalars(_withdrawn_customers(code, cutoff).limit(size)).all()
+            if customers:
+                deleted += (
+                    session.execute(
+                        delete(ConsentEvent).where(
+                            ConsentEvent.purpose == code, ConsentEvent.customer_id.in_(customers)
+                        )
+                    ).rowcount
+                    or 0
+                )
+        return Removed(deleted)
+
+    periods = sorted({(p.retention.amount, p.retention.unit) for p in purposes}, key=lambda pair: pair[::-1])
+    return Rule(
+        code="consent_proof",
+        label=lazy_gettext("Proof of a withdrawn consent deleted once its purpose's period has passed"),
+        periods=tuple(periods),
+        starts="end_of_relationship",
+        sources=tuple(cutoffs),
+        cutoff=min(cutoffs.values()),
+        pending=pending,
+        remove_batch=remove_batch,
+    )
+
+
+# --- Records no purpose covers: closed requests, sent messages, sign-in records -------------------------------------
+
+
+def closed_requests_rule(context: Context) -> Rule:
+    months = context.settings.closed_request_retention_months
+    retention = Retention(amount=months, unit="months", starts="collection", text=LocalizedText(()))
+    cutoff = retention.earliest_kept(context.now)
+    due = and_(PrivacyRequest.status.not_in(OPEN_STATUSES), PrivacyRequest.closed_at < cutoff)
+
+    def pending(session: Session) -> Pending:
+        count, oldest = session.execute(select(func.count(), func.min(PrivacyRequest.closed_at)).where(due)).one()
+        return Pending(count, oldest)
+
+    def remove_batch(session: Session, size: int) -> Removed:
+        ids = session.scalars(select(PrivacyRequest.id).where(due).order_by(PrivacyRequest.id).limit(size)).all()
+        if not ids:
+            return Removed(0)
+        session.execute(delete(RequestEvent).where(RequestEvent.request_id.in_(ids)))
+        return Removed(session.execute(delete(PrivacyRequest).where(PrivacyRequest.id.in_(ids))).rowcount or 0)
+
+    return Rule(
+        code="closed_requests",
+        label=lazy_gettext("Closed requests and their timelines deleted"),
+        periods=((months, "months"),),
+        starts="setting",
+        sources=("PORTAL_CLOSED_REQUEST_RETENTION_MONTHS",),
+        cutoff=cutoff,
+        pending=pending,
+        remove_batch=remove_batch,
+    )
+
+
+def sent_messages_rule(context: Context) -> Rule:
+    cutoff = context.now - SENT_MESSAGES_KEPT
+    due = OutboxMessage.sent_at < cutoff
+
+    def pending(session: Session) -> Pending:
+        count, oldest = session.execute(select(func.count(), func.min(OutboxMessage.sent_at)).where(due)).one()
+        return Pending(count, oldest)
+
+    def remove_batch(session: Session, size: int) -> Removed:
+        ids = session.scalars(select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(size)).all()
+        if not ids:
+            return Removed(0)
+        return Removed(session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids))).rowcount or 0)
+
+    return Rule(
+        code="sent_messages",
+        label=lazy_gettext("Emails and webhooks already delivered deleted"),
+        periods=((SENT_MESSAGES_KEPT.days, "days"),),
+        starts="setting",
+        sources=("portal",),
+        cutoff=cutoff,
+        pending=pending,
+        remove_batch=remove_batch,
+    )
+
+
+def sign_in_rule(context: Context) -> Rule:
+    def pending(session: Session) -> Pending:
+        # Counted by deleting in a savepoint rolled back: the same conditions as the purge, never a copy of them.
+        with session.begin_nested() as savepoint:
+            counts = purge_sign_in_records(session, now=context.now)
+            savepoint.rollback()
+        return Pending(sum(counts.values()), None)
+
+    def remove_batch(session: Session, size: int) -> Removed:
+        return Removed(sum(purge_sign_in_records(session, now=context.now).values()))
+
+    return Rule(
+        code="sign_in_records",
+        label=lazy_gettext("Expired sign-in links, sessions and rate-limit counters deleted"),
+        periods=((1, "days"),),
+        starts="setting",
+        sources=("portal",),
+        cutoff=context.now,
+        pending=pending,
+        remove_batch=remove_batch,
+    )
+
+
+RULE_BUILDERS = (
+    page_views_rule,
+    inactive_customers_rule,
+    invoices_rule,
+    consent_proof_rule,
+    closed_requests_rule,
+    sent_messages_rule,
+    sign_in_rule,
+)
+
+
+def build_rules(*, now: datetime, settings: Settings, register: PurposeRegister) -> tuple[Rule, ...]:
+    """Every rule the register and settings define, in the order a run applies them."""
+    context = Context(now=now, timezone=settings.timezone, settings=settings, register=register)
+    return tuple(rule for build in RULE_BUILDERS if (rule := build(context)) is not None)
