@@ -20,6 +20,7 @@ from portal.models import (
     ConsentEvent,
     Customer,
     EmailChange,
+    IncidentRecipient,
     LoginChallenge,
     PageView,
     PageViewDay,
@@ -42,7 +43,8 @@ MOVED: tuple[type, ...] = (
     BrowserSession,
     LoginChallenge,
 )
-SUMMED: tuple[type, ...] = (PurchaseTotal, PageViewDay, PageViewTotal)
+# Combined rather than moved: per-customer summaries, and breach notices (one per incident and customer).
+SUMMED: tuple[type, ...] = (PurchaseTotal, PageViewDay, PageViewTotal, IncidentRecipient)
 # What the survivor takes from the other record when it holds nothing for it.
 FILLED = (*Customer.stored_profile_columns(), "country", "retailer_ref")
 
@@ -116,7 +118,28 @@ def _sum_page_view_total(session: Session, survivor: int, absorbed: int) -> int:
     return len(rows)
 
 
+def _combine_incident_recipients(session: Session, survivor: int, absorbed: int) -> int:
+    """The survivor is concerned by every incident either record was; told if either was (never told twice)."""
+    table = _table(IncidentRecipient)
+    theirs = {
+        row.incident_id: row for row in session.execute(select(table).where(table.c.customer_id == absorbed)).mappings()
+    }
+    ours = {
+        row.incident_id: row for row in session.execute(select(table).where(table.c.customer_id == survivor)).mappings()
+    }
+    for incident_id, row in theirs.items():
+        mine = ours.get(incident_id)
+        if mine is None:
+            session.execute(update(table).where(table.c.id == row.id).values(customer_id=survivor))
+            continue
+        if mine.notified_at is None and row.notified_at is not None:
+            session.execute(update(table).where(table.c.id == mine.id).values(notified_at=row.notified_at))
+        session.execute(delete(table).where(table.c.id == row.id))
+    return len(theirs)
+
+
 _SUMMERS = {
+    "incident_recipient": _combine_incident_recipients,
     "purchase_total": _sum_purchase_totals,
     "page_view_day": _sum_page_view_days,
     "page_view_total": _sum_page_view_total,

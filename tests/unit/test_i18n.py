@@ -72,9 +72,12 @@ SAME_IN_FRENCH_AND_ENGLISH = frozenset(
         "Action",
         "Actions",
         "Audit",
+        "CNIL",  # the French authority's name, in both languages
         "Confirmation",
         "Date",
         "FORMATS",
+        "Incident %(reference)s",
+        "Incidents",
         "Message",
         "Page",
         "Pages",
