@@ -19,6 +19,7 @@ from playwright.sync_api import Page
 
 from portal.app import create_app
 from portal.db import make_engine, migrate, transaction
+from portal.incidents.service import record_incident, save_notice
 from portal.portability.service import link_token
 from portal.requests.service import file_request
 from tests.browser.conftest import Inbox, LiveServer, Session, Sessions
@@ -27,6 +28,8 @@ from tests.factories import add_page_views, add_purchases, make_customer, make_s
 from tests.staff_helpers import code_at, make_staff
 from tests.web.test_contract import (
     CUSTOMER,
+    INCIDENT_FACTS,
+    INCIDENT_NOTICE,
     PAGE,
     STAFF_ROLES,
     VISITOR,
@@ -70,6 +73,8 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> str:
                 ).reference
                 for type in ("erasure", "access")
             }  # fmt: skip
+            incident = record_incident(session, facts=INCIDENT_FACTS, actor="staff:1", now=now)
+            save_notice(session, reference=incident, notice=INCIDENT_NOTICE, actor="staff:1", now=now)
         staff: dict[str, Account] = {
             role: make_staff(engine, role=role, store_id=store.id if role == "store" else None) for role in STAFF_ROLES
         }
@@ -82,6 +87,7 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> str:
             download_token=link_token(TEST_SECRET, reference=filed["access"], expires_at=now + timedelta(days=7)),
             sign_in_token="expired-or-forged",  # noqa: S106  (the page that says the link cannot be used)
             email_change_token="expired-or-forged",  # noqa: S106
+            incident=incident,
         )
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
