@@ -555,27 +555,17 @@ def execute_erasure(
         webhook={"request": request.reference},
         request_id=request_id,
     )
-    # The tombstone has no address left: the workflow sends nothing, the completion email above says it all.
-    actions.complete_with_outcome(
-        session,
-        request,
-        customer,
-        actor=actor,
-        now=now,
-        outcome=ERASED_OUTCOME,
-        composer=composer,
-        request_id=request_id,
-    )
-    # The person's other open requests end with their data: nothing is left to answer them with, and no address to
-    # answer to (the completion email above lists them).
-    for other in others:
+    # The tombstone has no address left: the workflow sends nothing, the completion email above says it all. The
+    # person's other open requests end with their data: nothing is left to answer them with (the email lists them).
+    closing = [(request, ERASED_OUTCOME), *((other, system_note("closed_by_erasure")) for other in others)]
+    for closed, outcome in closing:
         actions.complete_with_outcome(
             session,
-            other,
+            closed,
             customer,
             actor=actor,
             now=now,
-            outcome=system_note("closed_by_erasure"),
+            outcome=outcome,
             composer=composer,
             request_id=request_id,
         )
