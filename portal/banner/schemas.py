@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 # The id the banner draws in the visitor's browser (crypto.randomUUID, version 4): 122 random bits, lowercase.
 VISITOR_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
@@ -25,7 +25,7 @@ class BannerAnswer(_Strict):
 
     visitor_id: VisitorId
     choice: Literal["accept_all", "refuse_all", "custom", "gpc"]
-    consents: dict[Annotated[str, StringConstraints(max_length=48)], bool] = Field(max_length=20)
+    consents: dict[Annotated[str, StringConstraints(max_length=48)], StrictBool] = Field(max_length=20)
     policy_version: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     banner_version: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{12}$")]
     locale: Literal["fr", "en"]
