@@ -254,6 +254,23 @@
     post(path, body).catch(() => { /* a count lost is not worth a retry */ });
   }
 
+  // A visitor the web shop linked to a customer follows the customer's record: a choice made since in the portal, a
+  // store or by phone wins here too. Their callbacks wait for that record (at most two seconds, then the kept choice).
+  let ready = Promise.resolve();
+
+  function check() {
+    return post("/consent/v1/state", { visitor_id: stored.id }).then((r) => (r.ok ? r.json() : null)).then((state) => {
+      if (!state || state.policy_version !== C.policy || !stored) return;
+      const values = {};
+      for (const code of C.purposes) values[code] = !!state.consents[code];
+      const before = choices;
+      const changed = C.purposes.some((code) => values[code] !== granted(code));
+      if (state.linked) choices = values;
+      keep(Object.assign({}, stored, state.linked ? { choices: values, linked: true } : { linked: false }));
+      if (state.linked && changed) tell(before);
+    }, () => {});
+  }
+
   function start() {
     doc.addEventListener("click", (event) => {
       const link = event.target.closest && event.target.closest("[data-portal-consent=settings]");
@@ -265,17 +282,6 @@
     });
     if (fresh(stored)) {
       if (!stored.sent) send();
-      // The visitor's record may have changed elsewhere (signed in to the portal): the latest choice wins here too.
-      post("/consent/v1/state", { visitor_id: stored.id }).then((r) => (r.ok ? r.json() : null)).then((state) => {
-        if (!state || !state.linked || state.policy_version !== C.policy) return;
-        const before = choices;
-        const values = {};
-        for (const code of C.purposes) values[code] = !!state.consents[code];
-        if (C.purposes.every((code) => values[code] === granted(code))) return;
-        choices = values;
-        keep(Object.assign({}, stored, { choices: values, at: Date.now() }));
-        tell(before);
-      }, () => {});
       return;
     }
     if (navigator.globalPrivacyControl === true) {
@@ -285,6 +291,11 @@
     }
     count("/consent/v1/shown", {});
     show(false, false);
+  }
+
+  if (fresh(stored)) {
+    const checked = check();
+    if (stored.linked) ready = Promise.race([checked, new Promise((done) => setTimeout(done, 2000))]);
   }
 
   const api = {
@@ -297,8 +308,10 @@
     choices: () => (choices ? Object.assign({}, choices) : null),
     /** Call fn(true) when `code` is granted (at once if it is) and fn(false) when it is withdrawn. */
     onConsent: (code, fn) => {
-      (listeners[code] = listeners[code] || []).push(fn);
-      if (granted(code)) Promise.resolve().then(() => call(fn, true));
+      ready.then(() => {
+        (listeners[code] = listeners[code] || []).push(fn);
+        if (granted(code)) call(fn, true);
+      });
     },
     /** Reopen the choices (what a "Cookie settings" link does). */
     open: open,
