@@ -75,12 +75,16 @@ def month_of(now: datetime, timezone: str) -> str:
     return now.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
 
 
-def _tally(session: Session, *, month: str, metric: str, purpose: str = "") -> None:
+def _tally(session: Session, *, month: str, counts: list[tuple[str, str]]) -> None:
+    """Add one to each (metric, purpose) count of `month`, in one statement."""
     table = BannerTally.__table__
-    statement = dialect_insert(session)(table).values(month=month, metric=metric, purpose=purpose, count=1)
+    statement = dialect_insert(session)(table).values(
+        [{"month": month, "metric": metric, "purpose": purpose, "count": 1} for metric, purpose in counts]
+    )
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=["month", "metric", "purpose"], set_={"count": table.c["count"] + 1}
+            index_elements=["month", "metric", "purpose"],
+            set_={"count": table.c["count"] + statement.excluded["count"]},
         )
     )
 
@@ -115,24 +119,19 @@ def record_answer(
         answer.choice in ("refuse_all", "gpc") and values != {False}
     ):
         raise AnswerRefused("choice_mismatch", "choice")
-    recorded = 0
-    for code in purposes:  # register order, so the ledger reads as the banner does
-        recorded += ledger.record_visitor_consent(
-            session,
-            register=register,
-            visitor_id=answer.visitor_id,
-            purpose=code,
-            granted=answer.consents[code],
-            now=now,
-            locale=answer.locale,
-            banner_version=answer.banner_version,
-            request_id=request_id,
-        )
-    month = month_of(now, timezone)
-    _tally(session, month=month, metric=answer.choice)
-    for code in purposes:
-        _tally(session, month=month, metric="granted" if answer.consents[code] else "refused", purpose=code)
-    linked = ledger.linked_customer(session, visitor_id=answer.visitor_id) is not None
+    recorded, customer_id = ledger.record_visitor_answers(
+        session,
+        register=register,
+        visitor_id=answer.visitor_id,
+        answers={code: answer.consents[code] for code in purposes},  # in the banner's order
+        now=now,
+        locale=answer.locale,
+        banner_version=answer.banner_version,
+        request_id=request_id,
+    )
+    linked = customer_id is not None
+    counts = [(answer.choice, "")] + [("granted" if answer.consents[c] else "refused", c) for c in purposes]
+    _tally(session, month=month_of(now, timezone), counts=counts)
     # Counts only: the visitor id is the proof key of the ledger's events, not something for the audit trail.
     record_audit(
         session,
@@ -148,7 +147,7 @@ def record_answer(
 def count_shown(session: Session, *, client_ip: str, limits: Limits, now: datetime, timezone: str) -> None:
     """The banner was shown to someone (no id is sent: a count, not a record of who)."""
     _limit(session, key=f"banner:ip:{client_ip}", limit=limits.per_ip, limits=limits, now=now)
-    _tally(session, month=month_of(now, timezone), metric="shown")
+    _tally(session, month=month_of(now, timezone), counts=[("shown", "")])
 
 
 def visitor_state(

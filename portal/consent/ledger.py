@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, select
@@ -454,16 +454,6 @@ _VISITOR_LEDGER = (
     .where(_EVENTS.visitor_id == bindparam("visitor_id"), _EVENTS.customer_id.is_(None))
     .order_by(_EVENTS.occurred_at, _EVENTS.id)
 )
-_VISITOR_LATEST = (
-    select(_EVENTS.granted)
-    .where(
-        _EVENTS.visitor_id == bindparam("visitor_id"),
-        _EVENTS.customer_id.is_(None),
-        _EVENTS.purpose == bindparam("purpose"),
-    )
-    .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
-    .limit(1)
-)
 _VISITORS = WebsiteVisitor.__table__.c
 _LINKED_CUSTOMER = (
     select(_VISITORS.customer_id)
@@ -499,6 +489,72 @@ def visitor_consents(
     return None, states
 
 
+def record_visitor_answers(
+    session: Session,
+    *,
+    register: PurposeRegister,
+    visitor_id: str,
+    answers: Mapping[str, bool],
+    now: datetime,
+    locale: str,
+    banner_version: str,
+    request_id: str | None = None,
+) -> tuple[int, int | None]:
+    """A website visitor's answer in the banner, purpose by purpose; (events recorded, linked customer id or None).
+
+    A linked visitor answers for their customer (`record_consent`, channel `website`: audited, passed on as a
+    webhook). An anonymous visitor's answer to a purpose is recorded when it differs from their previous one; their
+    first answer is recorded even when it is a refusal, because once the visitor becomes a customer it is weighed by
+    time against what the customer answered elsewhere. Answers are to the current policy version (the banner shows
+    it). Raises ConsentRefused, recording nothing, when a purpose is not one customers consent to.
+    """
+    for purpose in answers:
+        known = register.by_code.get(purpose)
+        if known is None or not known.consent_based:
+            raise ConsentRefused(f"{purpose!r} is not a purpose customers consent to")
+    customer_id = linked_customer(session, visitor_id=visitor_id)
+    if customer_id is not None:
+        recorded = 0
+        for purpose, granted in answers.items():
+            recorded += record_consent(
+                session,
+                register=register,
+                customer_id=customer_id,
+                purpose=purpose,
+                granted=granted,
+                channel=WEBSITE,
+                actor="visitor",
+                now=now,
+                locale=locale,
+                request_id=request_id,
+                visitor_id=visitor_id,
+                banner_version=banner_version,
+            )
+        return recorded, customer_id
+    latest: dict[str, bool] = {}
+    for purpose, granted, _occurred_at, _channel in session.execute(_VISITOR_LEDGER, {"visitor_id": visitor_id}):
+        latest[purpose] = bool(granted)  # in ledger order: the last one stands
+    rows = [
+        {
+            "customer_id": None,
+            "visitor_id": visitor_id,
+            "purpose": purpose,
+            "granted": granted,
+            "occurred_at": now,
+            "channel": WEBSITE,
+            "actor": "visitor",
+            "policy_version": register.policy_version,
+            "wording_hash": keep_wording(session, register=register, purpose=purpose, locale=locale, now=now),
+            "banner_version": banner_version,
+        }
+        for purpose, granted in answers.items()
+        if latest.get(purpose) is not granted
+    ]
+    if rows:  # one statement for the whole answer (the banner's hot path)
+        session.execute(ConsentEvent.__table__.insert(), rows)
+    return len(rows), None
+
+
 def record_visitor_consent(
     session: Session,
     *,
@@ -511,50 +567,18 @@ def record_visitor_consent(
     banner_version: str,
     request_id: str | None = None,
 ) -> bool:
-    """A website visitor's answer about `purpose` in the banner; True when it was recorded as an event.
-
-    A linked visitor answers for their customer (`record_consent`, channel `website`: audited, passed on as a
-    webhook). An anonymous visitor's answer is recorded when it differs from their previous one; their first answer
-    is recorded even when it is a refusal, because once the visitor becomes a customer it is weighed by time against
-    what the customer answered elsewhere. The answer is always to the current policy version (the banner shows it).
-    """
-    known = register.by_code.get(purpose)
-    if known is None or not known.consent_based:
-        raise ConsentRefused(f"{purpose!r} is not a purpose customers consent to")
-    customer_id = linked_customer(session, visitor_id=visitor_id)
-    if customer_id is not None:
-        return record_consent(
-            session,
-            register=register,
-            customer_id=customer_id,
-            purpose=purpose,
-            granted=granted,
-            channel=WEBSITE,
-            actor="visitor",
-            now=now,
-            locale=locale,
-            request_id=request_id,
-            visitor_id=visitor_id,
-            banner_version=banner_version,
-        )
-    latest = session.execute(_VISITOR_LATEST, {"visitor_id": visitor_id, "purpose": purpose}).first()
-    if latest is not None and bool(latest.granted) == granted:
-        return False
-    session.add(
-        ConsentEvent(
-            customer_id=None,
-            visitor_id=visitor_id,
-            purpose=purpose,
-            granted=granted,
-            occurred_at=now,
-            channel=WEBSITE,
-            actor="visitor",
-            policy_version=register.policy_version,
-            wording_hash=keep_wording(session, register=register, purpose=purpose, locale=locale, now=now),
-            banner_version=banner_version,
-        )
+    """`record_visitor_answers` for one purpose; True when it was recorded as an event."""
+    recorded, _ = record_visitor_answers(
+        session,
+        register=register,
+        visitor_id=visitor_id,
+        answers={purpose: granted},
+        now=now,
+        locale=locale,
+        banner_version=banner_version,
+        request_id=request_id,
     )
-    return True
+    return recorded > 0
 
 
 @dataclasses.dataclass(frozen=True)
