@@ -71,6 +71,18 @@ def _limit(session: Session, *, key: str, limit: int, limits: Limits, now: datet
         raise TooManyCalls(result.retry_after)
 
 
+def count_call(session: Session, *, client_ip: str, visitor_id: str | None, limits: Limits, now: datetime) -> None:
+    """Count one call against the per-IP limit (and the per-visitor one for an answer); TooManyCalls past either.
+
+    Its own short transaction, before the work: every call from one address updates the same counter row, and on
+    PostgreSQL that row stays locked until the transaction ends, so it must not wait for the answer's writes.
+    """
+    _limit(session, key=f"banner:ip:{client_ip}", limit=limits.per_ip, limits=limits, now=now)
+    if visitor_id is not None:
+        visitor_key = keyed_hash(limits.secret_key, "banner-visitor", visitor_id)[:32]
+        _limit(session, key=f"banner:visitor:{visitor_key}", limit=limits.per_visitor, limits=limits, now=now)
+
+
 def month_of(now: datetime, timezone: str) -> str:
     return now.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
 
@@ -95,21 +107,16 @@ def record_answer(
     register: PurposeRegister,
     purposes: tuple[str, ...],
     answer: BannerAnswer,
-    client_ip: str,
-    limits: Limits,
     now: datetime,
     timezone: str,
     request_id: str | None = None,
 ) -> AnswerResult:
-    """Record a visitor's answer to the banner, purpose by purpose, in the consent ledger.
+    """Record a visitor's answer to the banner, purpose by purpose, in the consent ledger (after `count_call`).
 
     Refused (AnswerRefused, nothing recorded) when the policy changed since the banner was loaded (it must ask again
     with the new wording), when the purposes are not exactly those the banner asks about, or when the button does
-    not match the choices (accept all that refuses something). TooManyCalls past the per-IP or per-visitor limit.
+    not match the choices (accept all that refuses something).
     """
-    _limit(session, key=f"banner:ip:{client_ip}", limit=limits.per_ip, limits=limits, now=now)
-    visitor_key = keyed_hash(limits.secret_key, "banner-visitor", answer.visitor_id)[:32]
-    _limit(session, key=f"banner:visitor:{visitor_key}", limit=limits.per_visitor, limits=limits, now=now)
     if answer.policy_version != register.policy_version:
         raise AnswerRefused("policy_changed", "policy_version")
     if set(answer.consents) != set(purposes):
@@ -130,8 +137,6 @@ def record_answer(
         request_id=request_id,
     )
     linked = customer_id is not None
-    counts = [(answer.choice, "")] + [("granted" if answer.consents[c] else "refused", c) for c in purposes]
-    _tally(session, month=month_of(now, timezone), counts=counts)
     # Counts only: the visitor id is the proof key of the ledger's events, not something for the audit trail.
     record_audit(
         session,
@@ -141,12 +146,14 @@ def record_answer(
         now=now,
         request_id=request_id,
     )
+    # Last, as every answer of the month updates these rows: locked (PostgreSQL) only for the end of the transaction.
+    counts = [(answer.choice, "")] + [("granted" if answer.consents[c] else "refused", c) for c in purposes]
+    _tally(session, month=month_of(now, timezone), counts=counts)
     return AnswerResult(recorded=recorded, linked=linked)
 
 
-def count_shown(session: Session, *, client_ip: str, limits: Limits, now: datetime, timezone: str) -> None:
-    """The banner was shown to someone (no id is sent: a count, not a record of who)."""
-    _limit(session, key=f"banner:ip:{client_ip}", limit=limits.per_ip, limits=limits, now=now)
+def count_shown(session: Session, *, now: datetime, timezone: str) -> None:
+    """The banner was shown to someone (no id is sent: a count, not a record of who); after `count_call`."""
     _tally(session, month=month_of(now, timezone), counts=[("shown", "")])
 
 

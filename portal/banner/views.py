@@ -74,6 +74,17 @@ def _too_many(refused: service.TooManyCalls) -> ApiProblem:
     return ApiProblem(429, code="too_many_requests", message=TOO_MANY, headers={"retry-after": seconds})
 
 
+async def _count_call(request: Request, visitor_id: str | None) -> None:
+    """The rate limits, in their own transaction (service.count_call says why); ApiProblem 429 past one."""
+    try:
+        await write(
+            request, service.count_call, client_ip=client_ip(request), visitor_id=visitor_id, limits=_limits(request),
+            keep_on=(service.TooManyCalls,),
+        )  # fmt: skip
+    except service.TooManyCalls as refused:
+        raise _too_many(refused) from None
+
+
 async def loader(request: Request) -> Response:
     bundle = bundle_of(request)
     headers = {"etag": bundle.loader_etag, "cache-control": LOADER_CACHE}
@@ -93,6 +104,7 @@ async def script(request: Request) -> Response:
 async def answers(request: Request) -> Response:
     try:
         answer = await _body(request, BannerAnswer)
+        await _count_call(request, answer.visitor_id)
         state = portal_of(request)
         try:
             result = await write(
@@ -101,12 +113,7 @@ async def answers(request: Request) -> Response:
                 register=state.register,
                 purposes=state.settings.banner_purposes,
                 answer=answer,
-                client_ip=client_ip(request),
-                limits=_limits(request),
-                keep_on=(service.TooManyCalls,),
             )
-        except service.TooManyCalls as refused:
-            raise _too_many(refused) from None
         except service.AnswerRefused as refused:
             if refused.reason == "policy_changed":
                 raise ApiProblem(409, code="policy_changed", message=POLICY_CHANGED) from None
@@ -138,13 +145,8 @@ async def visitor_state(request: Request) -> Response:
 async def shown(request: Request) -> Response:
     try:
         await _body(request, Shown)
-        try:
-            await write(
-                request, service.count_shown, client_ip=client_ip(request), limits=_limits(request),
-                keep_on=(service.TooManyCalls,),
-            )  # fmt: skip
-        except service.TooManyCalls as refused:
-            raise _too_many(refused) from None
+        await _count_call(request, None)
+        await write(request, service.count_shown)
     except ApiProblem as problem:
         return problem_response(problem)
     return Response(status_code=204)
