@@ -173,3 +173,22 @@ def test_an_erased_customer_cannot_be_linked_and_their_links_are_forgotten(engin
         link(engine, register, visitor(), customer)
     with transaction(engine) as session:
         assert session.scalars(select(WebsiteVisitor)).all() != []  # the erasure itself deletes it (erasure tests)
+
+
+def test_erasure_forgets_whose_visitor_id_it_was_and_keeps_the_proof(engine, register, settings, composer) -> None:
+    from tests.unit.erasure.test_erasure import erase, file
+
+    customer = make_customer(engine)
+    someone = visitor()
+    answer(engine, register, someone, True)
+    link(engine, register, someone, customer)
+    erase(engine, file(engine, customer.id), composer=composer, settings=settings, register=register)
+    with transaction(engine) as session:
+        assert session.scalars(select(WebsiteVisitor)).all() == []
+        proof = session.scalars(select(ConsentEvent)).all()
+    # The website consent stays as proof, followed by the withdrawal the erasure records.
+    assert [(e.customer_id, e.granted, e.channel) for e in proof] == [
+        (customer.id, True, "website"),
+        (customer.id, False, "support"),
+    ]
+    assert state_of(engine, someone)[0] is None  # the banner no longer follows an erased person
