@@ -83,6 +83,7 @@ CONSENT_CHANNELS = {
     "support": lazy_gettext("through our customer service"),
     "import": lazy_gettext("imported from our customer records"),
     "api": lazy_gettext("through our systems (API)"),
+    "website": lazy_gettext("on our website, through its consent banner"),
 }
 # The kind of identity document store staff looked at (store/service.py DOCUMENT_KINDS); never its number.
 IDENTITY_DOCUMENTS = {

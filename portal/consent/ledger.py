@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, select
@@ -23,11 +23,22 @@ from portal.consent.register import PurposeRegister
 from portal.csvfile import csv_line
 from portal.db import as_connection, dialect_insert
 from portal.errors import CustomerNotFound
-from portal.models import ConsentEvent, ConsentWording, Customer, PageView, PageViewDay, PageViewTotal, StaffUser, Store
+from portal.models import (
+    ConsentEvent,
+    ConsentWording,
+    Customer,
+    PageView,
+    PageViewDay,
+    PageViewTotal,
+    StaffUser,
+    Store,
+    WebsiteVisitor,
+)
 from portal.outbox.enqueue import queue_webhook
 
 BROWSING_PURPOSE = "browsing_analytics"
-CHANNELS = ("web", "store", "support", "api", "import")
+CHANNELS = ("web", "store", "support", "api", "import")  # what other systems may report (API, imports)
+WEBSITE = "website"  # the consent banner on the retailer's website (record_visitor_consent), never reported
 
 
 class ConsentRefused(ValueError):
@@ -276,6 +287,8 @@ def record_consent(
     request_id: str | None = None,
     occurred_at: datetime | None = None,
     shown_version: str | None = None,
+    visitor_id: str | None = None,
+    banner_version: str | None = None,
 ) -> bool:
     """Give or withdraw consent to `purpose`; True when the state changed, False when it already was so.
 
@@ -286,7 +299,7 @@ def record_consent(
     known = register.by_code.get(purpose)
     if known is None or not known.consent_based:
         raise ConsentRefused(f"{purpose!r} is not a purpose customers consent to")
-    if channel not in CHANNELS:
+    if channel not in CHANNELS and not (channel == WEBSITE and visitor_id):
         raise ConsentRefused(f"unknown channel {channel!r}", reason="unknown_channel", field="channel")
     # Locks the customer's row on PostgreSQL, so two simultaneous clicks cannot both record a change.
     customer = session.get(Customer, customer_id, with_for_update=True)
@@ -328,6 +341,8 @@ def record_consent(
             actor=actor,
             policy_version=shown_version,
             wording_hash=wording_hash,
+            visitor_id=visitor_id,
+            banner_version=banner_version,
         )
     )
     record_audit(
@@ -427,3 +442,219 @@ def consent_proof_csv(db: Session | Connection, *, customer_id: int) -> Iterator
             (occurred_at, purpose, "granted" if granted else "withdrawn", channel, actor, version)
             + (wording_hash, locale, text)
         )
+
+
+# --- Website visitors: the consent banner on the retailer's website ------------------------------------------------
+# A visitor answers the banner under a random id the banner keeps in the visitor's browser; their events are in this
+# same ledger, with no customer, until the web shop tells us who the visitor is (`link_visitor`): the events then
+# join the customer's ledger in time order, so whichever answer is latest, on the website or anywhere else, stands.
+
+_VISITOR_LEDGER = (
+    select(_EVENTS.purpose, _EVENTS.granted, _EVENTS.occurred_at, _EVENTS.channel)
+    .where(_EVENTS.visitor_id == bindparam("visitor_id"), _EVENTS.customer_id.is_(None))
+    .order_by(_EVENTS.occurred_at, _EVENTS.id)
+)
+_VISITORS = WebsiteVisitor.__table__.c
+_LINKED_CUSTOMER = (
+    select(_VISITORS.customer_id)
+    .join(Customer.__table__, Customer.__table__.c.id == _VISITORS.customer_id)
+    .where(_VISITORS.visitor_id == bindparam("visitor_id"), Customer.__table__.c.erased_at.is_(None))
+)
+
+
+def linked_customer(db: Session | Connection, *, visitor_id: str) -> int | None:
+    """The customer the web shop said this visitor is (None: anonymous, or the customer was erased)."""
+    return as_connection(db).execute(_LINKED_CUSTOMER, {"visitor_id": visitor_id}).scalar()
+
+
+def visitor_consents(
+    db: Session | Connection, *, visitor_id: str, purposes: Iterable[str]
+) -> tuple[int | None, dict[str, ConsentState]]:
+    """(linked customer id or None, the current state of `purposes`) for a website visitor.
+
+    A linked visitor reads their customer's ledger: a choice made later in the portal, a store or anywhere wins on the
+    website too. An anonymous visitor reads their own answers; never answered reads as not given.
+    """
+    customer_id = linked_customer(db, visitor_id=visitor_id)
+    if customer_id is not None:
+        return customer_id, current_consents(db, customer_id=customer_id, purposes=purposes)
+    states: dict[str, ConsentState] = {code: ConsentState() for code in purposes}
+    for purpose, granted, occurred_at, channel in as_connection(db).execute(
+        _VISITOR_LEDGER, {"visitor_id": visitor_id}
+    ):
+        first = states.get(purpose, ConsentState()).first_granted_at or (occurred_at if granted else None)
+        states[purpose] = ConsentState(
+            granted=bool(granted), changed_at=occurred_at, first_granted_at=first, channel=channel
+        )
+    return None, states
+
+
+def record_visitor_answers(
+    session: Session,
+    *,
+    register: PurposeRegister,
+    visitor_id: str,
+    answers: Mapping[str, bool],
+    now: datetime,
+    locale: str,
+    banner_version: str,
+    request_id: str | None = None,
+) -> tuple[int, int | None]:
+    """A website visitor's answer in the banner, purpose by purpose; (events recorded, linked customer id or None).
+
+    A linked visitor answers for their customer (`record_consent`, channel `website`: audited, passed on as a
+    webhook). An anonymous visitor's answer to a purpose is recorded when it differs from their previous one; their
+    first answer is recorded even when it is a refusal, because once the visitor becomes a customer it is weighed by
+    time against what the customer answered elsewhere. Answers are to the current policy version (the banner shows
+    it). Raises ConsentRefused, recording nothing, when a purpose is not one customers consent to.
+    """
+    for purpose in answers:
+        known = register.by_code.get(purpose)
+        if known is None or not known.consent_based:
+            raise ConsentRefused(f"{purpose!r} is not a purpose customers consent to")
+    customer_id = linked_customer(session, visitor_id=visitor_id)
+    if customer_id is not None:
+        recorded = 0
+        for purpose, granted in answers.items():
+            recorded += record_consent(
+                session,
+                register=register,
+                customer_id=customer_id,
+                purpose=purpose,
+                granted=granted,
+                channel=WEBSITE,
+                actor="visitor",
+                now=now,
+                locale=locale,
+                request_id=request_id,
+                visitor_id=visitor_id,
+                banner_version=banner_version,
+            )
+        return recorded, customer_id
+    latest: dict[str, bool] = {}
+    for purpose, granted, _occurred_at, _channel in session.execute(_VISITOR_LEDGER, {"visitor_id": visitor_id}):
+        latest[purpose] = bool(granted)  # in ledger order: the last one stands
+    rows = [
+        {
+            "customer_id": None,
+            "visitor_id": visitor_id,
+            "purpose": purpose,
+            "granted": granted,
+            "occurred_at": now,
+            "channel": WEBSITE,
+            "actor": "visitor",
+            "policy_version": register.policy_version,
+            "wording_hash": keep_wording(session, register=register, purpose=purpose, locale=locale, now=now),
+            "banner_version": banner_version,
+        }
+        for purpose, granted in answers.items()
+        if latest.get(purpose) is not granted
+    ]
+    if rows:  # one statement for the whole answer (the banner's hot path)
+        session.execute(ConsentEvent.__table__.insert(), rows)
+    return len(rows), None
+
+
+def record_visitor_consent(
+    session: Session,
+    *,
+    register: PurposeRegister,
+    visitor_id: str,
+    purpose: str,
+    granted: bool,
+    now: datetime,
+    locale: str,
+    banner_version: str,
+    request_id: str | None = None,
+) -> bool:
+    """`record_visitor_answers` for one purpose; True when it was recorded as an event."""
+    recorded, _ = record_visitor_answers(
+        session,
+        register=register,
+        visitor_id=visitor_id,
+        answers={purpose: granted},
+        now=now,
+        locale=locale,
+        banner_version=banner_version,
+        request_id=request_id,
+    )
+    return recorded > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class VisitorLink:
+    """What linking a website visitor to a customer did."""
+
+    joined: int  # the visitor's answers that joined the customer's ledger
+    changed: tuple[str, ...]  # purposes whose current state the joined answers changed
+    relinked: bool  # the visitor was linked to another customer before (a shared computer)
+
+
+def link_visitor(
+    session: Session,
+    *,
+    register: PurposeRegister,
+    visitor_id: str,
+    customer_id: int,
+    actor: str,
+    now: datetime,
+    request_id: str | None = None,
+) -> VisitorLink:
+    """The web shop says this website visitor is this customer: the visitor's answers join the customer's ledger, and
+    from now on the banner reads and writes the customer's consents. Raises CustomerNotFound for an erased one.
+
+    The answers keep their own time, so the customer's state is whatever was answered last, anywhere. Answers given
+    while linked to someone else stay with that person; the visitor now follows the customer who signed in last.
+    """
+    customer = session.get(Customer, customer_id, with_for_update=True)
+    if customer is None or customer.erased_at is not None:
+        raise CustomerNotFound(customer_id)
+    codes = [purpose.code for purpose in register.consent_based()]
+    before = current_consents(session, customer_id=customer_id, purposes=codes)
+    # Filling in the customer of events that had none: what was answered, when and under which wording is unchanged.
+    # (A current-state table kept by record_consent must be refreshed here for this customer: the joined events
+    # change it.)
+    joined = (
+        session.execute(
+            ConsentEvent.__table__.update()
+            .where(_EVENTS.visitor_id == visitor_id, _EVENTS.customer_id.is_(None))
+            .values(customer_id=customer_id)
+        ).rowcount
+        or 0
+    )
+    link = session.get(WebsiteVisitor, visitor_id, with_for_update=True)
+    relinked = link is not None and link.customer_id != customer_id
+    if link is None:
+        session.add(WebsiteVisitor(visitor_id=visitor_id, customer_id=customer_id, linked_at=now))
+    elif relinked:
+        link.customer_id, link.linked_at = customer_id, now
+    session.flush()
+    after = current_consents(session, customer_id=customer_id, purposes=codes)
+    changed = tuple(code for code in codes if before[code].granted != after[code].granted)
+    for code in changed:
+        state = after[code]
+        queue_webhook(
+            session,
+            topic="consent.changed",
+            payload={
+                "customer_id": customer_id,
+                "retailer_customer_id": customer.retailer_ref,
+                "purpose": code,
+                "granted": state.granted,
+                "occurred_at": (state.changed_at or now).isoformat(),
+                "channel": WEBSITE,
+                "policy_version": register.policy_version,
+            },
+            now=now,
+        )
+    if joined or relinked or link is None:
+        record_audit(
+            session,
+            actor=actor,
+            action="consent.visitor_linked",
+            target=f"customer:{customer_id}",
+            detail={"joined": joined, "changed": list(changed), "relinked": relinked},
+            now=now,
+            request_id=request_id,
+        )
+    return VisitorLink(joined=joined, changed=changed, relinked=relinked)

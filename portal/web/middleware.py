@@ -205,7 +205,8 @@ class SessionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             state = scope.setdefault("state", {})
-            raw_id = None if scope["path"].startswith("/static/") else self.raw_id(scope)
+            # Static files and the website banner's endpoints (called from the retailer's pages) need no session.
+            raw_id = None if scope["path"].startswith(("/static/", "/consent/v1/")) else self.raw_id(scope)
             state["session_raw_id"] = raw_id
             state["session"] = await run_db(self.engine, self._load, raw_id) if raw_id else None
         await self.app(scope, receive, send)
@@ -218,11 +219,21 @@ class CSRFMiddleware:
     bodies are read here, then replayed to the view unchanged.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings, on_reject: ASGIApp, exempt_prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        on_reject: ASGIApp,
+        exempt_prefixes: tuple[str, ...],
+        cookieless_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.settings = settings
         self.on_reject = on_reject
         self.exempt_prefixes = exempt_prefixes
+        # Paths loaded from other sites' pages (the website banner): exempt, and they never set the portal's cookie,
+        # which would be a third-party cookie on every page of the retailer's site.
+        self.cookieless_prefixes = cookieless_prefixes
         self.cookie_name = cookie_names(settings)[1]
 
     def expected_token(self, base: str) -> str:
@@ -230,6 +241,9 @@ class CSRFMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith(self.cookieless_prefixes):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})

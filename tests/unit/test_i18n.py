@@ -77,6 +77,7 @@ SAME_IN_FRENCH_AND_ENGLISH = frozenset(
         "Date",
         "FORMATS",
         "Incident %(reference)s",
+        "GPC",  # Global Privacy Control, a browser signal named the same in every language
         "Incidents",
         "Message",
         "Page",
