@@ -1,9 +1,9 @@
 """Writing a large, realistic request queue fast (bench/staff_queue.py, tests/unit/backoffice/test_queue_plans.py).
 
 Three years of requests (most closed, the last month's mostly open, a few old ones forgotten), customers with names,
-20 stores, 10 agents. Deterministic for a seed. Rows go in with Core `executemany` in chunks of 20,000, and the due
-date is computed once per local day (it only depends on the day a request was received), so 1,000,000 requests take
-about a minute on SQLite and PostgreSQL alike.
+20 stores, 10 agents. Deterministic for a seed. Rows go in with Core `executemany` in chunks of 20,000 while the
+table's secondary indexes are set aside (rebuilt once at the end, far faster than updating fifteen B-trees row by
+row), and the due date is computed once per local day (it only depends on the day a request was received).
 """
 
 from __future__ import annotations
@@ -36,6 +36,15 @@ class Population:
 
     def describe(self) -> str:
         return f"{self.requests:,} requests ({self.open:,} open), {self.customers:,} customers"
+
+
+_SECONDARY_INDEXES = {
+    # (name, definition) of the indexes that are neither the primary key nor a unique constraint
+    "sqlite": "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'privacy_request' "
+    "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'",
+    "postgresql": "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'privacy_request' "
+    "AND indexdef NOT LIKE 'CREATE UNIQUE%'",
+}
 
 
 def populate(database_url: str, *, count: int, now: datetime, seed: int = 5) -> Population:
@@ -106,6 +115,9 @@ def populate(database_url: str, *, count: int, now: datetime, seed: int = 5) -> 
                         for i in range(start, min(customers, start + CHUNK - 1) + 1)
                     ],
                 )
+            set_aside = connection.exec_driver_sql(_SECONDARY_INDEXES[engine.dialect.name]).all()
+            for name, _definition in set_aside:
+                connection.exec_driver_sql(f"DROP INDEX {name}")
             references: set[str] = set()
             rows: list[dict[str, object]] = []
             span = 3 * 365 * 86400
@@ -145,6 +157,8 @@ def populate(database_url: str, *, count: int, now: datetime, seed: int = 5) -> 
                     rows = []
             if rows:
                 connection.execute(insert(PrivacyRequest), rows)
+            for _name, definition in set_aside:
+                connection.exec_driver_sql(definition)
         with engine.begin() as connection:  # planner statistics after a bulk load, as a live database has them
             connection.exec_driver_sql("ANALYZE")
     finally:
