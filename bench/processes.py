@@ -52,6 +52,7 @@ from api import BenchData, toggle_script  # noqa: E402
 from pages import open_customer_session, portal_environment, prepare_database  # noqa: E402
 
 TOGGLE_CUSTOMERS = 40
+STARTUP_TIMEOUT = 120.0  # seconds: four processes importing the portal at once on a loaded 2-CPU machine
 
 
 def uvicorn_workers(app: str, port: int, workers: int, *, factory: bool, app_dir: Path) -> list[str]:
@@ -195,7 +196,13 @@ def run(args: argparse.Namespace) -> int:
             worker_command = [sys.executable, "-m", "portal.cli", "worker"]
             with (
                 running_server(
-                    f"portal-{workers}", app, port=portal_port, env=child_env, cwd=PROJECT_ROOT, log_dir=tmp_dir
+                    f"portal-{workers}",
+                    app,
+                    port=portal_port,
+                    env=child_env,
+                    cwd=PROJECT_ROOT,
+                    log_dir=tmp_dir,
+                    timeout=STARTUP_TIMEOUT,
                 ) as portal,
                 running_server(
                     f"bare-{workers}", bare_command, port=bare_port, env=bare_env, cwd=PROJECT_ROOT, log_dir=tmp_dir

@@ -209,6 +209,15 @@ def open_staff_session(database_url: str, portal_env: dict[str, str]) -> str:
     return staff_signer(settings).sign(raw_id).decode()
 
 
+def _first_get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """The page once before measuring it; a connection reset (seen once on a loaded machine) gets a second try."""
+    try:
+        return http_get(url, headers=headers, timeout=60)
+    except ConnectionError:
+        time.sleep(2)
+        return http_get(url, headers=headers, timeout=60)
+
+
 def report(results: Sequence[FilterResult], options: Options, database: str) -> bool:
     print()
     print(
@@ -289,7 +298,7 @@ def run(args: argparse.Namespace, options: Options) -> int:
             results = []
             for name in args.filters:
                 path = FILTERS[name].format(reference=reference, reference_start=reference[2:6])
-                status, body = http_get(portal.base_url + path, headers=headers, timeout=60)
+                status, body = _first_get(portal.base_url + path, headers)
                 if status != 200 or b"<table" not in body and "search-none" not in name:
                     raise BenchError(f"{path} answered {status} without a list: {body[:300]!r}")
                 _status, bare_body = http_get(f"{bare.base_url}/?bytes={len(body)}")
