@@ -49,7 +49,7 @@ _SECONDARY_INDEXES = {
 
 def populate(database_url: str, *, count: int, now: datetime, seed: int = 5) -> Population:
     """Write `count` requests and their customers, stores and staff into a migrated, empty database; ANALYZE it."""
-    from sqlalchemy import insert
+    from sqlalchemy import insert, text
 
     from portal.db import make_engine
     from portal.models import Customer, PrivacyRequest, StaffUser, Store
@@ -115,7 +115,7 @@ def populate(database_url: str, *, count: int, now: datetime, seed: int = 5) -> 
                         for i in range(start, min(customers, start + CHUNK - 1) + 1)
                     ],
                 )
-            set_aside = connection.exec_driver_sql(_SECONDARY_INDEXES[engine.dialect.name]).all()
+            set_aside = connection.execute(text(_SECONDARY_INDEXES[engine.dialect.name])).all()
             for name, _definition in set_aside:
                 connection.exec_driver_sql(f"DROP INDEX {name}")
             references: set[str] = set()
