@@ -1,4 +1,7 @@
-"""Breach records and notices (/staff/incidents…, DPO only): record, notify the CNIL, select, write, preview, send."""
+"""Breach records and notices (/staff/incidents…, DPO only): record, notify the CNIL, select, write, preview, send.
+
+And the customer's side, one page: the history of the notices they were sent (/me/notices).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.i18n import gettext, lazy_gettext
-from portal.identity.guards import StaffPrincipal, require_role
+from portal.i18n import get_locale, gettext, lazy_gettext
+from portal.identity.guards import StaffPrincipal, customer_id_of, require_role
 from portal.incidents import forms, notices, selection, service
 from portal.web.render import posted_fields, redirect, render
 from portal.web.state import portal_of, read, write
@@ -180,7 +183,13 @@ async def export_csv(request: Request) -> Response:
     )
 
 
+async def customer_notices(request: Request) -> Response:
+    history = await read(request, notices.notice_history, customer_id=customer_id_of(request), language=get_locale())
+    return render(request, "customer/notices.html", {"notices": history})
+
+
 routes = [
+    Route("/me/notices", customer_notices, methods=["GET"], name="customer_notices"),
     Route("/staff/incidents", incidents_page, methods=["GET"], name="staff_incidents"),
     Route("/staff/incidents", record_incident, methods=["POST"]),
     Route("/staff/incidents/{reference}", incident_page, methods=["GET"]),

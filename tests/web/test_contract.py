@@ -212,6 +212,7 @@ GET_CONTRACT: dict[str, Visit] = {
     "/me/browsing": Visit(CUSTOMER),
     "/me/consents": Visit(CUSTOMER),
     "/me/processing": Visit(CUSTOMER),
+    "/me/notices": Visit(CUSTOMER),
     "/me/profile": Visit(CUSTOMER),
     "/me/email/confirm": Visit(CUSTOMER, urls=lambda world: [f"/me/email/confirm?token={world.email_change_token}"]),
     "/me/profile/correction/{field}": Visit(
