@@ -57,6 +57,9 @@ class Settings:
     erasure_approval: str = ""
     # How long closed requests and their timelines are kept (accountability, Art. 5(2)), then deleted by retention.
     closed_request_retention_months: int = 60
+    # How many days before the inactivity rule anonymises a customer they are warned by email; it anonymises only
+    # customers warned at least this long ago and inactive since (retention/rules.py).
+    inactivity_notice_days: int = 30
 
     @property
     def https(self) -> bool:
@@ -83,6 +86,8 @@ class Settings:
             raise SettingsError('PORTAL_ERASURE_APPROVAL must be empty (no approval) or "dpo"')
         if self.closed_request_retention_months < 1:
             raise SettingsError("PORTAL_CLOSED_REQUEST_RETENTION_MONTHS must be 1 or more")
+        if self.inactivity_notice_days < 1:
+            raise SettingsError("PORTAL_INACTIVITY_NOTICE_DAYS must be 1 or more: the warning must come before")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -125,6 +130,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, object]] = {
     "PORTAL_LOG_LEVEL": ("log_level", str),
     "PORTAL_ERASURE_APPROVAL": ("erasure_approval", lambda v: v.strip().lower()),
     "PORTAL_CLOSED_REQUEST_RETENTION_MONTHS": ("closed_request_retention_months", int),
+    "PORTAL_INACTIVITY_NOTICE_DAYS": ("inactivity_notice_days", int),
     "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
 }
 

@@ -18,11 +18,13 @@ from sqlalchemy import String, and_, cast, delete, exists, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from portal.audit import record_audit
 from portal.browsing.records import forget_page_views
 from portal.consent.register import LocalizedText, Purpose, PurposeRegister, Retention
 from portal.erasure.service import anonymise_customer
-from portal.i18n import lazy_gettext
+from portal.i18n import lazy_gettext, using_locale
 from portal.labels import period_words
+from portal.mail.compose import EmailComposer
 from portal.models import (
     AuditEvent,
     ConsentEvent,
@@ -35,6 +37,7 @@ from portal.models import (
     RequestEvent,
 )
 from portal.models.requests import OPEN_STATUSES
+from portal.outbox.enqueue import enqueue_email
 from portal.outbox.housekeeping import purge_sign_in_records
 from portal.purchases.records import forget_purchases
 from portal.settings import Settings
@@ -44,13 +47,15 @@ INVOICE_CATEGORY = "invoices"  # the register's data category of what accounting
 # Delivered emails and webhooks: their bodies are cleared at delivery; the row only says something was sent.
 SENT_MESSAGES_KEPT = timedelta(days=30)
 ACTOR = "system"
-# What a rule's period counts from, in words (register.RETENTION_STARTS, and "setting" for the portal's own records).
+# What a rule's period counts from, in words (register.RETENTION_STARTS, "setting" for the portal's own records, and
+# "notice" for the warning that comes that long before the inactivity rule applies).
 STARTS_LABELS = {
     "collection": lazy_gettext("from when each record was collected"),
     "end_of_relationship": lazy_gettext("from the customer's last purchase or contact"),
     "end_of_contract": lazy_gettext("from the end of each purchase's contract"),
     "end_of_financial_year": lazy_gettext("from the close of the record's financial year"),
     "setting": lazy_gettext("from when the record was closed or used"),
+    "notice": lazy_gettext("before an inactive customer is anonymised"),
 }
 
 
@@ -72,6 +77,8 @@ class Context:
     timezone: str
     settings: Settings
     register: PurposeRegister
+    # Required to run the rules that tell a customer (a run); None only to count what is due (dry run, DPO page).
+    composer: EmailComposer | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -81,11 +88,12 @@ class Rule:
     code: str
     label: str
     periods: tuple[tuple[int, str], ...]  # (amount, unit): one per distinct period of the rule's purposes
-    starts: str  # one of register.RETENTION_STARTS, or "setting"
+    starts: str  # one of register.RETENTION_STARTS, or "setting" or "notice"
     sources: tuple[str, ...]  # the purposes (codes) or setting that set the period
     cutoff: datetime  # what started before this is due
     pending: Callable[[Session], Pending]
     remove_batch: Callable[[Session, int], Removed]
+    warns: bool = False  # the rule tells customers and removes nothing: its count is of customers warned
 
     @property
     def period(self) -> str:
@@ -146,34 +154,113 @@ def _categories(purpose: Purpose) -> set[str]:
 # --- Inactive customers (purposes counted from the end of the relationship) ----------------------------------------
 
 
-def _inactive_since(cutoff: datetime):  # type: ignore[no-untyped-def]
-    """Customers still held whose last purchase, sign-in, request or consent answer is before `cutoff`."""
+def _no_contact_since(moment):  # type: ignore[no-untyped-def]
+    """No purchase, sign-in, request (nor an open one) or consent answer at or after `moment`, a datetime or a
+    column of the customer's row (e.g. when they were warned)."""
     reference = literal("customer:") + cast(Customer.id, String)
     return and_(
-        Customer.erased_at.is_(None),
-        Customer.restricted_at.is_(None),  # Art. 18: restricted data is kept, not used, until the restriction ends
-        Customer.created_at < cutoff,
-        ~exists().where(PurchaseTotal.customer_id == Customer.id, PurchaseTotal.last_purchase_at >= cutoff),
+        ~exists().where(PurchaseTotal.customer_id == Customer.id, PurchaseTotal.last_purchase_at >= moment),
         ~exists().where(
             PrivacyRequest.customer_id == Customer.id,
-            (PrivacyRequest.received_at >= cutoff) | PrivacyRequest.status.in_(OPEN_STATUSES),
+            (PrivacyRequest.received_at >= moment) | PrivacyRequest.status.in_(OPEN_STATUSES),
         ),
-        ~exists().where(ConsentEvent.customer_id == Customer.id, ConsentEvent.occurred_at >= cutoff),
+        ~exists().where(ConsentEvent.customer_id == Customer.id, ConsentEvent.occurred_at >= moment),
         ~exists().where(
             AuditEvent.target == reference,
-            AuditEvent.occurred_at >= cutoff,
+            AuditEvent.occurred_at >= moment,
             AuditEvent.action == "signin.succeeded",
         ),
     )
 
 
-def inactive_customers_rule(context: Context) -> Rule | None:
+def _inactive_since(cutoff: datetime):  # type: ignore[no-untyped-def]
+    """Customers still held whose last purchase, sign-in, request or consent answer is before `cutoff`."""
+    return and_(
+        Customer.erased_at.is_(None),
+        Customer.restricted_at.is_(None),  # Art. 18: restricted data is kept, not used, until the restriction ends
+        Customer.created_at < cutoff,
+        _no_contact_since(cutoff),
+    )
+
+
+def _warned_and_inactive_since():  # type: ignore[no-untyped-def]
+    """Customers warned of the inactivity rule, with no contact since the warning (which a contact makes stale)."""
+    return and_(Customer.inactivity_warned_at.is_not(None), _no_contact_since(Customer.inactivity_warned_at))
+
+
+def _inactivity_purposes(context: Context) -> tuple[list[Purpose], Purpose | None]:
     purposes = [p for p in context.register if p.retention.starts == "end_of_relationship"]
-    purpose = _longest(purposes, context)
+    return purposes, _longest(purposes, context)
+
+
+INACTIVITY_WARNING_EMAIL = "inactivity-warning"
+INACTIVITY_WARNINGS = "inactivity_warnings"  # the rule's code
+
+
+def inactivity_warnings_rule(context: Context) -> Rule | None:
+    """Warn, by email in their language, the customers the inactivity rule will anonymise within the notice period
+    (PORTAL_INACTIVITY_NOTICE_DAYS), unless warned already since their last contact. Customers without an address
+    are recorded as warned (nobody can be told) so the rule still applies to them; the audit event says so."""
+    purposes, purpose = _inactivity_purposes(context)
+    if purpose is None:
+        return None
+    notice = timedelta(days=context.settings.inactivity_notice_days)
+    cutoff = purpose.retention.earliest_kept(context.now + notice)
+    due = and_(_inactive_since(cutoff), ~_warned_and_inactive_since())
+    anonymised_from = context.now + notice
+
+    def pending(session: Session) -> Pending:
+        count, oldest = session.execute(select(func.count(), func.min(Customer.created_at)).where(due)).one()
+        return Pending(count, oldest)
+
+    def remove_batch(session: Session, size: int) -> Removed:
+        if context.composer is None:
+            raise RuntimeError("a retention run needs the email composer: it warns customers")
+        customers = session.scalars(select(Customer).where(due).order_by(Customer.id).limit(size)).all()
+        for customer in customers:
+            if customer.email:
+                with using_locale(customer.preferred_language):
+                    period = period_words(purpose.retention.amount, purpose.retention.unit)
+                email = context.composer.compose(
+                    INACTIVITY_WARNING_EMAIL,
+                    to=customer.email,
+                    language=customer.preferred_language,
+                    context={"first_name": customer.first_name, "on": anonymised_from, "period": period},
+                )
+                enqueue_email(session, email=email, topic=INACTIVITY_WARNING_EMAIL, now=context.now)
+            customer.inactivity_warned_at = context.now
+            record_audit(
+                session,
+                actor=ACTOR,
+                action="customer.inactivity_warned",
+                target=f"customer:{customer.id}",
+                detail={"anonymised_from": anonymised_from.date().isoformat(), "emailed": bool(customer.email)},
+                now=context.now,
+            )
+        return Removed(len(customers))
+
+    return Rule(
+        code=INACTIVITY_WARNINGS,
+        label=lazy_gettext("Inactive customers warned by email before they are anonymised"),
+        periods=((context.settings.inactivity_notice_days, "days"),),
+        starts="notice",
+        sources=(*(p.code for p in purposes), "PORTAL_INACTIVITY_NOTICE_DAYS"),
+        cutoff=cutoff,
+        pending=pending,
+        remove_batch=remove_batch,
+        warns=True,
+    )
+
+
+def inactive_customers_rule(context: Context) -> Rule | None:
+    """Anonymise the customers inactive for the period who were warned at least the notice period ago and had no
+    contact since. The query selects warned rows only: an unwarned customer cannot be anonymised by this rule."""
+    purposes, purpose = _inactivity_purposes(context)
     if purpose is None:
         return None
     cutoff = purpose.retention.earliest_kept(context.now)
-    due = _inactive_since(cutoff)
+    warned_before = context.now - timedelta(days=context.settings.inactivity_notice_days)
+    due = and_(_inactive_since(cutoff), _warned_and_inactive_since(), Customer.inactivity_warned_at <= warned_before)
 
     def pending(session: Session) -> Pending:
         count, oldest = session.execute(select(func.count(), func.min(Customer.created_at)).where(due)).one()
@@ -399,6 +486,7 @@ def sign_in_rule(context: Context) -> Rule:
 
 RULE_BUILDERS = (
     page_views_rule,
+    inactivity_warnings_rule,  # before the anonymisation: a customer warned in this run is not anonymised in it
     inactive_customers_rule,
     invoices_rule,
     consent_proof_rule,
@@ -408,7 +496,9 @@ RULE_BUILDERS = (
 )
 
 
-def build_rules(*, now: datetime, settings: Settings, register: PurposeRegister) -> tuple[Rule, ...]:
-    """Every rule the register and settings define, in the order a run applies them."""
-    context = Context(now=now, timezone=settings.timezone, settings=settings, register=register)
+def build_rules(
+    *, now: datetime, settings: Settings, register: PurposeRegister, composer: EmailComposer | None = None
+) -> tuple[Rule, ...]:
+    """Every rule the register and settings define, in the order a run applies them (a run gives the composer)."""
+    context = Context(now=now, timezone=settings.timezone, settings=settings, register=register, composer=composer)
     return tuple(rule for build in RULE_BUILDERS if (rule := build(context)) is not None)
