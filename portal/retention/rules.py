@@ -3,6 +3,8 @@
 Each rule reads its period from the purpose register (or, for records no purpose covers, from the settings), never
 from a constant here: change the register and the next run applies it. A rule knows three things: what is due now
 (`pending`: count and oldest), how to remove one batch of it (`remove_batch`), and where its period comes from.
+Most rules have one shape, a condition on rows and a way to forget a batch of them, and are made by `batched_rule`;
+consent proof (per purpose) and sign-in records (one purge) write their own two functions.
 Batches are small, self-contained transactions chosen by the same condition each time, so a run stopped midway
 resumes by simply running again, and a second run finds nothing to do.
 """
@@ -10,11 +12,12 @@ resumes by simply running again, and a second run finds nothing to do.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, delete, exists, func, literal, select
+from sqlalchemy import ColumnElement, Row, Select, String, and_, cast, delete, exists, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -115,6 +118,36 @@ def _start_of_local_year(moment: datetime, timezone: str) -> datetime:
     return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def batched_rule(
+    *,
+    code: str,
+    label: str,
+    periods: tuple[tuple[int, str], ...],
+    starts: str,
+    sources: tuple[str, ...],
+    cutoff: datetime,
+    due: ColumnElement[bool],
+    oldest: ColumnElement[Any],
+    batch: Select[Any],
+    forget: Callable[[Session, Sequence[Row[Any]]], Removed],
+    warns: bool = False,
+) -> Rule:
+    """A rule of the common shape: `due` says which rows are due (the same condition counts them and picks each
+    batch), `oldest` is what the dry run reports the minimum of, `batch` selects a batch's rows (ordered, without its
+    WHERE and LIMIT) and `forget` removes them in the caller's transaction."""
+
+    def pending(session: Session) -> Pending:
+        count, first = session.execute(select(func.count(), func.min(oldest)).where(due)).one()
+        return Pending(count, first)
+
+    def remove_batch(session: Session, size: int) -> Removed:
+        rows = session.execute(batch.where(due).limit(size)).all()
+        return forget(session, rows) if rows else Removed(0)
+
+    return Rule(code=code, label=label, periods=periods, starts=starts, sources=sources, cutoff=cutoff,
+                pending=pending, remove_batch=remove_batch, warns=warns)  # fmt: skip
+
+
 # --- Page views (data category "browsing", counted from collection) ------------------------------------------------
 
 
@@ -123,27 +156,19 @@ def page_views_rule(context: Context) -> Rule | None:
     if purpose is None:
         return None
     cutoff = purpose.retention.earliest_kept(context.now)
-    due = PageView.viewed_at < cutoff
-
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(PageView.viewed_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
-        rows = session.execute(
-            select(PageView.id, PageView.customer_id, PageView.viewed_at).where(due).order_by(PageView.id).limit(size)
-        ).all()
-        return Removed(forget_page_views(session, [tuple(row) for row in rows], timezone=context.timezone))
-
-    return Rule(
+    return batched_rule(
         code="page_views",
         label=lazy_gettext("Page views and their day summaries deleted"),
         periods=_period_of(purpose.retention),
         starts=purpose.retention.starts,
         sources=(purpose.code,),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=PageView.viewed_at < cutoff,
+        oldest=PageView.viewed_at,
+        batch=select(PageView.id, PageView.customer_id, PageView.viewed_at).order_by(PageView.id),
+        forget=lambda session, rows: Removed(
+            forget_page_views(session, [tuple(row) for row in rows], timezone=context.timezone)
+        ),
     )
 
 
@@ -206,18 +231,12 @@ def inactivity_warnings_rule(context: Context) -> Rule | None:
         return None
     notice = timedelta(days=context.settings.inactivity_notice_days)
     cutoff = purpose.retention.earliest_kept(context.now + notice)
-    due = and_(_inactive_since(cutoff), ~_warned_and_inactive_since())
     anonymised_from = context.now + notice
 
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(Customer.created_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
+    def warn(session: Session, rows: Sequence[Row[Any]]) -> Removed:
         if context.composer is None:
             raise RuntimeError("a retention run needs the email composer: it warns customers")
-        customers = session.scalars(select(Customer).where(due).order_by(Customer.id).limit(size)).all()
-        for customer in customers:
+        for (customer,) in rows:
             if customer.email:
                 with using_locale(customer.preferred_language):
                     period = period_words(purpose.retention.amount, purpose.retention.unit)
@@ -237,17 +256,19 @@ def inactivity_warnings_rule(context: Context) -> Rule | None:
                 detail={"anonymised_from": anonymised_from.date().isoformat(), "emailed": bool(customer.email)},
                 now=context.now,
             )
-        return Removed(len(customers))
+        return Removed(len(rows))
 
-    return Rule(
+    return batched_rule(
         code=INACTIVITY_WARNINGS,
         label=lazy_gettext("Inactive customers warned by email before they are anonymised"),
         periods=((context.settings.inactivity_notice_days, "days"),),
         starts="notice",
         sources=(*(p.code for p in purposes), "PORTAL_INACTIVITY_NOTICE_DAYS"),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=and_(_inactive_since(cutoff), ~_warned_and_inactive_since()),
+        oldest=Customer.created_at,
+        batch=select(Customer).order_by(Customer.id),
+        forget=warn,
         warns=True,
     )
 
@@ -260,16 +281,10 @@ def inactive_customers_rule(context: Context) -> Rule | None:
         return None
     cutoff = purpose.retention.earliest_kept(context.now)
     warned_before = context.now - timedelta(days=context.settings.inactivity_notice_days)
-    due = and_(_inactive_since(cutoff), _warned_and_inactive_since(), Customer.inactivity_warned_at <= warned_before)
 
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(Customer.created_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
-        ids = session.scalars(select(Customer.id).where(due).order_by(Customer.id).limit(size)).all()
+    def anonymise(session: Session, rows: Sequence[Row[Any]]) -> Removed:
         removed = held = 0
-        for customer_id in ids:
+        for (customer_id,) in rows:
             counts = anonymise_customer(
                 session,
                 customer_id=customer_id,
@@ -284,15 +299,17 @@ def inactive_customers_rule(context: Context) -> Rule | None:
                 held += counts.get("purchases", 0)
         return Removed(removed, held)
 
-    return Rule(
+    return batched_rule(
         code="inactive_customers",
         label=lazy_gettext("Inactive customers anonymised as an erasure would (purchases kept for accounting)"),
         periods=_period_of(purpose.retention),
         starts=purpose.retention.starts,
         sources=tuple(p.code for p in purposes),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=and_(_inactive_since(cutoff), _warned_and_inactive_since(), Customer.inactivity_warned_at <= warned_before),
+        oldest=Customer.created_at,
+        batch=select(Customer.id).order_by(Customer.id),
+        forget=anonymise,
     )
 
 
@@ -311,30 +328,21 @@ def invoices_rule(context: Context) -> Rule | None:
         if purpose.retention.starts == "end_of_financial_year"
         else kept_from
     )
-    due = Purchase.purchased_at < cutoff
-
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(Purchase.purchased_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
-        rows = session.execute(
-            select(Purchase.id, Purchase.customer_id, Purchase.store_id, Purchase.purchased_at, Purchase.total_cents)
-            .where(due)
-            .order_by(Purchase.id)
-            .limit(size)
-        ).all()
-        return Removed(forget_purchases(session, [tuple(row) for row in rows], timezone=context.timezone))
-
-    return Rule(
+    return batched_rule(
         code="invoices",
         label=lazy_gettext("Purchases and invoices deleted once accounting no longer needs them"),
         periods=_period_of(purpose.retention),
         starts=purpose.retention.starts,
         sources=(purpose.code,),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=Purchase.purchased_at < cutoff,
+        oldest=Purchase.purchased_at,
+        batch=select(
+            Purchase.id, Purchase.customer_id, Purchase.store_id, Purchase.purchased_at, Purchase.total_cents
+        ).order_by(Purchase.id),
+        forget=lambda session, rows: Removed(
+            forget_purchases(session, [tuple(row) for row in rows], timezone=context.timezone)
+        ),
     )
 
 
@@ -410,54 +418,44 @@ def closed_requests_rule(context: Context) -> Rule:
     months = context.settings.closed_request_retention_months
     retention = Retention(amount=months, unit="months", starts="collection", text=LocalizedText(()))
     cutoff = retention.earliest_kept(context.now)
-    due = and_(PrivacyRequest.status.not_in(OPEN_STATUSES), PrivacyRequest.closed_at < cutoff)
 
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(PrivacyRequest.closed_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
-        ids = session.scalars(select(PrivacyRequest.id).where(due).order_by(PrivacyRequest.id).limit(size)).all()
-        if not ids:
-            return Removed(0)
+    def delete_requests(session: Session, rows: Sequence[Row[Any]]) -> Removed:
+        ids = [row.id for row in rows]
         session.execute(delete(RequestEvent).where(RequestEvent.request_id.in_(ids)))
         return Removed(session.execute(delete(PrivacyRequest).where(PrivacyRequest.id.in_(ids))).rowcount or 0)
 
-    return Rule(
+    return batched_rule(
         code="closed_requests",
         label=lazy_gettext("Closed requests and their timelines deleted"),
         periods=((months, "months"),),
         starts="setting",
         sources=("PORTAL_CLOSED_REQUEST_RETENTION_MONTHS",),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=and_(PrivacyRequest.status.not_in(OPEN_STATUSES), PrivacyRequest.closed_at < cutoff),
+        oldest=PrivacyRequest.closed_at,
+        batch=select(PrivacyRequest.id).order_by(PrivacyRequest.id),
+        forget=delete_requests,
     )
 
 
 def sent_messages_rule(context: Context) -> Rule:
     cutoff = context.now - SENT_MESSAGES_KEPT
-    due = OutboxMessage.sent_at < cutoff
 
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(OutboxMessage.sent_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
-        ids = session.scalars(select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(size)).all()
-        if not ids:
-            return Removed(0)
+    def delete_messages(session: Session, rows: Sequence[Row[Any]]) -> Removed:
+        ids = [row.id for row in rows]
         return Removed(session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids))).rowcount or 0)
 
-    return Rule(
+    return batched_rule(
         code="sent_messages",
         label=lazy_gettext("Emails and webhooks already delivered deleted"),
         periods=((SENT_MESSAGES_KEPT.days, "days"),),
         starts="setting",
         sources=("portal",),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=OutboxMessage.sent_at < cutoff,
+        oldest=OutboxMessage.sent_at,
+        batch=select(OutboxMessage.id).order_by(OutboxMessage.id),
+        forget=delete_messages,
     )
 
 
