@@ -63,6 +63,9 @@ class Settings:
     banner_purposes: tuple[str, ...] = ("browsing_analytics", "personalised_offers")
     banner_limit_per_ip: int = 600
     banner_limit_per_visitor: int = 30
+    # How many days before the inactivity rule anonymises a customer they are warned by email; it anonymises only
+    # customers warned at least this long ago and inactive since (retention/rules.py).
+    inactivity_notice_days: int = 30
 
     @property
     def https(self) -> bool:
@@ -103,6 +106,8 @@ class Settings:
             raise SettingsError("PORTAL_BANNER_PURPOSES must name at least one consent-based purpose of the register")
         if self.banner_limit_per_ip < 1 or self.banner_limit_per_visitor < 1:
             raise SettingsError("PORTAL_BANNER_LIMIT_PER_IP and PORTAL_BANNER_LIMIT_PER_VISITOR must be 1 or more")
+        if self.inactivity_notice_days < 1:
+            raise SettingsError("PORTAL_INACTIVITY_NOTICE_DAYS must be 1 or more: the warning must come before")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -145,6 +150,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, object]] = {
     "PORTAL_LOG_LEVEL": ("log_level", str),
     "PORTAL_ERASURE_APPROVAL": ("erasure_approval", lambda v: v.strip().lower()),
     "PORTAL_CLOSED_REQUEST_RETENTION_MONTHS": ("closed_request_retention_months", int),
+    "PORTAL_INACTIVITY_NOTICE_DAYS": ("inactivity_notice_days", int),
     "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
     "PORTAL_BANNER_ORIGINS": (
         "banner_origins",

@@ -56,6 +56,9 @@ class Customer(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     # Restriction of processing (Art. 18): data kept but not used; marketing consent reads answer "no".
     restricted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # When the customer was last warned that inactivity will have them anonymised (retention); the inactivity rule
+    # anonymises only customers warned long enough ago and inactive since.
+    inactivity_warned_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     # Tombstone after erasure: the row stays so a later import cannot silently recreate a profile.
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     erased_email_hash: str | None = Field(default=None, max_length=128)

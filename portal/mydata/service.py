@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from portal.db import as_connection
 from portal.errors import CustomerNotFound
-from portal.incidents.notices import CustomerNotice, notices_for_customer
+from portal.incidents.notices import RECENT_NOTICE, CustomerNotice, notices_for_customer
 from portal.models import ConsentEvent, Customer, PageViewTotal, PrivacyRequest, ProfileChange, PurchaseTotal, Store
 from portal.models.commerce import STORE_KIND_WEB
 from portal.models.customer import held_profile_fields
@@ -128,10 +128,20 @@ def overview_for(db: Session | Connection, *, customer_id: int) -> Overview:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class BreachNotices:
+    """The breach notices (GDPR Art. 34) the overview shows: the recent ones in full, and how many in all."""
+
+    recent: list[CustomerNotice]
+    total: int
+
+
 def overview_with_notices(
-    session: Session, *, customer_id: int, language: str
-) -> tuple[Overview, list[CustomerNotice]]:
-    """The overview and the breach notices the customer was sent (GDPR Art. 34), shown above everything else."""
-    return overview_for(session, customer_id=customer_id), notices_for_customer(
-        session, customer_id=customer_id, language=language
-    )
+    session: Session, *, customer_id: int, language: str, now: datetime
+) -> tuple[Overview, BreachNotices]:
+    """The overview, with the breach notices sent in the last 90 days shown in full above everything else; older
+    ones are in the customer's notice history (/me/notices), which the overview links to whenever there is one."""
+    overview = overview_for(session, customer_id=customer_id)
+    notices = notices_for_customer(session, customer_id=customer_id, language=language)
+    recent = [notice for notice in notices if notice.notified_at >= now - RECENT_NOTICE]
+    return overview, BreachNotices(recent, len(notices))

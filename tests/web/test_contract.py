@@ -40,6 +40,7 @@ from portal.web.templating import TEMPLATES_DIR, make_environment
 from tests.conftest import BASE_URL, TEST_SECRET, TIMEZONE, Clock, SMTPServer, csrf_from, link_in, make_settings
 from tests.email_samples import EMAIL_SAMPLES
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
+from tests.incident_factories import notice_sent
 from tests.staff_helpers import make_staff, sign_in_staff, submit_password
 from tests.web.helpers import ask_for_link, sign_in_by_code
 
@@ -214,6 +215,7 @@ GET_CONTRACT: dict[str, Visit] = {
     "/me/browsing": Visit(CUSTOMER),
     "/me/consents": Visit(CUSTOMER),
     "/me/processing": Visit(CUSTOMER),
+    "/me/notices": Visit(CUSTOMER),
     "/me/profile": Visit(CUSTOMER),
     "/me/email/confirm": Visit(CUSTOMER, urls=lambda world: [f"/me/email/confirm?token={world.email_change_token}"]),
     "/me/profile/correction/{field}": Visit(
@@ -474,6 +476,7 @@ def world(app: Starlette, engine: Engine, clock: Clock) -> World:
         }
         incident = record_incident(session, facts=INCIDENT_FACTS, actor="staff:1", now=clock())
         save_notice(session, reference=incident, notice=INCIDENT_NOTICE, actor="staff:1", now=clock())
+        notice_sent(session, reference=incident, customer=CAMILLE, now=clock())  # on /me and /me/notices
         _, api_key = create_api_key(
             session,
             secret_key=TEST_SECRET,
