@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Row, Select, String, and_, cast, delete, exists, func, literal, select
+from sqlalchemy import ColumnElement, Row, Select, String, and_, cast, delete, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.banner.bundle import REMEMBER_DAYS
 from portal.browsing.records import forget_page_views
 from portal.consent.register import LocalizedText, Purpose, PurposeRegister, Retention
 from portal.erasure.service import anonymise_customer
@@ -59,6 +60,7 @@ STARTS_LABELS = {
     "end_of_financial_year": lazy_gettext("from the close of the record's financial year"),
     "setting": lazy_gettext("from when the record was closed or used"),
     "notice": lazy_gettext("before an inactive customer is anonymised"),
+    "choice_end": lazy_gettext("from when the website visitor's choice lapsed (6 months after it)"),
 }
 
 
@@ -411,6 +413,46 @@ def consent_proof_rule(context: Context) -> Rule | None:
     )
 
 
+# --- Website visitors' answers never linked to a customer ---------------------------------------------------------
+
+
+def website_answers_rule(context: Context) -> Rule | None:
+    """An anonymous visitor's banner answer is a choice the banner keeps 6 months, then asks again; its proof is kept
+    the purpose's period after that, as a customer's consent proof is, then deleted. A visitor the web shop linked
+    to a customer has their answers in the customer's ledger (customer_id set): consent_proof_rule covers those."""
+    purposes = context.register.consent_based()
+    if not purposes:
+        return None
+    lapse = timedelta(days=REMEMBER_DAYS)
+    cutoffs = {p.code: p.retention.earliest_kept(context.now) - lapse for p in purposes}
+
+    def delete_answers(session: Session, rows: Sequence[Row[Any]]) -> Removed:
+        ids = [row.id for row in rows]
+        return Removed(session.execute(delete(ConsentEvent).where(ConsentEvent.id.in_(ids))).rowcount or 0)
+
+    periods = sorted({(p.retention.amount, p.retention.unit) for p in purposes}, key=lambda pair: pair[::-1])
+    return batched_rule(
+        code="website_answers",
+        label=lazy_gettext("Website visitors' answers never linked to a customer deleted"),
+        periods=tuple(periods),
+        starts="choice_end",
+        sources=tuple(cutoffs),
+        cutoff=min(cutoffs.values()),
+        due=and_(
+            ConsentEvent.customer_id.is_(None),
+            or_(
+                *(
+                    and_(ConsentEvent.purpose == code, ConsentEvent.occurred_at < cutoff)
+                    for code, cutoff in cutoffs.items()
+                )
+            ),
+        ),
+        oldest=ConsentEvent.occurred_at,
+        batch=select(ConsentEvent.id).order_by(ConsentEvent.id),
+        forget=delete_answers,
+    )
+
+
 # --- Records no purpose covers: closed requests, sent messages, sign-in records -------------------------------------
 
 
@@ -488,6 +530,7 @@ RULE_BUILDERS = (
     inactive_customers_rule,
     invoices_rule,
     consent_proof_rule,
+    website_answers_rule,
     closed_requests_rule,
     sent_messages_rule,
     sign_in_rule,

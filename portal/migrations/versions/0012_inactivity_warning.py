@@ -26,5 +26,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("customer") as batch:
-        batch.drop_column("inactivity_warned_at")
+    # A plain DROP COLUMN (SQLite 3.35+), not batch mode: batch mode rebuilds the table on SQLite and loses the
+    # expression indexes of the staff search (0011), which SQLite's reflection does not report.
+    op.drop_column("customer", "inactivity_warned_at")

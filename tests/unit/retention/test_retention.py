@@ -320,6 +320,43 @@ def test_proof_of_a_withdrawn_consent_goes_after_the_purposes_period(
     )
 
 
+def _visitor_answer(engine: Engine, *, purpose: str, at: datetime, customer: Customer | None = None) -> None:
+    with transaction(engine) as session:
+        session.add(
+            ConsentEvent(
+                customer_id=customer.id if customer else None,
+                visitor_id="7f0c2a9e-5b1d-4c3e-9a8f-0123456789ab",
+                purpose=purpose,
+                granted=True,
+                occurred_at=at,
+                channel="website",
+                actor="visitor",
+                policy_version="2026-01",
+                banner_version="b1",
+            )
+        )
+
+
+def test_website_answers_never_linked_go_six_months_and_the_purposes_period_after_the_answer(
+    engine: Engine, settings: Settings, register
+) -> None:
+    lapse = timedelta(days=182)  # the banner asks again after 6 months (banner/bundle.py REMEMBER_DAYS)
+    _visitor_answer(engine, purpose="browsing_analytics", at=THIRTEEN_MONTHS_AGO - lapse - SECOND)  # due
+    _visitor_answer(engine, purpose="browsing_analytics", at=THIRTEEN_MONTHS_AGO - lapse)  # at the limit: kept
+    _visitor_answer(engine, purpose="personalised_offers", at=THIRTEEN_MONTHS_AGO - lapse - SECOND)  # 3 years: kept
+    linked = active_customer(engine)
+    _visitor_answer(engine, purpose="browsing_analytics", at=datetime(2020, 1, 1, tzinfo=UTC), customer=linked)
+
+    assert pending(engine, settings, register)["website_answers"] == 1
+    counts, _ = run(engine, settings, register)
+
+    assert counts["website_answers"] == (1, 0)
+    assert count(engine, ConsentEvent, ConsentEvent.customer_id.is_(None)) == 2
+    # A linked visitor's answers are the customer's proof: the consent proof rule, not this one, decides.
+    assert count(engine, ConsentEvent, ConsentEvent.customer_id == linked.id) == 1
+    assert run(engine, settings, register)[0]["website_answers"] == (0, 0)
+
+
 # --- Closed requests, sent messages, sign-in records ----------------------------------------------------------------
 
 
