@@ -208,7 +208,9 @@ _CLOCK_FIELDS = frozenset("hHkKmsabB")
 @cache
 def _clock_fields(format: str, locale: str) -> frozenset[str] | None:
     """The fields of `locale`'s `format` time pattern, or None when it shows anything else (a zone, fractions)."""
-    pattern = babel_dates.get_time_format(format, locale=_babel_locale_for(locale)).pattern
+    time_formats = _babel_locale_for(locale).time_formats
+    # A named format ("short"…) or, as Babel also takes, a pattern of its own ("HH:mm").
+    pattern = time_formats[format].pattern if format in time_formats else format
     fields = frozenset(token[1][0] for token in babel_dates.tokenize_pattern(pattern) if token[0] == "field")
     return fields if fields <= _CLOCK_FIELDS else None
 
