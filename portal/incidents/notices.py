@@ -119,12 +119,18 @@ def notices_for_customer(session: Session, *, customer_id: int, language: str) -
         .where(IncidentRecipient.customer_id == customer_id, IncidentRecipient.notified_at.is_not(None))
         .order_by(IncidentRecipient.notified_at.desc())
     ).all()
-    notices = []
-    for incident, notified_at in rows:
-        texts = incident.notice or {}
-        parts = texts.get(language) or texts.get("fr") or {}
-        notices.append(CustomerNotice(incident.reference, incident.discovered_at, notified_at, parts))
-    return notices
+    return [
+        notice_told(incident.reference, incident.discovered_at, notified_at, incident.notice, language)
+        for incident, notified_at in rows
+    ]
+
+
+def notice_told(
+    reference: str, discovered_at: datetime, notified_at: datetime, texts: dict | None, language: str
+) -> CustomerNotice:
+    """A notice as the customer reads it: in `language` when the notice has it, else in French."""
+    texts = texts or {}
+    return CustomerNotice(reference, discovered_at, notified_at, texts.get(language) or texts.get("fr") or {})
 
 
 def notice_history(session: Session, *, customer_id: int, language: str) -> list[CustomerNotice]:
