@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import BindParameter, Connection, Select, bindparam, delete, select, true
 from sqlmodel import Session
 
 from portal.audit import record_audit
@@ -74,11 +74,60 @@ _EVENTS = ConsentEvent.__table__.c
 _WORDINGS = ConsentWording.__table__.c
 
 # Built once: the history pages read the ledger far more often than it changes (bench/README.md).
-_LEDGER = (
-    select(_EVENTS.purpose, _EVENTS.granted, _EVENTS.occurred_at, _EVENTS.channel)
-    .where(_EVENTS.customer_id == bindparam("customer_id"))
-    .order_by(_EVENTS.occurred_at, _EVENTS.id)
-)
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
+_ANSWERED_PURPOSE = ConsentEvent.__table__.alias("answered_purpose")
+_LATEST_OF = ConsentEvent.__table__.alias("latest_of")
+_FIRST_GRANT = ConsentEvent.__table__.alias("first_grant")
+
+
+def _current_state_statement() -> Select:
+    """Each purpose the customer answered, with its latest event and its first grant: O(purposes) index seeks.
+
+    The purposes answered are walked by a recursive "next purpose after this one" (a loose index scan, which neither
+    engine does by itself), each purpose's latest event is one seek backwards on ix_consent_event_customer_purpose,
+    its first grant one seek on ix_consent_event_first_granted. No event is read that is not shown, however long the
+    ledger (tests/unit/consent/test_consent_state.py proves the plans on both engines).
+    """
+    first = (
+        select(_ANSWERED_PURPOSE.c.purpose)
+        .where(_ANSWERED_PURPOSE.c.customer_id == _CUSTOMER_ID)
+        .order_by(_ANSWERED_PURPOSE.c.purpose)
+        .limit(1)
+        .scalar_subquery()
+    )
+    answered = select(first.label("purpose")).cte("answered", recursive=True)
+    following = (
+        select(_ANSWERED_PURPOSE.c.purpose)
+        .where(_ANSWERED_PURPOSE.c.customer_id == _CUSTOMER_ID, _ANSWERED_PURPOSE.c.purpose > answered.c.purpose)
+        .order_by(_ANSWERED_PURPOSE.c.purpose)
+        .limit(1)
+        .scalar_subquery()
+    )
+    answered = answered.union_all(select(following).where(answered.c.purpose.is_not(None)))
+    latest_id = (
+        select(_LATEST_OF.c.id)
+        .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
+        .order_by(_LATEST_OF.c.occurred_at.desc(), _LATEST_OF.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    first_granted = (
+        select(_FIRST_GRANT.c.occurred_at)
+        .where(
+            _FIRST_GRANT.c.customer_id == _CUSTOMER_ID,
+            _FIRST_GRANT.c.purpose == _EVENTS.purpose,
+            _FIRST_GRANT.c.granted == true(),
+        )
+        .order_by(_FIRST_GRANT.c.occurred_at, _FIRST_GRANT.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(
+        _EVENTS.purpose, _EVENTS.granted, _EVENTS.occurred_at, _EVENTS.channel, first_granted.label("first_granted_at")
+    ).where(_EVENTS.id.in_(select(latest_id).where(answered.c.purpose.is_not(None))))
+
+
+_CURRENT_STATE = _current_state_statement()
 # What one event proves: when, which purpose, which way, how, by whom, under which wording.
 _EVENT_COLUMNS = (
     _EVENTS.occurred_at,
@@ -122,15 +171,18 @@ PROOF_COLUMNS = (
 def current_consents(
     db: Session | Connection, *, customer_id: int, purposes: Iterable[str] = ()
 ) -> dict[str, ConsentState]:
-    """The current state of every purpose the customer ever answered, replaying their (short) ledger in order.
+    """The current state of every purpose the customer ever answered: each purpose's latest event, read in one
+    statement whose cost follows the number of purposes, not the length of the ledger.
 
-    Codes listed in `purposes` and never answered come back as "not given" (`ConsentState()`).
+    Codes listed in `purposes` and never answered come back as "not given" (`ConsentState()`). The state is derived
+    from the ledger on every read, never stored beside it: every writer of the ledger (clicks, the API, imports,
+    merges, retention, the banner) is reflected at once, with nothing to keep in step.
     """
     states: dict[str, ConsentState] = {code: ConsentState() for code in purposes}
-    for purpose, granted, occurred_at, channel in as_connection(db).execute(_LEDGER, {"customer_id": customer_id}):
-        first = states.get(purpose, ConsentState()).first_granted_at or (occurred_at if granted else None)
+    rows = as_connection(db).execute(_CURRENT_STATE, {"customer_id": customer_id})
+    for purpose, granted, occurred_at, channel, first_granted_at in rows:
         states[purpose] = ConsentState(
-            granted=bool(granted), changed_at=occurred_at, first_granted_at=first, channel=channel
+            granted=bool(granted), changed_at=occurred_at, first_granted_at=first_granted_at, channel=channel
         )
     return states
 
