@@ -215,8 +215,12 @@ def ingest_browsing_events(
     if late:
         raise EventsRefused(late)
     customers = _customers_for(session, events)
+    # Judged at each view's own moment: only the answers from the batch's oldest view on are read, not the ledger.
     timelines = ledger.consent_timelines(
-        session, customer_ids={c.id for c in customers.values()}, purposes=[ledger.BROWSING_PURPOSE]
+        session,
+        customer_ids={c.id for c in customers.values()},
+        purposes=[ledger.BROWSING_PURPOSE],
+        since=min((e.viewed_at for e in events), default=None),
     )
     dropped = {"no_consent": 0, "unknown_customer": 0, "restricted": 0}
     keep: list[tuple[int, datetime, str, str | None]] = []

@@ -14,8 +14,9 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import BindParameter, Connection, Select, bindparam, delete, select, true
+from sqlalchemy import BindParameter, Connection, Select, bindparam, delete, select, true, union_all
 from sqlmodel import Session
 
 from portal.audit import record_audit
@@ -240,23 +241,73 @@ class ConsentTimeline:
 
 
 def consent_timelines(
-    db: Session | Connection, *, customer_ids: Collection[int], purposes: Collection[str]
+    db: Session | Connection,
+    *,
+    customer_ids: Collection[int],
+    purposes: Collection[str],
+    since: datetime | None = None,
 ) -> dict[tuple[int, str], ConsentTimeline]:
     """The timelines of `purposes` for `customer_ids`, keyed (customer id, purpose), in one query; a pair never
-    answered reads as an empty timeline."""
+    answered reads as an empty timeline.
+
+    With `since`, only what is needed to judge moments at or after `since` is read: the answer standing at `since`
+    and those given after it. What the retailer sends is recent, so a batch costs what changed lately, not the
+    customers' whole ledgers; `stood_at` is then exact for moments from `since` on (and only for them).
+    """
     timelines: dict[tuple[int, str], ConsentTimeline] = defaultdict(ConsentTimeline)
     if not customer_ids or not purposes:
         return timelines
-    rows = as_connection(db).execute(
-        select(_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.granted)
-        .where(_EVENTS.customer_id.in_(sorted(customer_ids)), _EVENTS.purpose.in_(sorted(purposes)))
-        .order_by(_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.id)
-    )
-    for customer_id, purpose, occurred_at, granted in rows:
+    params: dict[str, object] = {"customer_ids": sorted(customer_ids)}
+    if since is None:
+        statement = _TIMELINES
+        params["purposes"] = sorted(purposes)
+    else:
+        statement = _timelines_since(tuple(sorted(purposes)))
+        params["since"] = since
+    for customer_id, purpose, occurred_at, granted in as_connection(db).execute(statement, params):
         timeline = timelines[(customer_id, purpose)]
         timeline.times.append(occurred_at)
         timeline.answers.append(bool(granted))
     return timelines
+
+
+_CUSTOMER_IDS: BindParameter[list[int]] = bindparam("customer_ids", expanding=True)
+_TIMELINE_ORDER = (_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.id)
+_TIMELINES = (
+    select(_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.granted)
+    .where(_EVENTS.customer_id.in_(_CUSTOMER_IDS), _EVENTS.purpose.in_(bindparam("purposes", expanding=True)))
+    .order_by(*_TIMELINE_ORDER)
+)
+
+
+@cache
+def _timelines_since(purposes: tuple[str, ...]) -> Select:
+    """The events of `purposes` after `since`, plus for each customer and purpose the one standing at `since` (a
+    backward seek on ix_consent_event_customer_purpose per pair). Built once per set of purposes (one, in practice)."""
+    since: BindParameter[datetime] = bindparam("since", type_=_EVENTS.occurred_at.type)
+    standing = ConsentEvent.__table__.alias("standing")
+    customers = Customer.__table__
+    standing_ids = [
+        select(
+            select(standing.c.id)
+            .where(
+                standing.c.customer_id == customers.c.id, standing.c.purpose == purpose, standing.c.occurred_at <= since
+            )
+            .order_by(standing.c.occurred_at.desc(), standing.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        ).where(customers.c.id.in_(_CUSTOMER_IDS))
+        for purpose in purposes
+    ]
+    columns = (_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.granted)
+    recent = select(*columns, _EVENTS.id).where(
+        _EVENTS.customer_id.in_(_CUSTOMER_IDS), _EVENTS.purpose.in_(purposes), _EVENTS.occurred_at > since
+    )
+    at_since = select(*columns, _EVENTS.id).where(_EVENTS.id.in_(union_all(*standing_ids)))
+    both = union_all(recent, at_since).subquery("window")
+    return select(both.c.customer_id, both.c.purpose, both.c.occurred_at, both.c.granted).order_by(
+        both.c.customer_id, both.c.purpose, both.c.occurred_at, both.c.id
+    )
 
 
 _TOTALS = PageViewTotal.__table__.c

@@ -165,3 +165,51 @@ def test_the_state_read_answers_the_same_for_ten_and_ten_thousand_events(engine:
     with engine.connect() as connection:
         for customer_id in (light.id, long_ledgers):
             assert ledger.current_consents(connection, customer_id=customer_id) == replayed(connection, customer_id)
+
+
+# --- Timelines from a moment on: what browsing ingestion reads ----------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_a_timeline_from_a_moment_judges_later_moments_as_the_whole_timeline(engine: Engine, seed: int) -> None:
+    """Reading only the answer standing at `since` and those after it gives the same answer for every moment from
+    `since` on, ties at one moment and repeated answers included."""
+    rng = random.Random(seed)
+    customers = [make_customer(engine).id for _ in range(4)]
+    purposes = ["browsing_analytics", "email_newsletter"]
+    rows = [
+        {
+            "customer_id": rng.choice(customers),
+            "purpose": rng.choice(purposes),
+            "granted": rng.random() < 0.5,
+            "occurred_at": NOW - timedelta(minutes=rng.randrange(0, 300, 5)),
+            "channel": "web",
+            "actor": "customer",
+            "policy_version": "2026-01",
+        }
+        for _ in range(200)
+    ]
+    with transaction(engine) as session:
+        session.execute(insert(ConsentEvent.__table__), rows)
+    with engine.connect() as connection:
+        whole = ledger.consent_timelines(connection, customer_ids=customers, purposes=purposes)
+        for minutes in (400, 300, 150, 37, 5, 0):
+            since = NOW - timedelta(minutes=minutes)
+            window = ledger.consent_timelines(connection, customer_ids=customers, purposes=purposes, since=since)
+            for key in [(c, p) for c in customers for p in purposes]:
+                for later in range(0, minutes + 10, 5):
+                    moment = since + timedelta(minutes=later)
+                    assert window[key].stood_at(moment) == whole[key].stood_at(moment), (key, since, moment)
+            assert sum(len(t.times) for t in window.values()) <= sum(len(t.times) for t in whole.values())
+
+
+def test_a_recent_batch_reads_no_old_answer_but_the_standing_one(engine: Engine) -> None:
+    customer = make_customer(engine)
+    add_consent_changes(engine, customer.id, 1_001, purposes=("browsing_analytics",), end=NOW)  # ends given
+    with engine.connect() as connection:
+        window = ledger.consent_timelines(
+            connection, customer_ids=[customer.id], purposes=["browsing_analytics"], since=NOW + timedelta(seconds=1)
+        )
+    timeline = window[(customer.id, "browsing_analytics")]
+    assert timeline.times == [NOW] and timeline.answers == [True]
+    assert timeline.stood_at(NOW + timedelta(minutes=1))
