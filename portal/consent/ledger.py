@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import BindParameter, Connection, Select, bindparam, delete, select, true, union_all
+from sqlalchemy import BindParameter, Connection, Select, bindparam, delete, insert, or_, select, true, union_all
 from sqlmodel import Session
 
 from portal.audit import record_audit
@@ -69,6 +69,7 @@ class ConsentRecord:
     policy_version: str
     wording_hash: str | None
     store_name: str | None = None  # given or withdrawn on a store tablet: the store of the staff member assisting
+    event_id: int | None = None  # the history page's cursor
 
 
 _EVENTS = ConsentEvent.__table__.c
@@ -144,6 +145,24 @@ _HISTORY = (
     .where(_EVENTS.customer_id == bindparam("customer_id"))
     .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
 )
+HISTORY_PAGE_SIZE = 50
+MAX_EVENT_ID = 2**31 - 1
+# A page of the history, newest first: a seek on ix_consent_event_customer_time, limit + 1 rows (is there more?).
+_HISTORY_NEWEST = (
+    select(*_EVENT_COLUMNS, _EVENTS.id)
+    .where(_EVENTS.customer_id == _CUSTOMER_ID)
+    .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
+    .limit(bindparam("limit"))
+)
+# Spelled as a range plus a tie-breaker rather than a row value, so both engines seek in the index (as purchases).
+_BEFORE_AT: BindParameter[datetime] = bindparam("before_at", type_=_EVENTS.occurred_at.type)
+_HISTORY_OLDER = _HISTORY_NEWEST.where(
+    _EVENTS.occurred_at <= _BEFORE_AT, or_(_EVENTS.occurred_at < _BEFORE_AT, _EVENTS.id < bindparam("before_id"))
+)
+# The page's cursor, checked to be one of the customer's own events.
+_HISTORY_CURSOR = select(_EVENTS.occurred_at).where(
+    _EVENTS.id == bindparam("event_id"), _EVENTS.customer_id == _CUSTOMER_ID
+)
 _LATEST = (
     select(_EVENTS.granted, _EVENTS.occurred_at)
     .where(_EVENTS.customer_id == bindparam("customer_id"), _EVENTS.purpose == bindparam("purpose"))
@@ -191,7 +210,53 @@ def current_consents(
 def history(db: Session | Connection, *, customer_id: int) -> list[ConsentRecord]:
     """Every consent event of the customer, newest first."""
     connection = as_connection(db)
-    records = [ConsentRecord(*row) for row in connection.execute(_HISTORY, {"customer_id": customer_id})]
+    return _with_stores(
+        connection, [ConsentRecord(*row) for row in connection.execute(_HISTORY, {"customer_id": customer_id})]
+    )
+
+
+class InvalidHistoryCursor(ValueError):
+    """The link to older choices names no event of this customer (mistyped, or someone else's)."""
+
+
+def parse_history_cursor(after: str) -> int:
+    """The event a history page starts after. The cursor is that event's id: it carries no date into URLs."""
+    if not after.isdigit() or len(after) > 10 or not 1 <= int(after) <= MAX_EVENT_ID:
+        raise InvalidHistoryCursor(after)
+    return int(after)
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryPage:
+    """One page of the history of the customer's choices, newest first."""
+
+    records: list[ConsentRecord]
+    after: int | None  # the event this page starts after (None: the newest choices)
+    next_after: int | None  # the cursor of the following page, None on the last one
+
+
+def history_page(
+    db: Session | Connection, *, customer_id: int, after: int | None = None, page_size: int = HISTORY_PAGE_SIZE
+) -> HistoryPage:
+    """The customer's choices, newest first, `page_size` at a time after the event `after`: a page costs the same
+    whatever the length of the ledger. Raises InvalidHistoryCursor when `after` is not one of their events."""
+    connection = as_connection(db)
+    params: dict[str, object] = {"customer_id": customer_id, "limit": page_size + 1}
+    statement = _HISTORY_NEWEST
+    if after is not None:
+        before_at = connection.execute(_HISTORY_CURSOR, {"event_id": after, "customer_id": customer_id}).scalar()
+        if before_at is None:
+            raise InvalidHistoryCursor(str(after))
+        statement = _HISTORY_OLDER
+        params.update(before_at=before_at, before_id=after)
+    rows = connection.execute(statement, params).all()
+    records = _with_stores(connection, [ConsentRecord(*row[:-1], event_id=row[-1]) for row in rows[:page_size]])
+    next_after = records[-1].event_id if len(rows) > page_size else None
+    return HistoryPage(records=records, after=after, next_after=next_after)
+
+
+def _with_stores(connection: Connection, records: list[ConsentRecord]) -> list[ConsentRecord]:
+    """The records, those made on a store tablet with the store's name."""
     stores = _stores_of(connection, {r.actor for r in records if r.channel == "store" and r.actor.startswith("staff:")})
     if not stores:
         return records
@@ -321,32 +386,82 @@ def held_page_views(db: Session | Connection, *, customer_id: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class ConsentsPage:
-    """Where the customer's consents stand, their history, and the page views held about them."""
+    """Where the customer's consents stand, a page of their history, and the page views held about them."""
 
     consents: dict[str, ConsentState]
-    history: list[ConsentRecord]
+    history: HistoryPage
     held_views: int
     restricted_at: datetime | None = None  # while set (GDPR Art. 18), consents are recorded but the data not used
 
 
-def consents_page(
-    db: Session | Connection, *, customer_id: int, purposes: Iterable[str], with_restriction: bool = False
-) -> ConsentsPage:
-    """The consents page of the customer for `purposes` (never answered: not given), read in one unit of work.
+_RESTRICTED_AT = select(Customer.__table__.c.restricted_at).where(Customer.__table__.c.id == _CUSTOMER_ID)
 
-    `with_restriction` also reads whether processing is restricted, which only the whole page shows (the row redrawn
-    after a click does not: the toggle's hot path stays at its statements).
-    """
-    restricted_at = None
-    if with_restriction:
-        restricted_at = (
-            as_connection(db).execute(select(Customer.restricted_at).where(Customer.id == customer_id)).scalar()
-        )
+
+def consents_page(
+    db: Session | Connection, *, customer_id: int, purposes: Iterable[str], after: int | None = None
+) -> ConsentsPage:
+    """The consents page of the customer for `purposes` (never answered: not given), with the page of their history
+    after the event `after` (the newest choices when None), read in one unit of work. Its statements are the same
+    for ten choices or ten thousand (tests/web/consent/test_consent_statements.py)."""
+    connection = as_connection(db)
     return ConsentsPage(
-        consents=current_consents(db, customer_id=customer_id, purposes=purposes),
-        history=history(db, customer_id=customer_id),
-        held_views=held_page_views(db, customer_id=customer_id),
-        restricted_at=restricted_at,
+        consents=current_consents(connection, customer_id=customer_id, purposes=purposes),
+        history=history_page(connection, customer_id=customer_id, after=after),
+        held_views=held_page_views(connection, customer_id=customer_id),
+        restricted_at=connection.execute(_RESTRICTED_AT, {"customer_id": customer_id}).scalar(),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsentChange:
+    """What one click changed, for redrawing only that: the purpose's row and the history's new entry."""
+
+    changed: bool
+    consent: ConsentState
+    held_views: int  # page views held (read for the browsing purpose only, whose row offers to delete them)
+    newest: ConsentRecord | None  # the entry the change added to the history; None when nothing changed
+    first_entry: bool  # the history was empty before: the page's whole (one-entry) history is drawn anew
+
+
+def change_consent(
+    session: Session,
+    *,
+    register: PurposeRegister,
+    customer_id: int,
+    purpose: str,
+    granted: bool,
+    channel: str,
+    actor: str,
+    now: datetime,
+    locale: str,
+    request_id: str | None = None,
+) -> ConsentChange:
+    """`record_consent`, then what the page must redraw, read in the same transaction: a handful of index seeks,
+    whatever the length of the ledger (the history is not re-read)."""
+    changed = record_consent(
+        session,
+        register=register,
+        customer_id=customer_id,
+        purpose=purpose,
+        granted=granted,
+        channel=channel,
+        actor=actor,
+        now=now,
+        locale=locale,
+        request_id=request_id,
+    )
+    connection = as_connection(session)
+    state = current_consents(connection, customer_id=customer_id, purposes=[purpose])[purpose]
+    held = held_page_views(connection, customer_id=customer_id) if purpose == BROWSING_PURPOSE else 0
+    if not changed:
+        return ConsentChange(changed=False, consent=state, held_views=held, newest=None, first_entry=False)
+    newest = history_page(connection, customer_id=customer_id, page_size=1)
+    return ConsentChange(
+        changed=True,
+        consent=state,
+        held_views=held,
+        newest=newest.records[0],
+        first_entry=newest.next_after is None,
     )
 
 
@@ -363,6 +478,9 @@ def keep_wording(session: Session, *, register: PurposeRegister, purpose: str, l
     )
     session.execute(statement.on_conflict_do_nothing(index_elements=["hash"]))
     return wording_hash
+
+
+_INSERT_EVENT = insert(ConsentEvent.__table__)
 
 
 def record_consent(
@@ -421,17 +539,19 @@ def record_consent(
                 reason="unknown_version",
                 field="policy_version",
             )
-    session.add(
-        ConsentEvent(
-            customer_id=customer_id,
-            purpose=purpose,
-            granted=granted,
-            occurred_at=occurred_at,
-            channel=channel,
-            actor=actor,
-            policy_version=shown_version,
-            wording_hash=wording_hash,
-        )
+    # A Core insert: it is written at once, so what the caller reads next in this transaction includes it.
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "customer_id": customer_id,
+            "purpose": purpose,
+            "granted": granted,
+            "occurred_at": occurred_at,
+            "channel": channel,
+            "actor": actor,
+            "policy_version": shown_version,
+            "wording_hash": wording_hash,
+        },
     )
     record_audit(
         session,

@@ -97,7 +97,7 @@ def test_the_state_read_equals_a_replay_after_random_writes(
 
 def test_a_withdrawal_first_is_never_given_and_a_later_grant_is_remembered(engine: Engine) -> None:
     customer = make_customer(engine)
-    add_consent_changes(engine, customer.id, 1, purposes=("sms_marketing",), end=NOW)  # given
+    add_consent_changes(engine, customer.id, 1, purposes=("sms_offers",), end=NOW)  # given
     with transaction(engine) as session:
         session.execute(
             insert(ConsentEvent.__table__),
@@ -107,10 +107,10 @@ def test_a_withdrawal_first_is_never_given_and_a_later_grant_is_remembered(engin
             ],
         )  # fmt: skip
     with engine.connect() as connection:
-        states = ledger.current_consents(connection, customer_id=customer.id, purposes=["partner_offers"])
+        states = ledger.current_consents(connection, customer_id=customer.id, purposes=["partner_sharing"])
     assert states["email_newsletter"].status == "never" and states["email_newsletter"].changed_at == NOW
-    assert states["sms_marketing"].status == "granted" and states["sms_marketing"].first_granted_at == NOW
-    assert states["partner_offers"] == ledger.ConsentState()
+    assert states["sms_offers"].status == "granted" and states["sms_offers"].first_granted_at == NOW
+    assert states["partner_sharing"] == ledger.ConsentState()
 
 
 # --- The plans: index seeks only, on both engines ---------------------------------------------------------------
@@ -131,7 +131,7 @@ def _plan(connection: Connection, statement, params: dict[str, object]) -> str: 
 @pytest.fixture
 def long_ledgers(engine: Engine) -> int:
     """200 customers with 50 answers and one with 10,000, analysed, so PostgreSQL plans as it would in production."""
-    purposes = ("email_newsletter", "sms_marketing", "partner_offers", "browsing_analytics")
+    purposes = ("email_newsletter", "sms_offers", "partner_sharing", "browsing_analytics")
     for _ in range(200):
         add_consent_changes(engine, make_customer(engine).id, 50, purposes=purposes, end=NOW)
     heavy = make_customer(engine)
@@ -161,7 +161,7 @@ def test_the_state_read_seeks_in_the_ledger_indexes(engine: Engine, long_ledgers
 
 def test_the_state_read_answers_the_same_for_ten_and_ten_thousand_events(engine: Engine, long_ledgers: int) -> None:
     light = make_customer(engine)
-    add_consent_changes(engine, light.id, 10, purposes=("email_newsletter", "sms_marketing"), end=NOW)
+    add_consent_changes(engine, light.id, 10, purposes=("email_newsletter", "sms_offers"), end=NOW)
     with engine.connect() as connection:
         for customer_id in (light.id, long_ledgers):
             assert ledger.current_consents(connection, customer_id=customer_id) == replayed(connection, customer_id)
