@@ -15,17 +15,18 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import BindParameter, Connection, Select, bindparam, delete, insert, or_, select, true, union_all
 from sqlmodel import Session
 
-from portal.audit import record_audit
+from portal.audit import record_audit, record_audits
 from portal.consent.register import PurposeRegister
 from portal.csvfile import csv_line
 from portal.db import as_connection, dialect_insert
 from portal.errors import CustomerNotFound
 from portal.models import ConsentEvent, ConsentWording, Customer, PageView, PageViewDay, PageViewTotal, StaffUser, Store
-from portal.outbox.enqueue import queue_webhook
+from portal.outbox.enqueue import queue_webhooks
 
 BROWSING_PURPOSE = "browsing_analytics"
 CHANNELS = ("web", "store", "support", "api", "import")
@@ -465,21 +466,39 @@ def change_consent(
     )
 
 
+# Built once per engine kind (the upsert is the dialect's): the toggle's hot path builds no statement.
+_KEEP_WORDING: dict[str, Any] = {}
+
+
 def keep_wording(session: Session, *, register: PurposeRegister, purpose: str, locale: str, now: datetime) -> str:
     """The hash of the current wording of `purpose` in `locale`, its text stored once in `consent_wording`."""
     wording_hash = register.wording_hash(purpose, locale)
-    statement = dialect_insert(session)(ConsentWording.__table__).values(
-        hash=wording_hash,
-        purpose=purpose,
-        locale=locale,
-        policy_version=register.policy_version,
-        text=register.by_code[purpose].consent_wording(locale),
-        created_at=now,
+    dialect = session.get_bind().dialect.name
+    statement = _KEEP_WORDING.get(dialect)
+    if statement is None:
+        statement = dialect_insert(session)(ConsentWording.__table__).on_conflict_do_nothing(index_elements=["hash"])
+        _KEEP_WORDING[dialect] = statement
+    session.execute(
+        statement,
+        {
+            "hash": wording_hash,
+            "purpose": purpose,
+            "locale": locale,
+            "policy_version": register.policy_version,
+            "text": register.by_code[purpose].consent_wording(locale),
+            "created_at": now,
+        },
     )
-    session.execute(statement.on_conflict_do_nothing(index_elements=["hash"]))
     return wording_hash
 
 
+_CUSTOMERS = Customer.__table__.c
+# Locks the customer's row on PostgreSQL, so two simultaneous clicks cannot both record a change. The latest answer
+# is read by a second statement, after the lock is held: read in the same statement, it would come from the
+# snapshot taken before waiting for the lock, and both clicks could see the same "latest" answer.
+_LOCK_CUSTOMER = (
+    select(_CUSTOMERS.erased_at, _CUSTOMERS.retailer_ref).where(_CUSTOMERS.id == _CUSTOMER_ID).with_for_update()
+)
 _INSERT_EVENT = insert(ConsentEvent.__table__)
 
 
@@ -510,7 +529,7 @@ def record_consent(
     if channel not in CHANNELS:
         raise ConsentRefused(f"unknown channel {channel!r}", reason="unknown_channel", field="channel")
     # Locks the customer's row on PostgreSQL, so two simultaneous clicks cannot both record a change.
-    customer = session.get(Customer, customer_id, with_for_update=True)
+    customer = session.execute(_LOCK_CUSTOMER, {"customer_id": customer_id}).first()
     if customer is None or customer.erased_at is not None:
         raise CustomerNotFound(customer_id)
     latest = session.execute(_LATEST, {"customer_id": customer_id, "purpose": purpose}).first()
@@ -553,28 +572,35 @@ def record_consent(
             "wording_hash": wording_hash,
         },
     )
-    record_audit(
+    # Core inserts, one row each: nothing is left for an ORM flush at commit (bench/README.md, the toggle's profile).
+    record_audits(
         session,
-        actor=actor,
-        action="consent.granted" if granted else "consent.withdrawn",
-        target=f"customer:{customer_id}",
-        detail={"purpose": purpose, "channel": channel},
+        [
+            {
+                "actor": actor,
+                "action": "consent.granted" if granted else "consent.withdrawn",
+                "target": f"customer:{customer_id}",
+                "detail": {"purpose": purpose, "channel": channel},
+                "request_id": request_id,
+            }
+        ],
         now=now,
-        request_id=request_id,
     )
     # The retailer's systems must stop (or may start) using the data for this purpose.
-    queue_webhook(
+    queue_webhooks(
         session,
         topic="consent.changed",
-        payload={
-            "customer_id": customer_id,
-            "retailer_customer_id": customer.retailer_ref,
-            "purpose": purpose,
-            "granted": granted,
-            "occurred_at": occurred_at.isoformat(),
-            "channel": channel,
-            "policy_version": shown_version,
-        },
+        payloads=[
+            {
+                "customer_id": customer_id,
+                "retailer_customer_id": customer.retailer_ref,
+                "purpose": purpose,
+                "granted": granted,
+                "occurred_at": occurred_at.isoformat(),
+                "channel": channel,
+                "policy_version": shown_version,
+            }
+        ],
         now=now,
     )
     return True
