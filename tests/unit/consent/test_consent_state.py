@@ -213,3 +213,14 @@ def test_a_recent_batch_reads_no_old_answer_but_the_standing_one(engine: Engine)
     timeline = window[(customer.id, "browsing_analytics")]
     assert timeline.times == [NOW] and timeline.answers == [True]
     assert timeline.stood_at(NOW + timedelta(minutes=1))
+
+
+def test_a_history_page_seeks_in_the_time_index_and_never_sorts(engine: Engine, long_ledgers: int) -> None:
+    """Page 200 of the history costs page 1: a seek on ix_consent_event_customer_time, limit + 1 rows, no sort."""
+    params = {"customer_id": long_ledgers, "limit": 51, "before_at": NOW - timedelta(days=3), "before_id": 5_000}
+    with engine.connect() as connection:
+        for statement in (ledger._HISTORY_NEWEST, ledger._HISTORY_OLDER):
+            plan = _plan(connection, statement, params)
+            assert "ix_consent_event_customer_time" in plan, plan
+            assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+            assert "Seq Scan" not in plan and not any(line.strip().startswith("SCAN") for line in plan.splitlines())
