@@ -47,6 +47,9 @@ class ConsentState:
     changed_at: datetime | None = None  # when the latest event happened; None: no event at all
     first_granted_at: datetime | None = None
     channel: str | None = None  # how the latest change was made
+    # When it stood, oldest first: (given, withdrawn, or None while it still stands). The browsing history draws the
+    # days without consent from it; two states are equal by their current answer, whatever their past.
+    periods: tuple[tuple[datetime, datetime | None], ...] = dataclasses.field(default=(), compare=False, repr=False)
 
     @property
     def status(self) -> str:
@@ -128,9 +131,15 @@ def current_consents(
     """
     states: dict[str, ConsentState] = {code: ConsentState() for code in purposes}
     for purpose, granted, occurred_at, channel in as_connection(db).execute(_LEDGER, {"customer_id": customer_id}):
-        first = states.get(purpose, ConsentState()).first_granted_at or (occurred_at if granted else None)
+        before = states.get(purpose, ConsentState())
+        first = before.first_granted_at or (occurred_at if granted else None)
+        periods = before.periods
+        if granted and not before.granted:
+            periods = (*periods, (occurred_at, None))
+        elif not granted and before.granted and periods:
+            periods = (*periods[:-1], (periods[-1][0], occurred_at))
         states[purpose] = ConsentState(
-            granted=bool(granted), changed_at=occurred_at, first_granted_at=first, channel=channel
+            granted=bool(granted), changed_at=occurred_at, first_granted_at=first, channel=channel, periods=periods
         )
     return states
 
