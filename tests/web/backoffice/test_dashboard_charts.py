@@ -44,9 +44,9 @@ def dpo_client(client: TestClient, engine: Engine, clock: Clock) -> TestClient:
     file(engine, received_at=clock() - timedelta(days=2), type="access")  # November: one open, due 21 December
     customers = [make_customer(engine, email=f"c{n}@example.com") for n in range(4)]
     for customer in customers:  # four given in September, three withdrawn in November
-        record_consent(engine, customer, granted=True, at=september, purpose="email_offers")
+        record_consent(engine, customer, granted=True, at=september, purpose="email_newsletter")
     for customer in customers[:3]:
-        record_consent(engine, customer, granted=False, at=clock() - timedelta(days=1), purpose="email_offers")
+        record_consent(engine, customer, granted=False, at=clock() - timedelta(days=1), purpose="email_newsletter")
     staff, password, secret = make_staff(engine, role="dpo")
     sign_in_staff(client, staff.email, password, secret, clock)
     return client
@@ -66,7 +66,7 @@ def test_the_dashboards_bars_follow_the_figures(dpo_client: TestClient) -> None:
         "chart-answer-days",
         "chart-extensions",
         "chart-due-weeks",
-        "chart-consent-email_offers",
+        "chart-consent-email_newsletter",
     }
     for svg in charts.values():
         assert external_references(svg) == []
@@ -93,7 +93,8 @@ def test_the_dashboards_bars_follow_the_figures(dpo_client: TestClient) -> None:
     assert_proportional(bars_of(due, "overdue") + bars_of(due, "due"), [2, 1, 1])
     assert len(rects(due, "chart-bar")) == 3
 
-    consent = charts["chart-consent-email_offers"]  # given above the line, withdrawn below it
+    consent = charts["chart-consent-email_newsletter"]  # given above the line, withdrawn below it
+    assert title_of(consent) == "Consent to “Email newsletter”, given and withdrawn per month"
     given, withdrawn = rects(consent, "chart-bar--given"), rects(consent, "chart-bar--withdrawn")
     assert_proportional([size(r, "height") for r in given + withdrawn], [4, 3])
     assert size(given[0], "y") + size(given[0], "height") == pytest.approx(size(withdrawn[0], "y"), abs=0.02)
@@ -102,6 +103,8 @@ def test_the_dashboards_bars_follow_the_figures(dpo_client: TestClient) -> None:
 def test_the_dashboard_in_french(dpo_client: TestClient) -> None:
     charts = charts_in(dpo_client.get("/staff/reports", params=PERIOD, headers=FR).text)
     assert title_of(charts["chart-received"]) == "Demandes reçues par mois, par type"
+    consent = charts["chart-consent-email_newsletter"]
+    assert title_of(consent) == "Consentement « Lettre d'information par email », donné et retiré par mois"
     assert description_of(charts["chart-received"]).startswith("8 demandes reçues de septembre 2026 à novembre 2026")
     titles = [r.findtext(f"{SVG}title") for r in rects(charts["chart-on-time"], "chart-bar")]
     assert titles == ["septembre 2026 : 66,7\xa0%", "octobre 2026 : 100\xa0%"]
@@ -112,8 +115,8 @@ def test_the_csv_holds_the_dashboards_figures(dpo_client: TestClient) -> None:
     assert ["month_type", "2026-10", "erasure", "3", "", "", "", ""] in rows
     assert ["month_extended", "2026-10", "", "1", "", "", "", ""] in rows
     assert ["due_week", "overdue", "", "2", "", "", "", ""] in rows
-    assert ["consent_given", "2026-09", "email_offers", "4", "", "", "", ""] in rows
-    assert ["consent_withdrawn", "2026-11", "email_offers", "3", "", "", "", ""] in rows
+    assert ["consent_given", "2026-09", "email_newsletter", "4", "", "", "", ""] in rows
+    assert ["consent_withdrawn", "2026-11", "email_newsletter", "3", "", "", "", ""] in rows
 
 
 def test_the_dashboard_costs_no_more_statements_than_before(dpo_client: TestClient) -> None:
