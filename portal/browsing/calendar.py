@@ -7,7 +7,7 @@ themselves; the consent periods come from the ledger the page replays anyway (`C
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select
@@ -17,6 +17,7 @@ from portal.models import PageViewDay
 
 # Thirteen months: the register's default retention of browsing data; nothing older is held.
 MONTHS = 13
+_INSTANT = timedelta(microseconds=1)
 
 _DAYS = PageViewDay.__table__.c
 _DAYS_SINCE = (
@@ -70,6 +71,12 @@ def browsing_calendar(
     if not starts:
         return None
     first = max(min(starts).replace(day=1), oldest)
+    # Each period as the local days it touched: consent stood at some moment of day d when it was given before d
+    # ended and withdrawn after d began (a withdrawal at midnight sharp leaves d out).
+    spans = [
+        (given.astimezone(zone).date(), None if gone is None else (gone - _INSTANT).astimezone(zone).date())
+        for given, gone in consent.periods
+    ]
     months = []
     month = first
     while month <= today:
@@ -77,11 +84,7 @@ def browsing_calendar(
         days = []
         day = month
         while day < following and day <= today:
-            start = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
-            end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
-            stood = any(
-                given < end and (withdrawn is None or withdrawn > start) for given, withdrawn in consent.periods
-            )
+            stood = any(begun <= day and (last is None or day <= last) for begun, last in spans)
             days.append(CalendarDay(day, stood, int(counts.get(day, 0))))
             day += timedelta(days=1)
         months.append(CalendarMonth(month, tuple(days)))
