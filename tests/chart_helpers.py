@@ -60,3 +60,18 @@ def assert_proportional(lengths: list[float], values: list[float]) -> None:
     longest = lengths[values.index(biggest)]
     for length, value in zip(lengths, values, strict=True):
         assert abs(length - value / biggest * longest) <= 0.02, (lengths, values)
+
+
+_BOX = re.compile(r"M(-?[\d.]+) (-?[\d.]+)h(-?[\d.]+)v(-?[\d.]+)h-?[\d.]+z")
+
+
+def path_boxes(svg: ET.Element, css_class: str) -> list[tuple[float, float, float, float]]:
+    """The rectangles (x, y, width, height) drawn by the paths carrying `css_class`, one sub-path each."""
+    boxes = []
+    for path in svg.iter(f"{SVG}path"):
+        if css_class in (path.get("class") or "").split():
+            d = path.get("d", "")
+            found = [tuple(map(float, m)) for m in _BOX.findall(d)]
+            assert "".join(m.group(0) for m in _BOX.finditer(d)) == d, f"not only rectangles: {d[:80]}"
+            boxes += found
+    return boxes  # type: ignore[return-value]

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select
 
+from portal.charts.days import Day
 from portal.consent.ledger import ConsentState
 from portal.models import PageViewDay
 
@@ -28,16 +29,9 @@ _DAYS_SINCE = (
 
 
 @dataclasses.dataclass(frozen=True)
-class CalendarDay:
-    day: date
-    consented: bool  # consent stood at some moment of the day (Europe/Paris)
-    view_count: int
-
-
-@dataclasses.dataclass(frozen=True)
 class CalendarMonth:
     month: date  # its first day
-    days: tuple[CalendarDay, ...]
+    days: tuple[Day, ...]  # Europe/Paris days; consented: consent stood at some moment of it
 
     @property
     def consented_days(self) -> int:
@@ -45,7 +39,7 @@ class CalendarMonth:
 
     @property
     def view_count(self) -> int:
-        return sum(d.view_count for d in self.days)
+        return sum(d.value for d in self.days)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +47,7 @@ class BrowsingCalendar:
     months: tuple[CalendarMonth, ...]  # oldest first, up to today
 
     @property
-    def days(self) -> tuple[CalendarDay, ...]:
+    def days(self) -> tuple[Day, ...]:
         return tuple(d for m in self.months for d in m.days)
 
 
@@ -85,7 +79,7 @@ def browsing_calendar(
         day = month
         while day < following and day <= today:
             stood = any(begun <= day and (last is None or day <= last) for begun, last in spans)
-            days.append(CalendarDay(day, stood, int(counts.get(day, 0))))
+            days.append(Day(day, stood, int(counts.get(day, 0))))
             day += timedelta(days=1)
         months.append(CalendarMonth(month, tuple(days)))
         month = following

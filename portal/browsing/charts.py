@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portal.browsing.calendar import BrowsingCalendar
-from portal.charts.days import Day, DayStrip, day_strip
+from portal.charts.days import DayStrip, day_strip
 from portal.i18n import format_date, format_number, gettext
 
 
@@ -18,16 +18,10 @@ def views_strip(calendar: BrowsingCalendar) -> DayStrip:
             "days; on the %(off)s days without consent nothing was recorded.",
             first=format_date(first),
             last=format_date(last),
-            views=format_number(sum(d.view_count for d in days)),
-            busy=format_number(sum(1 for d in days if d.view_count)),
+            views=format_number(sum(d.value for d in days)),
+            busy=format_number(sum(1 for d in days if d.value)),
             consented=format_number(sum(d.consented for d in days)),
             off=format_number(sum(1 for d in days if not d.consented)),
         ),
-        months=[
-            (
-                format_date(month.month, "MMM y"),
-                [Day(d.day, d.consented, d.view_count) for d in month.days],
-            )
-            for month in calendar.months
-        ],
+        months=[(format_date(month.month, "MMM y"), month.days) for month in calendar.months],
     )

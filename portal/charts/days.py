@@ -3,6 +3,9 @@
 Made for the browsing history: a day when consent did not stand is drawn as an empty dashed slot, distinct from a
 consented day without any page (a flat mark on the baseline) and from a day with pages (a bar). Shape, not colour,
 tells the three apart.
+
+Thirteen months are some 400 days: each kind of day is one SVG path (a sub-path per day) rather than 400 elements,
+which keeps the page small and its rendering cheap (bench/pages.py measures the browsing page with the strip).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import date
+from typing import NamedTuple
 
 LABEL_WIDTH = 64.0
 SLOT = 10.0  # a day's slot; its bar is SLOT - GAP wide
@@ -18,28 +22,19 @@ ROW = 28.0
 BAR_MAX = 20.0  # the tallest bar (the busiest day of the strip)
 FLAT = 1.5  # a consented day without any page
 WIDTH = LABEL_WIDTH + 31 * SLOT + 4
+STATES = ("off", "none", "some")
 
 
-@dataclasses.dataclass(frozen=True)
-class Day:
+class Day(NamedTuple):
     day: date
-    consented: bool
-    count: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Slot:
-    x: float
-    y: float
-    height: float
-    state: str  # off (no consent) | none (consented, nothing) | some (a bar)
+    consented: bool  # consent stood at some moment of the day
+    value: int  # what the bar measures (pages viewed)
 
 
 @dataclasses.dataclass(frozen=True)
 class MonthRow:
     y: float  # the baseline
     label: str
-    slots: tuple[Slot, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,27 +45,38 @@ class DayStrip:
     width: float
     height: float
     rows: tuple[MonthRow, ...]
-    bar_width: float = SLOT - GAP
-    bar_max: float = BAR_MAX
+    # Per state (off: no consent, none: consented without a page, some: a bar), the path of its slots: one
+    # "M x y h w v h h -w z" rectangle per day, x at the day of the month.
+    paths: dict[str, str]
 
 
 def day_strip(*, id: str, title: str, description: str, months: Sequence[tuple[str, Sequence[Day]]]) -> DayStrip:
     """`months`: (label, its days in order) oldest first; a day's slot sits at its day of the month."""
-    busiest = max((d.count for _label, days in months for d in days), default=0)
+    busiest = max((d.value for _label, days in months for d in days), default=0)
+    scale = BAR_MAX / busiest if busiest else 0.0
+    # Whole units but for the bars' heights (two decimals): short markup, and no number formatting per day.
+    width = int(SLOT - GAP)
+    parts: dict[str, list[str]] = {state: [] for state in STATES}
+    off, none, some = parts["off"].append, parts["none"].append, parts["some"].append
     rows = []
     for n, (label, days) in enumerate(months):
-        baseline = (n + 1) * ROW - 4
-        slots = []
-        for d in days:
-            x = LABEL_WIDTH + (d.day.day - 1) * SLOT
-            if not d.consented and not d.count:
-                slots.append(Slot(x, baseline - BAR_MAX, BAR_MAX, "off"))
-            elif not d.count:
-                slots.append(Slot(x, baseline - FLAT, FLAT, "none"))
+        baseline = int((n + 1) * ROW - 4)
+        for day, consented, value in days:
+            x = int(LABEL_WIDTH) + (day.day - 1) * int(SLOT)
+            if value:
+                height = round(max(value * scale, FLAT), 2)
+                some(f"M{x} {round(baseline - height, 2)}h{width}v{height}h-{width}z")
+            elif consented:
+                none(f"M{x} {baseline - FLAT}h{width}v{FLAT}h-{width}z")
             else:
-                height = round(max(d.count / busiest * BAR_MAX, FLAT), 2)
-                slots.append(Slot(x, round(baseline - height, 2), height, "some"))
-        rows.append(MonthRow(baseline, label, tuple(slots)))
+                off(f"M{x} {baseline - int(BAR_MAX)}h{width}v{int(BAR_MAX)}h-{width}z")
+        rows.append(MonthRow(baseline, label))
     return DayStrip(
-        id=id, title=title, description=description, width=WIDTH, height=len(months) * ROW, rows=tuple(rows)
+        id=id,
+        title=title,
+        description=description,
+        width=WIDTH,
+        height=len(months) * ROW,
+        rows=tuple(rows),
+        paths={state: "".join(found) for state, found in parts.items()},
     )

@@ -3,12 +3,13 @@ day strip's three kinds of day."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
 
 from portal.charts.bars import Series, bar_list, column_chart
-from portal.charts.days import BAR_MAX, Day, day_strip
+from portal.charts.days import BAR_MAX, FLAT, Day, day_strip
 from portal.charts.scales import LinearScale, nice_step
 from portal.i18n import using_locale
 
@@ -83,10 +84,15 @@ def test_bar_lists_are_proportional_and_zero_draws_nothing() -> None:
 
 def test_the_day_strip_tells_no_consent_from_no_page() -> None:
     first = date(2026, 2, 1)
-    days = [Day(first + timedelta(days=n), consented=n >= 2, count=[0, 0, 0, 5, 10][n]) for n in range(5)]
+    days = [Day(first + timedelta(days=n), consented=n >= 2, value=[0, 0, 0, 5, 10][n]) for n in range(5)]
     strip = day_strip(id="s", title="t", description="d", months=[("Feb", days)])
-    states = [s.state for s in strip.rows[0].slots]
-    assert states == ["off", "off", "none", "some", "some"]
-    heights = [s.height for s in strip.rows[0].slots]
-    assert heights[4] == BAR_MAX and heights[3] == BAR_MAX / 2
-    assert strip.rows[0].slots[3].x - strip.rows[0].slots[2].x == 10  # a slot per day of the month
+    assert [row.label for row in strip.rows] == ["Feb"]
+    off, none, some = (_boxes(strip.paths[state]) for state in ("off", "none", "some"))
+    assert [x for x, *_ in off] == [64, 74] and [x for x, *_ in none] == [84] and [x for x, *_ in some] == [94, 104]
+    assert [h for *_, h in off] == [BAR_MAX, BAR_MAX]  # an empty slot as tall as the tallest bar
+    assert [h for *_, h in some] == [BAR_MAX / 2, BAR_MAX] and none[0][3] == FLAT
+    assert all(y + h == strip.rows[0].y for _x, y, _w, h in off + none + some)  # on the month's baseline
+
+
+def _boxes(path: str) -> list[tuple[float, float, float, float]]:
+    return [tuple(map(float, m)) for m in re.findall(r"M([\d.]+) ([\d.]+)h([\d.]+)v([\d.]+)h-[\d.]+z", path)]  # type: ignore[misc]

@@ -14,8 +14,7 @@ from tests.chart_helpers import (
     charts_in,
     description_of,
     external_references,
-    rects,
-    size,
+    path_boxes,
     title_of,
 )
 from tests.factories import make_customer
@@ -49,13 +48,14 @@ def test_bars_for_days_with_views_and_empty_slots_for_days_without_consent(clien
     svg = charts_in(html)[STRIP]
     months = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
     assert months == ["Sept 2026", "Oct 2026", "Nov 2026"]
-    bars = rects(svg, "chart-day--some")
+    bars = path_boxes(svg, "chart-day--some")
     assert len(bars) == 3
-    assert_proportional([size(b, "height") for b in bars], [3, 6, 1])
+    assert_proportional([height for _x, _y, _w, height in bars], [3, 6, 1])
+    assert [x for x, _y, _w, _h in bars] == [64 + 14 * 10, 64 + 19 * 10, 64 + 1 * 10]  # 15 and 20 Sept, 2 Nov
     # Before consent (1–9 September) and from the day after the withdrawal to the new consent (6–31 October).
-    assert len(rects(svg, "chart-day--off")) == 9 + 26
+    assert len(path_boxes(svg, "chart-day--off")) == 9 + 26
     # Consented days without a page: 21 in September, 5 in October, 23 in November, less the 3 days with pages.
-    assert len(rects(svg, "chart-day--none")) == 21 + 5 + 23 - 3
+    assert len(path_boxes(svg, "chart-day--none")) == 21 + 5 + 23 - 3
     assert title_of(svg) == "Pages viewed per day"
     assert description_of(svg) == (
         "From 1 September 2026 to 23 November 2026: 10 pages viewed on 3 days; consent stood on 49 days; "
