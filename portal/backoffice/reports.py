@@ -245,7 +245,7 @@ def build_report(
     return Report(
         start=first_month,
         end=last_month,
-        open_by_type_status=open_by_type_status,
+        open_by_type_status=dict(open_by_type_status),
         open_total=sum(open_by_type_status.values()),
         overdue=overdue,
         overall=durations("all", ""),
