@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select
 
-from portal.charts.days import Day
 from portal.consent.ledger import ConsentState
 from portal.models import PageViewDay
 
@@ -30,58 +29,69 @@ _DAYS_SINCE = (
 
 @dataclasses.dataclass(frozen=True)
 class CalendarMonth:
+    """One month of days, up to today: per day of the month (index 0 is the 1st), the pages viewed and whether
+    consent stood at some moment of it (Europe/Paris)."""
+
     month: date  # its first day
-    days: tuple[Day, ...]  # Europe/Paris days; consented: consent stood at some moment of it
+    views: tuple[int, ...]
+    consented: tuple[bool, ...]
 
     @property
     def consented_days(self) -> int:
-        return sum(d.consented for d in self.days)
+        return sum(self.consented)
+
+    @property
+    def days_without_consent(self) -> int:
+        return len(self.consented) - sum(self.consented)
 
     @property
     def view_count(self) -> int:
-        return sum(d.value for d in self.days)
+        return sum(self.views)
+
+    @property
+    def last_day(self) -> date:
+        return self.month + timedelta(days=len(self.views) - 1)
 
 
 @dataclasses.dataclass(frozen=True)
 class BrowsingCalendar:
     months: tuple[CalendarMonth, ...]  # oldest first, up to today
 
-    @property
-    def days(self) -> tuple[Day, ...]:
-        return tuple(d for m in self.months for d in m.days)
-
 
 def browsing_calendar(
     connection: Connection, *, customer_id: int, consent: ConsentState, today: date, timezone: str
 ) -> BrowsingCalendar | None:
     """From the month consent was first given (or the oldest day held) to today, at most MONTHS months; None for a
-    customer who never consented and has no page view."""
+    customer who never consented and has no page view.
+
+    Some 400 days for a year of browsing: days are day numbers (ordinals) here, and whole months are built as
+    tuples at once, so the strip costs little beside the page (bench/pages.py measures it).
+    """
     zone = ZoneInfo(timezone)
     oldest = _months_later(today.replace(day=1), -(MONTHS - 1))
-    counts: dict[date, int] = dict(connection.execute(_DAYS_SINCE, {"customer_id": customer_id, "since": oldest}).all())
-    starts = [min(counts)] if counts else []
+    rows = connection.execute(_DAYS_SINCE, {"customer_id": customer_id, "since": oldest}).all()
+    counts = {day.toordinal(): int(count) for day, count in rows}
+    starts = [rows[0][0]] if rows else []
     if consent.periods:
         starts.append(consent.periods[0][0].astimezone(zone).date())
     if not starts:
         return None
     first = max(min(starts).replace(day=1), oldest)
-    # Each period as the local days it touched: consent stood at some moment of day d when it was given before d
-    # ended and withdrawn after d began (a withdrawal at midnight sharp leaves d out).
-    spans = [
-        (given.astimezone(zone).date(), None if gone is None else (gone - _INSTANT).astimezone(zone).date())
-        for given, gone in consent.periods
-    ]
+    # Consent stood at some moment of day d when it was given before d ended and withdrawn after d began (a
+    # withdrawal at midnight sharp leaves d out): each period as the day numbers it touched.
+    last_ordinal = today.toordinal()
+    consented: set[int] = set()
+    for given, gone in consent.periods:
+        begun = given.astimezone(zone).date().toordinal()
+        ended = last_ordinal if gone is None else (gone - _INSTANT).astimezone(zone).date().toordinal()
+        consented.update(range(begun, ended + 1))
     months = []
     month = first
     while month <= today:
         following = _months_later(month, 1)
-        days = []
-        day = month
-        while day < following and day <= today:
-            stood = any(begun <= day and (last is None or day <= last) for begun, last in spans)
-            days.append(Day(day, stood, int(counts.get(day, 0))))
-            day += timedelta(days=1)
-        months.append(CalendarMonth(month, tuple(days)))
+        numbers = range(month.toordinal(), min(following.toordinal(), last_ordinal + 1))
+        views = tuple([counts.get(n, 0) for n in numbers])
+        months.append(CalendarMonth(month, views, tuple([n in consented for n in numbers])))
         month = following
     return BrowsingCalendar(tuple(months))
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import date
 from typing import NamedTuple
 
 LABEL_WIDTH = 64.0
@@ -25,10 +24,12 @@ WIDTH = LABEL_WIDTH + 31 * SLOT + 4
 STATES = ("off", "none", "some")
 
 
-class Day(NamedTuple):
-    day: date
-    consented: bool  # consent stood at some moment of the day
-    value: int  # what the bar measures (pages viewed)
+class Month(NamedTuple):
+    """One row: its label, then per day of the month (index 0 is the 1st) the value and whether consent stood."""
+
+    label: str
+    values: Sequence[int]
+    consented: Sequence[bool]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,26 +51,30 @@ class DayStrip:
     paths: dict[str, str]
 
 
-def day_strip(*, id: str, title: str, description: str, months: Sequence[tuple[str, Sequence[Day]]]) -> DayStrip:
-    """`months`: (label, its days in order) oldest first; a day's slot sits at its day of the month."""
-    busiest = max((d.value for _label, days in months for d in days), default=0)
+def day_strip(*, id: str, title: str, description: str, months: Sequence[Month]) -> DayStrip:
+    """`months` oldest first, one row each; a day's slot sits at its day of the month."""
+    busiest = max((max(m.values, default=0) for m in months), default=0)
     scale = BAR_MAX / busiest if busiest else 0.0
     # Whole units but for the bars' heights (two decimals): short markup, and no number formatting per day.
     width = int(SLOT - GAP)
-    parts: dict[str, list[str]] = {state: [] for state in STATES}
-    off, none, some = parts["off"].append, parts["none"].append, parts["some"].append
+    step, left = int(SLOT), int(LABEL_WIDTH)
+    some: list[str] = []
+    none: list[str] = []
+    off: list[str] = []
     rows = []
-    for n, (label, days) in enumerate(months):
+    for n, (label, values, consented) in enumerate(months):
         baseline = int((n + 1) * ROW - 4)
-        for day, consented, value in days:
-            x = int(LABEL_WIDTH) + (day.day - 1) * int(SLOT)
+        flat = f"{baseline - FLAT}h{width}v{FLAT}h-{width}z"
+        empty = f"{baseline - int(BAR_MAX)}h{width}v{int(BAR_MAX)}h-{width}z"
+        for index, (value, stood) in enumerate(zip(values, consented, strict=True)):
+            x = left + index * step
             if value:
-                height = round(max(value * scale, FLAT), 2)
-                some(f"M{x} {round(baseline - height, 2)}h{width}v{height}h-{width}z")
-            elif consented:
-                none(f"M{x} {baseline - FLAT}h{width}v{FLAT}h-{width}z")
+                height = max(value * scale, FLAT)
+                some.append(f"M{x} {baseline - height:.2f}h{width}v{height:.2f}h-{width}z")
+            elif stood:
+                none.append(f"M{x} {flat}")
             else:
-                off(f"M{x} {baseline - int(BAR_MAX)}h{width}v{int(BAR_MAX)}h-{width}z")
+                off.append(f"M{x} {empty}")
         rows.append(MonthRow(baseline, label))
     return DayStrip(
         id=id,
@@ -78,5 +83,5 @@ def day_strip(*, id: str, title: str, description: str, months: Sequence[tuple[s
         width=WIDTH,
         height=len(months) * ROW,
         rows=tuple(rows),
-        paths={state: "".join(found) for state, found in parts.items()},
+        paths={"off": "".join(off), "none": "".join(none), "some": "".join(some)},
     )

@@ -4,12 +4,11 @@ day strip's three kinds of day."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
 
 import pytest
 
 from portal.charts.bars import Series, bar_list, column_chart
-from portal.charts.days import BAR_MAX, FLAT, Day, day_strip
+from portal.charts.days import BAR_MAX, FLAT, Month, day_strip
 from portal.charts.scales import LinearScale, nice_step
 from portal.i18n import using_locale
 
@@ -83,9 +82,8 @@ def test_bar_lists_are_proportional_and_zero_draws_nothing() -> None:
 
 
 def test_the_day_strip_tells_no_consent_from_no_page() -> None:
-    first = date(2026, 2, 1)
-    days = [Day(first + timedelta(days=n), consented=n >= 2, value=[0, 0, 0, 5, 10][n]) for n in range(5)]
-    strip = day_strip(id="s", title="t", description="d", months=[("Feb", days)])
+    month = Month("Feb", values=[0, 0, 0, 5, 10], consented=[False, False, True, True, True])
+    strip = day_strip(id="s", title="t", description="d", months=[month])
     assert [row.label for row in strip.rows] == ["Feb"]
     off, none, some = (_boxes(strip.paths[state]) for state in ("off", "none", "some"))
     assert [x for x, *_ in off] == [64, 74] and [x for x, *_ in none] == [84] and [x for x, *_ in some] == [94, 104]
