@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from portal.browsing.calendar import BrowsingCalendar
 from portal.charts.days import DayStrip, Month, day_strip
-from portal.i18n import format_date, format_number, gettext
+from portal.i18n import format_date, format_number, gettext, ngettext
 
 
 def views_strip(calendar: BrowsingCalendar) -> DayStrip:
@@ -12,9 +12,13 @@ def views_strip(calendar: BrowsingCalendar) -> DayStrip:
     return day_strip(
         id="chart-browsing-days",
         title=gettext("Pages viewed per day"),
-        description=gettext(
-            "From %(first)s to %(last)s: %(views)s pages viewed on %(busy)s days; consent stood on %(consented)s "
-            "days; on the %(off)s days without consent nothing was recorded.",
+        # Counts after a colon: the sentence reads right for one day as for many, in both languages.
+        description=ngettext(
+            "From %(first)s to %(last)s: %(views)s page viewed. Days with pages: %(busy)s; days with consent: "
+            "%(consented)s; days without consent, when nothing was recorded: %(off)s.",
+            "From %(first)s to %(last)s: %(views)s pages viewed. Days with pages: %(busy)s; days with consent: "
+            "%(consented)s; days without consent, when nothing was recorded: %(off)s.",
+            sum(m.view_count for m in months),
             first=format_date(months[0].month),
             last=format_date(months[-1].last_day),
             views=format_number(sum(m.view_count for m in months)),

@@ -58,8 +58,8 @@ def test_bars_for_days_with_views_and_empty_slots_for_days_without_consent(clien
     assert len(path_boxes(svg, "chart-day--none")) == 21 + 5 + 23 - 3
     assert title_of(svg) == "Pages viewed per day"
     assert description_of(svg) == (
-        "From 1 September 2026 to 23 November 2026: 10 pages viewed on 3 days; consent stood on 49 days; "
-        "on the 35 days without consent nothing was recorded."
+        "From 1 September 2026 to 23 November 2026: 10 pages viewed. Days with pages: 3; days with consent: 49; "
+        "days without consent, when nothing was recorded: 35."
     )
     assert external_references(svg) == []
     assert '<td class="num">9</td>' in html  # September's pages in the table of figures
@@ -69,7 +69,9 @@ def test_the_strip_in_french(client, smtp, engine) -> None:
     strip_customer(client, smtp, engine)
     svg = charts_in(client.get("/me/browsing", headers=FR).text)[STRIP]
     assert title_of(svg) == "Pages consultées par jour"
-    assert description_of(svg).startswith("Du 1 septembre 2026 au 23 novembre 2026 : 10 pages consultées")
+    assert description_of(svg).startswith(
+        "Du 1 septembre 2026 au 23 novembre 2026 : 10 pages consultées. Jours avec pages : 3"
+    )
     assert [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")] == ["sept. 2026", "oct. 2026", "nov. 2026"]
 
 
