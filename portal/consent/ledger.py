@@ -60,6 +60,8 @@ class ConsentState:
     changed_at: datetime | None = None  # when the latest event happened; None: no event at all
     first_granted_at: datetime | None = None
     channel: str | None = None  # how the latest change was made
+    # When it stood, oldest first: (given, withdrawn, or None while it still stands). The browsing history draws the
+    # days without consent from it; two states are equal by their current answer, whatever their past.
 
     @property
     def status(self) -> str:
