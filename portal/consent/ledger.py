@@ -17,7 +17,20 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, Select, bindparam, delete, insert, or_, select, true, union_all
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    ScalarSelect,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlmodel import Session
 
 from portal.audit import record_audit, record_audits
@@ -144,6 +157,15 @@ def _current_state_statement() -> Select:
 
 
 _CURRENT_STATE = _current_state_statement()
+
+
+def granted_purposes_count() -> ScalarSelect[int]:
+    """How many purposes the customer (bind parameter `customer_id`) consents to now, as a scalar subquery another
+    statement can embed (the overview): the same O(purposes) seeks as `current_consents`."""
+    state = _CURRENT_STATE.subquery("current_state")
+    return select(func.count()).select_from(state).where(state.c.granted == true()).scalar_subquery()
+
+
 # What one event proves: when, which purpose, which way, how, by whom, under which wording.
 _EVENT_COLUMNS = (
     _EVENTS.occurred_at,

@@ -224,3 +224,24 @@ def test_a_history_page_seeks_in_the_time_index_and_never_sorts(engine: Engine, 
             assert "ix_consent_event_customer_time" in plan, plan
             assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
             assert "Seq Scan" not in plan and not any(line.strip().startswith("SCAN") for line in plan.splitlines())
+
+
+def test_the_overview_counts_granted_purposes_by_the_same_seeks(engine: Engine, long_ledgers: int) -> None:
+    """The overview embeds the count of purposes consented to now (ledger.granted_purposes_count): equal to the
+    state read's, and, like it, a seek per purpose answered rather than a walk of the ledger."""
+    from portal.mydata.service import _OVERVIEW, overview_for
+
+    with engine.connect() as connection:
+        expected = sum(
+            state.granted for state in ledger.current_consents(connection, customer_id=long_ledgers).values()
+        )
+        assert overview_for(connection, customer_id=long_ledgers).consents_granted == expected
+        plan = _plan(connection, _OVERVIEW, {"customer_id": long_ledgers})
+    if engine.dialect.name == "sqlite":
+        walked = {"SCAN CONSTANT ROW", "SCAN answered"}
+        ledger_scans = [
+            line for line in plan.splitlines() if line.strip().startswith("SCAN") and line.strip() not in walked
+        ]
+        assert not [line for line in ledger_scans if "consent_event" in line or "latest_of" in line], plan
+    else:
+        assert "Seq Scan on consent_event" not in plan, plan
