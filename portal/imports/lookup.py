@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from portal.db import as_connection
 from portal.erasure.tombstone import is_erased_email, is_erased_ref
+from portal.imports.kinds import FieldSpec
 from portal.models import Customer, email_key
 from portal.settings import Settings
 
@@ -32,8 +33,14 @@ class CustomerRef:
         return email_key(self.email) if self.email else None
 
 
-# The fields by which a row of purchases, consents or page views names its customer, in the order of trust.
-CUSTOMER_FIELDS = ("customer_id", "email", "loyalty_number")
+# The fields by which a row of purchases, consents or page views names its customer, in the order of trust; each
+# of those kinds declares them by CUSTOMER_FIELD_SPECS, so that they are named and explained alike.
+CUSTOMER_FIELD_SPECS = (
+    FieldSpec("customer_id", help="The retailer's customer id (or give email or loyalty_number)."),
+    FieldSpec("email", help="The customer's email address, when the row has no customer id."),
+    FieldSpec("loyalty_number", help="The customer's loyalty card number, when the row has neither."),
+)
+CUSTOMER_FIELDS = tuple(spec.name for spec in CUSTOMER_FIELD_SPECS)
 
 
 def customer_ref_of(values: Mapping[str, str | None]) -> CustomerRef | None:

@@ -13,25 +13,24 @@ import hashlib
 import operator
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, NamedTuple
 
 from sqlalchemy import select
 from sqlmodel import Session
 
+from portal.clock import CLOCK_SKEW
 from portal.db import as_connection
 from portal.i18n import format_money, gettext
 from portal.imports.kinds import FieldSpec, ImportContext, RowError, RowInvalid, Tally
-from portal.imports.lookup import CustomerIndex, CustomerRef, is_erased
+from portal.imports.lookup import CUSTOMER_FIELD_SPECS, CustomerIndex, CustomerRef, is_erased
 from portal.imports.values import Formats, read_cents, read_datetime, read_int
 from portal.models import Purchase, PurchaseLine, Store
 from portal.models.commerce import STORE_KIND_WEB
 from portal.purchases.records import NewPurchase, existing_receipts, record_purchases
 
 CHANNELS = ("in_store", "web", "click_and_collect")
-# Tills keep imperfect time: a receipt a little ahead of ours is accepted (as the API accepts events).
-CLOCK_SKEW = timedelta(minutes=5)
 CURRENCY = re.compile(r"[A-Z]{3}")
 # A line beyond a billion in any currency is a mistake; the bound keeps a receipt's total within a BIGINT.
 MAX_LINE_CENTS = 10**14
@@ -115,9 +114,7 @@ class Purchases:
         FieldSpec("store_code", required=True, help="The store's code, as imported with `portal import stores`."),
         FieldSpec("purchased_at", required=True, help="Date and time of the sale."),
         FieldSpec("channel", help="in_store, web or click_and_collect; the store's own when empty."),
-        FieldSpec("customer_id", help="The retailer's customer id (or give email or loyalty_number)."),
-        FieldSpec("email", help="The customer's email address, when there is no customer id."),
-        FieldSpec("loyalty_number", help="The customer's loyalty card number, when there is no id or email."),
+        *CUSTOMER_FIELD_SPECS,
         FieldSpec("sku", required=True, help="The article's code (one row per receipt line)."),
         FieldSpec("label", help="The article's name as printed on the receipt."),
         FieldSpec("quantity", required=True, help="How many were bought: a whole number, 1 or more."),
