@@ -256,6 +256,9 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1_000_000, help="purchase lines in the file (default 1,000,000)")
     parser.add_argument("--customers", type=int, default=100_000, help="customers (default 100,000)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds per database, each import and ceiling (2)")
+    parser.add_argument(
+        "--only", choices=("sqlite", "postgresql"), help="measure one database (both by default, PostgreSQL when set)"
+    )
     parser.add_argument("--child", nargs=3, metavar=("WHICH", "URL", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -273,9 +276,12 @@ def main() -> int:
             f" {path.stat().st_size / 1e6:.0f} MB, written in {time.perf_counter() - started:.0f} s"
         )
         sqlite_url = f"sqlite:///{Path(directory) / 'portal.sqlite3'}"
-        one_database("SQLite", sqlite_url, path, args.lines, args.customers, args.rounds)
+        if args.only != "postgresql":
+            one_database("SQLite", sqlite_url, path, args.lines, args.customers, args.rounds)
         pg_url = os.environ.get("PORTAL_BENCH_DATABASE_URL", "")
-        if pg_url:
+        if args.only == "sqlite":
+            pass
+        elif pg_url:
             one_database("PostgreSQL", pg_url, path, args.lines, args.customers, args.rounds)
         else:
             print("\nPostgreSQL: skipped (set PORTAL_BENCH_DATABASE_URL to a scratch database to measure it)")

@@ -40,9 +40,10 @@ PROGRESS_EVERY = 500  # rows between two progress updates: cheap enough for a mi
 REJECT_COLUMNS = ("file", "line", "column", "reason")
 UNREADABLE_PILE = 4  # batches' worth of unreadable rows kept waiting for the end of the group they may be in
 # SQLite's page cache while writing, in KiB (its default is 2 MiB): a million purchase lines update the customers'
-# purchase index and totals at random places, and each page read again costs a read and a copy. Measured in
-# bench/import.py: a sixth less CPU in the writing pass, within the 200 MB an import may use.
-WRITING_CACHE_KIB = 65536
+# purchase index and totals at random places, and each page read again costs a read and a copy. Measured with
+# bench/import.py's file: 64 MiB took a sixth of the writing pass's CPU off but brought the peak RSS to 196 MB, at
+# the edge of the 200 MB an import may use; 32 MiB keeps a margin.
+WRITING_CACHE_KIB = 32768
 
 
 @dataclasses.dataclass(frozen=True)
