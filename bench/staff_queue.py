@@ -1,27 +1,32 @@
-"""Benchmark: the staff request queue with 100,000 requests in the database, beside a bare page of its size.
+"""Benchmark: the staff request queue with 1,000,000 requests, every filter the page offers, SQLite or PostgreSQL.
 
-    .venv/bin/python bench/staff_queue.py                 # 4 alternating rounds of 4 s per page + latency (~3 min)
-    .venv/bin/python bench/staff_queue.py --quick         # 2 rounds of 2 s (figures not reliable)
-    .venv/bin/python bench/staff_queue.py --requests 20000
+    .venv/bin/python bench/staff_queue.py                          # SQLite, 1,000,000 requests, every filter
+    .venv/bin/python bench/staff_queue.py --database postgresql+psycopg://postgres@127.0.0.1:5432/bench_queue
+    .venv/bin/python bench/staff_queue.py --filters open,overdue,search-name --requests 100000
+    .venv/bin/python bench/staff_queue.py --quick                  # 2 rounds of 2 s (figures not reliable)
+    .venv/bin/python bench/staff_queue.py --reuse /tmp/queue.sqlite3   # a database a previous run kept (--keep)
 
-Pages: the queue's first page (`/staff/requests`: open requests by effective due date) and a filtered page
-(`/staff/requests?type=erasure&due=week`), signed in as an agent (the session is opened directly in the database).
-The queue's ordering index comes with the schema (migration 0006); the tables are ANALYZEd after the bulk load.
-Follows the method in bench/README.md like pages.py: same uvicorn flags for both servers, alternating rounds, median of
-the per-round ratios, latency at 1 and 4 connections. Not a test: it prints figures.
+The queue is written by tests/queue_population.py (three years of requests, most closed, the last month's mostly open;
+Core executemany, ANALYZEd). With --database, that PostgreSQL database must exist and is emptied first (its public
+schema is dropped); without it, a temporary SQLite file. Signed in as an agent (the session opened in the database).
+
+Follows the method of bench/pages.py, with its code: for each filter, warm-up, then 8 alternating rounds of 5 s
+against a bare Starlette + Jinja2 page of the same size (median of the per-round ratios, rounds dropped when the
+bare page fell below 80% of its best or wrk saw errors, unreliable with fewer than 6 rounds kept or max/min > 1.15),
+then latency in alternating runs at 1 and 4 connections. The aim (issue 17): p99 < 20 ms at c=4 on one worker, for
+every filter; it is "met" only on figures the rules call reliable, otherwise "not established". Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
-import random
-import secrets
-import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -31,131 +36,160 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from _harness import (  # noqa: E402
     BenchError,
-    Round,
+    RatioSummary,
     find_wrk,
     free_port,
     http_get,
     load_average,
-    run_wrk,
+    print_machine,
+    run_benchmark,
     running_server,
     summarise,
     uvicorn_command,
-    versions,
-    wrk_version,
+)
+from pages import (  # noqa: E402
+    LATENCY_CONNECTIONS,
+    NOISY_TAIL,
+    Latency,
+    Options,
+    Target,
+    _throughput,
+    measure_latency,
+    measure_rounds,
+    portal_environment,
 )
 
-PAGES = {
-    "queue": "/staff/requests",
-    "filtered": "/staff/requests?type=erasure&due=week",
+AIM_P99_MS = 20.0  # at c=4 (and c=1), one worker
+AIM_CONNECTIONS = 4
+
+# Every filter the page offers, alone (on the default open view) and on closed or all requests; the search by a
+# whole reference, its start, the start of an email address and of a name. "{reference}" is an existing reference.
+FILTERS: dict[str, str] = {
+    "open": "/staff/requests",
+    "received": "/staff/requests?status=received",
+    "in_progress": "/staff/requests?status=in_progress",
+    "awaiting": "/staff/requests?status=awaiting_customer",
+    "completed": "/staff/requests?status=completed",
+    "rejected": "/staff/requests?status=rejected",
+    "cancelled": "/staff/requests?status=cancelled",
+    "closed": "/staff/requests?status=closed",
+    "all": "/staff/requests?status=all",
+    "type": "/staff/requests?type=restriction",
+    "channel": "/staff/requests?channel=post",
+    "store": "/staff/requests?store=3",
+    "assignee-me": "/staff/requests?assignee=me",
+    "assignee-none": "/staff/requests?assignee=none",
+    "assignee": "/staff/requests?assignee=4",
+    "overdue": "/staff/requests?due=overdue",
+    "week": "/staff/requests?due=week",
+    "erasure-week": "/staff/requests?type=erasure&due=week",
+    "closed-store": "/staff/requests?status=closed&store=7",
+    "all-assignee": "/staff/requests?status=all&assignee=2",
+    "search-reference": "/staff/requests?q={reference}",
+    "search-reference-start": "/staff/requests?q={reference_start}&status=all",
+    "search-email": "/staff/requests?q=customer1234&status=all",
+    "search-name": "/staff/requests?q=durand12&status=all",
+    "search-none": "/staff/requests?q=nobody.at.all&status=all",
 }
-AIM_P99_MS = 100.0
 
 
-def generate_requests(database_url: str, *, count: int, now: datetime, seed: int = 5) -> dict[str, int]:
-    """Write `count` requests over three years (most closed, the last month's open), customers, stores and staff.
+@dataclasses.dataclass(frozen=True)
+class FilterResult:
+    name: str
+    path: str
+    size: int
+    summary: RatioSummary
+    latency: dict[str, dict[int, Latency]]
+    load: str
 
-    Deterministic for a seed. Core bulk inserts: 100,000 requests take a few seconds.
-    """
-    from sqlalchemy import insert
+    def p99(self, connections: int) -> float:
+        return self.latency["page"][connections].p99
 
-    from portal.db import make_engine
-    from portal.models import Customer, PrivacyRequest, StaffUser, Store
-    from portal.requests.deadlines import due_at_for
-    from portal.requests.service import REFERENCE_ALPHABET
+    def noisy(self, connections: int) -> bool:
+        return self.latency["bare"][connections].disturbed
 
-    rng = random.Random(seed)
-    engine = make_engine(database_url)
-    customers = max(1, count // 5)
-    types = ("access", "rectification", "erasure", "portability", "objection", "restriction", "other")
-    weights = (30, 15, 25, 10, 10, 5, 5)
-    channels = ("web", "store", "support", "email", "phone", "post")
-    channel_weights = (60, 20, 10, 6, 3, 1)
-    try:
+    @property
+    def reliable(self) -> bool:
+        return self.summary.reliable and not any(self.noisy(c) for c in LATENCY_CONNECTIONS)
+
+    @property
+    def met(self) -> bool:
+        return all(self.p99(c) < AIM_P99_MS and not self.latency["page"][c].failed for c in LATENCY_CONNECTIONS)
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--database", help="a PostgreSQL URL (emptied first); default: a temporary SQLite file")
+    parser.add_argument("--reuse", help="a database already written by this script (--keep): skip the writing")
+    parser.add_argument("--keep", type=Path, help="SQLite: keep the written database at this path")
+    parser.add_argument("--filters", default=",".join(FILTERS), help="comma-separated filters (default: all)")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--latency-runs", type=int, default=3)
+    parser.add_argument("--latency-duration", type=float, default=2.0)
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 2 s, one latency run (not reliable)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration, args.warmup, args.latency_runs = 2, 2.0, 1.0, 1
+    names = [name.strip() for name in args.filters.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FILTERS]
+    if unknown or not names:
+        parser.error(f"unknown filter(s) {', '.join(unknown) or '(none)'}; choose among {', '.join(FILTERS)}")
+    args.filters = names
+    options = Options(
+        pages=tuple(names),
+        rounds=args.rounds,
+        duration=args.duration,
+        connections=args.connections,
+        threads=2,
+        warmup=args.warmup,
+        latency_runs=args.latency_runs,
+        latency_duration=args.latency_duration,
+        json_path=None,
+    )
+    return args, options
+
+
+def prepare(args: argparse.Namespace, tmp_dir: Path) -> tuple[str, str]:
+    """The database URL, written (or reused), and an existing open reference for the searches."""
+    from sqlalchemy import select, text
+
+    from portal.db import make_engine, migrate
+    from portal.models import PrivacyRequest
+    from tests.queue_population import populate
+
+    if args.reuse:
+        url = args.reuse if "://" in args.reuse else f"sqlite:///{args.reuse}"
+    elif args.database:
+        url = args.database
+        engine = make_engine(url)
         with engine.begin() as connection:
-            connection.execute(
-                insert(Store),
-                [
-                    {"id": i, "code": f"S{i:03d}", "name": f"Maison Aubépine {i}", "city": "Lyon", "kind": "store"}
-                    for i in range(1, 21)
-                ],
-            )
-            connection.execute(
-                insert(StaffUser),
-                [
-                    {
-                        "id": i,
-                        "email": f"agent{i}@staff.example.com",
-                        "email_key": f"agent{i}@staff.example.com",
-                        "name": f"Agent {i}",
-                        "role": "agent",
-                        "password_hash": "x",
-                        "active": True,
-                        "created_at": now,
-                    }
-                    for i in range(1, 11)
-                ],
-            )
-            connection.execute(
-                insert(Customer),
-                [
-                    {
-                        "id": i,
-                        "email": f"customer{i}@example.com",
-                        "email_key": f"customer{i}@example.com",
-                        "first_name": "Camille",
-                        "preferred_language": "fr",
-                        "source": "store",
-                        "created_at": now - timedelta(days=2000),
-                        "updated_at": now - timedelta(days=2000),
-                    }
-                    for i in range(1, customers + 1)
-                ],
-            )
-            rows = []
-            opened = 0
-            references: set[str] = set()
-            for _ in range(count):
-                received = now - timedelta(seconds=rng.uniform(0, 3 * 365 * 86400))
-                due = due_at_for(received, timezone="Europe/Paris")
-                age_days = (now - received).days
-                # Recent requests are mostly open; a few older ones were forgotten (overdue).
-                is_open = age_days < 35 and rng.random() < 0.85 or rng.random() < 0.002
-                status = rng.choice(("received", "in_progress", "awaiting_customer")) if is_open else "completed"
-                opened += is_open
-                channel = rng.choices(channels, channel_weights)[0]
-                while True:
-                    chars = "".join(rng.choice(REFERENCE_ALPHABET) for _ in range(8))
-                    reference = f"R-{chars[:4]}-{chars[4:]}"
-                    if reference not in references:
-                        references.add(reference)
-                        break
-                extended = rng.random() < 0.05
-                rows.append(
-                    {
-                        "reference": reference,
-                        "customer_id": rng.randint(1, customers),
-                        "type": rng.choices(types, weights)[0],
-                        "channel": channel,
-                        "store_id": rng.randint(1, 20) if channel == "store" else None,
-                        "status": status,
-                        "received_at": received,
-                        "due_at": due,
-                        "extended_due_at": due_at_for(received, months=3, timezone="Europe/Paris")
-                        if extended
-                        else None,
-                        "assignee_id": rng.randint(1, 10) if rng.random() < 0.6 else None,
-                        "closed_at": None if is_open else min(now, received + timedelta(days=rng.uniform(1, 40))),
-                        "version": 1,
-                    }
-                )
-                if len(rows) == 5000:
-                    connection.execute(insert(PrivacyRequest), rows)
-                    rows = []
-            if rows:
-                connection.execute(insert(PrivacyRequest), rows)
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        path = args.keep or tmp_dir / "queue.sqlite3"
+        path.unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    if not args.reuse:
+        migrate(url)
+        started = time.monotonic()
+        population = populate(url, count=args.requests, now=datetime.now(UTC))
+        print(f"Wrote {population.describe()} in {time.monotonic() - started:.0f} s", flush=True)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            total = connection.execute(select(PrivacyRequest.id).order_by(PrivacyRequest.id.desc()).limit(1)).scalar()
+            reference = connection.execute(
+                select(PrivacyRequest.reference).where(PrivacyRequest.status == "received").limit(1)
+            ).scalar_one()
     finally:
         engine.dispose()
-    return {"requests": count, "open": opened, "customers": customers}
+    print(f"Database: {url.split('@')[-1]} (last request id {total:,})", flush=True)
+    return url, reference
 
 
 def open_staff_session(database_url: str, portal_env: dict[str, str]) -> str:
@@ -175,40 +209,71 @@ def open_staff_session(database_url: str, portal_env: dict[str, str]) -> str:
     return staff_signer(settings).sign(raw_id).decode()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int)
-    parser.add_argument("--duration", type=float)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--quick", action="store_true")
-    options = parser.parse_args()
-    rounds = options.rounds or (2 if options.quick else 4)
-    duration = options.duration or (2.0 if options.quick else 4.0)
-    wrk = find_wrk()
-    print(f"{datetime.now():%Y-%m-%d %H:%M}  {os.cpu_count()} CPUs  {wrk_version(wrk)}  load {load_average()}")
-    print("  " + "  ".join(f"{name} {version}" for name, version in versions().items()), flush=True)
-    from portal.db import make_engine, migrate
+def _first_get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """The page once before measuring it; a connection reset (seen once on a loaded machine) gets a second try."""
+    try:
+        return http_get(url, headers=headers, timeout=60)
+    except ConnectionError:
+        time.sleep(2)
+        return http_get(url, headers=headers, timeout=60)
 
+
+def report(results: Sequence[FilterResult], options: Options, database: str) -> bool:
+    print()
+    print(
+        f"{database}: per filter, requests/s at c={options.connections} (median over kept rounds), ratio to the bare "
+        f"page of the same size (median of per-round ratios [min–max], rounds kept), latency p50/p99 ms (medians "
+        f"over {options.latency_runs} alternating runs of {options.latency_duration:g} s)"
+    )
+    header = ("filter", "body", "bare req/s", "page req/s", "ratio [min–max]", "kept", "c=1 p50/p99", "c=4 p50/p99")
+    rows = [
+        (
+            r.name,
+            f"{r.size:,} B",
+            f"{r.summary.baseline_rps:,.0f}",
+            f"{r.summary.subject_rps:,.0f}",
+            f"{r.summary.median:.3f} [{r.summary.low:.3f}–{r.summary.high:.3f}]" + ("" if r.summary.reliable else " ?"),
+            f"{r.summary.kept}/{len(r.summary.rounds)}",
+            r.latency["page"][1].cell(r.noisy(1)),
+            r.latency["page"][4].cell(r.noisy(4)),
+        )
+        for r in results
+    ]
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(f"{c:<{widths[i]}}" if i == 0 else f"{c:>{widths[i]}}" for i, c in enumerate(row)).rstrip())
+    print(
+        f"  ? = unreliable ratio; ! = latency run with errors; ~ = latency disturbed by the machine (the bare page's "
+        f"own p99 > {NOISY_TAIL:g} x its p50)"
+    )
+    for r in results:
+        reasons = [r.summary.why_unreliable] if not r.summary.reliable else []
+        reasons += [f"latency at c={c} disturbed" for c in LATENCY_CONNECTIONS if r.noisy(c)]
+        dropped = [f"round {x.index}: {x.dropped_because}" for x in r.summary.rounds if not x.kept]
+        if reasons or dropped:
+            print(f"  {r.name}: {'; '.join(reasons + dropped)} (load {r.load})")
+    missed = [r for r in results if not r.met]
+    unreliable = [r for r in results if not r.reliable]
+    aim = f"aim: p99 < {AIM_P99_MS:g} ms at c=1 and c={AIM_CONNECTIONS} for every filter"
+    if missed:
+        print(f"{aim}: NOT MET ({', '.join(f'{r.name}: p99 {r.p99(AIM_CONNECTIONS):.1f} ms' for r in missed)})")
+    elif unreliable or options.rounds < 8 or options.duration < 5:
+        why = ", ".join(r.name for r in unreliable) or f"{options.rounds} rounds of {options.duration:g} s"
+        print(f"{aim}: NOT ESTABLISHED (every p99 under the aim, but figures unreliable: {why})")
+    else:
+        print(f"{aim}: MET")
+    return not missed
+
+
+def run(args: argparse.Namespace, options: Options) -> int:
+    wrk = find_wrk()
+    print_machine(wrk)
     with tempfile.TemporaryDirectory(prefix="portal-bench-queue-") as tmp:
         tmp_dir = Path(tmp)
-        database_url = f"sqlite:///{tmp_dir / 'queue.sqlite3'}"
-        migrate(database_url)
-        started = time.monotonic()
-        counts = generate_requests(database_url, count=options.requests, now=datetime.now(UTC))
-        print(f"Generated {counts} in {time.monotonic() - started:.1f} s", flush=True)
-        engine = make_engine(database_url)
-        with engine.begin() as connection:  # planner statistics after a bulk load, as a live database has them
-            connection.exec_driver_sql("ANALYZE")
-        engine.dispose()
+        database_url, reference = prepare(args, tmp_dir)
+        database = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
         portal_port, bare_port = free_port(), free_port()
-        portal_env = {
-            "PORTAL_ENVIRONMENT": "test",
-            "PORTAL_SECRET_KEY": secrets.token_urlsafe(48),
-            "PORTAL_DATABASE_URL": database_url,
-            "PORTAL_BASE_URL": f"http://127.0.0.1:{portal_port}",
-            "PORTAL_RUN_WORKER": "false",
-        }
+        portal_env = portal_environment(database_url, portal_port)
         cookie = open_staff_session(database_url, portal_env)
         headers = {"Cookie": f"portal_staff={cookie}", "Accept-Language": "en"}
         bare_env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
@@ -230,73 +295,30 @@ def main() -> int:
                 log_dir=tmp_dir,
             ) as bare,
         ):
-            failed = False
-            for name, path in PAGES.items():
-                status, body = http_get(portal.base_url + path, headers=headers)
-                if status != 200 or b"R-" not in body:
-                    raise BenchError(f"{path} answered {status}: {body[:300]!r}")
-                bare_url = f"{bare.base_url}/?bytes={len(body)}"
-                _status, bare_body = http_get(bare_url)
-                print(f"\n== {name}: GET {path} ({len(body):,} B; bare {len(bare_body):,} B)", flush=True)
-                targets = {
-                    "bare": (bare_url, {}, 0.9 * len(bare_body)),
-                    "page": (portal.base_url + path, headers, 0.9 * len(body)),
-                }
-                for url, hdrs, _min_bytes in targets.values():  # warm-up
-                    run_wrk(wrk, url, threads=2, connections=options.connections, duration=2, headers=hdrs)
-                measured = []
-                for index in range(rounds):
-                    order = ("bare", "page") if index % 2 == 0 else ("page", "bare")
-                    got = {}
-                    for who in order:
-                        url, hdrs, min_bytes = targets[who]
-                        got[who] = run_wrk(
-                            wrk,
-                            url,
-                            threads=2,
-                            connections=options.connections,
-                            duration=duration,
-                            headers=hdrs,
-                            min_bytes_per_request=min_bytes,
-                        )
-                    measured.append(Round(index + 1, order, got["bare"], got["page"]))  # type: ignore[arg-type]
-                    print(
-                        f"    round {index + 1}: bare {got['bare'].requests_per_sec:,.0f} req/s, "
-                        f"page {got['page'].requests_per_sec:,.0f} req/s",
-                        flush=True,
-                    )
-                summary = summarise(measured, min_rounds=min(rounds, 6))
-                print(
-                    f"  req/s (median): bare {summary.baseline_rps:,.0f}, page {summary.subject_rps:,.0f}; "
-                    f"ratio {summary.median:.3f} [{summary.low:.3f}–{summary.high:.3f}]"
-                    + ("" if summary.reliable else f" (unreliable: {summary.why_unreliable})"),
-                    flush=True,
-                )
-                for connections in (1, 4):
-                    p50s: dict[str, list[float]] = {"bare": [], "page": []}
-                    p99s: dict[str, list[float]] = {"bare": [], "page": []}
-                    for _run in range(2):
-                        for who, (url, hdrs, _min_bytes) in targets.items():
-                            result = run_wrk(
-                                wrk, url, threads=1, connections=connections, duration=2, headers=hdrs, latency=True
-                            )
-                            p50s[who].append(result.latency_ms.get(50, 0.0))
-                            p99s[who].append(result.latency_ms.get(99, 0.0))
-                    page_p99 = statistics.median(p99s["page"])
-                    failed |= page_p99 >= AIM_P99_MS
-                    print(
-                        f"  latency c={connections}: bare p50/p99 {statistics.median(p50s['bare']):.2f}/"
-                        f"{statistics.median(p99s['bare']):.2f} ms, page p50/p99 {statistics.median(p50s['page']):.2f}/"
-                        f"{page_p99:.2f} ms {'(aim p99 < 100 ms met)' if page_p99 < AIM_P99_MS else '(aim MISSED)'}",
-                        flush=True,
-                    )
+            results = []
+            for name in args.filters:
+                path = FILTERS[name].format(reference=reference, reference_start=reference[2:6])
+                status, body = _first_get(portal.base_url + path, headers)
+                if status != 200 or b"<table" not in body and "search-none" not in name:
+                    raise BenchError(f"{path} answered {status} without a list: {body[:300]!r}")
+                _status, bare_body = http_get(f"{bare.base_url}/?bytes={len(body)}")
+                page = Target("page", portal.base_url + path, headers, 0.9 * len(body))
+                baseline = Target("bare", f"{bare.base_url}/?bytes={len(body)}", {}, 0.9 * len(bare_body))
+                load = load_average()
+                print(f"\n== {name}: GET {path} ({len(body):,} B; bare {len(bare_body):,} B)  load {load}", flush=True)
+                for target in (baseline, page):
+                    _throughput(wrk, target, options, duration=options.warmup)
+                rounds = measure_rounds(wrk, baseline, page, options)
+                latency = measure_latency(wrk, baseline, page, options)
+                results.append(FilterResult(name, path, len(body), summarise(rounds), latency, load))
     print(f"\nload average after the run: {load_average()}")
-    return 1 if failed else 0
+    return 0 if report(results, options, database) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, options = parse_args(argv)
+    return run_benchmark(lambda: run(args, options))
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

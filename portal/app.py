@@ -23,6 +23,10 @@ from portal.api import errors as api_errors
 from portal.api import views as api_views
 from portal.backoffice import accounts_views
 from portal.backoffice import views as backoffice_views
+from portal.banner import report_views as banner_report_views
+from portal.banner import views as banner_views
+from portal.banner.bundle import build_bundle
+from portal.banner.cors import BannerCorsMiddleware
 from portal.browsing import views as browsing_views
 from portal.consent import views as consent_views
 from portal.consent.register import load_register
@@ -60,12 +64,14 @@ from portal.web.state import Portal
 from portal.web.templating import STATIC_DIR, make_environment
 
 log = logging.getLogger("portal")
+# Where programs, not people, are answered: errors are JSON (the retailer API, the website banner's endpoints).
+JSON_PREFIXES = ("/api/", "/consent/v1/")
 
 
 async def input_rejected(scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
     response: Response
-    if scope["path"].startswith("/api/"):
+    if scope["path"].startswith(JSON_PREFIXES):
         response = api_errors.problem_response(
             api_errors.ApiProblem(400, code="control_characters", message=api_errors.CONTROL_CHARACTERS)
         )
@@ -142,6 +148,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         *retention_views.routes,
         *incident_views.routes,
         *api_views.routes,
+        *banner_views.routes,
+        *banner_report_views.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if settings.demo:
@@ -151,13 +159,20 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         Middleware(SecurityHeadersMiddleware, settings=settings),
         Middleware(RequestContextMiddleware),
         Middleware(LocaleMiddleware, settings=settings),
+        Middleware(BannerCorsMiddleware, origins=settings.banner_origins),
         Middleware(SessionMiddleware, settings=settings, engine=engine, clock=clock),
         Middleware(StaffSessionMiddleware, settings=settings, engine=engine, clock=clock),
-        Middleware(CSRFMiddleware, settings=settings, on_reject=csrf_rejected, exempt_prefixes=("/api/",)),
+        Middleware(
+            CSRFMiddleware,
+            settings=settings,
+            on_reject=csrf_rejected,
+            exempt_prefixes=("/api/",),
+            cookieless_prefixes=("/consent/v1/",),
+        ),
         Middleware(InputGuardMiddleware, on_reject=input_rejected),
     ]
     exception_handlers = {
-        **error_handlers(json_prefix="/api/", json_error=api_errors.status_response),
+        **error_handlers(json_prefix=JSON_PREFIXES, json_error=api_errors.status_response),
         guards.SignInRequired: guards.sign_in_required,
         guards.StaffSignInRequired: guards.staff_sign_in_required,
         guards.StaffPasswordChangeRequired: guards.staff_password_change_required,
@@ -177,6 +192,13 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         session_signer=Signer(settings.secret_key, salt="portal.session"),
     )
     app.state.worker = worker
+    app.state.banner = build_bundle(
+        base_url=settings.base_url,
+        register=register,
+        purposes=settings.banner_purposes,
+        retailer=retailer.name,
+        default_locale=settings.default_locale,
+    )
     return app
 
 

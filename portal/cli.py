@@ -367,14 +367,18 @@ def cmd_retention(args: argparse.Namespace) -> int:
     from portal.consent.register import load_register
     from portal.db import make_engine, transaction
     from portal.i18n import set_locale
+    from portal.mail.compose import EmailComposer
     from portal.models import utcnow
+    from portal.retailer import load_retailer
     from portal.retention import summary
     from portal.retention.rules import build_rules
     from portal.retention.service import preview, run_retention
+    from portal.web.templating import make_environment
 
     settings = load_settings()
     set_locale(_operator_locale(args.lang, settings.default_locale))
     register = load_register(settings.purposes_file)
+    retailer = load_retailer(settings.retailer_file)  # the warnings to inactive customers are signed by the retailer
     engine = make_engine(settings.database_url)
     now = utcnow()
     try:
@@ -388,6 +392,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
                 now=now,
                 settings=settings,
                 register=register,
+                composer=EmailComposer(make_environment(settings=settings, retailer=retailer)),
                 batch_size=args.batch_size,
                 progress=lambda outcome: print(summary.progress_line(outcome), file=sys.stderr, flush=True),
             )

@@ -83,6 +83,7 @@ CONSENT_CHANNELS = {
     "support": lazy_gettext("through our customer service"),
     "import": lazy_gettext("imported from our customer records"),
     "api": lazy_gettext("through our systems (API)"),
+    "website": lazy_gettext("on our website, through its consent banner"),
 }
 # The kind of identity document store staff looked at (store/service.py DOCUMENT_KINDS); never its number.
 IDENTITY_DOCUMENTS = {
@@ -183,6 +184,7 @@ AUDIT_ACTIONS = {
     "consent_proof.exported": lazy_gettext("Consent proof exported"),
     "customer.erased": lazy_gettext("Customer's data erased"),
     "customer.imported": lazy_gettext("Customer records imported"),
+    "customer.inactivity_warned": lazy_gettext("Customer warned before anonymisation for inactivity"),
     "customer.merged": lazy_gettext("Two records of one customer merged"),
     "erasure.proposed": lazy_gettext("Erasure proposed for approval"),
     "erasure.declined": lazy_gettext("Proposed erasure declined"),

@@ -57,6 +57,15 @@ class Settings:
     erasure_approval: str = ""
     # How long closed requests and their timelines are kept (accountability, Art. 5(2)), then deleted by retention.
     closed_request_retention_months: int = 60
+    # The website consent banner (portal/banner/): the retailer's site origins allowed to call its endpoints (CORS),
+    # the consent-based purposes it asks about, and its rate limits per window (rate_limit_window).
+    banner_origins: tuple[str, ...] = ()
+    banner_purposes: tuple[str, ...] = ("browsing_analytics", "personalised_offers")
+    banner_limit_per_ip: int = 600
+    banner_limit_per_visitor: int = 30
+    # How many days before the inactivity rule anonymises a customer they are warned by email; it anonymises only
+    # customers warned at least this long ago and inactive since (retention/rules.py).
+    inactivity_notice_days: int = 30
 
     @property
     def https(self) -> bool:
@@ -83,6 +92,22 @@ class Settings:
             raise SettingsError('PORTAL_ERASURE_APPROVAL must be empty (no approval) or "dpo"')
         if self.closed_request_retention_months < 1:
             raise SettingsError("PORTAL_CLOSED_REQUEST_RETENTION_MONTHS must be 1 or more")
+        for origin in self.banner_origins:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or origin != f"{parts.scheme}://{parts.netloc}"
+            ):
+                raise SettingsError(
+                    f"PORTAL_BANNER_ORIGINS: {origin!r} is not an origin: scheme and host only, e.g. https://www.example.fr"
+                )
+        if not self.banner_purposes:
+            raise SettingsError("PORTAL_BANNER_PURPOSES must name at least one consent-based purpose of the register")
+        if self.banner_limit_per_ip < 1 or self.banner_limit_per_visitor < 1:
+            raise SettingsError("PORTAL_BANNER_LIMIT_PER_IP and PORTAL_BANNER_LIMIT_PER_VISITOR must be 1 or more")
+        if self.inactivity_notice_days < 1:
+            raise SettingsError("PORTAL_INACTIVITY_NOTICE_DAYS must be 1 or more: the warning must come before")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -125,7 +150,15 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, object]] = {
     "PORTAL_LOG_LEVEL": ("log_level", str),
     "PORTAL_ERASURE_APPROVAL": ("erasure_approval", lambda v: v.strip().lower()),
     "PORTAL_CLOSED_REQUEST_RETENTION_MONTHS": ("closed_request_retention_months", int),
+    "PORTAL_INACTIVITY_NOTICE_DAYS": ("inactivity_notice_days", int),
     "PORTAL_TRUSTED_PROXIES": ("trusted_proxies", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
+    "PORTAL_BANNER_ORIGINS": (
+        "banner_origins",
+        lambda v: tuple(o.strip().rstrip("/") for o in v.split(",") if o.strip()),
+    ),
+    "PORTAL_BANNER_PURPOSES": ("banner_purposes", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
+    "PORTAL_BANNER_LIMIT_PER_IP": ("banner_limit_per_ip", int),
+    "PORTAL_BANNER_LIMIT_PER_VISITOR": ("banner_limit_per_visitor", int),
 }
 
 

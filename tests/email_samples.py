@@ -81,6 +81,7 @@ EMAIL_SAMPLES: dict[str, dict[str, object]] = {
             "request-cancelled": {},
         }.items()
     },
+    "inactivity-warning": {"first_name": "Camille", "on": datetime(2027, 1, 6, 3, 15, tzinfo=UTC), "period": "3 ans"},
     "incident-notice": {
         "first_name": "Camille",
         "reference": "INC-7K2Q-9XMD",

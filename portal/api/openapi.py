@@ -105,6 +105,8 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
         schemas.ConsentChange,
         schemas.CustomerConsents,
         schemas.ConsentChangeResult,
+        schemas.VisitorLink,
+        schemas.VisitorLinkResult,
         schemas.BrowsingEvent,
         schemas.BrowsingBatch,
         schemas.IngestionResult,
@@ -189,6 +191,23 @@ def openapi_document(base_url: str, consent_purposes: tuple[str, ...]) -> dict[s
                     ("404", "409", *write),
                     body=_ref("ConsentChange"),
                     operationId="recordConsent",
+                )
+            },
+            "/api/v1/website-visitors/link": {
+                "post": _operation(
+                    "Tell which customer a visitor of the website's consent banner is (at sign-in or checkout)",
+                    "consents:write",
+                    ("VisitorLinkResult", "Linked: the customer's consents, the visitor's banner answers included."),
+                    ("404", *write),
+                    body=_ref("VisitorLink"),
+                    operationId="linkWebsiteVisitor",
+                    description=(
+                        "Needs an API key with the `consents:write` scope. The visitor's answers to the consent banner"
+                        " join the customer's consent history with their own time (the latest answer anywhere"
+                        " stands), browsing events of the customer are judged against that history, and the banner"
+                        " shows the customer's consents from then on. Calling it again is harmless; a visitor id"
+                        " linked to another customer before now follows this one."
+                    ),
                 )
             },
             "/api/v1/browsing-events": {

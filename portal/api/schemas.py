@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from portal.banner.schemas import VisitorId
 from portal.clock import CLOCK_SKEW_MINUTES
 
 MAX_BATCH = 1000
@@ -103,6 +104,14 @@ class ConsentChange(CustomerIdentifier):
     )
 
 
+class VisitorLink(CustomerIdentifier):
+    """The web shop tells which customer a website visitor is, at sign-in or checkout."""
+
+    visitor_id: VisitorId = Field(
+        description="The visitor id of the consent banner on your website: `PortalConsent.visitorId()` in the page."
+    )
+
+
 class ConsentState(BaseModel):
     purpose: str
     granted: bool = Field(description="The customer's latest answer; false when never asked (nothing pre-ticked).")
@@ -118,12 +127,51 @@ class CustomerConsents(BaseModel):
     consents: list[ConsentState]
 
 
+class VisitorLinkResult(BaseModel):
+    joined: int = Field(description="How many of the visitor's banner answers joined the customer's consent history.")
+    changed: list[str] = Field(description="The purposes whose current consent the joined answers changed.")
+    relinked: bool = Field(description="The visitor was linked to another customer before (a shared computer).")
+    consents: CustomerConsents
+
+
 class ConsentChangeResult(BaseModel):
     changed: bool = Field(description="false when the consent already stood so: nothing was recorded.")
     consent: ConsentState
 
 
+def _exactly_one_of_three(schema: dict[str, Any]) -> None:
+    names = (*IDENTIFIERS, "visitor_id")
+    for name in names:
+        field = schema["properties"][name]
+        field.update(next(option for option in field.pop("anyOf") if option.get("type") != "null"))
+        field.pop("default", None)
+    schema["oneOf"] = [
+        {"required": [name], "not": {"anyOf": [{"required": [other]} for other in names if other != name]}}
+        for name in names
+    ]
+
+
 class BrowsingEvent(CustomerIdentifier):
+    """A page view of a customer, named by email, customer id, or the visitor id of the website's consent banner
+    (judged against the consents of the customer the web shop linked that visitor to; unlinked: dropped)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_of_three)
+
+    visitor_id: VisitorId | None = Field(default=None, description="The visitor id of the website's consent banner.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_identifier(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(data.get(name, "") is None for name in (*IDENTIFIERS, "visitor_id")):
+            raise _identify_customer()
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BrowsingEvent:
+        if [self.email, self.customer_id, self.visitor_id].count(None) != 2:
+            raise _identify_customer()
+        return self
+
     url: Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^https?://[^\x00-\x20\x7f]+$")]
     title: Annotated[str, StringConstraints(max_length=300)] | None = None
     viewed_at: Moment = Field(description="When the page was viewed (ISO 8601 with offset)." + MOMENT_BOUND)

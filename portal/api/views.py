@@ -169,6 +169,18 @@ async def record_consent(request: Request) -> Response:
 
 
 @api_view
+async def link_website_visitor(request: Request) -> Response:
+    _presented_key(request)
+    link = await _body(request, schemas.VisitorLink)
+    register = portal_of(request).register
+    try:
+        result = await _call(request, "consents:write", service.link_website_visitor, register=register, link=link)
+    except service.CustomerNotFound:
+        raise _customer_not_found() from None
+    return _json(result)
+
+
+@api_view
 async def browsing_events(request: Request) -> Response:
     _presented_key(request)
     body = await _body(request, BROWSING_BODY)
@@ -274,6 +286,7 @@ routes = [
     Route("/api/v1/consents/lookup", consent_lookup, methods=["POST"]),
     Route("/api/v1/consents", record_consent, methods=["POST"]),
     Route("/api/v1/browsing-events", browsing_events, methods=["POST"]),
+    Route("/api/v1/website-visitors/link", link_website_visitor, methods=["POST"]),
     Route("/api/v1/stores/{code}", put_store, methods=["PUT"]),
     Route("/api/v1/purchases", post_purchases, methods=["POST"]),
 ]

@@ -7,22 +7,27 @@ ones newest first. Pages are cut with a keyset cursor, never an OFFSET, so page 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select, tuple_
 from sqlmodel import Session, col
 
-from portal.db import contains
 from portal.i18n import lazy_gettext
 from portal.models import Customer, PrivacyRequest, StaffUser, Store
-from portal.models.requests import OPEN_STATUSES, REQUEST_STATUSES, REQUEST_TYPES
+from portal.models.customer import SEARCH_EMAIL, SEARCH_FULL_NAME, SEARCH_LAST_NAME
+from portal.models.requests import OPEN_STATUSES, REQUEST_STATUSES, REQUEST_TYPES, SEARCH_REFERENCE
 from portal.requests.deadlines import end_of_day
-from portal.requests.service import normalise_reference
+from portal.requests.service import REFERENCE_ALPHABET, normalise_reference
 
 PAGE_SIZE = 25
 SEARCH_MIN_LENGTH = 3  # fewer characters would match most of the queue
+# A search lists the requests of at most this many customers (one index range each for address and names; the
+# page says when more matched and asks for more of the name or address).
+SEARCH_CUSTOMERS = 50
+LAST_CHARACTER = "\U0010ffff"  # sorts after every character bytewise: "dur" <= x < "dur" + this is "starts with dur"
 DUE_SOON_DAYS = 7
 CHANNELS = ("web", "store", "support", "email", "phone", "post")
 CLOSED_STATUSES = tuple(s for s in REQUEST_STATUSES if s not in OPEN_STATUSES)
@@ -40,7 +45,7 @@ MESSAGES = {
     "q": lazy_gettext("Type at least 3 characters of a reference, an email address or a name."),
 }
 
-# The date the answer is owed by. The index proposed in bench/README.md, (status, this, id), serves the ordering.
+# The date the answer is owed by; open requests are listed by it (indexes: portal/models/requests.py, migration 0011).
 effective_due = func.coalesce(PrivacyRequest.extended_due_at, PrivacyRequest.due_at)
 
 
@@ -147,6 +152,8 @@ class QueueRow:
 class QueuePage:
     rows: list[QueueRow]
     next_cursor: str | None  # None on the last page
+    # The search matched more than SEARCH_CUSTOMERS customers: only the requests of SEARCH_CUSTOMERS of them are listed.
+    search_capped: bool = False
 
 
 def mask_email(address: str | None) -> str:
@@ -188,20 +195,43 @@ def decode_cursor(raw: str | None) -> tuple[datetime, int] | None:
     return moment, int(row_id)
 
 
+def _literal_in(column: ColumnElement[str], values: tuple[str, ...]) -> ColumnElement[bool]:
+    """`column IN ('a', 'b')` with the values written into the SQL, not bound.
+
+    The partial indexes on open requests (migration 0011) are used only when the query's WHERE visibly implies the
+    index's: SQLite compares the terms as written, and PostgreSQL's generic plans cannot see bound values. The values
+    are the portal's own constants, never what someone typed.
+    """
+    return column.in_(bindparam(f"literal_{column.key}", list(values), expanding=True, literal_execute=True))
+
+
+def is_open() -> ColumnElement[bool]:
+    """The WHERE term of the partial indexes on open requests, written as they are (see `_literal_in`)."""
+    return _literal_in(PrivacyRequest.status, OPEN_STATUSES)
+
+
 def _conditions(
-    session: Session, filters: QueueFilters, *, staff_id: int | None, now: datetime, timezone: str
-) -> list[ColumnElement[bool]] | None:
-    """WHERE terms for the filters; None when the search cannot match anything."""
+    filters: QueueFilters, *, staff_id: int | None, now: datetime, timezone: str, customers: Sequence[int]
+) -> list[ColumnElement[bool]]:
+    """WHERE terms for the filters.
+
+    Every shape is served by an index that yields rows in the page's order, so a page reads about as many rows as
+    it shows (tests/unit/backoffice/test_queue_plans.py proves it with EXPLAIN on SQLite and PostgreSQL):
+    open requests by the partial indexes `ix_privacy_request_open_*` (due date, or type / channel / store /
+    assignee then due date), one open status by `ix_privacy_request_status_effective_due`, one closed status by
+    `ix_privacy_request_status_received`, closed or all requests with a filter by `ix_privacy_request_*_received`;
+    a search seeks the customers it matches (at most SEARCH_CUSTOMERS) and the start of a reference.
+    """
     terms: list[ColumnElement[bool]] = []
-    if filters.status == "open":
-        terms.append(PrivacyRequest.status.in_(OPEN_STATUSES))
-    elif filters.status in OPEN_STATUSES:
+    if filters.status == "open" or filters.due:
+        # Overdue and due soon only make sense for requests still waiting for an answer.
+        terms.append(is_open())
+    if filters.status in OPEN_STATUSES or filters.status in CLOSED_STATUSES:
         terms.append(PrivacyRequest.status == filters.status)
-    elif filters.status != "all":
-        # Closed requests are most of the table and listed newest first: walking the received_at index backwards
+    elif filters.status == "closed":
+        # Closed requests are most of the table and listed newest first: walking a received_at index backwards
         # finds a page at once, where the status index would fetch and sort them all. `|| ''` keeps the planner off it.
-        statuses = CLOSED_STATUSES if filters.status == "closed" else (filters.status,)
-        terms.append((PrivacyRequest.status + "").in_(statuses))
+        terms.append((PrivacyRequest.status + "").in_(CLOSED_STATUSES))
     if filters.type:
         terms.append(PrivacyRequest.type == filters.type)
     if filters.channel:
@@ -214,31 +244,59 @@ def _conditions(
         terms.append(PrivacyRequest.assignee_id.is_(None))
     elif filters.assignee:
         terms.append(PrivacyRequest.assignee_id == int(filters.assignee))
-    if filters.due:
-        # Overdue and due soon only make sense for requests still waiting for an answer.
-        terms.append(PrivacyRequest.status.in_(OPEN_STATUSES))
-        if filters.due == "overdue":
-            terms.append(effective_due < now)
-        else:
-            horizon = end_of_day(_today(now, timezone) + timedelta(days=DUE_SOON_DAYS), timezone=timezone)
-            terms.append(and_(effective_due >= now, effective_due <= horizon))
+    if filters.due == "overdue":
+        terms.append(effective_due < now)
+    elif filters.due:
+        horizon = end_of_day(_today(now, timezone) + timedelta(days=DUE_SOON_DAYS), timezone=timezone)
+        terms.append(and_(effective_due >= now, effective_due <= horizon))
     if filters.q:
-        terms.append(_search(filters.q))
+        terms.append(_search(filters.q, customers))
     return terms
 
 
-def _search(q: str) -> ColumnElement[bool]:
-    """Requests whose reference, or whose customer's email address or name, contains `q` (case-insensitive)."""
+def _starts_with(key: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """`key` starts with `prefix`, as one range of an index on `key` (a LIKE 'x%' would not use it on SQLite)."""
+    return and_(key >= prefix, key < prefix + LAST_CHARACTER)
+
+
+def _reference_prefix(q: str) -> str | None:
+    """The start of a reference that `q` can be (R-7K2Q-9…, 7k2q9, r7K2…), or None when it cannot be one."""
+    cleaned = q.upper().replace("-", "").replace(" ", "").removeprefix("R").translate(str.maketrans("OIL", "011"))
+    if len(cleaned) < SEARCH_MIN_LENGTH or len(cleaned) > 8 or any(c not in REFERENCE_ALPHABET for c in cleaned):
+        return None
+    return "R-" + cleaned[:4] + (f"-{cleaned[4:]}" if len(cleaned) > 4 else "")
+
+
+def matching_customers(session: Session, q: str) -> tuple[list[int], bool]:
+    """Customers whose address, last name or "first last" starts with `q` (case-insensitive): at most
+    SEARCH_CUSTOMERS of them, and whether there were more (the page then asks to type more).
+
+    One statement per key, each one range of its index (an OR of ranges makes SQLite scan the table)."""
+    typed = q.lower()
+    found: dict[int, None] = {}
+    connection = session.connection()
+    for key in (SEARCH_EMAIL, SEARCH_LAST_NAME, SEARCH_FULL_NAME):
+        # In the index's order: the same customers every time when more match than are listed.
+        statement = (
+            select(Customer.id).where(_starts_with(key, typed)).order_by(key).limit(SEARCH_CUSTOMERS + 1 - len(found))
+        )
+        found.update((id_, None) for (id_,) in connection.execute(statement))
+        if len(found) > SEARCH_CUSTOMERS:
+            break
+    ids = list(found)
+    return ids[:SEARCH_CUSTOMERS], len(ids) > SEARCH_CUSTOMERS
+
+
+def _search(q: str, customers: Sequence[int]) -> ColumnElement[bool]:
+    """Requests whose reference is (or starts with) `q`, or whose customer is one of `customers`."""
     reference = normalise_reference(q)
     if reference:  # a whole reference: the unique index answers at once
         return col(PrivacyRequest.reference) == reference
-    typed = q.lower()
-    full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
-    customers = select(Customer.id).where(or_(contains(Customer.email_key, typed), contains(full_name, typed)))
-    return or_(
-        contains(PrivacyRequest.reference, q.upper()),
-        PrivacyRequest.customer_id.in_(customers),
-    )
+    terms = [PrivacyRequest.customer_id.in_(customers)] if customers else []
+    prefix = _reference_prefix(q)
+    if prefix:
+        terms.append(_starts_with(SEARCH_REFERENCE, prefix))
+    return or_(*terms) if terms else false()
 
 
 _COLUMNS = (
@@ -301,6 +359,38 @@ def _row(values: tuple, now: datetime, timezone: str) -> QueueRow:
     )
 
 
+def page_statement(
+    filters: QueueFilters,
+    *,
+    staff_id: int | None,
+    now: datetime,
+    after: str | None = None,
+    page_size: int = PAGE_SIZE,
+    timezone: str,
+    customers: Sequence[int] = (),
+) -> Select:
+    """The statement that picks one page of request ids (sorted, limited); the rows are joined to it afterwards.
+
+    `customers`: those the search matched (`matching_customers`)."""
+    terms = _conditions(filters, staff_id=staff_id, now=now, timezone=timezone, customers=customers)
+    position = decode_cursor(after)
+    if filters.sorts_by_due_date:
+        if position is not None:
+            due, row_id = position
+            terms.append(tuple_(effective_due, PrivacyRequest.id) > tuple_(due, row_id))
+    elif position is not None:
+        received, row_id = position
+        terms.append(tuple_(PrivacyRequest.received_at, PrivacyRequest.id) < tuple_(received, row_id))
+    return select(PrivacyRequest.id).where(*terms).order_by(*_order(filters)).limit(page_size + 1)
+
+
+def _order(filters: QueueFilters) -> tuple[Any, ...]:
+    if filters.sorts_by_due_date:
+        return (effective_due, PrivacyRequest.id)
+    # Newest first: by when the request was received, as the page says (ids follow insertion, not receipt).
+    return (PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())
+
+
 def queue_page(
     session: Session,
     *,
@@ -312,26 +402,22 @@ def queue_page(
     timezone: str,
 ) -> QueuePage:
     """One page of the queue after the cursor `after` (None: the first page)."""
-    terms = _conditions(session, filters, staff_id=staff_id, now=now, timezone=timezone)
-    if terms is None:
-        return QueuePage(rows=[], next_cursor=None)
-    position = decode_cursor(after)
-    if filters.sorts_by_due_date:
-        if position is not None:
-            due, row_id = position
-            terms.append(tuple_(effective_due, PrivacyRequest.id) > tuple_(due, row_id))
-        order = (effective_due, PrivacyRequest.id)
-    else:  # newest first: by when the request was received, as the page says (ids follow insertion, not receipt)
-        if position is not None:
-            received, row_id = position
-            terms.append(tuple_(PrivacyRequest.received_at, PrivacyRequest.id) < tuple_(received, row_id))
-        order = (PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())
-    page_ids = select(PrivacyRequest.id).where(*terms).order_by(*order).limit(page_size + 1)
-    statement = _select(page_ids).order_by(*order)
+    customers: list[int] = []
+    capped = False
+    if filters.q and not normalise_reference(filters.q):
+        customers, capped = matching_customers(session, filters.q)
+        if not customers and not _reference_prefix(filters.q):
+            return QueuePage(rows=[], next_cursor=None)  # nothing can match
+    page_ids = page_statement(
+        filters, staff_id=staff_id, now=now, after=after, page_size=page_size, timezone=timezone, customers=customers
+    )
+    statement = _select(page_ids).order_by(*_order(filters))
     rows = [_row(tuple(r), now, timezone) for r in session.connection().execute(statement)]
     more = len(rows) > page_size
     rows = rows[:page_size]
-    return QueuePage(rows=rows, next_cursor=encode_cursor(rows[-1], filters) if more and rows else None)
+    return QueuePage(
+        rows=rows, next_cursor=encode_cursor(rows[-1], filters) if more and rows else None, search_capped=capped
+    )
 
 
 def queue_row(session: Session, *, reference: str, now: datetime, timezone: str) -> QueueRow | None:

@@ -94,6 +94,7 @@ async def request_queue(request: Request) -> Response:
             "statuses": queue.STATUS_CHOICES,
             "types": queue.REQUEST_TYPES,
             "channels": queue.CHANNELS,
+            "search_customers": queue.SEARCH_CUSTOMERS,
         },
         status_code=400 if errors else 200,
         block="results",

@@ -58,6 +58,7 @@ from portal.models import (
     PurchaseTotal,
     RateLimit,
     RequestEvent,
+    WebsiteVisitor,
     email_key,
 )
 from portal.models.identity import Session as BrowserSession
@@ -413,6 +414,8 @@ def _delete_personal_records(session: Session, customer: Customer, addresses: se
     }
     if digests:
         session.execute(delete(RateLimit).where(RateLimit.key.in_([f"signin:email:{digest}" for digest in digests])))
+    # The website visitor ids the web shop tied to the person: the banner no longer knows whose they were.
+    session.execute(delete(WebsiteVisitor).where(WebsiteVisitor.customer_id == customer_id))
     return counts
 
 

@@ -29,6 +29,7 @@ from portal.models import (
     ProfileChange,
     Purchase,
     PurchaseTotal,
+    WebsiteVisitor,
 )
 from portal.models import Session as BrowserSession
 from portal.outbox.enqueue import queue_webhook
@@ -42,6 +43,7 @@ MOVED: tuple[type, ...] = (
     EmailChange,
     BrowserSession,
     LoginChallenge,
+    WebsiteVisitor,  # the website visitor ids the web shop tied to either record
 )
 # Combined rather than moved: per-customer summaries, and breach notices (one per incident and customer).
 SUMMED: tuple[type, ...] = (PurchaseTotal, PageViewDay, PageViewTotal, IncidentRecipient)

@@ -9,12 +9,13 @@ simply continues with who is left.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.errors import CustomerNotFound
 from portal.i18n import lazy_gettext
 from portal.incidents.selection import SelectionRefused
 from portal.incidents.service import incident_by_reference
@@ -24,11 +25,14 @@ from portal.outbox.enqueue import enqueue_email
 
 EMAIL = "incident-notice"
 BATCH = 200  # emails queued per press of "send": the outbox worker then delivers them at its own pace
+# How long a notice stays in full on the customer's overview; it stays in their notice history (/me/notices) for good.
+RECENT_NOTICE = timedelta(days=90)
 
 
 @dataclasses.dataclass(frozen=True)
 class CustomerNotice:
     reference: str
+    discovered_at: datetime
     notified_at: datetime
     parts: dict[str, str]  # nature, consequences, measures, advice, in the customer's language
 
@@ -115,8 +119,23 @@ def notices_for_customer(session: Session, *, customer_id: int, language: str) -
         .where(IncidentRecipient.customer_id == customer_id, IncidentRecipient.notified_at.is_not(None))
         .order_by(IncidentRecipient.notified_at.desc())
     ).all()
-    notices = []
-    for incident, notified_at in rows:
-        texts = incident.notice or {}
-        notices.append(CustomerNotice(incident.reference, notified_at, texts.get(language) or texts.get("fr") or {}))
-    return notices
+    return [
+        notice_told(incident.reference, incident.discovered_at, notified_at, incident.notice, language)
+        for incident, notified_at in rows
+    ]
+
+
+def notice_told(
+    reference: str, discovered_at: datetime, notified_at: datetime, texts: dict | None, language: str
+) -> CustomerNotice:
+    """A notice as the customer reads it: in `language` when the notice has it, else in French."""
+    texts = texts or {}
+    return CustomerNotice(reference, discovered_at, notified_at, texts.get(language) or texts.get("fr") or {})
+
+
+def notice_history(session: Session, *, customer_id: int, language: str) -> list[CustomerNotice]:
+    """Every breach notice the customer was sent, newest first (/me/notices); refuses an erased or unknown id."""
+    held = session.scalar(select(Customer.id).where(Customer.id == customer_id, Customer.erased_at.is_(None)))
+    if held is None:
+        raise CustomerNotFound(customer_id)
+    return notices_for_customer(session, customer_id=customer_id, language=language)

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.db import dialect_insert
-from portal.i18n import lazy_gettext
+from portal.i18n import gettext, lazy_gettext
 from portal.incidents.service import incident_by_reference
 from portal.models import Customer, IncidentRecipient, PageViewTotal, Purchase, PurchaseTotal, Store, email_key
 
@@ -24,11 +24,18 @@ KEY_LIMIT = 254
 
 
 class SelectionRefused(ValueError):
-    """The selection cannot be made; `message` (a message id) says why."""
+    """The selection cannot be made; `message` (a message id, with `params`) says why; `status` is the HTTP answer."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, status: int = 400, **params: object) -> None:
         super().__init__(message)
         self.message = message
+        self.status = status
+        self.params = params
+
+    def translated(self) -> str:
+        """The message in the current language."""
+        text = gettext(self.message)
+        return text % self.params if self.params else text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,30 +163,63 @@ def select_by_category(
 def select_from_list(
     session: Session, *, reference: str, text: str, actor: str, now: datetime, request_id: str | None = None
 ) -> Selected:
-    """One email address or retailer customer id per line. A line that names nobody is reported, never guessed."""
-    incident = incident_by_reference(session, reference)
+    """One email address or retailer customer id per line, pasted. A line that names nobody is reported, never
+    guessed."""
     lines = text.splitlines()
     if len(lines) > LIST_LIMIT:
         raise SelectionRefused(lazy_gettext("The list is too long: send it in several parts."))
+    keys = [(number, line.strip().strip('"').strip()) for number, line in enumerate(lines, start=1) if line.strip()]
+    return select_named(session, reference=reference, keys=keys, method="list", actor=actor, now=now,
+                        request_id=request_id)  # fmt: skip
+
+
+def select_named(
+    session: Session,
+    *,
+    reference: str,
+    keys: list[tuple[int, str]],
+    method: str,
+    actor: str,
+    now: datetime,
+    request_id: str | None = None,
+) -> Selected:
+    """The customers named by `keys`: (line number, email address or retailer id), pasted or read from a file by
+    `customer_list`. Each line naming nobody is reported with its number, never guessed."""
+    incident = incident_by_reference(session, reference)
+    found = _customers_named(session, [key for _, key in keys])
     ids: list[int] = []
     bad: list[BadLine] = []
-    for number, line in enumerate(lines, start=1):
-        key = line.strip().strip('"').strip()
-        if not key:
-            continue
-        if len(key) > KEY_LIMIT or "," in key or ";" in key:
+    for number, key in keys:
+        if not key or len(key) > KEY_LIMIT or "," in key or ";" in key:
             bad.append(BadLine(number, key[:80], lazy_gettext("Not one email address or customer id")))
             continue
-        column = Customer.email_key if "@" in key else Customer.retailer_ref
-        value = email_key(key) if "@" in key else key
-        customer = session.execute(select(Customer.id, Customer.erased_at).where(column == value)).first()
+        customer = found.get(_lookup_key(key))
         if customer is None:
             bad.append(BadLine(number, key[:80], lazy_gettext("No customer with this address or id")))
-        elif customer.erased_at is not None:
+        elif customer[1] is not None:
             bad.append(BadLine(number, key[:80], lazy_gettext("This customer's data was erased")))
         else:
-            ids.append(customer.id)
+            ids.append(customer[0])
     unique = list(dict.fromkeys(ids))
-    result = Selected(len(unique), _add(session, incident.id, unique, method="list", now=now), tuple(bad))
-    return _record(session, reference=incident.reference, method="list", result=result, actor=actor, now=now,
+    result = Selected(len(unique), _add(session, incident.id, unique, method=method, now=now), tuple(bad))
+    return _record(session, reference=incident.reference, method=method, result=result, actor=actor, now=now,
                    request_id=request_id)  # fmt: skip
+
+
+def _lookup_key(key: str) -> tuple[str, str]:
+    return ("email", email_key(key)) if "@" in key else ("ref", key)
+
+
+def _customers_named(session: Session, keys: list[str]) -> dict[tuple[str, str], tuple[int, datetime | None]]:
+    """(id, erased_at) of the customers the keys name, looked up 1,000 at a time (a list may hold 100,000 lines)."""
+    wanted = {_lookup_key(key) for key in keys if key and len(key) <= KEY_LIMIT}
+    found: dict[tuple[str, str], tuple[int, datetime | None]] = {}
+    for kind, column in (("email", Customer.email_key), ("ref", Customer.retailer_ref)):
+        values = sorted(value for k, value in wanted if k == kind)
+        for start in range(0, len(values), 1000):
+            rows = session.execute(
+                select(column, Customer.id, Customer.erased_at).where(column.in_(values[start : start + 1000]))
+            )
+            for value, customer_id, erased_at in rows:
+                found[(kind, value)] = (customer_id, erased_at)
+    return found

@@ -1,16 +1,20 @@
-"""Breach records and notices (/staff/incidents…, DPO only): record, notify the CNIL, select, write, preview, send."""
+"""Breach records and notices (/staff/incidents…, DPO only): record, notify the CNIL, select, write, preview, send.
+
+And the customer's side, one page: the history of the notices they were sent (/me/notices).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.i18n import gettext, lazy_gettext
-from portal.identity.guards import StaffPrincipal, require_role
-from portal.incidents import forms, notices, selection, service
+from portal.i18n import get_locale, gettext, lazy_gettext
+from portal.identity.guards import StaffPrincipal, customer_id_of, require_role
+from portal.incidents import customer_list, forms, notices, selection, service
 from portal.web.render import posted_fields, redirect, render
 from portal.web.state import portal_of, read, write
 
@@ -131,7 +135,31 @@ async def select_customers(request: Request) -> Response:
         else:
             raise selection.SelectionRefused(lazy_gettext("Choose how to select the customers."))
     except selection.SelectionRefused as refused:
-        return await incident_page(request, status_code=400, error=gettext(refused.message))
+        return await incident_page(request, status_code=refused.status, error=refused.translated())
+    return await incident_page(request, selected=result)
+
+
+async def select_from_file(request: Request) -> Response:
+    """The list of customers as an uploaded file (multipart): the file is read here, whole but bounded, and parsed
+    by the service; a body announced larger than any acceptable file is refused before it is read."""
+    staff = _dpo(request)
+    limit = customer_list.UPLOAD_BYTES + 64 * 1024  # the file and the form around it
+    announced = request.headers.get("content-length", "")
+    try:
+        if announced.isdigit() and int(announced) > limit:
+            raise selection.SelectionRefused(
+                lazy_gettext("The file is larger than 5 MB: send it in several parts."), status=413
+            )
+        async with request.form(max_files=1, max_fields=8) as form:  # closes the spooled file on the way out
+            upload, column = form.get("customers_file"), form.get("column")
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise selection.SelectionRefused(lazy_gettext("Choose the file that lists the customers."))
+            data = await upload.read(customer_list.UPLOAD_BYTES + 1)
+        result = await write(request, customer_list.select_from_file, reference=request.path_params["reference"],
+                             data=data, column=column if isinstance(column, str) else "",
+                             actor=staff.actor)  # fmt: skip
+    except selection.SelectionRefused as refused:
+        return await incident_page(request, status_code=refused.status, error=refused.translated())
     return await incident_page(request, selected=result)
 
 
@@ -154,7 +182,7 @@ async def preview(request: Request) -> Response:
         email = await read(request, notices.preview_notice, reference=reference,
                            customer=request.query_params.get("customer", ""), composer=state.composer)  # fmt: skip
     except selection.SelectionRefused as refused:
-        return await incident_page(request, status_code=400, error=gettext(refused.message))
+        return await incident_page(request, status_code=refused.status, error=refused.translated())
     return render(request, "staff/incident_preview.html", {"email": email, "reference": reference})
 
 
@@ -165,7 +193,7 @@ async def send(request: Request) -> Response:
         sent = await write(request, notices.send_notices, reference=request.path_params["reference"],
                            composer=state.composer, actor=staff.actor)  # fmt: skip
     except selection.SelectionRefused as refused:
-        return await incident_page(request, status_code=400, error=gettext(refused.message))
+        return await incident_page(request, status_code=refused.status, error=refused.translated())
     return await incident_page(request, sent=sent)
 
 
@@ -180,12 +208,19 @@ async def export_csv(request: Request) -> Response:
     )
 
 
+async def customer_notices(request: Request) -> Response:
+    history = await read(request, notices.notice_history, customer_id=customer_id_of(request), language=get_locale())
+    return render(request, "customer/notices.html", {"notices": history})
+
+
 routes = [
+    Route("/me/notices", customer_notices, methods=["GET"], name="customer_notices"),
     Route("/staff/incidents", incidents_page, methods=["GET"], name="staff_incidents"),
     Route("/staff/incidents", record_incident, methods=["POST"]),
     Route("/staff/incidents/{reference}", incident_page, methods=["GET"]),
     Route("/staff/incidents/{reference}/cnil", record_cnil, methods=["POST"]),
     Route("/staff/incidents/{reference}/select", select_customers, methods=["POST"]),
+    Route("/staff/incidents/{reference}/select-file", select_from_file, methods=["POST"]),
     Route("/staff/incidents/{reference}/notice", save_notice, methods=["POST"]),
     Route("/staff/incidents/{reference}/preview", preview, methods=["GET"]),
     Route("/staff/incidents/{reference}/send", send, methods=["POST"]),

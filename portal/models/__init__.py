@@ -4,7 +4,7 @@ from portal.models.api import API_SCOPES, WEBHOOK_TOPICS, ApiKey, WebhookEndpoin
 from portal.models.audit import AuditEvent
 from portal.models.browsing import PageView, PageViewDay, PageViewTotal
 from portal.models.commerce import Purchase, PurchaseLine, PurchaseTotal, Store
-from portal.models.consent import ConsentEvent, ConsentWording
+from portal.models.consent import BannerTally, ConsentEvent, ConsentWording, WebsiteVisitor
 from portal.models.customer import Customer, email_key
 from portal.models.identity import LoginChallenge, RateLimit, Session
 from portal.models.incidents import Incident, IncidentRecipient
@@ -22,6 +22,7 @@ __all__ = [
     "StaffUser",
     "WebhookEndpoint",
     "AuditEvent",
+    "BannerTally",
     "ConsentEvent",
     "ConsentWording",
     "EmailChange",
@@ -43,6 +44,7 @@ __all__ = [
     "Session",
     "Store",
     "UTCDateTime",
+    "WebsiteVisitor",
     "email_key",
     "utcnow",
 ]

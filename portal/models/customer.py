@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 
-from sqlalchemy import Column, Index
+from sqlalchemy import Column, ColumnElement, Index, func, literal_column
 from sqlmodel import Field, SQLModel
 
-from portal.models.types import UTCDateTime, utcnow
+from portal.models.types import UTCDateTime, bytewise, utcnow
 
 # Profile fields in display order; the overview lists the ones held and later pages show each.
 PROFILE_FIELDS = (
@@ -56,6 +56,9 @@ class Customer(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     # Restriction of processing (Art. 18): data kept but not used; marketing consent reads answer "no".
     restricted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # When the customer was last warned that inactivity will have them anonymised (retention); the inactivity rule
+    # anonymises only customers warned long enough ago and inactive since.
+    inactivity_warned_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     # Tombstone after erasure: the row stays so a later import cannot silently recreate a profile.
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     erased_email_hash: str | None = Field(default=None, max_length=128)
@@ -89,3 +92,24 @@ def held_profile_fields(values: Mapping[str, object]) -> list[str]:
 def email_key(address: str) -> str:
     """The form under which an address is stored and looked up (case-insensitive, trimmed)."""
     return address.strip().casefold()
+
+
+# What the staff queue's search compares with the start of what an agent typed (portal/backoffice/queue.py): the
+# address, the last name, and "first last". Indexed bytewise, so a prefix is one range of the index (migration 0011).
+_table = Customer.__table__  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
+_blank: ColumnElement[str] = literal_column(
+    "''"
+)  # literals, not bound values: an expression index serves only the same expression
+SEARCH_EMAIL = bytewise(_table.c.email_key)
+SEARCH_LAST_NAME = bytewise(func.lower(_table.c.last_name))
+SEARCH_FULL_NAME = bytewise(
+    func.lower(
+        func.coalesce(_table.c.first_name, _blank)
+        .op("||")(literal_column("' '"))
+        .op("||")(func.coalesce(_table.c.last_name, _blank))
+    )
+)
+# SQLite's unique index on email_key compares bytewise already; PostgreSQL needs its own.
+Index("ix_customer_search_email", SEARCH_EMAIL).ddl_if(dialect="postgresql")
+Index("ix_customer_search_last_name", SEARCH_LAST_NAME)
+Index("ix_customer_search_full_name", SEARCH_FULL_NAME, _table=_table)  # the table is not inferred from the expression

@@ -54,5 +54,5 @@ class IncidentRecipient(SQLModel, table=True):
         )
     )
     selected_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-    selected_by: str = Field(max_length=16)  # store | category | list
+    selected_by: str = Field(max_length=16)  # store | category | list | file
     notified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

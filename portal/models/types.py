@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, String
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 
@@ -34,3 +38,25 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class bytewise(FunctionElement[str]):  # noqa: N801  (used like a SQL function)
+    """Text compared byte by byte, so that a prefix is a range of an index: `x >= 'dur' AND x < 'dur\\U0010ffff'`.
+
+    SQLite compares text bytewise already; PostgreSQL follows the database's collation, whose order a prefix range
+    does not fit (en_US ignores punctuation at first), so there it is `(x) COLLATE "C"`, in the index and the query.
+    """
+
+    type = String()
+    name = "bytewise"
+    inherit_cache = True
+
+
+@compiles(bytewise)
+def _bytewise(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(bytewise, "postgresql")
+def _bytewise_postgresql(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BindParameter, Connection, and_, bindparam, exists, func, or_, select
+from sqlalchemy import BindParameter, Connection, Row, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
 from portal.db import as_connection
 from portal.errors import CustomerNotFound
-from portal.incidents.notices import CustomerNotice, notices_for_customer
-from portal.models import ConsentEvent, Customer, PageViewTotal, PrivacyRequest, ProfileChange, PurchaseTotal, Store
+from portal.incidents.notices import RECENT_NOTICE, CustomerNotice, notice_told
+from portal.models import (
+    ConsentEvent,
+    Customer,
+    Incident,
+    IncidentRecipient,
+    PageViewTotal,
+    PrivacyRequest,
+    ProfileChange,
+    PurchaseTotal,
+    Store,
+)
 from portal.models.commerce import STORE_KIND_WEB
 from portal.models.customer import held_profile_fields
 
@@ -102,11 +113,33 @@ _OVERVIEW = (
     .where(_CUSTOMERS.id == _CUSTOMER_ID)
 )
 
+_RECIPIENTS = IncidentRecipient.__table__.c
+_INCIDENTS = Incident.__table__.c
+# The overview and the breach notices the customer was told of, in one statement (one row per notice, the overview
+# repeated; one row without a notice when there is none): on PostgreSQL every statement is a round trip, and the
+# overview is the page every customer lands on (issue 17: /me on PostgreSQL at 0.41 of SQLite).
+_OVERVIEW_WITH_NOTICES = (
+    _OVERVIEW.add_columns(
+        _INCIDENTS.reference.label("notice_reference"),
+        _INCIDENTS.discovered_at.label("notice_discovered_at"),
+        _INCIDENTS.notice,
+        _RECIPIENTS.notified_at,
+    )
+    .outerjoin(
+        IncidentRecipient.__table__.join(Incident.__table__, _INCIDENTS.id == _RECIPIENTS.incident_id),
+        and_(_RECIPIENTS.customer_id == _CUSTOMERS.id, _RECIPIENTS.notified_at.is_not(None)),
+    )
+    .order_by(_RECIPIENTS.notified_at.desc(), _RECIPIENTS.id.desc())
+)
+
 
 def overview_for(db: Session | Connection, *, customer_id: int) -> Overview:
     """Counts for the "Your data" page, read from the per-customer totals (a few rows, whatever the history)."""
-    connection = as_connection(db)
-    row = connection.execute(_OVERVIEW, {"customer_id": customer_id}).first()
+    row = as_connection(db).execute(_OVERVIEW, {"customer_id": customer_id}).first()
+    return _overview(row, customer_id)
+
+
+def _overview(row: Row[Any] | None, customer_id: int) -> Overview:
     if row is None or row.erased_at is not None:
         raise CustomerNotFound(customer_id)
     return Overview(
@@ -128,10 +161,25 @@ def overview_for(db: Session | Connection, *, customer_id: int) -> Overview:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class BreachNotices:
+    """The breach notices (GDPR Art. 34) the overview shows: the recent ones in full, and how many in all."""
+
+    recent: list[CustomerNotice]
+    total: int
+
+
 def overview_with_notices(
-    session: Session, *, customer_id: int, language: str
-) -> tuple[Overview, list[CustomerNotice]]:
-    """The overview and the breach notices the customer was sent (GDPR Art. 34), shown above everything else."""
-    return overview_for(session, customer_id=customer_id), notices_for_customer(
-        session, customer_id=customer_id, language=language
-    )
+    db: Session | Connection, *, customer_id: int, language: str, now: datetime
+) -> tuple[Overview, BreachNotices]:
+    """The overview, with the breach notices sent in the last 90 days shown in full above everything else; older
+    ones are in the customer's notice history (/me/notices), which the overview links to whenever there is one."""
+    rows = as_connection(db).execute(_OVERVIEW_WITH_NOTICES, {"customer_id": customer_id}).all()
+    overview = _overview(rows[0] if rows else None, customer_id)
+    notices = [
+        notice_told(row.notice_reference, row.notice_discovered_at, row.notified_at, row.notice, language)
+        for row in rows
+        if row.notified_at is not None
+    ]
+    recent = [notice for notice in notices if notice.notified_at >= now - RECENT_NOTICE]
+    return overview, BreachNotices(recent, len(notices))

@@ -5,8 +5,10 @@ descriptor after its data, so nothing is ever rewritten and nothing waits for th
 (README.txt and index.html) leaves while the database is still being read. SHA-256, size and row count of each
 file are computed as it is written, and manifest.json, which lists them, is the last entry.
 
-`archive_chunks` is a plain generator doing blocking work (database, compression); the web view runs it one chunk
-at a time in a worker thread and closes it when the client goes away, which closes the cursor and the connection.
+`archive_chunks` is a plain generator doing blocking work (database, compression), in slices: after every batch of
+rows it yields, an empty chunk when no compressed output is ready yet. The web view runs it one slice at a time and
+lets the other requests on the worker run between slices (one download slowed everyone on the worker by a third,
+issue 17), and closes it when the client goes away, which closes the cursor and the connection.
 """
 
 from __future__ import annotations
@@ -206,8 +208,7 @@ def _json_file(
                 entry.write(((",\n" if entry.rows else "\n") + ",\n".join(batch)).encode())
                 entry.rows += len(batch)
                 batch.clear()
-                if stream.pending >= chunk_bytes:
-                    yield stream.take()
+                yield stream.take() if stream.pending >= chunk_bytes else b""  # b"": a slice ends, nothing to send
         if batch:
             entry.write(((",\n" if entry.rows else "\n") + ",\n".join(batch)).encode())
             entry.rows += len(batch)
@@ -231,8 +232,7 @@ def _csv_file(
                 text.truncate()
                 entry.rows += pending
                 pending = 0
-                if stream.pending >= chunk_bytes:
-                    yield stream.take()
+                yield stream.take() if stream.pending >= chunk_bytes else b""  # b"": a slice ends, nothing to send
         entry.write(text.getvalue().encode())
         entry.rows += pending
 

@@ -362,13 +362,18 @@ def purchase_totals(db: Session | Connection, *, customer_id: int) -> PurchaseTo
     by_store: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])
     by_year: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])
     cells: dict[tuple[int, int], tuple[int, int]] = {}
-    for row in rows:
-        count, amount = int(row.purchase_count), int(row.amount_cents)
-        stores[row.store_id] = StoreRef(id=row.store_id, code=row.code, name=row.name, city=row.city, kind=row.kind)
-        cells[(row.store_id, row.year)] = (count, amount)
-        for sums in (by_store[row.store_id], by_year[row.year]):
-            sums[0] += count
-            sums[1] += amount
+    # Unpacked by position, one StoreRef per store (not per row): named row attributes and an object per row were
+    # 409 µs of the purchases page against 23 µs this way (issue 17).
+    for store_id, year, purchase_count, amount_cents, code, name, city, kind in rows:
+        count, amount = int(purchase_count), int(amount_cents)
+        if store_id not in stores:
+            stores[store_id] = StoreRef(id=store_id, code=code, name=name, city=city, kind=kind)
+        cells[(store_id, year)] = (count, amount)
+        store_sums, year_sums = by_store[store_id], by_year[year]
+        store_sums[0] += count
+        store_sums[1] += amount
+        year_sums[0] += count
+        year_sums[1] += amount
     ordered_stores = sorted(stores.values(), key=lambda store: (store.is_web, store.name.casefold(), store.id))
     return PurchaseTotals(
         by_store=tuple(StoreTotal(store, *by_store[store.id]) for store in ordered_stores),

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, func, literal, select
+from sqlalchemy import BindParameter, bindparam, func, select
 from sqlmodel import Session
 
 from portal.consent import ledger
@@ -39,23 +39,38 @@ def _after(moment: datetime, retention: Retention) -> datetime:
     return moment.replace(year=year, month=month + 1, day=day)
 
 
-def _last_contact(session: Session, customer_id: int) -> datetime | None:
-    """The latest of what the inactivity rule counts: creation, purchase, sign-in, request, consent answer."""
-    moments = [
-        session.scalar(select(Customer.created_at).where(Customer.id == customer_id)),
-        session.scalar(
-            select(func.max(PurchaseTotal.last_purchase_at)).where(PurchaseTotal.customer_id == customer_id)
-        ),
-        session.scalar(select(func.max(PrivacyRequest.received_at)).where(PrivacyRequest.customer_id == customer_id)),
-        session.scalar(select(func.max(ConsentEvent.occurred_at)).where(ConsentEvent.customer_id == customer_id)),
-        session.scalar(
-            select(func.max(AuditEvent.occurred_at)).where(
-                AuditEvent.target == literal("customer:") + cast(literal(customer_id), String),
-                AuditEvent.action == "signin.succeeded",
-            )
-        ),
-    ]
-    return max((moment for moment in moments if moment is not None), default=None)
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
+_SIGNIN_TARGET: BindParameter[str] = bindparam("signin_target")
+
+
+def _latest(column, *where):  # type: ignore[no-untyped-def]
+    return select(func.max(column)).where(*where).scalar_subquery()
+
+
+# Everything the deletion dates start from, in one statement built once: /me/processing is a customer page, and each
+# statement built per request or sent apart cost more than SQLite's answers (a round trip each on PostgreSQL).
+_STARTING_POINTS = select(
+    select(Customer.created_at).where(Customer.id == _CUSTOMER_ID).scalar_subquery().label("created_at"),
+    _latest(PurchaseTotal.last_purchase_at, PurchaseTotal.customer_id == _CUSTOMER_ID).label("last_purchase_at"),
+    _latest(PrivacyRequest.received_at, PrivacyRequest.customer_id == _CUSTOMER_ID).label("last_request_at"),
+    _latest(ConsentEvent.occurred_at, ConsentEvent.customer_id == _CUSTOMER_ID).label("last_consent_at"),
+    # The newest sign-in walks the customer's audit trail backwards from its end and stops at the first sign-in
+    # (ix_audit_event_target); MAX() with the action filter read the whole trail.
+    select(AuditEvent.occurred_at)
+    .where(AuditEvent.target == _SIGNIN_TARGET, AuditEvent.action == "signin.succeeded")
+    .order_by(AuditEvent.occurred_at.desc())
+    .limit(1)
+    .scalar_subquery()
+    .label("last_signin_at"),
+    select(func.min(PageView.viewed_at))
+    .where(PageView.customer_id == _CUSTOMER_ID)
+    .scalar_subquery()
+    .label("oldest_view"),
+    select(func.min(Purchase.purchased_at))
+    .where(Purchase.customer_id == _CUSTOMER_ID)
+    .scalar_subquery()
+    .label("oldest_purchase"),
+)
 
 
 def deletion_dates(
@@ -69,9 +84,13 @@ def deletion_dates(
         on = _after(moment, retention).astimezone(zone).date()
         dates.setdefault(purpose_code, []).append(DeletionDate(kind, retention.amount, retention.unit, on))
 
-    oldest_view = session.scalar(select(func.min(PageView.viewed_at)).where(PageView.customer_id == customer_id))
-    last_contact = _last_contact(session, customer_id)
-    oldest_purchase = session.scalar(select(func.min(Purchase.purchased_at)).where(Purchase.customer_id == customer_id))
+    # Through the session, not its connection: what the caller added and not flushed yet counts (autoflush).
+    params = {"customer_id": customer_id, "signin_target": f"customer:{customer_id}"}
+    row = session.execute(_STARTING_POINTS, params).one()
+    # What the inactivity rule counts: creation, purchase, sign-in, request, consent answer.
+    contacts = (row.created_at, row.last_purchase_at, row.last_request_at, row.last_consent_at, row.last_signin_at)
+    last_contact = max((moment for moment in contacts if moment is not None), default=None)
+    oldest_view, oldest_purchase = row.oldest_view, row.oldest_purchase
     for purpose in register:
         categories = {term.code for term in purpose.data_categories}
         retention = purpose.retention

@@ -3,6 +3,8 @@
 Each rule reads its period from the purpose register (or, for records no purpose covers, from the settings), never
 from a constant here: change the register and the next run applies it. A rule knows three things: what is due now
 (`pending`: count and oldest), how to remove one batch of it (`remove_batch`), and where its period comes from.
+Most rules have one shape, a condition on rows and a way to forget a batch of them, and are made by `batched_rule`;
+consent proof (per purpose) and sign-in records (one purge) write their own two functions.
 Batches are small, self-contained transactions chosen by the same condition each time, so a run stopped midway
 resumes by simply running again, and a second run finds nothing to do.
 """
@@ -10,19 +12,23 @@ resumes by simply running again, and a second run finds nothing to do.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, delete, exists, func, literal, select
+from sqlalchemy import ColumnElement, Row, Select, String, and_, cast, delete, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from portal.audit import record_audit
+from portal.banner.bundle import REMEMBER_DAYS
 from portal.browsing.records import forget_page_views
 from portal.consent.register import LocalizedText, Purpose, PurposeRegister, Retention
 from portal.erasure.service import anonymise_customer
-from portal.i18n import lazy_gettext
+from portal.i18n import lazy_gettext, using_locale
 from portal.labels import period_words
+from portal.mail.compose import EmailComposer
 from portal.models import (
     AuditEvent,
     ConsentEvent,
@@ -35,6 +41,7 @@ from portal.models import (
     RequestEvent,
 )
 from portal.models.requests import OPEN_STATUSES
+from portal.outbox.enqueue import enqueue_email
 from portal.outbox.housekeeping import purge_sign_in_records
 from portal.purchases.records import forget_purchases
 from portal.settings import Settings
@@ -44,13 +51,16 @@ INVOICE_CATEGORY = "invoices"  # the register's data category of what accounting
 # Delivered emails and webhooks: their bodies are cleared at delivery; the row only says something was sent.
 SENT_MESSAGES_KEPT = timedelta(days=30)
 ACTOR = "system"
-# What a rule's period counts from, in words (register.RETENTION_STARTS, and "setting" for the portal's own records).
+# What a rule's period counts from, in words (register.RETENTION_STARTS, "setting" for the portal's own records, and
+# "notice" for the warning that comes that long before the inactivity rule applies).
 STARTS_LABELS = {
     "collection": lazy_gettext("from when each record was collected"),
     "end_of_relationship": lazy_gettext("from the customer's last purchase or contact"),
     "end_of_contract": lazy_gettext("from the end of each purchase's contract"),
     "end_of_financial_year": lazy_gettext("from the close of the record's financial year"),
     "setting": lazy_gettext("from when the record was closed or used"),
+    "notice": lazy_gettext("before an inactive customer is anonymised"),
+    "choice_end": lazy_gettext("from when the website visitor's choice lapsed (6 months after it)"),
 }
 
 
@@ -72,6 +82,8 @@ class Context:
     timezone: str
     settings: Settings
     register: PurposeRegister
+    # Required to run the rules that tell a customer (a run); None only to count what is due (dry run, DPO page).
+    composer: EmailComposer | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -81,11 +93,12 @@ class Rule:
     code: str
     label: str
     periods: tuple[tuple[int, str], ...]  # (amount, unit): one per distinct period of the rule's purposes
-    starts: str  # one of register.RETENTION_STARTS, or "setting"
+    starts: str  # one of register.RETENTION_STARTS, or "setting" or "notice"
     sources: tuple[str, ...]  # the purposes (codes) or setting that set the period
     cutoff: datetime  # what started before this is due
     pending: Callable[[Session], Pending]
     remove_batch: Callable[[Session, int], Removed]
+    warns: bool = False  # the rule tells customers and removes nothing: its count is of customers warned
 
     @property
     def period(self) -> str:
@@ -107,6 +120,36 @@ def _start_of_local_year(moment: datetime, timezone: str) -> datetime:
     return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def batched_rule(
+    *,
+    code: str,
+    label: str,
+    periods: tuple[tuple[int, str], ...],
+    starts: str,
+    sources: tuple[str, ...],
+    cutoff: datetime,
+    due: ColumnElement[bool],
+    oldest: ColumnElement[Any],
+    batch: Select[Any],
+    forget: Callable[[Session, Sequence[Row[Any]]], Removed],
+    warns: bool = False,
+) -> Rule:
+    """A rule of the common shape: `due` says which rows are due (the same condition counts them and picks each
+    batch), `oldest` is what the dry run reports the minimum of, `batch` selects a batch's rows (ordered, without its
+    WHERE and LIMIT) and `forget` removes them in the caller's transaction."""
+
+    def pending(session: Session) -> Pending:
+        count, first = session.execute(select(func.count(), func.min(oldest)).where(due)).one()
+        return Pending(count, first)
+
+    def remove_batch(session: Session, size: int) -> Removed:
+        rows = session.execute(batch.where(due).limit(size)).all()
+        return forget(session, rows) if rows else Removed(0)
+
+    return Rule(code=code, label=label, periods=periods, starts=starts, sources=sources, cutoff=cutoff,
+                pending=pending, remove_batch=remove_batch, warns=warns)  # fmt: skip
+
+
 # --- Page views (data category "browsing", counted from collection) ------------------------------------------------
 
 
@@ -115,27 +158,19 @@ def page_views_rule(context: Context) -> Rule | None:
     if purpose is None:
         return None
     cutoff = purpose.retention.earliest_kept(context.now)
-    due = PageView.viewed_at < cutoff
-
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(PageView.viewed_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
-        rows = session.execute(
-            select(PageView.id, PageView.customer_id, PageView.viewed_at).where(due).order_by(PageView.id).limit(size)
-        ).all()
-        return Removed(forget_page_views(session, [tuple(row) for row in rows], timezone=context.timezone))
-
-    return Rule(
+    return batched_rule(
         code="page_views",
         label=lazy_gettext("Page views and their day summaries deleted"),
         periods=_period_of(purpose.retention),
         starts=purpose.retention.starts,
         sources=(purpose.code,),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=PageView.viewed_at < cutoff,
+        oldest=PageView.viewed_at,
+        batch=select(PageView.id, PageView.customer_id, PageView.viewed_at).order_by(PageView.id),
+        forget=lambda session, rows: Removed(
+            forget_page_views(session, [tuple(row) for row in rows], timezone=context.timezone)
+        ),
     )
 
 
@@ -146,43 +181,112 @@ def _categories(purpose: Purpose) -> set[str]:
 # --- Inactive customers (purposes counted from the end of the relationship) ----------------------------------------
 
 
-def _inactive_since(cutoff: datetime):  # type: ignore[no-untyped-def]
-    """Customers still held whose last purchase, sign-in, request or consent answer is before `cutoff`."""
+def _no_contact_since(moment):  # type: ignore[no-untyped-def]
+    """No purchase, sign-in, request (nor an open one) or consent answer at or after `moment`, a datetime or a
+    column of the customer's row (e.g. when they were warned)."""
     reference = literal("customer:") + cast(Customer.id, String)
     return and_(
-        Customer.erased_at.is_(None),
-        Customer.restricted_at.is_(None),  # Art. 18: restricted data is kept, not used, until the restriction ends
-        Customer.created_at < cutoff,
-        ~exists().where(PurchaseTotal.customer_id == Customer.id, PurchaseTotal.last_purchase_at >= cutoff),
+        ~exists().where(PurchaseTotal.customer_id == Customer.id, PurchaseTotal.last_purchase_at >= moment),
         ~exists().where(
             PrivacyRequest.customer_id == Customer.id,
-            (PrivacyRequest.received_at >= cutoff) | PrivacyRequest.status.in_(OPEN_STATUSES),
+            (PrivacyRequest.received_at >= moment) | PrivacyRequest.status.in_(OPEN_STATUSES),
         ),
-        ~exists().where(ConsentEvent.customer_id == Customer.id, ConsentEvent.occurred_at >= cutoff),
+        ~exists().where(ConsentEvent.customer_id == Customer.id, ConsentEvent.occurred_at >= moment),
         ~exists().where(
             AuditEvent.target == reference,
-            AuditEvent.occurred_at >= cutoff,
+            AuditEvent.occurred_at >= moment,
             AuditEvent.action == "signin.succeeded",
         ),
     )
 
 
-def inactive_customers_rule(context: Context) -> Rule | None:
+def _inactive_since(cutoff: datetime):  # type: ignore[no-untyped-def]
+    """Customers still held whose last purchase, sign-in, request or consent answer is before `cutoff`."""
+    return and_(
+        Customer.erased_at.is_(None),
+        Customer.restricted_at.is_(None),  # Art. 18: restricted data is kept, not used, until the restriction ends
+        Customer.created_at < cutoff,
+        _no_contact_since(cutoff),
+    )
+
+
+def _warned_and_inactive_since():  # type: ignore[no-untyped-def]
+    """Customers warned of the inactivity rule, with no contact since the warning (which a contact makes stale)."""
+    return and_(Customer.inactivity_warned_at.is_not(None), _no_contact_since(Customer.inactivity_warned_at))
+
+
+def _inactivity_purposes(context: Context) -> tuple[list[Purpose], Purpose | None]:
     purposes = [p for p in context.register if p.retention.starts == "end_of_relationship"]
-    purpose = _longest(purposes, context)
+    return purposes, _longest(purposes, context)
+
+
+INACTIVITY_WARNING_EMAIL = "inactivity-warning"
+INACTIVITY_WARNINGS = "inactivity_warnings"  # the rule's code
+
+
+def inactivity_warnings_rule(context: Context) -> Rule | None:
+    """Warn, by email in their language, the customers the inactivity rule will anonymise within the notice period
+    (PORTAL_INACTIVITY_NOTICE_DAYS), unless warned already since their last contact. Customers without an address
+    are recorded as warned (nobody can be told) so the rule still applies to them; the audit event says so."""
+    purposes, purpose = _inactivity_purposes(context)
+    if purpose is None:
+        return None
+    notice = timedelta(days=context.settings.inactivity_notice_days)
+    cutoff = purpose.retention.earliest_kept(context.now + notice)
+    anonymised_from = context.now + notice
+
+    def warn(session: Session, rows: Sequence[Row[Any]]) -> Removed:
+        if context.composer is None:
+            raise RuntimeError("a retention run needs the email composer: it warns customers")
+        for (customer,) in rows:
+            if customer.email:
+                with using_locale(customer.preferred_language):
+                    period = period_words(purpose.retention.amount, purpose.retention.unit)
+                email = context.composer.compose(
+                    INACTIVITY_WARNING_EMAIL,
+                    to=customer.email,
+                    language=customer.preferred_language,
+                    context={"first_name": customer.first_name, "on": anonymised_from, "period": period},
+                )
+                enqueue_email(session, email=email, topic=INACTIVITY_WARNING_EMAIL, now=context.now)
+            customer.inactivity_warned_at = context.now
+            record_audit(
+                session,
+                actor=ACTOR,
+                action="customer.inactivity_warned",
+                target=f"customer:{customer.id}",
+                detail={"anonymised_from": anonymised_from.date().isoformat(), "emailed": bool(customer.email)},
+                now=context.now,
+            )
+        return Removed(len(rows))
+
+    return batched_rule(
+        code=INACTIVITY_WARNINGS,
+        label=lazy_gettext("Inactive customers warned by email before they are anonymised"),
+        periods=((context.settings.inactivity_notice_days, "days"),),
+        starts="notice",
+        sources=(*(p.code for p in purposes), "PORTAL_INACTIVITY_NOTICE_DAYS"),
+        cutoff=cutoff,
+        due=and_(_inactive_since(cutoff), ~_warned_and_inactive_since()),
+        oldest=Customer.created_at,
+        batch=select(Customer).order_by(Customer.id),
+        forget=warn,
+        warns=True,
+    )
+
+
+def inactive_customers_rule(context: Context) -> Rule | None:
+    """Anonymise the customers inactive for the period who were warned at least the notice period ago and had no
+    contact since. The query selects warned rows only: an unwarned customer cannot be anonymised by this rule."""
+    purposes, purpose = _inactivity_purposes(context)
     if purpose is None:
         return None
     cutoff = purpose.retention.earliest_kept(context.now)
-    due = _inactive_since(cutoff)
+    warned_before = context.now - timedelta(days=context.settings.inactivity_notice_days)
 
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(Customer.created_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
-        ids = session.scalars(select(Customer.id).where(due).order_by(Customer.id).limit(size)).all()
+    def anonymise(session: Session, rows: Sequence[Row[Any]]) -> Removed:
         removed = held = 0
-        for customer_id in ids:
+        for (customer_id,) in rows:
             counts = anonymise_customer(
                 session,
                 customer_id=customer_id,
@@ -197,15 +301,17 @@ def inactive_customers_rule(context: Context) -> Rule | None:
                 held += counts.get("purchases", 0)
         return Removed(removed, held)
 
-    return Rule(
+    return batched_rule(
         code="inactive_customers",
         label=lazy_gettext("Inactive customers anonymised as an erasure would (purchases kept for accounting)"),
         periods=_period_of(purpose.retention),
         starts=purpose.retention.starts,
         sources=tuple(p.code for p in purposes),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=and_(_inactive_since(cutoff), _warned_and_inactive_since(), Customer.inactivity_warned_at <= warned_before),
+        oldest=Customer.created_at,
+        batch=select(Customer.id).order_by(Customer.id),
+        forget=anonymise,
     )
 
 
@@ -224,30 +330,21 @@ def invoices_rule(context: Context) -> Rule | None:
         if purpose.retention.starts == "end_of_financial_year"
         else kept_from
     )
-    due = Purchase.purchased_at < cutoff
-
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(Purchase.purchased_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
-        rows = session.execute(
-            select(Purchase.id, Purchase.customer_id, Purchase.store_id, Purchase.purchased_at, Purchase.total_cents)
-            .where(due)
-            .order_by(Purchase.id)
-            .limit(size)
-        ).all()
-        return Removed(forget_purchases(session, [tuple(row) for row in rows], timezone=context.timezone))
-
-    return Rule(
+    return batched_rule(
         code="invoices",
         label=lazy_gettext("Purchases and invoices deleted once accounting no longer needs them"),
         periods=_period_of(purpose.retention),
         starts=purpose.retention.starts,
         sources=(purpose.code,),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=Purchase.purchased_at < cutoff,
+        oldest=Purchase.purchased_at,
+        batch=select(
+            Purchase.id, Purchase.customer_id, Purchase.store_id, Purchase.purchased_at, Purchase.total_cents
+        ).order_by(Purchase.id),
+        forget=lambda session, rows: Removed(
+            forget_purchases(session, [tuple(row) for row in rows], timezone=context.timezone)
+        ),
     )
 
 
@@ -316,6 +413,46 @@ def consent_proof_rule(context: Context) -> Rule | None:
     )
 
 
+# --- Website visitors' answers never linked to a customer ---------------------------------------------------------
+
+
+def website_answers_rule(context: Context) -> Rule | None:
+    """An anonymous visitor's banner answer is a choice the banner keeps 6 months, then asks again; its proof is kept
+    the purpose's period after that, as a customer's consent proof is, then deleted. A visitor the web shop linked
+    to a customer has their answers in the customer's ledger (customer_id set): consent_proof_rule covers those."""
+    purposes = context.register.consent_based()
+    if not purposes:
+        return None
+    lapse = timedelta(days=REMEMBER_DAYS)
+    cutoffs = {p.code: p.retention.earliest_kept(context.now) - lapse for p in purposes}
+
+    def delete_answers(session: Session, rows: Sequence[Row[Any]]) -> Removed:
+        ids = [row.id for row in rows]
+        return Removed(session.execute(delete(ConsentEvent).where(ConsentEvent.id.in_(ids))).rowcount or 0)
+
+    periods = sorted({(p.retention.amount, p.retention.unit) for p in purposes}, key=lambda pair: pair[::-1])
+    return batched_rule(
+        code="website_answers",
+        label=lazy_gettext("Website visitors' answers never linked to a customer deleted"),
+        periods=tuple(periods),
+        starts="choice_end",
+        sources=tuple(cutoffs),
+        cutoff=min(cutoffs.values()),
+        due=and_(
+            ConsentEvent.customer_id.is_(None),
+            or_(
+                *(
+                    and_(ConsentEvent.purpose == code, ConsentEvent.occurred_at < cutoff)
+                    for code, cutoff in cutoffs.items()
+                )
+            ),
+        ),
+        oldest=ConsentEvent.occurred_at,
+        batch=select(ConsentEvent.id).order_by(ConsentEvent.id),
+        forget=delete_answers,
+    )
+
+
 # --- Records no purpose covers: closed requests, sent messages, sign-in records -------------------------------------
 
 
@@ -323,54 +460,44 @@ def closed_requests_rule(context: Context) -> Rule:
     months = context.settings.closed_request_retention_months
     retention = Retention(amount=months, unit="months", starts="collection", text=LocalizedText(()))
     cutoff = retention.earliest_kept(context.now)
-    due = and_(PrivacyRequest.status.not_in(OPEN_STATUSES), PrivacyRequest.closed_at < cutoff)
 
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(PrivacyRequest.closed_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
-        ids = session.scalars(select(PrivacyRequest.id).where(due).order_by(PrivacyRequest.id).limit(size)).all()
-        if not ids:
-            return Removed(0)
+    def delete_requests(session: Session, rows: Sequence[Row[Any]]) -> Removed:
+        ids = [row.id for row in rows]
         session.execute(delete(RequestEvent).where(RequestEvent.request_id.in_(ids)))
         return Removed(session.execute(delete(PrivacyRequest).where(PrivacyRequest.id.in_(ids))).rowcount or 0)
 
-    return Rule(
+    return batched_rule(
         code="closed_requests",
         label=lazy_gettext("Closed requests and their timelines deleted"),
         periods=((months, "months"),),
         starts="setting",
         sources=("PORTAL_CLOSED_REQUEST_RETENTION_MONTHS",),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=and_(PrivacyRequest.status.not_in(OPEN_STATUSES), PrivacyRequest.closed_at < cutoff),
+        oldest=PrivacyRequest.closed_at,
+        batch=select(PrivacyRequest.id).order_by(PrivacyRequest.id),
+        forget=delete_requests,
     )
 
 
 def sent_messages_rule(context: Context) -> Rule:
     cutoff = context.now - SENT_MESSAGES_KEPT
-    due = OutboxMessage.sent_at < cutoff
 
-    def pending(session: Session) -> Pending:
-        count, oldest = session.execute(select(func.count(), func.min(OutboxMessage.sent_at)).where(due)).one()
-        return Pending(count, oldest)
-
-    def remove_batch(session: Session, size: int) -> Removed:
-        ids = session.scalars(select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(size)).all()
-        if not ids:
-            return Removed(0)
+    def delete_messages(session: Session, rows: Sequence[Row[Any]]) -> Removed:
+        ids = [row.id for row in rows]
         return Removed(session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids))).rowcount or 0)
 
-    return Rule(
+    return batched_rule(
         code="sent_messages",
         label=lazy_gettext("Emails and webhooks already delivered deleted"),
         periods=((SENT_MESSAGES_KEPT.days, "days"),),
         starts="setting",
         sources=("portal",),
         cutoff=cutoff,
-        pending=pending,
-        remove_batch=remove_batch,
+        due=OutboxMessage.sent_at < cutoff,
+        oldest=OutboxMessage.sent_at,
+        batch=select(OutboxMessage.id).order_by(OutboxMessage.id),
+        forget=delete_messages,
     )
 
 
@@ -399,16 +526,20 @@ def sign_in_rule(context: Context) -> Rule:
 
 RULE_BUILDERS = (
     page_views_rule,
+    inactivity_warnings_rule,  # before the anonymisation: a customer warned in this run is not anonymised in it
     inactive_customers_rule,
     invoices_rule,
     consent_proof_rule,
+    website_answers_rule,
     closed_requests_rule,
     sent_messages_rule,
     sign_in_rule,
 )
 
 
-def build_rules(*, now: datetime, settings: Settings, register: PurposeRegister) -> tuple[Rule, ...]:
-    """Every rule the register and settings define, in the order a run applies them."""
-    context = Context(now=now, timezone=settings.timezone, settings=settings, register=register)
+def build_rules(
+    *, now: datetime, settings: Settings, register: PurposeRegister, composer: EmailComposer | None = None
+) -> tuple[Rule, ...]:
+    """Every rule the register and settings define, in the order a run applies them (a run gives the composer)."""
+    context = Context(now=now, timezone=settings.timezone, settings=settings, register=register, composer=composer)
     return tuple(rule for build in RULE_BUILDERS if (rule := build(context)) is not None)

@@ -20,6 +20,7 @@ from portal.consent.register import PurposeRegister
 from portal.csvfile import csv_line
 from portal.db import transaction
 from portal.i18n import gettext
+from portal.mail.compose import EmailComposer
 from portal.models import AuditEvent
 from portal.retention.rules import ACTOR, STARTS_LABELS, Pending, Rule, build_rules
 from portal.settings import Settings
@@ -66,6 +67,7 @@ def run_retention(
     now: datetime,
     settings: Settings,
     register: PurposeRegister,
+    composer: EmailComposer,
     batch_size: int = DEFAULT_BATCH,
     progress: Callable[[RuleOutcome], None] = lambda outcome: None,
     stop: Callable[[], bool] = lambda: False,
@@ -74,7 +76,7 @@ def run_retention(
 
     Ctrl-C (KeyboardInterrupt) and `stop` end the run after the last committed batch; the audit event says so.
     """
-    rules = build_rules(now=now, settings=settings, register=register)
+    rules = build_rules(now=now, settings=settings, register=register, composer=composer)
     outcomes = tuple(RuleOutcome(rule.code) for rule in rules)
     interrupted = False
     try:

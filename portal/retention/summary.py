@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portal.i18n import gettext
-from portal.retention.rules import Pending, Rule
+from portal.retention.rules import INACTIVITY_WARNINGS, Pending, Rule
 from portal.retention.service import RuleOutcome, RunReport
 
 
@@ -11,16 +11,18 @@ def dry_run_lines(rules: tuple[Rule, ...], pending: dict[str, Pending]) -> list[
     lines = [gettext("Dry run: nothing was changed. A run now would remove:")]
     for rule in rules:
         due = pending[rule.code]
-        oldest = due.oldest.isoformat(timespec="seconds") if due.oldest else "-"
-        lines.append(
-            gettext(
-                "%(rule)s (%(period)s): %(count)s, oldest %(oldest)s",
-                rule=rule.code,
-                period=rule.period,
-                count=due.count,
-                oldest=oldest,
+        values = {
+            "rule": rule.code,
+            "period": rule.period,
+            "count": due.count,
+            "oldest": due.oldest.isoformat(timespec="seconds") if due.oldest else "-",
+        }
+        if rule.warns:
+            lines.append(
+                gettext("%(rule)s (%(period)s before): %(count)s customers to warn, oldest %(oldest)s", **values)
             )
-        )
+        else:
+            lines.append(gettext("%(rule)s (%(period)s): %(count)s, oldest %(oldest)s", **values))
     return lines
 
 
@@ -30,7 +32,9 @@ def progress_line(outcome: RuleOutcome) -> str:
 
 def run_lines(report: RunReport) -> list[str]:
     lines = [
-        gettext(
+        gettext("%(rule)s: %(warned)s customers warned", rule=o.code, warned=o.removed)
+        if o.code == INACTIVITY_WARNINGS
+        else gettext(
             "%(rule)s: %(removed)s removed, %(held)s kept under legal hold", rule=o.code, removed=o.removed, held=o.held
         )  # fmt: skip
         for o in report.outcomes

@@ -24,7 +24,7 @@ JsonError = Callable[..., Response]  # (status_code, headers=None) -> the API's 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
-def error_handlers(*, json_prefix: str, json_error: JsonError) -> dict[Any, Handler]:
+def error_handlers(*, json_prefix: str | tuple[str, ...], json_error: JsonError) -> dict[Any, Handler]:
     """Starlette exception handlers: HTTP errors, the domain's NotFound (a 404) and unexpected errors (a 500)."""
 
     def wants_json(request: Request) -> bool:

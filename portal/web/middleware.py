@@ -14,6 +14,7 @@ from datetime import datetime
 from urllib.parse import parse_qs
 
 from itsdangerous import BadSignature, Signer
+from python_multipart.multipart import parse_options_header
 from sqlalchemy import Engine
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import cookie_parser
@@ -30,6 +31,9 @@ access_log = logging.getLogger("portal.access")
 LANGUAGE_COOKIE = "portal_lang"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 MAX_FORM_BYTES = 1_000_000
+# A file upload (multipart) carries its CSRF token as its first field, which must arrive within this many bytes: the
+# middleware reads no further, so the file itself streams on to the view untouched.
+MULTIPART_TOKEN_BYTES = 16 * 1024
 
 
 def cookie_names(settings: Settings) -> tuple[str, str]:
@@ -205,24 +209,57 @@ class SessionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             state = scope.setdefault("state", {})
-            raw_id = None if scope["path"].startswith("/static/") else self.raw_id(scope)
+            # Static files and the website banner's endpoints (called from the retailer's pages) need no session.
+            raw_id = None if scope["path"].startswith(("/static/", "/consent/v1/")) else self.raw_id(scope)
             state["session_raw_id"] = raw_id
             state["session"] = await run_db(self.engine, self._load, raw_id) if raw_id else None
         await self.app(scope, receive, send)
+
+
+def first_field_token(content_type: str, body: bytes) -> str | None:
+    """The CSRF token when it is the first field of a multipart body (forms put it first), else None; `body` may be
+    only the start of the request. Nothing after that first field is read or parsed here."""
+    boundary = parse_options_header(content_type)[1].get(b"boundary")
+    if not boundary:
+        return None
+    delimiter = b"--" + boundary
+    if not body.startswith(delimiter + b"\r\n"):
+        return None
+    head_end = body.find(b"\r\n\r\n", len(delimiter))
+    value_end = body.find(b"\r\n" + delimiter, head_end + 4) if head_end >= 0 else -1
+    if value_end < 0:
+        return None
+    for line in body[len(delimiter) + 2 : head_end].decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        field = parse_options_header(value)[1].get(b"name") if name.strip().lower() == "content-disposition" else None
+        if field == b"csrf_token":
+            return body[head_end + 4 : value_end].decode("latin-1")
+    return None
 
 
 class CSRFMiddleware:
     """Rejects unsafe requests that do not carry the page's CSRF token (form field or X-CSRF-Token header).
 
     The token is a keyed hash of the session id when signed in, else of a random cookie (double submit). Form
-    bodies are read here, then replayed to the view unchanged.
+    bodies are read here, then replayed to the view unchanged; of a multipart body (a file upload, which cannot set
+    a header without JavaScript) only the first field, the token, is read.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings, on_reject: ASGIApp, exempt_prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        on_reject: ASGIApp,
+        exempt_prefixes: tuple[str, ...],
+        cookieless_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.settings = settings
         self.on_reject = on_reject
         self.exempt_prefixes = exempt_prefixes
+        # Paths loaded from other sites' pages (the website banner): exempt, and they never set the portal's cookie,
+        # which would be a third-party cookie on every page of the retailer's site.
+        self.cookieless_prefixes = cookieless_prefixes
         self.cookie_name = cookie_names(settings)[1]
 
     def expected_token(self, base: str) -> str:
@@ -230,6 +267,9 @@ class CSRFMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith(self.cookieless_prefixes):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
@@ -273,6 +313,17 @@ class CSRFMiddleware:
                     break
             values = parse_qs(body.decode("latin-1"), max_num_fields=200).get("csrf_token")
             submitted = values[0] if values else None
+        elif submitted is None and headers.get("content-type", "").startswith("multipart/form-data"):
+            body = b""
+            while len(body) < MULTIPART_TOKEN_BYTES:
+                message = await receive()
+                body_messages.append(message)
+                if message["type"] != "http.request":
+                    break
+                body += message.get("body", b"")
+                submitted = first_field_token(headers["content-type"], body)
+                if submitted is not None or not message.get("more_body", False):
+                    break
         if not submitted or not hmac.compare_digest(submitted.encode(), state["csrf_token"].encode()):
             await self.on_reject(scope, receive, send_with_cookie)
             return

@@ -25,6 +25,7 @@ from portal.requests.service import file_request
 from tests.browser.conftest import Inbox, LiveServer, Session, Sessions
 from tests.conftest import TEST_SECRET, TIMEZONE, code_in, make_settings
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
+from tests.incident_factories import notice_sent
 from tests.staff_helpers import code_at, make_staff
 from tests.web.test_contract import (
     CUSTOMER,
@@ -75,6 +76,7 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> str:
             }  # fmt: skip
             incident = record_incident(session, facts=INCIDENT_FACTS, actor="staff:1", now=now)
             save_notice(session, reference=incident, notice=INCIDENT_NOTICE, actor="staff:1", now=now)
+            notice_sent(session, reference=incident, customer=CAMILLE, now=now)  # on /me and /me/notices
         staff: dict[str, Account] = {
             role: make_staff(engine, role=role, store_id=store.id if role == "store" else None) for role in STAFF_ROLES
         }

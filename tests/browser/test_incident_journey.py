@@ -1,6 +1,6 @@
 """Issue 15's breach scenario in a real Chromium: the DPO records an incident, sees the 72-hour deadline, selects the
-customers concerned from a pasted list, writes the notice in both languages, previews it and sends it; the customer
-receives it in English, and a second press sends nothing more.
+customers concerned from a pasted list and from an uploaded file, writes the notice in both languages, previews it
+and sends it; the customer receives it in English, and sees it on their overview and in their notice history.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from portal.db import make_engine, migrate
 from portal.identity import totp
 from tests.browser.conftest import Inbox, Sessions
+from tests.browser.test_sign_in_browser import sign_in_by_code
 from tests.factories import make_customer
 from tests.staff_helpers import make_staff
 
@@ -71,6 +72,15 @@ def test_the_dpo_records_an_incident_and_notifies_a_selection(sessions: Sessions
     expect(page.get_by_test_id("selection-result")).to_contain_text("1 customers found, 1 newly selected")
     expect(page.get_by_test_id("selection-result")).to_contain_text("not.a.customer@example.org")
 
+    # The same customer from an uploaded CSV (multipart, its CSRF token as the first field): found, not added twice.
+    listing = f"\ufeffemail;name\r\n{CUSTOMER};Martin\r\nnobody@example.org;X\r\n".encode()
+    page.locator("#customers_file").set_input_files(
+        files=[{"name": "concerned.csv", "mimeType": "text/csv", "buffer": listing}]
+    )
+    page.locator('form[action$="/select-file"] button[type=submit]').click()
+    expect(page.get_by_test_id("selection-result")).to_contain_text("1 customers found, 0 newly selected")
+    expect(page.get_by_test_id("selection-result")).to_contain_text("line 3, « nobody@example.org »")
+
     for language in ("fr", "en"):
         for part in ("nature", "consequences", "measures", "advice"):
             page.locator(f"#{language}_{part}").fill(f"{part} ({language})")
@@ -89,3 +99,12 @@ def test_the_dpo_records_an_incident_and_notifies_a_selection(sessions: Sessions
     assert "security incident" in email.subject and "advice (en)" in email.text
     expect(page.get_by_test_id("recipient-count")).to_contain_text("1 selected, 1 told")
     dpo.errors.assert_none()
+
+    # The customer, signed in, sees the notice on the overview and reaches the history from it.
+    customer = sessions.open(locale="en-GB")
+    sign_in_by_code(customer, inbox, CUSTOMER)
+    expect(customer.page.get_by_test_id("breach-notice")).to_contain_text("advice (en)")
+    customer.page.get_by_test_id("breach-notice").get_by_role("link").click()
+    customer.page.wait_for_url(customer.url("/me/notices"))
+    expect(customer.page.get_by_test_id("notice-history")).to_contain_text("nature (en)")
+    customer.errors.assert_none()

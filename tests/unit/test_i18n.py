@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel import dates as babel_dates
 from babel.messages.pofile import read_po
 
 from portal import i18n
@@ -39,6 +41,21 @@ def test_times_are_shown_in_europe_paris() -> None:
     with i18n.using_locale("en"):
         assert i18n.format_date(datetime(2025, 12, 31, 23, 30, tzinfo=UTC)) == "1 January 2026"
         assert i18n.format_time(datetime(2026, 7, 1, 12, 0, tzinfo=UTC)) == "14:00"
+
+
+@pytest.mark.parametrize("locale", ["fr", "en"])
+@pytest.mark.parametrize("format", ["short", "medium", "long", "full"])
+def test_times_read_from_the_cache_are_babel_s_own(locale: str, format: str) -> None:
+    # Times of day are formatted once per minute (or second) and locale; across a change to summer time and back,
+    # every format must still be what Babel gives for the instant itself, zone names included.
+    zone = ZoneInfo("Europe/Paris")
+    moments = [datetime(2026, 3, 28, 22, 0, tzinfo=UTC) + timedelta(minutes=7 * n, seconds=n % 60) for n in range(500)]
+    moments += [datetime(2026, 10, 25, 0, 30, tzinfo=UTC) + timedelta(minutes=10 * n) for n in range(20)]
+    with i18n.using_locale(locale):
+        babel_locale = i18n._babel_locale()
+        for moment in moments * 2:  # the second pass reads the cache
+            expected = babel_dates.format_time(moment.astimezone(zone), format=format, locale=babel_locale)
+            assert i18n.format_time(moment, format) == expected
 
 
 def test_french_uses_the_singular_for_zero_and_one() -> None:
@@ -77,6 +94,7 @@ SAME_IN_FRENCH_AND_ENGLISH = frozenset(
         "Date",
         "FORMATS",
         "Incident %(reference)s",
+        "GPC",  # Global Privacy Control, a browser signal named the same in every language
         "Incidents",
         "Message",
         "Page",

@@ -40,6 +40,7 @@ from portal.web.templating import TEMPLATES_DIR, make_environment
 from tests.conftest import BASE_URL, TEST_SECRET, TIMEZONE, Clock, SMTPServer, csrf_from, link_in, make_settings
 from tests.email_samples import EMAIL_SAMPLES
 from tests.factories import add_page_views, add_purchases, make_customer, make_store
+from tests.incident_factories import notice_sent
 from tests.staff_helpers import make_staff, sign_in_staff, submit_password
 from tests.web.helpers import ask_for_link, sign_in_by_code
 
@@ -156,6 +157,7 @@ CSV = "csv"  # a file to download
 JSON = "json"
 CSS = "css"
 LANGUAGE_SWITCH = "language switch"  # a redirect that remembers the language chosen
+SCRIPT = "script"  # JavaScript other sites embed (the website banner): never a portal cookie
 
 CAMILLE = "camille@example.com"
 CAMILLE_NEW_ADDRESS = "camille.new@example.org"
@@ -174,6 +176,7 @@ class World:
     sign_in_token: str = ""  # from the email the visitor walk asks for
     email_change_token: str = ""  # from the email the customer walk asks for
     incident: str = ""  # a breach with its notice written, of which Camille is told
+    banner_path: str = ""  # the website banner's hashed bundle
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,6 +215,7 @@ GET_CONTRACT: dict[str, Visit] = {
     "/me/browsing": Visit(CUSTOMER),
     "/me/consents": Visit(CUSTOMER),
     "/me/processing": Visit(CUSTOMER),
+    "/me/notices": Visit(CUSTOMER),
     "/me/profile": Visit(CUSTOMER),
     "/me/email/confirm": Visit(CUSTOMER, urls=lambda world: [f"/me/email/confirm?token={world.email_change_token}"]),
     "/me/profile/correction/{field}": Visit(
@@ -246,6 +250,7 @@ GET_CONTRACT: dict[str, Visit] = {
     ),
     "/staff/reports": Visit("dpo", forbidden_to="agent"),
     "/staff/reports.csv": Visit("dpo", CSV, forbidden_to="agent"),
+    "/staff/reports/banner": Visit("dpo", forbidden_to="agent"),
     "/staff/audit": Visit("dpo", forbidden_to="agent"),
     "/staff/audit.csv": Visit("dpo", CSV, forbidden_to="agent"),
     "/staff/accounts": Visit("dpo", forbidden_to="agent"),
@@ -263,6 +268,9 @@ GET_CONTRACT: dict[str, Visit] = {
         "dpo", CSV, urls=lambda world: [f"/staff/incidents/{world.incident}/export.csv"], forbidden_to="store"
     ),
     "/staff/retention.csv": Visit("dpo", CSV, forbidden_to="store"),
+    # The website banner, embedded in the retailer's pages.
+    "/consent/v1/banner.js": Visit(VISITOR, SCRIPT),
+    "/consent/v1/banner-{hash}.js": Visit(VISITOR, SCRIPT, urls=lambda world: [world.banner_path]),
     # The retailer's API.
     "/api/openapi.json": Visit(API, JSON, needs_key=False),  # the API's description is public
     "/api/v1/purposes": Visit(API, JSON),
@@ -390,6 +398,10 @@ def _problems(response: Response, visit: Visit, language: str) -> list[str]:
         return [] if response.json() else ["an empty JSON document"]
     if visit.kind == CSS:
         return [] if content_type.startswith("text/css") and "--brand" in response.text else ["not the brand CSS"]
+    if visit.kind == SCRIPT:
+        if not content_type.startswith("text/javascript") or "set-cookie" in response.headers:
+            return [f"not a cookieless script: {content_type}"]
+        return [] if "PortalConsent" in response.text or "banner-" in response.text else ["not the banner"]
     if visit.kind == LANGUAGE_SWITCH:
         code = urlsplit(str(response.url)).path.rsplit("/", 1)[1]
         remembered = f"portal_lang={code}" in response.headers.get("set-cookie", "")
@@ -464,6 +476,7 @@ def world(app: Starlette, engine: Engine, clock: Clock) -> World:
         }
         incident = record_incident(session, facts=INCIDENT_FACTS, actor="staff:1", now=clock())
         save_notice(session, reference=incident, notice=INCIDENT_NOTICE, actor="staff:1", now=clock())
+        notice_sent(session, reference=incident, customer=CAMILLE, now=clock())  # on /me and /me/notices
         _, api_key = create_api_key(
             session,
             secret_key=TEST_SECRET,
@@ -482,6 +495,7 @@ def world(app: Starlette, engine: Engine, clock: Clock) -> World:
         api_key=api_key,
         download_token=link_token(secret, reference=filed["access"], expires_at=clock() + timedelta(days=7)),
         incident=incident,
+        banner_path=app.state.banner.path,
     )
 
 
@@ -606,7 +620,7 @@ def test_every_form_refuses_a_request_without_its_token_and_the_api_without_a_ke
     # (the erasure's confirmation box ticked) without the token.
     assert sign_in_by_code(client, smtp, CAMILLE).status_code == 303
     for route in routes:
-        if route.path.startswith(("/staff", "/api/")):
+        if route.path.startswith(("/staff", "/api/", "/consent/v1/")):
             continue
         for url in _form_urls(route, world):
             for language in LANGUAGES:
@@ -635,6 +649,13 @@ def test_every_form_refuses_a_request_without_its_token_and_the_api_without_a_ke
             problems.append(f"API: POST {url} without a key: {refused.status_code} {refused.headers['content-type']}")
         elif not refused.headers.get("www-authenticate", "").startswith("Bearer"):
             problems.append(f"API: POST {url} without a key: no WWW-Authenticate challenge")
+    for route in routes:  # the website banner's endpoints: no token, but a form from another site is refused
+        if not route.path.startswith("/consent/v1/"):
+            continue
+        for origin in ({}, {"origin": "https://elsewhere.example"}):
+            refused = client.post(route.path, data={"confirm": "yes"}, headers=origin)
+            if (refused.status_code, refused.headers["content-type"]) != (403, "application/json"):
+                problems.append(f"banner: POST {route.path} from {origin or 'no origin'}: {refused.status_code}")
     assert not problems, "\n".join(problems)
     assert _unchanged_rows(engine) == before
     assert client.get("/staff/requests").status_code == 200  # the staff sign-out form was refused too

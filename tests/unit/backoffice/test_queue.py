@@ -149,7 +149,7 @@ def test_filters_by_type_channel_store_assignee_and_due(engine: Engine, clock: C
     assert row.assignee_name == agent.name and row.assignee_id == agent.id
 
 
-def test_search_by_reference_email_or_name_in_part(engine: Engine, clock: Clock) -> None:
+def test_search_by_the_start_of_a_reference_an_email_or_a_name(engine: Engine, clock: Clock) -> None:
     now = clock()
     customer = make_customer(engine, email="Camille.Durand@Example.com", first_name="Camille", last_name="Durand")
     other = make_customer(engine, email="someone@example.com", first_name="Léo", last_name="Bernard")
@@ -162,13 +162,29 @@ def test_search_by_reference_email_or_name_in_part(engine: Engine, clock: Clock)
     assert found.rows[0].masked_email == "C•••••@Example.com"
     assert references(page(engine, clock, q=theirs.lower().replace("-", ""))) == [theirs]
     assert references(page(engine, clock, q="nobody@example.com")) == []
-    # Part of an address, of a name (first and last together, any case), of a reference.
-    assert set(references(page(engine, clock, q="DURAND@exa", status="all"))) == {theirs, closed}
+    # The start of an address, of a last name, of "first last" (any case), of a reference (with or without R-).
+    assert set(references(page(engine, clock, q="camille.DURAND@exa", status="all"))) == {theirs, closed}
+    assert set(references(page(engine, clock, q="durAND", status="all"))) == {theirs, closed}
     assert set(references(page(engine, clock, q="camille durand", status="all"))) == {theirs, closed}
     assert references(page(engine, clock, q=theirs[2:6])) == [theirs]
+    assert references(page(engine, clock, q=theirs[:7].lower())) == [theirs]
+    # The middle of something is not the start of it: each search is one range of an index.
+    assert references(page(engine, clock, q="durand@example.com", status="all")) == []
+    assert references(page(engine, clock, q="bernard", status="all")) != [theirs]
     # What a person types is looked for as it is: LIKE's wildcards match themselves only.
     assert references(page(engine, clock, q="%%%", status="all")) == []
     assert references(page(engine, clock, q="___", status="all")) == []
+
+
+def test_a_search_matching_too_many_customers_lists_some_and_says_so(engine: Engine, clock: Clock) -> None:
+    now = clock()
+    for n in range(queue.SEARCH_CUSTOMERS + 1):
+        customer = make_customer(engine, email=f"martin{n}@example.com", last_name="Martin")
+        file(engine, received_at=now - timedelta(days=1, minutes=n), customer_id=customer.id)
+    found = page(engine, clock, q="martin", size=100)
+    assert found.search_capped and len(found.rows) == queue.SEARCH_CUSTOMERS
+    narrowed = page(engine, clock, q="martin1", size=100)  # martin1, martin10 … martin19
+    assert not narrowed.search_capped and len(narrowed.rows) == 11
 
 
 @pytest.mark.parametrize(

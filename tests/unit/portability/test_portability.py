@@ -116,7 +116,11 @@ def test_the_archive_streams_in_chunks_and_reads_back_whole(engine: Engine, env,
     add_purchases(engine, camille, make_store(engine), 40)
     add_page_views(engine, camille, 2000)
     chunks, progress = build(engine, env, register, settings, camille.id, chunk_bytes=16 * 1024)
-    assert len(chunks) > 2 and all(chunks), "several chunks (zlib releases its output in bursts), none empty"
+    sent = [chunk for chunk in chunks if chunk]
+    assert len(sent) > 2, "several chunks (zlib releases its output in bursts)"
+    # Between them, empty chunks end the slices of a few hundred rows in which the archive is made, so that the web
+    # view can let other requests run (portability/views.py): a slice ends every 500 rows of each file.
+    assert len(chunks) > len(sent) and len(chunks) >= 2 * (2000 // 500)
     assert progress.finished and progress.bytes_out == sum(map(len, chunks))
     archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
     assert archive.testzip() is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from portal.audit import record_audit
 from portal.consent.register import PurposeRegister, load_register
 from portal.db import transaction
+from portal.i18n import using_locale
 from portal.models import (
     AuditEvent,
     ConsentEvent,
@@ -25,10 +28,13 @@ from portal.models import (
     PurchaseTotal,
     RequestEvent,
 )
+from portal.outbox.worker import OutboxWorker
+from portal.retention import summary
 from portal.retention.rules import build_rules
 from portal.retention.service import last_run, preview, retention_overview, run_retention
-from portal.settings import Settings
+from portal.settings import Settings, SettingsError
 from tests.browsing_factories import add_views_at, record_consent
+from tests.conftest import SMTPServer, email_composer, make_settings
 from tests.factories import make_customer, make_store
 from tests.purchase_factories import add_purchase
 
@@ -36,6 +42,7 @@ NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 THIRTEEN_MONTHS_AGO = datetime(2025, 10, 23, 10, tzinfo=UTC)  # browsing_analytics: 13 months from collection
 THREE_YEARS_AGO = datetime(2023, 11, 23, 10, tzinfo=UTC)  # marketing: 3 years from the end of the relationship
+NOTICE = timedelta(days=30)  # PORTAL_INACTIVITY_NOTICE_DAYS: the warning comes this long before anonymisation
 
 
 @pytest.fixture
@@ -49,7 +56,7 @@ def count(engine: Engine, model, *conditions) -> int:  # type: ignore[no-untyped
 
 
 def run(engine: Engine, settings: Settings, register: PurposeRegister, *, now: datetime = NOW, **options):  # type: ignore[no-untyped-def]
-    report = run_retention(engine, now=now, settings=settings, register=register, **options)
+    report = run_retention(engine, now=now, settings=settings, register=register, composer=email_composer(), **options)
     return {o.code: (o.removed, o.held) for o in report.outcomes}, report
 
 
@@ -103,9 +110,12 @@ def test_inactive_customers_are_anonymised_as_an_erasure_would(engine: Engine, s
             session, actor="x", action="signin.succeeded", target=f"customer:{signed_in.id}", now=NOW - timedelta(1)
         )
 
+    warned, _ = run(engine, settings, register, now=NOW - NOTICE)  # the warning, the notice period before
+    assert warned["inactivity_warnings"] == (1, 0) and warned["inactive_customers"] == (0, 0)
     counts, _ = run(engine, settings, register)
 
     assert counts["inactive_customers"] == (1, 1)  # one person anonymised, one purchase kept for accounting
+    assert counts["inactivity_warnings"] == (1, 0)  # at_period, due within the notice period now
     with transaction(engine) as session:
         erased = {c.id for c in session.scalars(select(Customer).where(Customer.erased_at.is_not(None)))}
         tombstone = session.get(Customer, gone.id)
@@ -117,6 +127,146 @@ def test_inactive_customers_are_anonymised_as_an_erasure_would(engine: Engine, s
     assert webhook.payload is not None and webhook.payload["data"]["reason"] == "retention"
     assert restricted.id not in erased and signed_in.id not in erased
     assert count(engine, PurchaseTotal, PurchaseTotal.customer_id == gone.id) == 0
+
+
+# --- The warning before the inactivity rule anonymises anyone ---------------------------------------------------------
+
+
+def warned_at(engine: Engine, customer: Customer) -> datetime | None:
+    with transaction(engine) as session:
+        return session.scalar(select(Customer.inactivity_warned_at).where(Customer.id == customer.id))
+
+
+def erased(engine: Engine, customer: Customer) -> bool:
+    with transaction(engine) as session:
+        return session.scalar(select(Customer.erased_at).where(Customer.id == customer.id)) is not None
+
+
+def warnings(engine: Engine) -> list[OutboxMessage]:
+    with transaction(engine) as session:
+        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "inactivity-warning")))
+
+
+def test_the_warning_comes_the_notice_period_before_and_anonymisation_not_before_it_ends(
+    engine: Engine, settings: Settings, register
+) -> None:
+    store = make_store(engine)
+    customer = make_customer(engine, created_at=datetime(2019, 1, 1, tzinfo=UTC), preferred_language="en")
+    add_purchase(engine, customer, store, at=THREE_YEARS_AGO)  # anonymised from NOW + 1 s: warned from NOW - NOTICE
+
+    early, _ = run(engine, settings, register, now=NOW - NOTICE - SECOND)
+    assert early["inactivity_warnings"] == (0, 0) and warned_at(engine, customer) is None
+    warn_time = NOW - NOTICE + SECOND
+    first, _ = run(engine, settings, register, now=warn_time)
+    assert first["inactivity_warnings"] == (1, 0) and warned_at(engine, customer) == warn_time
+    assert len(warnings(engine)) == 1
+
+    # Past the inactivity period, but warned less than the notice period ago: kept, and not warned twice.
+    kept, _ = run(engine, settings, register, now=warn_time + NOTICE - SECOND)
+    assert kept["inactive_customers"] == (0, 0) and kept["inactivity_warnings"] == (0, 0)
+    assert not erased(engine, customer) and len(warnings(engine)) == 1
+    gone, _ = run(engine, settings, register, now=warn_time + NOTICE)
+    assert gone["inactive_customers"] == (1, 1) and erased(engine, customer)
+    with transaction(engine) as session:
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "customer.inactivity_warned")).one()
+    assert audit.target == f"customer:{customer.id}" and audit.detail == {
+        "anonymised_from": (warn_time + NOTICE).date().isoformat(),
+        "emailed": True,
+    }
+
+
+def test_a_customer_long_past_the_period_but_never_warned_is_warned_first_never_anonymised_unwarned(
+    engine: Engine, settings: Settings, register
+) -> None:
+    customer = make_customer(engine, created_at=datetime(2018, 1, 1, tzinfo=UTC))
+    rules = {rule.code: rule for rule in build_rules(now=NOW, settings=settings, register=register)}
+    with transaction(engine) as session:  # the anonymising rule alone, as if the warning rule had not run
+        assert rules["inactive_customers"].pending(session).count == 0
+        assert rules["inactive_customers"].remove_batch(session, 100).removed == 0
+    assert pending(engine, settings, register)["inactivity_warnings"] == 1
+
+    counts, _ = run(engine, settings, register)
+    assert counts["inactivity_warnings"] == (1, 0) and counts["inactive_customers"] == (0, 0)
+    assert not erased(engine, customer)
+    assert pending(engine, settings, register, now=NOW + NOTICE)["inactive_customers"] == 1
+
+
+def test_a_contact_after_the_warning_keeps_the_account_and_the_next_lapse_is_warned_again(
+    engine: Engine, settings: Settings, register
+) -> None:
+    customer = make_customer(engine, created_at=datetime(2018, 1, 1, tzinfo=UTC))
+    run(engine, settings, register)
+    signed_in_at = NOW + timedelta(days=10)
+    with transaction(engine) as session:
+        record_audit(session, actor="x", action="signin.succeeded", target=f"customer:{customer.id}", now=signed_in_at)
+
+    later, _ = run(engine, settings, register, now=NOW + NOTICE)
+    assert later["inactive_customers"] == (0, 0) and later["inactivity_warnings"] == (0, 0)
+    assert not erased(engine, customer) and warned_at(engine, customer) == NOW
+
+    # Three years after that sign-in the customer lapses again: the old warning does not count, a new one comes.
+    lapse = datetime(2029, 12, 3, 10, tzinfo=UTC)  # signed_in_at + 3 years
+    stale, _ = run(engine, settings, register, now=lapse)
+    assert stale["inactive_customers"] == (0, 0) and stale["inactivity_warnings"] == (1, 0)
+    assert warned_at(engine, customer) == lapse and not erased(engine, customer)
+    assert run(engine, settings, register, now=lapse + NOTICE)[0]["inactive_customers"] == (1, 0)
+
+
+def test_a_customer_without_an_address_is_recorded_as_warned_and_no_email_is_queued(
+    engine: Engine, settings: Settings, register
+) -> None:
+    customer = make_customer(engine, created_at=datetime(2018, 1, 1, tzinfo=UTC))
+    with transaction(engine) as session:  # known by the tills only (loyalty card), no address
+        row = session.get(Customer, customer.id)
+        assert row is not None
+        row.email = row.email_key = None
+    run(engine, settings, register)
+    assert warned_at(engine, customer) == NOW and warnings(engine) == []
+    with transaction(engine) as session:
+        detail = session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "customer.inactivity_warned"))
+        assert [d["emailed"] for d in detail] == [False]
+    assert run(engine, settings, register, now=NOW + NOTICE)[0]["inactive_customers"] == (1, 0)
+
+
+def test_the_notice_period_comes_from_the_settings(engine: Engine, settings: Settings, register) -> None:
+    customer = make_customer(engine, created_at=datetime(2019, 1, 1, tzinfo=UTC))
+    add_purchase(engine, customer, make_store(engine), at=THREE_YEARS_AGO)
+    longer = dataclasses.replace(settings, inactivity_notice_days=60)
+    assert pending(engine, settings, register, now=NOW - timedelta(days=45))["inactivity_warnings"] == 0
+    assert pending(engine, longer, register, now=NOW - timedelta(days=45))["inactivity_warnings"] == 1
+    with pytest.raises(SettingsError):
+        dataclasses.replace(settings, inactivity_notice_days=0).check()
+
+
+def test_the_warning_reaches_the_customer_in_their_language(
+    engine: Engine, database_url: str, register, smtp: SMTPServer
+) -> None:
+    settings = make_settings(database_url, smtp.port)
+    make_customer(engine, email="ines@example.com", first_name="Inès", preferred_language="en",
+                  created_at=datetime(2018, 1, 1, tzinfo=UTC))  # fmt: skip
+    make_customer(engine, email="leo@example.com", first_name="Léo", preferred_language="fr",
+                  created_at=datetime(2018, 1, 1, tzinfo=UTC))  # fmt: skip
+    run(engine, settings, register)
+    asyncio.run(OutboxWorker(engine, settings, clock=lambda: NOW).deliver_due(NOW))
+
+    english, french = smtp.wait_for("ines@example.com"), smtp.wait_for("leo@example.com")
+    assert english.subject == "Your customer account will be anonymised on 23 December 2026"
+    assert "Hello Inès" in english.text and "almost 3 years" in english.text
+    assert f"{settings.base_url}/signin" in english.text and "kept for accounting" in english.text
+    assert "sera anonymisé le 23 décembre 2026" in french.subject and "près de 3 ans" in french.text
+
+
+def test_a_dry_run_reports_the_warnings_and_the_anonymisations(engine: Engine, settings: Settings, register) -> None:
+    make_customer(engine, created_at=datetime(2018, 1, 1, tzinfo=UTC))  # to warn
+    warned = make_customer(engine, created_at=datetime(2018, 1, 1, tzinfo=UTC))
+    with transaction(engine) as session:
+        session.get(Customer, warned.id).inactivity_warned_at = NOW - NOTICE  # type: ignore[union-attr]
+    rules = build_rules(now=NOW, settings=settings, register=register)
+    with transaction(engine) as session, using_locale("en"):
+        lines = summary.dry_run_lines(rules, preview(session, rules=rules))
+    assert any(line.startswith("inactivity_warnings (30 days before): 1 customers to warn") for line in lines)
+    assert any(line.startswith("inactive_customers (3 years): 1,") for line in lines)
+    assert count(engine, Customer, Customer.erased_at.is_not(None)) == 0 and warnings(engine) == []
 
 
 # --- Invoices: kept 10 years from the close of their financial year --------------------------------------------------
@@ -168,6 +318,43 @@ def test_proof_of_a_withdrawn_consent_goes_after_the_purposes_period(
     assert sorted(left) == sorted(
         [(customer.id, "sms_offers"), (other.id, "email_newsletter"), (other.id, "email_newsletter")]
     )
+
+
+def _visitor_answer(engine: Engine, *, purpose: str, at: datetime, customer: Customer | None = None) -> None:
+    with transaction(engine) as session:
+        session.add(
+            ConsentEvent(
+                customer_id=customer.id if customer else None,
+                visitor_id="7f0c2a9e-5b1d-4c3e-9a8f-0123456789ab",
+                purpose=purpose,
+                granted=True,
+                occurred_at=at,
+                channel="website",
+                actor="visitor",
+                policy_version="2026-01",
+                banner_version="b1",
+            )
+        )
+
+
+def test_website_answers_never_linked_go_six_months_and_the_purposes_period_after_the_answer(
+    engine: Engine, settings: Settings, register
+) -> None:
+    lapse = timedelta(days=182)  # the banner asks again after 6 months (banner/bundle.py REMEMBER_DAYS)
+    _visitor_answer(engine, purpose="browsing_analytics", at=THIRTEEN_MONTHS_AGO - lapse - SECOND)  # due
+    _visitor_answer(engine, purpose="browsing_analytics", at=THIRTEEN_MONTHS_AGO - lapse)  # at the limit: kept
+    _visitor_answer(engine, purpose="personalised_offers", at=THIRTEEN_MONTHS_AGO - lapse - SECOND)  # 3 years: kept
+    linked = active_customer(engine)
+    _visitor_answer(engine, purpose="browsing_analytics", at=datetime(2020, 1, 1, tzinfo=UTC), customer=linked)
+
+    assert pending(engine, settings, register)["website_answers"] == 1
+    counts, _ = run(engine, settings, register)
+
+    assert counts["website_answers"] == (1, 0)
+    assert count(engine, ConsentEvent, ConsentEvent.customer_id.is_(None)) == 2
+    # A linked visitor's answers are the customer's proof: the consent proof rule, not this one, decides.
+    assert count(engine, ConsentEvent, ConsentEvent.customer_id == linked.id) == 1
+    assert run(engine, settings, register)[0]["website_answers"] == (0, 0)
 
 
 # --- Closed requests, sent messages, sign-in records ----------------------------------------------------------------
@@ -285,3 +472,18 @@ def test_the_overview_shows_the_last_run_and_the_next(engine: Engine, settings: 
     assert views.rule.sources == ("browsing_analytics",) and views.rule.periods == ((13, "months"),)
     assert views.last_removed == 2 and views.next_run.count == 1
     assert overview.last_run is not None and overview.last_run.occurred_at == NOW
+
+
+def test_portal_retention_warns_from_the_command_line_and_its_dry_run_says_so(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from portal.cli import main
+
+    make_customer(engine, created_at=datetime(2018, 1, 1, tzinfo=UTC))
+    monkeypatch.setenv("PORTAL_DATABASE_URL", database_url)
+    assert main(["retention", "--dry-run", "--lang", "en"]) == 0
+    assert "inactivity_warnings (30 days before): 1 customers to warn" in capsys.readouterr().out
+    assert main(["retention", "--lang", "en"]) == 0
+    printed = capsys.readouterr().out
+    assert "inactivity_warnings: 1 customers warned" in printed and "inactive_customers: 0 removed" in printed
+    assert len(warnings(engine)) == 1

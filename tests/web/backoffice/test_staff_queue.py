@@ -116,10 +116,10 @@ def test_filters_stay_in_the_url_and_htmx_gets_the_results_only(
     assert fragment.headers["vary"] == "HX-Request"
 
 
-def test_search_by_reference_email_or_part_of_them(
+def test_search_by_reference_email_or_the_start_of_them(
     client: TestClient, engine: Engine, clock: Clock, agent: Account
 ) -> None:
-    customer = make_customer(engine, email="lea.martin@example.com")
+    customer = make_customer(engine, email="lea.martin@example.com", last_name="Martin")
     theirs = file(engine, received_at=clock() - timedelta(days=2), customer_id=customer.id)
     other = file(engine, received_at=clock() - timedelta(days=2))
     signed_in(client, clock, agent)

@@ -13,7 +13,7 @@ from portal.consent.register import load_register
 from portal.retention.service import run_retention
 from portal.settings import Settings
 from tests.browsing_factories import add_views_at
-from tests.conftest import Clock
+from tests.conftest import Clock, email_composer
 from tests.factories import make_customer, make_store
 from tests.staff_helpers import make_staff, sign_in_staff
 
@@ -37,7 +37,8 @@ def test_the_dpo_sees_each_rule_the_last_run_and_the_next(
 ) -> None:
     customer = make_customer(engine)
     add_views_at(engine, customer, [clock() - timedelta(days=500), clock() - timedelta(days=450)])
-    run_retention(engine, now=clock(), settings=settings, register=load_register(settings.purposes_file))
+    register = load_register(settings.purposes_file)
+    run_retention(engine, now=clock(), settings=settings, register=register, composer=email_composer())
     add_views_at(engine, customer, [clock() - timedelta(days=420)])
     _sign_in(client, engine, clock, "dpo")
 
