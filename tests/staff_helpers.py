@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import time
 from datetime import UTC, datetime, timedelta
 
 import pyotp
@@ -67,6 +68,21 @@ def make_staff(
 
 def code_at(secret: str, moment: datetime) -> str:
     return pyotp.TOTP(secret, interval=totp.STEP_SECONDS).at(moment)
+
+
+_USED_STEPS: dict[str, int] = {}
+
+
+def fresh_code(secret: str) -> str:
+    """A code of a time step this process has not used yet for `secret`: the portal takes each step once (a code
+    replayed in the same 30 s is refused), so a second sign-in of the same account needs the next step's code."""
+    while True:
+        current = totp.step_at(datetime.now(UTC))
+        step = max(current, _USED_STEPS.get(secret, current - 1) + 1)
+        if step <= current + totp.DRIFT_STEPS:  # within the drift the portal accepts
+            _USED_STEPS[secret] = step
+            return pyotp.TOTP(secret, interval=totp.STEP_SECONDS).generate_otp(step)
+        time.sleep(0.5)
 
 
 def submit_password(client: TestClient, email: str, password: str, **headers: str):  # type: ignore[no-untyped-def]

@@ -259,12 +259,22 @@ def _starts_with(key: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
     return and_(key >= prefix, key < prefix + LAST_CHARACTER)
 
 
-def _reference_prefix(q: str) -> str | None:
-    """The start of a reference that `q` can be (R-7K2Q-9…, 7k2q9, r7K2…), or None when it cannot be one."""
-    cleaned = q.upper().replace("-", "").replace(" ", "").removeprefix("R").translate(str.maketrans("OIL", "011"))
-    if len(cleaned) < SEARCH_MIN_LENGTH or len(cleaned) > 8 or any(c not in REFERENCE_ALPHABET for c in cleaned):
-        return None
-    return "R-" + cleaned[:4] + (f"-{cleaned[4:]}" if len(cleaned) > 4 else "")
+def _reference_prefixes(q: str) -> list[str]:
+    """The starts of a reference that `q` can be (R-7K2Q-9…, 7k2q9, r7K2…); none when it cannot be one. A leading
+    R without its dash may be the R of "R-" or the reference's own first character (R-RN6C-…): both are tried."""
+    typed = q.upper().replace(" ", "")
+    if typed.startswith("R-"):
+        bodies = [typed[2:]]
+    elif typed.startswith("R"):
+        bodies = [typed[1:], typed]
+    else:
+        bodies = [typed]
+    prefixes = []
+    for body in bodies:
+        cleaned = body.replace("-", "").translate(str.maketrans("OIL", "011"))
+        if SEARCH_MIN_LENGTH <= len(cleaned) <= 8 and all(c in REFERENCE_ALPHABET for c in cleaned):
+            prefixes.append("R-" + cleaned[:4] + (f"-{cleaned[4:]}" if len(cleaned) > 4 else ""))
+    return prefixes
 
 
 def matching_customers(session: Session, q: str) -> tuple[list[int], bool]:
@@ -293,9 +303,7 @@ def _search(q: str, customers: Sequence[int]) -> ColumnElement[bool]:
     if reference:  # a whole reference: the unique index answers at once
         return col(PrivacyRequest.reference) == reference
     terms = [PrivacyRequest.customer_id.in_(customers)] if customers else []
-    prefix = _reference_prefix(q)
-    if prefix:
-        terms.append(_starts_with(SEARCH_REFERENCE, prefix))
+    terms.extend(_starts_with(SEARCH_REFERENCE, prefix) for prefix in _reference_prefixes(q))
     return or_(*terms) if terms else false()
 
 
@@ -406,7 +414,7 @@ def queue_page(
     capped = False
     if filters.q and not normalise_reference(filters.q):
         customers, capped = matching_customers(session, filters.q)
-        if not customers and not _reference_prefix(filters.q):
+        if not customers and not _reference_prefixes(filters.q):
             return QueuePage(rows=[], next_cursor=None)  # nothing can match
     page_ids = page_statement(
         filters, staff_id=staff_id, now=now, after=after, page_size=page_size, timezone=timezone, customers=customers

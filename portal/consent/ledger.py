@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     BindParameter,
     Connection,
     ScalarSelect,
@@ -109,14 +110,9 @@ _LATEST_OF = ConsentEvent.__table__.alias("latest_of")
 _FIRST_GRANT = ConsentEvent.__table__.alias("first_grant")
 
 
-def _current_state_statement() -> Select:
-    """Each purpose the customer answered, with its latest event and its first grant: O(purposes) index seeks.
-
-    The purposes answered are walked by a recursive "next purpose after this one" (a loose index scan, which neither
-    engine does by itself), each purpose's latest event is one seek backwards on ix_consent_event_customer_purpose,
-    its first grant one seek on ix_consent_event_first_granted. No event is read that is not shown, however long the
-    ledger (tests/unit/consent/test_consent_state.py proves the plans on both engines).
-    """
+def _answered_purposes() -> CTE:
+    """The purposes the customer (`customer_id`) answered, walked by a recursive "next purpose after this one" (a
+    loose index scan, which neither engine does by itself): one seek per purpose, whatever the ledger's length."""
     first = (
         select(_ANSWERED_PURPOSE.c.purpose)
         .where(_ANSWERED_PURPOSE.c.customer_id == _CUSTOMER_ID)
@@ -132,7 +128,18 @@ def _current_state_statement() -> Select:
         .limit(1)
         .scalar_subquery()
     )
-    answered = answered.union_all(select(following).where(answered.c.purpose.is_not(None)))
+    return answered.union_all(select(following).where(answered.c.purpose.is_not(None)))
+
+
+def _current_state_statement() -> Select:
+    """Each purpose the customer answered, with its latest event and its first grant: O(purposes) index seeks.
+
+    The purposes answered come from `_answered_purposes`; each purpose's latest event is one seek backwards on
+    ix_consent_event_customer_purpose,
+    its first grant one seek on ix_consent_event_first_granted. No event is read that is not shown, however long the
+    ledger (tests/unit/consent/test_consent_state.py proves the plans on both engines).
+    """
+    answered = _answered_purposes()
     latest_id = (
         select(_LATEST_OF.c.id)
         .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
@@ -161,9 +168,21 @@ _CURRENT_STATE = _current_state_statement()
 
 def granted_purposes_count() -> ScalarSelect[int]:
     """How many purposes the customer (bind parameter `customer_id`) consents to now, as a scalar subquery another
-    statement can embed (the overview): the same O(purposes) seeks as `current_consents`."""
-    state = _CURRENT_STATE.subquery("current_state")
-    return select(func.count()).select_from(state).where(state.c.granted == true()).scalar_subquery()
+    statement can embed (the overview): per purpose answered, one backward seek for its latest event."""
+    answered = _answered_purposes()
+    latest_granted = (
+        select(_LATEST_OF.c.granted)
+        .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
+        .order_by(_LATEST_OF.c.occurred_at.desc(), _LATEST_OF.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(func.count())
+        .select_from(answered)
+        .where(answered.c.purpose.is_not(None), latest_granted == true())
+        .scalar_subquery()
+    )
 
 
 # What one event proves: when, which purpose, which way, how, by whom, under which wording.

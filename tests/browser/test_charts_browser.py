@@ -20,7 +20,7 @@ from tests.browser.test_sign_in_browser import sign_in_by_code
 from tests.browsing_factories import record_consent
 from tests.conftest import TIMEZONE
 from tests.factories import add_purchases, make_customer, make_store
-from tests.staff_helpers import code_at, make_staff
+from tests.staff_helpers import fresh_code, make_staff
 from tests.unit.backoffice.test_queue import file
 
 pytestmark = pytest.mark.browser
@@ -116,7 +116,7 @@ def _sign_in_dpo(session: Session) -> None:
     page.locator("#password").fill(password)
     page.locator('form[action="/staff/sign-in"] button[type=submit]').click()
     page.wait_for_url(re.compile(r"/staff/sign-in/code"))
-    page.locator("#code").fill(code_at(secret, datetime.now(UTC)))
+    page.locator("#code").fill(fresh_code(secret))
     page.locator('form[action="/staff/sign-in/code"] button[type=submit]').click()
     page.wait_for_url(re.compile(r"/staff(/requests)?$"))
 

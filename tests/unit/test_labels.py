@@ -20,7 +20,7 @@ VOCABULARIES = {
     "request statuses": (labels.REQUEST_STATUSES, request_models.REQUEST_STATUSES),
     "request statuses, staff": (labels.STAFF_REQUEST_STATUSES, queue.STATUS_CHOICES),
     "request channels": (labels.REQUEST_CHANNELS, queue.CHANNELS),
-    "consent channels": (labels.CONSENT_CHANNELS, ledger.CHANNELS),
+    "consent channels": (labels.CONSENT_CHANNELS, (*ledger.CHANNELS, ledger.WEBSITE)),
     "purchase channels": (labels.PURCHASE_CHANNELS, purchases.CHANNELS),
     "legal bases": (labels.LEGAL_BASES, register.LEGAL_BASES),
     "staff roles": (labels.STAFF_ROLES, models.STAFF_ROLES),

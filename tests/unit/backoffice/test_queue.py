@@ -31,7 +31,7 @@ def file(engine: Engine, *, received_at: datetime, customer_id: int | None = Non
         )
         if changes:
             session.execute(update(PrivacyRequest).where(PrivacyRequest.id == filed.id).values(**changes))
-        return filed.reference
+        return str(changes.get("reference", filed.reference))
 
 
 def page(engine: Engine, clock: Clock, staff_id: int | None = None, after: str | None = None, size: int = 25, **query):
@@ -168,6 +168,10 @@ def test_search_by_the_start_of_a_reference_an_email_or_a_name(engine: Engine, c
     assert set(references(page(engine, clock, q="camille durand", status="all"))) == {theirs, closed}
     assert references(page(engine, clock, q=theirs[2:6])) == [theirs]
     assert references(page(engine, clock, q=theirs[:7].lower())) == [theirs]
+    # A reference whose own first character is R, typed without "R-": the R is not taken for the prefix's.
+    r_first = file(engine, received_at=now - timedelta(days=2), customer_id=other.id, reference="R-RN6C-NX91")
+    assert references(page(engine, clock, q="RN6C")) == [r_first]
+    assert references(page(engine, clock, q="rrn6cn")) == [r_first]
     # The middle of something is not the start of it: each search is one range of an index.
     assert references(page(engine, clock, q="durand@example.com", status="all")) == []
     assert references(page(engine, clock, q="bernard", status="all")) != [theirs]
