@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlmodel import Session
 
 from portal.audit import record_audit
@@ -66,6 +66,10 @@ def _queue_rectified_event(session: Session, *, customer: Customer, fields: list
     )
 
 
+# One prebuilt Core insert for all of a correction's changed fields (issue 17): no ORM object and flush per field.
+_INSERT_CHANGE = insert(ProfileChange.__table__)
+
+
 def apply_changes(
     session: Session,
     customer: Customer,
@@ -76,20 +80,24 @@ def apply_changes(
     now: datetime,
     request_id: str | None,
 ) -> None:
-    for field, (old, new) in changes.items():
+    for field, (_old, new) in changes.items():
         setattr(customer, field, new)
-        session.add(
-            ProfileChange(
-                customer_id=customer.id,
-                field=field,
-                old_value=None if old is None else str(old),
-                new_value=None if new is None else str(new),
-                changed_at=now,
-                actor=actor,
-                channel=channel,
-            )
-        )
     customer.updated_at = now
+    session.connection().execute(
+        _INSERT_CHANGE,
+        [
+            {
+                "customer_id": customer.id,
+                "field": field,
+                "old_value": None if old is None else str(old),
+                "new_value": None if new is None else str(new),
+                "changed_at": now,
+                "actor": actor,
+                "channel": channel,
+            }
+            for field, (old, new) in changes.items()
+        ],
+    )
     record_audit(
         session,
         actor=actor,
