@@ -11,14 +11,21 @@ Scenarios:
   toggle-plain      the same form without htmx: answered with a 303 back to the purpose
   browsing-1        POST /api/v1/browsing-events, one event of the heavy customer (who consents to browsing)
   browsing-100      the same with batches of 100 events (events/s = requests/s x 100)
+  browsing-100x100  batches of 100 events for 100 different customers (as a web shop sends them)
+
+The write scenarios (toggles, browsing) are compared with a bare endpoint that also writes and commits the same
+number of rows in one SQLite transaction (baseline_json_app.py, `rows=`): the toggle 3 (consent event, audit
+event, webhook), one event 4 (page view, its day's and its customer's counts, the batch's audit event), a batch of
+100 for one customer 103, for 100 customers 301.
 
 Follows the method of bench/README.md like bench/pages.py: the portal and the bare endpoints (baseline_json_app.py)
 run with identical uvicorn flags; per scenario, rounds alternate bare/portal and the result is the median of the
 per-round ratios; latency apart at 1 and 4 connections. wrk sends the POSTs through Lua scripts. The toggle runs
 through signed-in sessions of many demo customers (one customer clicking thousands of times a minute is no real
-load, and the htmx answer re-renders the customer's whole consent history): each wrk thread takes its own
-customers in turn, every request flips the answer the customer's previous request left, and the script counts in
-the database how many requests recorded a change. Not a test: it prints figures. See bench/README.md.
+load; and before issue 17 the htmx answer carried the customer's whole consent history, now only its new entry):
+each wrk thread takes its own customers in turn, every request flips the answer the customer's previous request
+left, and the script counts in the database how many requests recorded a change. Not a test: it prints figures.
+See bench/README.md.
 """
 
 from __future__ import annotations
@@ -66,7 +73,18 @@ TOGGLE_PURPOSE = "email_newsletter"
 TOGGLE_PATH = "/me/consents"
 BATCH = 100
 ALL_SCOPES = ("consents:read", "consents:write", "browsing:write")
-SCENARIO_NAMES = ("consents-get", "consents-lookup", "toggle-htmx", "toggle-plain", "browsing-1", "browsing-100")
+SCENARIO_NAMES = (
+    "consents-get",
+    "consents-lookup",
+    "toggle-htmx",
+    "toggle-plain",
+    "browsing-1",
+    "browsing-100",
+    "browsing-100x100",
+)
+# Rows one request writes, for the bare "one SQLite commit of the same rows" (bench/baseline_json_app.py).
+TOGGLE_ROWS = 3  # consent event, audit event, consent.changed webhook
+BROWSING_ROWS = {"browsing-1": 4, "browsing-100": 103, "browsing-100x100": 301}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +99,7 @@ class Options:
     latency_duration: float
     customers: int
     json_path: Path | None
+    database_url: str | None = None
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -95,6 +114,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--latency-duration", type=float, default=2.0, help="seconds per latency run (2)")
     parser.add_argument("--customers", type=int, default=300, help="signed-in demo customers for the toggle (300)")
     parser.add_argument("--quick", action="store_true", help="smoke check: 2 rounds of 2 s, 1 latency run")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an EMPTY database to fill with the demo instead of a temporary SQLite file (e.g. PostgreSQL)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the raw figures to PATH as JSON")
     args = parser.parse_args(argv)
     if args.quick:  # shorter defaults; options given explicitly still win
@@ -125,6 +149,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         latency_duration=args.latency_duration,
         customers=args.customers,
         json_path=args.json,
+        database_url=args.database_url,
     )
 
 
@@ -148,6 +173,8 @@ class BenchData:
     heavy_id: int = 0
     heavy_ref: str = ""
     signed_in: list[SignedIn] = dataclasses.field(default_factory=list)
+    browsing_refs: list[str] = dataclasses.field(default_factory=list)  # 100 customers consenting to browsing
+    browsing_ids: list[int] = dataclasses.field(default_factory=list)
 
     def engine(self):  # type: ignore[no-untyped-def]
         from portal.db import make_engine
@@ -188,10 +215,38 @@ class BenchData:
                     # The token the consent page puts in its forms (CSRFMiddleware: keyed hash of the session id).
                     token = keyed_hash(settings.secret_key, "csrf", raw_id)
                     self.signed_in.append(SignedIn(customer_id, cookie, token))
+            self._consent_to_browsing(engine, settings, BATCH)
         finally:
             engine.dispose()
         if len(self.signed_in) < customers:
             raise BenchError(f"the demo holds {len(self.signed_in)} customers, fewer than --customers {customers}")
+
+    def _consent_to_browsing(self, engine, settings, count: int) -> None:  # type: ignore[no-untyped-def]
+        """`count` customers with a retailer id who consent to browsing analytics (given now where they did not)."""
+        from sqlalchemy import select
+
+        from portal.consent import ledger
+        from portal.consent.register import load_register
+        from portal.db import transaction
+        from portal.models import Customer, utcnow
+
+        register = load_register(settings.purposes_file)
+        with transaction(engine) as session:
+            rows = session.execute(
+                select(Customer.id, Customer.retailer_ref)
+                .where(Customer.erased_at.is_(None), Customer.retailer_ref.is_not(None))  # type: ignore[union-attr]
+                .order_by(Customer.id.desc())  # type: ignore[union-attr]
+                .limit(count)
+            ).all()
+            for customer_id, _ref in rows:
+                ledger.record_consent(
+                    session, register=register, customer_id=customer_id, purpose=ledger.BROWSING_PURPOSE,
+                    granted=True, channel="web", actor="bench", now=utcnow() - timedelta(days=1), locale="fr",
+                )  # fmt: skip
+        self.browsing_ids = [row[0] for row in rows]
+        self.browsing_refs = [row[1] for row in rows]
+        if len(self.browsing_refs) < count:
+            raise BenchError(f"the demo holds {len(self.browsing_refs)} customers with a retailer id, not {count}")
 
     def granted(self) -> dict[int, bool]:
         """Each signed-in customer's current answer for the toggled purpose."""
@@ -217,6 +272,8 @@ class BenchData:
 
         if what == "consent_events":
             statement = select(func.count()).select_from(ConsentEvent).where(ConsentEvent.purpose == TOGGLE_PURPOSE)
+        elif what == "page_views_many":
+            statement = select(func.count()).select_from(PageView).where(PageView.customer_id.in_(self.browsing_ids))  # type: ignore[attr-defined]
         else:
             statement = select(func.count()).select_from(PageView).where(PageView.customer_id == self.heavy_id)
         engine = self.engine()
@@ -350,7 +407,7 @@ def _bare_target(
     status, _headers, answer = http_request(
         "POST" if body is not None else "GET", baseline.base_url + path, body=body, headers={**headers, **extra}
     )
-    expected = 303 if path == "/form" else 200
+    expected = 303 if path.startswith("/form") and "bytes=" not in path else 200
     _check(status == expected, scenario, f"the bare endpoint answered {status} for {path}: {answer[:200]!r}")
     return Target("bare", baseline.base_url + path, {}, script, min_bytes=0.9 * len(answer)), len(answer)
 
@@ -400,7 +457,7 @@ def toggle_once(portal: Server, data: BenchData, who: SignedIn, *, htmx: bool, s
         _check(status == 200, scenario, f"answered {status}, expected the purpose's row (200)")
         expected = "withdrawn" if granted else "granted"
         _check(f'data-state="{expected}"'.encode() in answer, scenario, f"the row does not show {expected}")
-        _check(b"hx-swap-oob" in answer, scenario, "no out-of-band history in the answer")
+        _check(b"hx-swap-oob" in answer, scenario, "no out-of-band confirmation or history entry in the answer")
     else:
         location = answer_headers.get("location", "")
         _check(status == 303, scenario, f"answered {status}, expected 303")
@@ -415,7 +472,7 @@ def plan_toggle(name: str, portal: Server, baseline: Server, data: BenchData, tm
     status, _h, page = http_request("GET", portal.base_url + TOGGLE_PATH, headers={"Cookie": first.cookie})
     _check(status == 200, name, f"GET {TOGGLE_PATH} answered {status} (the session cookie refused?)")
     _check(f'value="{first.csrf_token}"'.encode() in page, name, "the consent page's CSRF token is not the expected")
-    # The row's answer carries the customer's whole history: its size differs from one customer to the next.
+    # The row's answer carries the history's new entry (the whole history before issue 17): sizes differ a little.
     checked = [toggle_once(portal, data, who, htmx=htmx, scenario=name) for who in data.signed_in[:TOGGLE_CHECKS]]
     sizes = sorted(len(answer) for _form, answer in checked)
     size = sizes[len(sizes) // 2]
@@ -429,12 +486,12 @@ def plan_toggle(name: str, portal: Server, baseline: Server, data: BenchData, tm
 
     # Half the smallest checked answer: less is not the row (a 303 to /signin counts as a success for wrk).
     portal_target = Target("api", portal.base_url + TOGGLE_PATH, {}, script_for(TOGGLE_PATH), 0.5 * sizes[0])
-    bare_path = f"/form?bytes={max(1_000, size)}" if htmx else "/form"
+    bare_path = f"/form?bytes={max(1_000, size)}&rows={TOGGLE_ROWS}" if htmx else f"/form?rows={TOGGLE_ROWS}"
     form_type = {"Content-Type": "application/x-www-form-urlencoded"}
     bare, bare_size = _bare_target(
         name, baseline, bare_path, checked[0][0].encode(), script_for(bare_path), **form_type
     )
-    label = f"POST {TOGGLE_PATH} " + ("htmx (row + history)" if htmx else "plain (303)")
+    label = f"POST {TOGGLE_PATH} " + ("htmx (row + new entry)" if htmx else "plain (303)")
     note = f"{len(data.signed_in)} customers"
     if htmx:
         note += f"; answers {sizes[0]:,}–{sizes[-1]:,} B for {len(sizes)} customers checked"
@@ -444,11 +501,12 @@ def plan_toggle(name: str, portal: Server, baseline: Server, data: BenchData, tm
     )  # fmt: skip
 
 
-def browsing_body(data: BenchData, events: int, newest: datetime) -> str:
-    """`events` distinct page views of the heavy customer, one minute apart, the newest an hour before the run."""
+def browsing_body(data: BenchData, events: int, newest: datetime, *, many: bool = False) -> str:
+    """`events` distinct page views, one minute apart, the newest an hour before the run: of the heavy customer, or
+    (`many`) one for each of the 100 customers consenting to browsing."""
     items = [
         {
-            "customer_id": data.heavy_ref,
+            "customer_id": data.browsing_refs[n % len(data.browsing_refs)] if many else data.heavy_ref,
             "url": f"https://www.maison-aubepine.example/produits/{1000 + n}?ref=bench",
             "title": f"Produit {1000 + n} · Maison Aubépine",
             "viewed_at": (newest - timedelta(minutes=n)).isoformat(),
@@ -460,26 +518,30 @@ def browsing_body(data: BenchData, events: int, newest: datetime) -> str:
 
 def plan_browsing(name: str, portal: Server, baseline: Server, data: BenchData, tmp: Path) -> Plan:
     events = 1 if name == "browsing-1" else BATCH
-    body = browsing_body(data, events, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1))
+    many = name == "browsing-100x100"
+    counts = "page_views_many" if many else "page_views"
+    body = browsing_body(data, events, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1), many=many)
     path = "/api/v1/browsing-events"
     auth = {"Authorization": f"Bearer {data.api_key}"}
-    before = data.count("page_views")
+    before = data.count(counts)
     status, _h, answer = http_request(
         "POST", portal.base_url + path, body=body.encode(), headers={**auth, "Content-Type": "application/json"}
     )
     result = _json_body(name, status, answer)
     _check(result.get("received") == events, name, f"received {result.get('received')}, sent {events}")
     _check(result.get("kept") == events, name, f"kept {result.get('kept')} of {events}: {result}")
-    _check(data.count("page_views") == before + events, name, "the page views are not in the database")
+    _check(data.count(counts) == before + events, name, "the page views are not in the database")
 
     def script(_threads: int) -> Path:
         return static_post_script(tmp / f"{name}.lua", body)
 
     portal_target = Target("api", portal.base_url + path, auth, script, min_bytes=0.9 * len(answer))
-    bare, bare_size = _bare_target(name, baseline, f"/json?bytes={len(answer)}", body.encode(), script)
+    bare_path = f"/json?bytes={len(answer)}&rows={BROWSING_ROWS[name]}"
+    bare, bare_size = _bare_target(name, baseline, bare_path, body.encode(), script)
+    label = f"POST {path} x{events}" + (" (100 customers)" if many else "")
     return Plan(
-        name, f"POST {path} x{events}", "POST", path, len(answer), bare_size, portal_target, bare,
-        events=events, counts="page_views", writes_per_request=events,
+        name, label, "POST", path, len(answer), bare_size, portal_target, bare,
+        events=events, counts=counts, writes_per_request=events,
         note=f"kept {result['kept']}, dropped {result['dropped']} ({len(body):,} B sent)",
     )  # fmt: skip
 
@@ -491,6 +553,7 @@ PLANNERS: dict[str, Callable[[str, Server, Server, BenchData, Path], Plan]] = {
     "toggle-plain": plan_toggle,
     "browsing-1": plan_browsing,
     "browsing-100": plan_browsing,
+    "browsing-100x100": plan_browsing,
 }
 
 
@@ -722,7 +785,7 @@ def run(options: Options) -> int:
     loads = {"before": print_machine(wrk)}
     with tempfile.TemporaryDirectory(prefix="portal-bench-api-") as tmp:
         tmp_dir = Path(tmp)
-        database_url = f"sqlite:///{tmp_dir / 'demo.sqlite3'}"
+        database_url = options.database_url or f"sqlite:///{tmp_dir / 'demo.sqlite3'}"
         print("Preparing a fresh demo database…", flush=True)
         print("  " + prepare_database(database_url), flush=True)
         portal_port, baseline_port = free_port(), free_port()
@@ -736,6 +799,7 @@ def run(options: Options) -> int:
         )
         child_env = {**os.environ, **portal_env}
         baseline_env = {key: value for key, value in os.environ.items() if not key.startswith("PORTAL_")}
+        baseline_env["BENCH_BASELINE_DB"] = str(tmp_dir / "bare-commit.db")
         portal_command = uvicorn_command("portal.app:create_app", portal_port, factory=True, app_dir=PROJECT_ROOT)
         baseline_command = uvicorn_command("baseline_json_app:app", baseline_port, app_dir=BENCH_DIR)
         with (

@@ -7,6 +7,12 @@ Each answers with a body of about the size of the portal response it is compared
     POST /form?bytes=N   reads a url-encoded form (csrf_token, purpose, action) and answers with the bare HTML page
                          of `baseline_app.py` of N bytes (the htmx toggle's fragment); without `bytes`, a 303
 
+Both POSTs take `rows=K`: before answering, they write K rows in one SQLite transaction and commit it (the bare
+"one SQLite commit of the same rows" a portal write is compared with): one executemany INSERT of K rows of the
+size of the portal's (a JSON detail, a time, two short codes) into an indexed table, through the standard library's
+sqlite3 on the event loop, with the portal's pragmas (WAL, synchronous=NORMAL) on a file in
+$BENCH_BASELINE_DB (a temporary file by default).
+
     uvicorn --app-dir bench baseline_json_app:app
 """
 
@@ -14,6 +20,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import sqlite3
+import tempfile
+import time
 from typing import Any
 
 from baseline_app import build_context, environment
@@ -41,6 +51,45 @@ def json_data(target_bytes: int) -> dict[str, Any]:
     return data
 
 
+MAX_ROWS = 10_000
+_ROW_DETAIL = json.dumps({"purpose": "email_newsletter", "channel": "web", "url": "https://shop.example/p/1000"})
+
+
+@functools.cache
+def _database() -> sqlite3.Connection:
+    path = os.environ.get("BENCH_BASELINE_DB") or os.path.join(tempfile.mkdtemp(prefix="bare-commit-"), "bare.db")
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS written (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, "
+        "occurred_at TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT)"
+    )
+    connection.execute("CREATE INDEX IF NOT EXISTS ix_written_customer ON written (customer_id, occurred_at, id)")
+    return connection
+
+
+def _rows(request: Request) -> int:
+    raw = request.query_params.get("rows", "0")
+    if not raw.isdigit() or int(raw) > MAX_ROWS:
+        raise ValueError(f"rows must be between 0 and {MAX_ROWS}")
+    return int(raw)
+
+
+def commit_rows(count: int) -> None:
+    """`count` rows written and committed in one transaction (nothing when 0)."""
+    if not count:
+        return
+    connection = _database()
+    moment = time.strftime("%Y-%m-%d %H:%M:%S")
+    connection.execute("BEGIN")
+    connection.executemany(
+        "INSERT INTO written (customer_id, occurred_at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)",
+        [(n, moment, "consent.granted", "customer:1", _ROW_DETAIL) for n in range(count)],
+    )
+    connection.execute("COMMIT")
+
+
 def _size(request: Request) -> int | None:
     raw = request.query_params.get("bytes")
     if raw is None:
@@ -64,17 +113,22 @@ async def json_endpoint(request: Request) -> Response:
             return PlainTextResponse("invalid JSON", status_code=400)
         if not isinstance(body, dict):
             return PlainTextResponse("expected a JSON object", status_code=422)
+        try:
+            commit_rows(_rows(request))
+        except ValueError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
     return JSONResponse(json_data(size))
 
 
 async def form_endpoint(request: Request) -> Response:
     try:
-        size = _size(request)
+        size, rows = _size(request), _rows(request)
     except ValueError as exc:
         return PlainTextResponse(str(exc), status_code=400)
     form = await request.form()
     if any(not form.get(name) for name in FORM_FIELDS):
         return PlainTextResponse("missing field", status_code=400)
+    commit_rows(rows)
     if size is None:
         return RedirectResponse(f"/form#purpose-{form['purpose']}", status_code=303)
     context = {**build_context(max(1_000, size)), "path": request.url.path}

@@ -242,3 +242,15 @@ def _format_money(cents: int, currency: str, locale: str) -> str:
 
 def catalog_path(locale: str) -> Path:
     return LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po"
+
+
+def format_percent(value: float) -> str:
+    """`value` in percent (95.5 → "95.5%" / "95,5 %"), one decimal at most."""
+    return _format_percent(round(value, 1), get_locale())
+
+
+@lru_cache(maxsize=1024)
+def _format_percent(value: float, locale: str) -> str:
+    # The locale's own pattern ("95,5 %" in French), with the decimal kept rather than rounded away.
+    fraction = Decimal(str(value)) / 100
+    return babel_numbers.format_percent(fraction, locale=_babel_locale_for(locale), decimal_quantization=False)

@@ -15,13 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, case, func, literal, literal_column, select
 from sqlmodel import Session
 
 from portal.backoffice.queue import effective_due
 from portal.csvfile import SafeWriter
 from portal.i18n import gettext
-from portal.models import PrivacyRequest, Store
+from portal.models import ConsentEvent, PrivacyRequest, Store
 from portal.models.requests import OPEN_STATUSES
 from portal.requests.deadlines import add_months, end_of_day
 
@@ -64,6 +64,29 @@ class MonthFigures:
     month: date  # first day of the month
     received: int
     durations: Durations
+    received_by_type: dict[str, int] = dataclasses.field(default_factory=dict)
+    extended: int = 0  # requests received that month whose deadline was extended
+
+    @property
+    def on_time_percent(self) -> float | None:
+        """Of the requests answered, the share answered by their (effective) due date, in percent."""
+        answered = self.durations.answered
+        return None if not answered else round(100 * (answered - self.durations.late) / answered, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class DueWeek:
+    """Open requests by the week their (effective) due date falls in; `monday` None gathers the overdue ones."""
+
+    monday: date | None
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsentMonth:
+    month: date
+    given: int
+    withdrawn: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +100,9 @@ class Report:
     by_channel: dict[str, Durations]
     by_store: dict[str, Durations]  # store code, or "" for requests not made in a store
     per_month: list[MonthFigures]
+    open_by_due_week: list[DueWeek] = dataclasses.field(default_factory=list)
+    # Consent events recorded per purpose and month of the period (any channel), purposes by code.
+    consent_per_month: dict[str, list[ConsentMonth]] = dataclasses.field(default_factory=dict)
 
 
 class BadPeriod(ValueError):
@@ -134,17 +160,30 @@ def build_report(
     if (last_month.year - first_month.year) * 12 + last_month.month - first_month.month > 120:
         raise BadPeriod("more than ten years")
     connection = session.connection()
-    open_rows = connection.execute(
-        select(PrivacyRequest.type, PrivacyRequest.status, func.count())
-        .where(PrivacyRequest.status.in_(OPEN_STATUSES))
-        .group_by(PrivacyRequest.type, PrivacyRequest.status)
-    )
-    open_by_type_status = {(type_, status): count for type_, status, count in open_rows}
-    overdue = connection.execute(
-        select(func.count()).where(PrivacyRequest.status.in_(OPEN_STATUSES), effective_due < now)
-    ).scalar_one()
-
     zone = ZoneInfo(timezone)
+    # One row per open request (a few hundred at most): counted by type and status, overdue and by due week here,
+    # in one statement rather than three aggregates.
+    open_by_type_status: dict[tuple[str, str], int] = defaultdict(int)
+    overdue = 0
+    this_monday = _monday(now.astimezone(zone).date())
+    due_weeks: dict[date, int] = defaultdict(int)
+    for type_, status, due in connection.execute(
+        select(PrivacyRequest.type, PrivacyRequest.status, effective_due).where(
+            PrivacyRequest.status.in_(OPEN_STATUSES)
+        )
+    ):
+        open_by_type_status[(type_, status)] += 1
+        if due < now:
+            overdue += 1
+        else:
+            due_weeks[max(_monday(due.astimezone(zone).date()), this_monday)] += 1
+    last_week = max(due_weeks, default=this_monday)
+    open_by_due_week = [DueWeek(None, overdue)]
+    week = this_monday
+    while week <= last_week:
+        open_by_due_week.append(DueWeek(week, due_weeks.get(week, 0)))
+        week += timedelta(days=7)
+
     start = datetime.combine(first_month, datetime.min.time(), tzinfo=zone)
     end = end_of_day(add_months(last_month, 1) - timedelta(days=1), timezone=timezone)
     rows = connection.execute(
@@ -156,19 +195,24 @@ def build_report(
             Store.code,
             PrivacyRequest.due_at,
             PrivacyRequest.extended_due_at,
+            PrivacyRequest.type,
         )
         .select_from(PrivacyRequest)
         .outerjoin(Store, Store.id == PrivacyRequest.store_id)
         .where(PrivacyRequest.received_at >= start, PrivacyRequest.received_at <= end)
     )
     received_per_month: dict[date, int] = defaultdict(int)
+    by_type: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    extended: dict[date, int] = defaultdict(int)
     days: dict[str, dict[str, list[float]]] = {
         group: defaultdict(list) for group in ("all", "channel", "store", "month")
     }
     late: dict[str, dict[str, int]] = {key: defaultdict(int) for key in days}
-    for received_at, closed_at, status, channel, store_code, due_at, extended_due_at in rows:
+    for received_at, closed_at, status, channel, store_code, due_at, extended_due_at, type_ in rows:
         month = received_at.astimezone(zone).date().replace(day=1)
         received_per_month[month] += 1
+        by_type[month][type_] += 1
+        extended[month] += extended_due_at is not None
         if status not in ANSWERED_STATUSES or closed_at is None:
             continue
         took = (closed_at - received_at).total_seconds() / 86400
@@ -188,19 +232,67 @@ def build_report(
     months = []
     month = first_month
     while month <= last_month:
-        months.append(MonthFigures(month, received_per_month.get(month, 0), durations("month", month.isoformat())))
+        months.append(
+            MonthFigures(
+                month,
+                received_per_month.get(month, 0),
+                durations("month", month.isoformat()),
+                received_by_type=dict(by_type.get(month, {})),
+                extended=extended.get(month, 0),
+            )
+        )
         month = add_months(month, 1)
     return Report(
         start=first_month,
         end=last_month,
-        open_by_type_status=open_by_type_status,
+        open_by_type_status=dict(open_by_type_status),
         open_total=sum(open_by_type_status.values()),
         overdue=overdue,
         overall=durations("all", ""),
         by_channel={key: durations("channel", key) for key in sorted(days["channel"])},
         by_store={key: durations("store", key) for key in sorted(days["store"])},
         per_month=months,
+        open_by_due_week=open_by_due_week,
+        consent_per_month=_consent_per_month(connection, [m.month for m in months], end=end, zone=zone),
     )
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _consent_per_month(
+    connection: Connection, months: list[date], *, end: datetime, zone: ZoneInfo
+) -> dict[str, list[ConsentMonth]]:
+    """Consents given and withdrawn per purpose and month, counted by the database in one grouped statement.
+
+    The months' bounds are instants computed here in the portal's time zone, so the bucketing is the same on SQLite
+    and PostgreSQL (neither is asked about time zones). The range has no index of its own: this is the DPO's page,
+    and the ledger holds a few events per customer.
+    """
+    if not months:
+        return {}
+    bounds = [datetime.combine(m, datetime.min.time(), tzinfo=zone) for m in months[1:]]
+    occurred = ConsentEvent.occurred_at
+    whens = [(occurred < bound, n) for n, bound in enumerate(bounds)]
+    bucket = (case(*whens, else_=len(bounds)) if whens else literal(0)).label("bucket")
+    start = datetime.combine(months[0], datetime.min.time(), tzinfo=zone)
+    rows = connection.execute(
+        select(ConsentEvent.purpose, bucket, ConsentEvent.granted, func.count())
+        .where(occurred >= start, occurred <= end)
+        # By the output column's name: the CASE repeated would carry new parameters, which PostgreSQL would not
+        # recognise as the same expression.
+        .group_by(ConsentEvent.purpose, literal_column("bucket"), ConsentEvent.granted)
+    )
+    counts: dict[str, list[list[int]]] = {}
+    for purpose, index, granted, count in rows:
+        counts.setdefault(purpose, [[0, 0] for _ in months])[int(index)][0 if granted else 1] += count
+    return {
+        purpose: [
+            ConsentMonth(month, given, withdrawn) for month, (given, withdrawn) in zip(months, cells, strict=True)
+        ]
+        for purpose, cells in sorted(counts.items())
+    }
 
 
 CSV_HEADER = ("section", "group", "status", "count", "answered", "median_days", "p90_days", "answered_late")
@@ -228,6 +320,26 @@ def report_rows(report: Report) -> Iterable[tuple[str, ...]]:
         yield timing("store", store, d)
     for m in report.per_month:
         yield timing("month", f"{m.month:%Y-%m}", m.durations, str(m.received))
+    # The dashboard's other figures, after the ones above so existing readers of the file are undisturbed.
+    for m in report.per_month:
+        for type_, count in sorted(m.received_by_type.items()):
+            yield ("month_type", f"{m.month:%Y-%m}", type_, str(count), "", "", "", "")
+        yield ("month_extended", f"{m.month:%Y-%m}", "", str(m.extended), "", "", "", "")
+    for week in report.open_by_due_week:
+        yield (
+            "due_week",
+            "overdue" if week.monday is None else week.monday.isoformat(),
+            "",
+            str(week.count),
+            "",
+            "",
+            "",
+            "",
+        )
+    for purpose, cells in report.consent_per_month.items():
+        for cell in cells:
+            yield ("consent_given", f"{cell.month:%Y-%m}", purpose, str(cell.given), "", "", "", "")
+            yield ("consent_withdrawn", f"{cell.month:%Y-%m}", purpose, str(cell.withdrawn), "", "", "", "")
 
 
 def report_csv(report: Report) -> str:

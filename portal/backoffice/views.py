@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from portal.backoffice import actions, audit_trail, detail, queue, reports
+from portal.backoffice.dashboard import dashboard
 from portal.consent.ledger import consent_proof_csv
 from portal.erasure import approval
 from portal.i18n import gettext, lazy_gettext
@@ -290,10 +291,17 @@ async def _report(request: Request) -> tuple[reports.Report, dict[str, str]]:
 
 async def reports_page(request: Request) -> Response:
     report, errors = await _report(request)
+    purposes = portal_of(request).register.by_code
+    # The charts are drawn from the report just read: no query of their own.
+    charts = dashboard(
+        report,
+        type_labels=staff_labels()["types"],
+        purpose_titles={code: str(purpose.title) for code, purpose in purposes.items()},
+    )
     return render(
         request,
         "staff/reports.html",
-        {"report": report, "errors": errors, "query": request.url.query},
+        {"report": report, "errors": errors, "query": request.url.query, "charts": charts, "purposes": purposes},
         status_code=400 if errors else 200,
     )
 

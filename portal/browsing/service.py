@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlmodel import Session
 
 # The consent ledger owns the state of a consent; the names stay importable from here for the history code.
+from portal.browsing.calendar import BrowsingCalendar, browsing_calendar
 from portal.consent.ledger import BROWSING_PURPOSE, ConsentState
 from portal.consent.ledger import current_consents as consent_states
 from portal.db import as_connection
@@ -48,6 +49,7 @@ class BrowsingPage:
     days: tuple[BrowsingDay, ...]
     before: date | None  # the page asked for (None: the newest days)
     older: date | None  # `before` of the next page, when there are older days
+    calendar: BrowsingCalendar | None = None  # the newest page's day strip (read when `now` is given)
 
 
 _DAYS = PageViewDay.__table__.c
@@ -90,10 +92,18 @@ def browsing_page(
     before: date | None = None,
     max_days: int = MAX_DAYS_PER_PAGE,
     views_per_page: int = VIEWS_PER_PAGE,
+    now: datetime | None = None,
 ) -> BrowsingPage:
-    """The newest days with page views before `before` (all days when None), with their views and the consent."""
+    """The newest days with page views before `before` (all days when None), with their views and the consent;
+    on the newest page, given `now`, the day strip of the last months (from the per-day counts)."""
     connection = as_connection(db)
     consent = consent_states(connection, customer_id=customer_id).get(BROWSING_PURPOSE, ConsentState())
+    calendar = None
+    if now is not None and before is None:
+        today = now.astimezone(ZoneInfo(timezone)).date()
+        calendar = browsing_calendar(
+            connection, customer_id=customer_id, consent=consent, today=today, timezone=timezone
+        )
     total = connection.execute(_TOTAL, {"customer_id": customer_id}).scalar() or 0
     candidates = connection.execute(_DAYS_BEFORE, {"customer_id": customer_id, "before": before or date.max}).all()
     shown: list[tuple[date, int]] = []
@@ -105,7 +115,9 @@ def browsing_page(
         running += count
     older = shown[-1][0] if len(candidates) > len(shown) else None
     if not shown:
-        return BrowsingPage(consent=consent, total_views=int(total), days=(), before=before, older=None)
+        return BrowsingPage(
+            consent=consent, total_views=int(total), days=(), before=before, older=None, calendar=calendar
+        )
 
     start, _ = day_bounds(shown[-1][0], timezone)
     _, end = day_bounds(shown[0][0], timezone)
@@ -115,4 +127,6 @@ def browsing_page(
     for viewed_at, url, title in rows:
         by_day.setdefault(viewed_at.astimezone(zone).date(), []).append(PageViewRow(viewed_at, url, title))
     days = tuple(BrowsingDay(day=day, view_count=count, views=tuple(by_day[day])) for day, count in shown)
-    return BrowsingPage(consent=consent, total_views=int(total), days=days, before=before, older=older)
+    return BrowsingPage(
+        consent=consent, total_views=int(total), days=days, before=before, older=older, calendar=calendar
+    )

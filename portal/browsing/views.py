@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.browsing import service as browsing
+from portal.browsing.charts import views_strip
 from portal.identity.guards import customer_id_of
 from portal.web.render import is_htmx, render
 from portal.web.state import portal_of, read
@@ -41,6 +42,8 @@ async def browsing_history(request: Request) -> Response:
             "page": page,
             "purpose": portal_of(request).register.by_code[browsing.BROWSING_PURPOSE],
             "fragment": is_htmx(request),
+            # Drawn from the per-day counts the service read for the newest page only.
+            "strip": views_strip(page.calendar) if page.calendar else None,
         },
         block="days",
     )

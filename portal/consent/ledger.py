@@ -14,11 +14,26 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    ScalarSelect,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlmodel import Session
 
-from portal.audit import record_audit
+from portal.audit import record_audit, record_audits
 from portal.consent.register import PurposeRegister
 from portal.csvfile import csv_line
 from portal.db import as_connection, dialect_insert
@@ -34,7 +49,7 @@ from portal.models import (
     Store,
     WebsiteVisitor,
 )
-from portal.outbox.enqueue import queue_webhook
+from portal.outbox.enqueue import queue_webhook, queue_webhooks
 
 BROWSING_PURPOSE = "browsing_analytics"
 CHANNELS = ("web", "store", "support", "api", "import")  # what other systems may report (API, imports)
@@ -58,6 +73,8 @@ class ConsentState:
     changed_at: datetime | None = None  # when the latest event happened; None: no event at all
     first_granted_at: datetime | None = None
     channel: str | None = None  # how the latest change was made
+    # When it stood, oldest first: (given, withdrawn, or None while it still stands). The browsing history draws the
+    # days without consent from it; two states are equal by their current answer, whatever their past.
 
     @property
     def status(self) -> str:
@@ -79,17 +96,76 @@ class ConsentRecord:
     policy_version: str
     wording_hash: str | None
     store_name: str | None = None  # given or withdrawn on a store tablet: the store of the staff member assisting
+    event_id: int | None = None  # the history page's cursor
 
 
 _EVENTS = ConsentEvent.__table__.c
 _WORDINGS = ConsentWording.__table__.c
 
 # Built once: the history pages read the ledger far more often than it changes (bench/README.md).
-_LEDGER = (
-    select(_EVENTS.purpose, _EVENTS.granted, _EVENTS.occurred_at, _EVENTS.channel)
-    .where(_EVENTS.customer_id == bindparam("customer_id"))
-    .order_by(_EVENTS.occurred_at, _EVENTS.id)
-)
+_CUSTOMER_ID: BindParameter[int] = bindparam("customer_id")
+_ANSWERED_PURPOSE = ConsentEvent.__table__.alias("answered_purpose")
+_LATEST_OF = ConsentEvent.__table__.alias("latest_of")
+_FIRST_GRANT = ConsentEvent.__table__.alias("first_grant")
+
+
+def _current_state_statement() -> Select:
+    """Each purpose the customer answered, with its latest event and its first grant: O(purposes) index seeks.
+
+    The purposes answered are walked by a recursive "next purpose after this one" (a loose index scan, which neither
+    engine does by itself), each purpose's latest event is one seek backwards on ix_consent_event_customer_purpose,
+    its first grant one seek on ix_consent_event_first_granted. No event is read that is not shown, however long the
+    ledger (tests/unit/consent/test_consent_state.py proves the plans on both engines).
+    """
+    first = (
+        select(_ANSWERED_PURPOSE.c.purpose)
+        .where(_ANSWERED_PURPOSE.c.customer_id == _CUSTOMER_ID)
+        .order_by(_ANSWERED_PURPOSE.c.purpose)
+        .limit(1)
+        .scalar_subquery()
+    )
+    answered = select(first.label("purpose")).cte("answered", recursive=True)
+    following = (
+        select(_ANSWERED_PURPOSE.c.purpose)
+        .where(_ANSWERED_PURPOSE.c.customer_id == _CUSTOMER_ID, _ANSWERED_PURPOSE.c.purpose > answered.c.purpose)
+        .order_by(_ANSWERED_PURPOSE.c.purpose)
+        .limit(1)
+        .scalar_subquery()
+    )
+    answered = answered.union_all(select(following).where(answered.c.purpose.is_not(None)))
+    latest_id = (
+        select(_LATEST_OF.c.id)
+        .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
+        .order_by(_LATEST_OF.c.occurred_at.desc(), _LATEST_OF.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    first_granted = (
+        select(_FIRST_GRANT.c.occurred_at)
+        .where(
+            _FIRST_GRANT.c.customer_id == _CUSTOMER_ID,
+            _FIRST_GRANT.c.purpose == _EVENTS.purpose,
+            _FIRST_GRANT.c.granted == true(),
+        )
+        .order_by(_FIRST_GRANT.c.occurred_at, _FIRST_GRANT.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(
+        _EVENTS.purpose, _EVENTS.granted, _EVENTS.occurred_at, _EVENTS.channel, first_granted.label("first_granted_at")
+    ).where(_EVENTS.id.in_(select(latest_id).where(answered.c.purpose.is_not(None))))
+
+
+_CURRENT_STATE = _current_state_statement()
+
+
+def granted_purposes_count() -> ScalarSelect[int]:
+    """How many purposes the customer (bind parameter `customer_id`) consents to now, as a scalar subquery another
+    statement can embed (the overview): the same O(purposes) seeks as `current_consents`."""
+    state = _CURRENT_STATE.subquery("current_state")
+    return select(func.count()).select_from(state).where(state.c.granted == true()).scalar_subquery()
+
+
 # What one event proves: when, which purpose, which way, how, by whom, under which wording.
 _EVENT_COLUMNS = (
     _EVENTS.occurred_at,
@@ -104,6 +180,24 @@ _HISTORY = (
     select(*_EVENT_COLUMNS)
     .where(_EVENTS.customer_id == bindparam("customer_id"))
     .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
+)
+HISTORY_PAGE_SIZE = 50
+MAX_EVENT_ID = 2**31 - 1
+# A page of the history, newest first: a seek on ix_consent_event_customer_time, limit + 1 rows (is there more?).
+_HISTORY_NEWEST = (
+    select(*_EVENT_COLUMNS, _EVENTS.id)
+    .where(_EVENTS.customer_id == _CUSTOMER_ID)
+    .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
+    .limit(bindparam("limit"))
+)
+# Spelled as a range plus a tie-breaker rather than a row value, so both engines seek in the index (as purchases).
+_BEFORE_AT: BindParameter[datetime] = bindparam("before_at", type_=_EVENTS.occurred_at.type)
+_HISTORY_OLDER = _HISTORY_NEWEST.where(
+    _EVENTS.occurred_at <= _BEFORE_AT, or_(_EVENTS.occurred_at < _BEFORE_AT, _EVENTS.id < bindparam("before_id"))
+)
+# The page's cursor, checked to be one of the customer's own events.
+_HISTORY_CURSOR = select(_EVENTS.occurred_at).where(
+    _EVENTS.id == bindparam("event_id"), _EVENTS.customer_id == _CUSTOMER_ID
 )
 _LATEST = (
     select(_EVENTS.granted, _EVENTS.occurred_at)
@@ -133,15 +227,18 @@ PROOF_COLUMNS = (
 def current_consents(
     db: Session | Connection, *, customer_id: int, purposes: Iterable[str] = ()
 ) -> dict[str, ConsentState]:
-    """The current state of every purpose the customer ever answered, replaying their (short) ledger in order.
+    """The current state of every purpose the customer ever answered: each purpose's latest event, read in one
+    statement whose cost follows the number of purposes, not the length of the ledger.
 
-    Codes listed in `purposes` and never answered come back as "not given" (`ConsentState()`).
+    Codes listed in `purposes` and never answered come back as "not given" (`ConsentState()`). The state is derived
+    from the ledger on every read, never stored beside it: every writer of the ledger (clicks, the API, imports,
+    merges, retention, the banner) is reflected at once, with nothing to keep in step.
     """
     states: dict[str, ConsentState] = {code: ConsentState() for code in purposes}
-    for purpose, granted, occurred_at, channel in as_connection(db).execute(_LEDGER, {"customer_id": customer_id}):
-        first = states.get(purpose, ConsentState()).first_granted_at or (occurred_at if granted else None)
+    rows = as_connection(db).execute(_CURRENT_STATE, {"customer_id": customer_id})
+    for purpose, granted, occurred_at, channel, first_granted_at in rows:
         states[purpose] = ConsentState(
-            granted=bool(granted), changed_at=occurred_at, first_granted_at=first, channel=channel
+            granted=bool(granted), changed_at=occurred_at, first_granted_at=first_granted_at, channel=channel
         )
     return states
 
@@ -149,7 +246,53 @@ def current_consents(
 def history(db: Session | Connection, *, customer_id: int) -> list[ConsentRecord]:
     """Every consent event of the customer, newest first."""
     connection = as_connection(db)
-    records = [ConsentRecord(*row) for row in connection.execute(_HISTORY, {"customer_id": customer_id})]
+    return _with_stores(
+        connection, [ConsentRecord(*row) for row in connection.execute(_HISTORY, {"customer_id": customer_id})]
+    )
+
+
+class InvalidHistoryCursor(ValueError):
+    """The link to older choices names no event of this customer (mistyped, or someone else's)."""
+
+
+def parse_history_cursor(after: str) -> int:
+    """The event a history page starts after. The cursor is that event's id: it carries no date into URLs."""
+    if not after.isdigit() or len(after) > 10 or not 1 <= int(after) <= MAX_EVENT_ID:
+        raise InvalidHistoryCursor(after)
+    return int(after)
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryPage:
+    """One page of the history of the customer's choices, newest first."""
+
+    records: list[ConsentRecord]
+    after: int | None  # the event this page starts after (None: the newest choices)
+    next_after: int | None  # the cursor of the following page, None on the last one
+
+
+def history_page(
+    db: Session | Connection, *, customer_id: int, after: int | None = None, page_size: int = HISTORY_PAGE_SIZE
+) -> HistoryPage:
+    """The customer's choices, newest first, `page_size` at a time after the event `after`: a page costs the same
+    whatever the length of the ledger. Raises InvalidHistoryCursor when `after` is not one of their events."""
+    connection = as_connection(db)
+    params: dict[str, object] = {"customer_id": customer_id, "limit": page_size + 1}
+    statement = _HISTORY_NEWEST
+    if after is not None:
+        before_at = connection.execute(_HISTORY_CURSOR, {"event_id": after, "customer_id": customer_id}).scalar()
+        if before_at is None:
+            raise InvalidHistoryCursor(str(after))
+        statement = _HISTORY_OLDER
+        params.update(before_at=before_at, before_id=after)
+    rows = connection.execute(statement, params).all()
+    records = _with_stores(connection, [ConsentRecord(*row[:-1], event_id=row[-1]) for row in rows[:page_size]])
+    next_after = records[-1].event_id if len(rows) > page_size else None
+    return HistoryPage(records=records, after=after, next_after=next_after)
+
+
+def _with_stores(connection: Connection, records: list[ConsentRecord]) -> list[ConsentRecord]:
+    """The records, those made on a store tablet with the store's name."""
     stores = _stores_of(connection, {r.actor for r in records if r.channel == "store" and r.actor.startswith("staff:")})
     if not stores:
         return records
@@ -199,23 +342,73 @@ class ConsentTimeline:
 
 
 def consent_timelines(
-    db: Session | Connection, *, customer_ids: Collection[int], purposes: Collection[str]
+    db: Session | Connection,
+    *,
+    customer_ids: Collection[int],
+    purposes: Collection[str],
+    since: datetime | None = None,
 ) -> dict[tuple[int, str], ConsentTimeline]:
     """The timelines of `purposes` for `customer_ids`, keyed (customer id, purpose), in one query; a pair never
-    answered reads as an empty timeline."""
+    answered reads as an empty timeline.
+
+    With `since`, only what is needed to judge moments at or after `since` is read: the answer standing at `since`
+    and those given after it. What the retailer sends is recent, so a batch costs what changed lately, not the
+    customers' whole ledgers; `stood_at` is then exact for moments from `since` on (and only for them).
+    """
     timelines: dict[tuple[int, str], ConsentTimeline] = defaultdict(ConsentTimeline)
     if not customer_ids or not purposes:
         return timelines
-    rows = as_connection(db).execute(
-        select(_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.granted)
-        .where(_EVENTS.customer_id.in_(sorted(customer_ids)), _EVENTS.purpose.in_(sorted(purposes)))
-        .order_by(_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.id)
-    )
-    for customer_id, purpose, occurred_at, granted in rows:
+    params: dict[str, object] = {"customer_ids": sorted(customer_ids)}
+    if since is None:
+        statement = _TIMELINES
+        params["purposes"] = sorted(purposes)
+    else:
+        statement = _timelines_since(tuple(sorted(purposes)))
+        params["since"] = since
+    for customer_id, purpose, occurred_at, granted in as_connection(db).execute(statement, params):
         timeline = timelines[(customer_id, purpose)]
         timeline.times.append(occurred_at)
         timeline.answers.append(bool(granted))
     return timelines
+
+
+_CUSTOMER_IDS: BindParameter[list[int]] = bindparam("customer_ids", expanding=True)
+_TIMELINE_ORDER = (_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.id)
+_TIMELINES = (
+    select(_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.granted)
+    .where(_EVENTS.customer_id.in_(_CUSTOMER_IDS), _EVENTS.purpose.in_(bindparam("purposes", expanding=True)))
+    .order_by(*_TIMELINE_ORDER)
+)
+
+
+@cache
+def _timelines_since(purposes: tuple[str, ...]) -> Select:
+    """The events of `purposes` after `since`, plus for each customer and purpose the one standing at `since` (a
+    backward seek on ix_consent_event_customer_purpose per pair). Built once per set of purposes (one, in practice)."""
+    since: BindParameter[datetime] = bindparam("since", type_=_EVENTS.occurred_at.type)
+    standing = ConsentEvent.__table__.alias("standing")
+    customers = Customer.__table__
+    standing_ids = [
+        select(
+            select(standing.c.id)
+            .where(
+                standing.c.customer_id == customers.c.id, standing.c.purpose == purpose, standing.c.occurred_at <= since
+            )
+            .order_by(standing.c.occurred_at.desc(), standing.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        ).where(customers.c.id.in_(_CUSTOMER_IDS))
+        for purpose in purposes
+    ]
+    columns = (_EVENTS.customer_id, _EVENTS.purpose, _EVENTS.occurred_at, _EVENTS.granted)
+    recent = select(*columns, _EVENTS.id).where(
+        _EVENTS.customer_id.in_(_CUSTOMER_IDS), _EVENTS.purpose.in_(purposes), _EVENTS.occurred_at > since
+    )
+    at_since = select(*columns, _EVENTS.id).where(_EVENTS.id.in_(union_all(*standing_ids)))
+    both = union_all(recent, at_since).subquery("window")
+    return select(both.c.customer_id, both.c.purpose, both.c.occurred_at, both.c.granted).order_by(
+        both.c.customer_id, both.c.purpose, both.c.occurred_at, both.c.id
+    )
 
 
 _TOTALS = PageViewTotal.__table__.c
@@ -229,48 +422,119 @@ def held_page_views(db: Session | Connection, *, customer_id: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class ConsentsPage:
-    """Where the customer's consents stand, their history, and the page views held about them."""
+    """Where the customer's consents stand, a page of their history, and the page views held about them."""
 
     consents: dict[str, ConsentState]
-    history: list[ConsentRecord]
+    history: HistoryPage
     held_views: int
     restricted_at: datetime | None = None  # while set (GDPR Art. 18), consents are recorded but the data not used
 
 
-def consents_page(
-    db: Session | Connection, *, customer_id: int, purposes: Iterable[str], with_restriction: bool = False
-) -> ConsentsPage:
-    """The consents page of the customer for `purposes` (never answered: not given), read in one unit of work.
+_RESTRICTED_AT = select(Customer.__table__.c.restricted_at).where(Customer.__table__.c.id == _CUSTOMER_ID)
 
-    `with_restriction` also reads whether processing is restricted, which only the whole page shows (the row redrawn
-    after a click does not: the toggle's hot path stays at its statements).
-    """
-    restricted_at = None
-    if with_restriction:
-        restricted_at = (
-            as_connection(db).execute(select(Customer.restricted_at).where(Customer.id == customer_id)).scalar()
-        )
+
+def consents_page(
+    db: Session | Connection, *, customer_id: int, purposes: Iterable[str], after: int | None = None
+) -> ConsentsPage:
+    """The consents page of the customer for `purposes` (never answered: not given), with the page of their history
+    after the event `after` (the newest choices when None), read in one unit of work. Its statements are the same
+    for ten choices or ten thousand (tests/web/consent/test_consent_statements.py)."""
+    connection = as_connection(db)
     return ConsentsPage(
-        consents=current_consents(db, customer_id=customer_id, purposes=purposes),
-        history=history(db, customer_id=customer_id),
-        held_views=held_page_views(db, customer_id=customer_id),
-        restricted_at=restricted_at,
+        consents=current_consents(connection, customer_id=customer_id, purposes=purposes),
+        history=history_page(connection, customer_id=customer_id, after=after),
+        held_views=held_page_views(connection, customer_id=customer_id),
+        restricted_at=connection.execute(_RESTRICTED_AT, {"customer_id": customer_id}).scalar(),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsentChange:
+    """What one click changed, for redrawing only that: the purpose's row and the history's new entry."""
+
+    changed: bool
+    consent: ConsentState
+    held_views: int  # page views held (read for the browsing purpose only, whose row offers to delete them)
+    newest: ConsentRecord | None  # the entry the change added to the history; None when nothing changed
+    first_entry: bool  # the history was empty before: the page's whole (one-entry) history is drawn anew
+
+
+def change_consent(
+    session: Session,
+    *,
+    register: PurposeRegister,
+    customer_id: int,
+    purpose: str,
+    granted: bool,
+    channel: str,
+    actor: str,
+    now: datetime,
+    locale: str,
+    request_id: str | None = None,
+) -> ConsentChange:
+    """`record_consent`, then what the page must redraw, read in the same transaction: a handful of index seeks,
+    whatever the length of the ledger (the history is not re-read)."""
+    changed = record_consent(
+        session,
+        register=register,
+        customer_id=customer_id,
+        purpose=purpose,
+        granted=granted,
+        channel=channel,
+        actor=actor,
+        now=now,
+        locale=locale,
+        request_id=request_id,
+    )
+    connection = as_connection(session)
+    state = current_consents(connection, customer_id=customer_id, purposes=[purpose])[purpose]
+    held = held_page_views(connection, customer_id=customer_id) if purpose == BROWSING_PURPOSE else 0
+    if not changed:
+        return ConsentChange(changed=False, consent=state, held_views=held, newest=None, first_entry=False)
+    newest = history_page(connection, customer_id=customer_id, page_size=1)
+    return ConsentChange(
+        changed=True,
+        consent=state,
+        held_views=held,
+        newest=newest.records[0],
+        first_entry=newest.next_after is None,
+    )
+
+
+# Built once per engine kind (the upsert is the dialect's): the toggle's hot path builds no statement.
+_KEEP_WORDING: dict[str, Any] = {}
 
 
 def keep_wording(session: Session, *, register: PurposeRegister, purpose: str, locale: str, now: datetime) -> str:
     """The hash of the current wording of `purpose` in `locale`, its text stored once in `consent_wording`."""
     wording_hash = register.wording_hash(purpose, locale)
-    statement = dialect_insert(session)(ConsentWording.__table__).values(
-        hash=wording_hash,
-        purpose=purpose,
-        locale=locale,
-        policy_version=register.policy_version,
-        text=register.by_code[purpose].consent_wording(locale),
-        created_at=now,
+    dialect = session.get_bind().dialect.name
+    statement = _KEEP_WORDING.get(dialect)
+    if statement is None:
+        statement = dialect_insert(session)(ConsentWording.__table__).on_conflict_do_nothing(index_elements=["hash"])
+        _KEEP_WORDING[dialect] = statement
+    session.execute(
+        statement,
+        {
+            "hash": wording_hash,
+            "purpose": purpose,
+            "locale": locale,
+            "policy_version": register.policy_version,
+            "text": register.by_code[purpose].consent_wording(locale),
+            "created_at": now,
+        },
     )
-    session.execute(statement.on_conflict_do_nothing(index_elements=["hash"]))
     return wording_hash
+
+
+_CUSTOMERS = Customer.__table__.c
+# Locks the customer's row on PostgreSQL, so two simultaneous clicks cannot both record a change. The latest answer
+# is read by a second statement, after the lock is held: read in the same statement, it would come from the
+# snapshot taken before waiting for the lock, and both clicks could see the same "latest" answer.
+_LOCK_CUSTOMER = (
+    select(_CUSTOMERS.erased_at, _CUSTOMERS.retailer_ref).where(_CUSTOMERS.id == _CUSTOMER_ID).with_for_update()
+)
+_INSERT_EVENT = insert(ConsentEvent.__table__)
 
 
 def record_consent(
@@ -302,7 +566,7 @@ def record_consent(
     if channel not in CHANNELS and not (channel == WEBSITE and visitor_id):
         raise ConsentRefused(f"unknown channel {channel!r}", reason="unknown_channel", field="channel")
     # Locks the customer's row on PostgreSQL, so two simultaneous clicks cannot both record a change.
-    customer = session.get(Customer, customer_id, with_for_update=True)
+    customer = session.execute(_LOCK_CUSTOMER, {"customer_id": customer_id}).first()
     if customer is None or customer.erased_at is not None:
         raise CustomerNotFound(customer_id)
     latest = session.execute(_LATEST, {"customer_id": customer_id, "purpose": purpose}).first()
@@ -331,42 +595,51 @@ def record_consent(
                 reason="unknown_version",
                 field="policy_version",
             )
-    session.add(
-        ConsentEvent(
-            customer_id=customer_id,
-            purpose=purpose,
-            granted=granted,
-            occurred_at=occurred_at,
-            channel=channel,
-            actor=actor,
-            policy_version=shown_version,
-            wording_hash=wording_hash,
-            visitor_id=visitor_id,
-            banner_version=banner_version,
-        )
-    )
-    record_audit(
-        session,
-        actor=actor,
-        action="consent.granted" if granted else "consent.withdrawn",
-        target=f"customer:{customer_id}",
-        detail={"purpose": purpose, "channel": channel},
-        now=now,
-        request_id=request_id,
-    )
-    # The retailer's systems must stop (or may start) using the data for this purpose.
-    queue_webhook(
-        session,
-        topic="consent.changed",
-        payload={
+    # A Core insert: it is written at once, so what the caller reads next in this transaction includes it.
+    session.execute(
+        _INSERT_EVENT,
+        {
             "customer_id": customer_id,
-            "retailer_customer_id": customer.retailer_ref,
             "purpose": purpose,
             "granted": granted,
-            "occurred_at": occurred_at.isoformat(),
+            "occurred_at": occurred_at,
             "channel": channel,
+            "actor": actor,
             "policy_version": shown_version,
+            "wording_hash": wording_hash,
+            "visitor_id": visitor_id,
+            "banner_version": banner_version,
         },
+    )
+    # Core inserts, one row each: nothing is left for an ORM flush at commit (bench/README.md, the toggle's profile).
+    record_audits(
+        session,
+        [
+            {
+                "actor": actor,
+                "action": "consent.granted" if granted else "consent.withdrawn",
+                "target": f"customer:{customer_id}",
+                "detail": {"purpose": purpose, "channel": channel},
+                "request_id": request_id,
+            }
+        ],
+        now=now,
+    )
+    # The retailer's systems must stop (or may start) using the data for this purpose.
+    queue_webhooks(
+        session,
+        topic="consent.changed",
+        payloads=[
+            {
+                "customer_id": customer_id,
+                "retailer_customer_id": customer.retailer_ref,
+                "purpose": purpose,
+                "granted": granted,
+                "occurred_at": occurred_at.isoformat(),
+                "channel": channel,
+                "policy_version": shown_version,
+            }
+        ],
         now=now,
     )
     return True
@@ -612,8 +885,7 @@ def link_visitor(
     codes = [purpose.code for purpose in register.consent_based()]
     before = current_consents(session, customer_id=customer_id, purposes=codes)
     # Filling in the customer of events that had none: what was answered, when and under which wording is unchanged.
-    # (A current-state table kept by record_consent must be refreshed here for this customer: the joined events
-    # change it.)
+    # The current state is read from the events (_CURRENT_STATE), so the joined answers count at once.
     joined = (
         session.execute(
             ConsentEvent.__table__.update()

@@ -30,23 +30,38 @@ def _count(raw: str | None) -> int | None:
     return int(raw) if raw is not None and raw.isdigit() and len(raw) < 10 else None
 
 
+def _history_link_rejected(request: Request) -> Response:
+    return render(request, "errors/history_link_rejected.html", {"status_code": 400}, status_code=400, headers=VARY)
+
+
 async def consents(request: Request) -> Response:
     codes = [purpose.code for purpose in portal_of(request).register.consent_based()]
-    page = await read(
-        request, ledger.consents_page, customer_id=customer_id_of(request), purposes=codes, with_restriction=True
-    )
+    customer_id = customer_id_of(request)
+    values = request.query_params.getlist("after")
+    try:
+        if len(values) > 1:
+            raise ledger.InvalidHistoryCursor("after")
+        after = ledger.parse_history_cursor(values[0]) if values and values[0] else None
+        if after is not None and is_htmx(request):
+            # "Show older choices" with htmx: only the next entries, in place of the link.
+            history = await read(request, ledger.history_page, customer_id=customer_id, after=after)
+            return render(request, "customer/_consent_history_rows.html", {"history": history}, headers=VARY)
+        page = await read(request, ledger.consents_page, customer_id=customer_id, purposes=codes, after=after)
+    except ledger.InvalidHistoryCursor:
+        return _history_link_rejected(request)
     return render(
         request,
         "customer/consents.html",
         {
             "consents": page.consents,
-            "records": page.history,
+            "history": page.history,
             "held_views": page.held_views,
             "restricted_at": page.restricted_at,
             "deleted_views": _count(request.query_params.get("deleted")),
             "withdrawn_all": _count(request.query_params.get("withdrawn")),
             "announce": None,
         },
+        headers=VARY,
     )
 
 
@@ -54,16 +69,17 @@ def _refused(request: Request) -> Response:
     return render(request, "errors/consent_refused.html", {"status_code": 400}, status_code=400, headers=VARY)
 
 
-async def _row(request: Request, customer_id: int, purpose_code: str, **extra: object) -> Response:
-    """Only the purpose's row, for htmx, with a message for the page's live region and the history out of band."""
-    page = await read(request, ledger.consents_page, customer_id=customer_id, purposes=[purpose_code])
+def _row(
+    request: Request, purpose_code: str, consent: ledger.ConsentState, held_views: int, **extra: object
+) -> Response:
+    """Only the purpose's row, for htmx, with a message for the page's live region (and, out of band, the history's
+    new entry when there is one: never the whole history)."""
     context = {
         "purpose": portal_of(request).register.by_code[purpose_code],
-        "consent": page.consents[purpose_code],
-        "held_views": page.held_views,
+        "consent": consent,
+        "held_views": held_views,
         "deleted_views": None,
-        "records": page.history,
-        "history_oob": True,
+        "newest": None,
         **extra,
     }
     return render(request, "customer/_consent_row.html", context, headers=VARY)
@@ -90,11 +106,20 @@ async def consents_submit(request: Request) -> Response:
     if action not in ACTIONS:
         return _refused(request)
     try:
+        if is_htmx(request):
+            change = await write(request, ledger.change_consent, purpose=purpose, granted=ACTIONS[action], **common)
+            return _row(
+                request,
+                purpose,
+                change.consent,
+                change.held_views,
+                announce=action,
+                newest=change.newest,
+                first_entry=change.first_entry,
+            )
         await write(request, ledger.record_consent, purpose=purpose, granted=ACTIONS[action], **common)
     except ledger.ConsentRefused:
         return _refused(request)
-    if is_htmx(request):
-        return await _row(request, customer_id, purpose, announce=action)
     response = redirect(request, f"/me/consents#purpose-{purpose}")
     response.headers.update(VARY)
     return response
@@ -107,7 +132,12 @@ async def browsing_history_delete(request: Request) -> Response:
         request, ledger.delete_browsing_history, customer_id=customer_id, actor=origin.actor, channel=origin.channel
     )
     if is_htmx(request):
-        return await _row(request, customer_id, ledger.BROWSING_PURPOSE, deleted_views=deleted, announce="deleted")
+        # Deleting page views changes no consent: the row is redrawn, the history stays as it is.
+        states = await read(
+            request, ledger.current_consents, customer_id=customer_id, purposes=[ledger.BROWSING_PURPOSE]
+        )
+        consent = states[ledger.BROWSING_PURPOSE]
+        return _row(request, ledger.BROWSING_PURPOSE, consent, 0, deleted_views=deleted, announce="deleted")
     response = redirect(request, f"/me/consents?deleted={deleted}#purpose-{ledger.BROWSING_PURPOSE}")
     response.headers.update(VARY)
     return response

@@ -18,7 +18,12 @@ from portal.models.types import UTCDateTime
 class ConsentEvent(SQLModel, table=True):
     __tablename__ = "consent_event"
     __table_args__ = (
+        # A purpose's latest answer (its current state) and its timeline: a seek, whatever the ledger's length.
         Index("ix_consent_event_customer_purpose", "customer_id", "purpose", "occurred_at", "id"),
+        # The first time a purpose was given ("withdrawn" versus "never given"): a seek, not a walk of the answers.
+        Index("ix_consent_event_first_granted", "customer_id", "purpose", "granted", "occurred_at", "id"),
+        # The history, newest first, a page at a time (keyset on occurred_at, id).
+        Index("ix_consent_event_customer_time", "customer_id", "occurred_at", "id"),
         Index("ix_consent_event_visitor_purpose", "visitor_id", "purpose", "occurred_at", "id"),
         CheckConstraint("customer_id IS NOT NULL OR visitor_id IS NOT NULL", name="ck_consent_event_whose"),
     )

@@ -53,7 +53,12 @@ def queue_webhook(session: Session, *, topic: str, payload: dict, now: datetime)
 
 
 # A Core insert into the table, built once (the ORM's bulk path cost as much again on the consent toggle, see
-# bench/README.md); db.py's outbox watch sees it all the same, as it runs through the session.
+# bench/README.md). db.py's outbox watch sees it: through the session (queue_webhooks), or told (note_outbox_written).
+_INSERT_MESSAGE = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
+
+
+# A Core insert into the table, built once (the ORM's bulk path cost as much again on the consent toggle, see
+# bench/README.md). db.py's outbox watch sees it: through the session (queue_webhooks), or told (note_outbox_written).
 _INSERT_MESSAGE = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
 
 

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from portal.i18n import gettext, lazy_gettext
 from portal.identity.guards import customer_id_of
 from portal.purchases import service as purchases
+from portal.purchases.charts import spending_charts
 from portal.web.render import render
 from portal.web.state import read
 
@@ -80,6 +81,8 @@ async def purchase_list(request: Request) -> Response:
         "newest_url": list_url(filters),
         "channels": purchases.CHANNELS,
         "store_label": store_label,
+        # Drawn from the totals already read (no query of its own); htmx fragments never show them.
+        "charts": None if after else spending_charts(listing.totals, store_label=store_label),
     }
     # htmx asks for the next rows ("Show older purchases") or for the filtered results ("Show"): same URL, same view.
     return render(request, "customer/purchases.html", context, block="rows" if after else "results")

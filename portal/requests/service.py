@@ -7,10 +7,11 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import BindParameter, Connection, bindparam, insert, or_, select
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.db import as_connection
 from portal.errors import RequestNotFound
 from portal.i18n import email_language, lazy_gettext
 from portal.identity import ratelimit
@@ -192,14 +193,90 @@ def _summary(request: PrivacyRequest) -> RequestSummary:
     )
 
 
-def requests_of(session: Session, *, customer_id: int) -> list[RequestSummary]:
-    """The customer's requests, newest first."""
-    rows = session.scalars(
-        select(PrivacyRequest)
-        .where(PrivacyRequest.customer_id == customer_id)
-        .order_by(PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())
-    )
-    return [_summary(row) for row in rows]
+REQUESTS_PAGE_SIZE = 25
+_R = PrivacyRequest.__table__.c
+_LIST_COLUMNS = (
+    _R.id,
+    _R.reference,
+    _R.type,
+    _R.status,
+    _R.channel,
+    _R.received_at,
+    _R.due_at,
+    _R.extended_due_at,
+    _R.closed_at,
+    _R.details,
+)
+# A page of the list, newest first: a seek on ix_privacy_request_customer (customer_id, received_at), limit + 1 rows.
+_LIST_NEWEST = (
+    select(*_LIST_COLUMNS)
+    .where(_R.customer_id == bindparam("customer_id"))
+    .order_by(_R.received_at.desc(), _R.id.desc())
+    .limit(bindparam("limit"))
+)
+# Spelled as a range plus a tie-breaker rather than a row value, so both engines seek in the index (as purchases).
+_BEFORE_AT: BindParameter[datetime] = bindparam("before_at", type_=_R.received_at.type)
+_LIST_OLDER = _LIST_NEWEST.where(
+    _R.received_at <= _BEFORE_AT, or_(_R.received_at < _BEFORE_AT, _R.id < bindparam("before_id"))
+)
+# The page's cursor: one of the customer's own requests, by its public reference (no date, no id in URLs).
+_LIST_CURSOR = select(_R.id, _R.received_at).where(
+    _R.reference == bindparam("reference"), _R.customer_id == bindparam("customer_id")
+)
+
+
+class InvalidRequestsCursor(ValueError):
+    """The link to older requests names no request of this customer."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestsPage:
+    """One page of the customer's requests, newest first."""
+
+    requests: list[RequestSummary]
+    after: str | None  # the reference this page starts after (None: the newest requests)
+    next_after: str | None  # the cursor of the following page, None on the last one
+
+
+def requests_of(
+    db: Session | Connection, *, customer_id: int, after: str | None = None, page_size: int = REQUESTS_PAGE_SIZE
+) -> RequestsPage:
+    """The customer's requests, newest first, `page_size` at a time after the request `after` (a reference): a page
+    costs the same whatever the number of requests. Raises InvalidRequestsCursor for a reference not theirs."""
+    connection = as_connection(db)
+    params: dict[str, object] = {"customer_id": customer_id, "limit": page_size + 1}
+    statement = _LIST_NEWEST
+    canonical = None
+    if after is not None:
+        canonical = normalise_reference(after)
+        cursor = (
+            connection.execute(_LIST_CURSOR, {"reference": canonical, "customer_id": customer_id}).first()
+            if canonical
+            else None
+        )
+        if cursor is None:
+            raise InvalidRequestsCursor(after)
+        statement = _LIST_OLDER
+        params.update(before_id=cursor.id, before_at=cursor.received_at)
+    rows = connection.execute(statement, params).all()
+    summaries = [
+        RequestSummary(
+            reference=reference,
+            type=type_,
+            status=status,
+            channel=channel,
+            received_at=received_at,
+            due_at=extended_due_at or due_at,
+            extended=extended_due_at is not None,
+            closed_at=closed_at,
+            details=details,
+        )
+        for _id, reference, type_, status, channel, received_at, due_at, extended_due_at, closed_at, details in rows[
+            :page_size
+        ]
+    ]
+    next_after = summaries[-1].reference if len(rows) > page_size else None
+    return RequestsPage(requests=summaries, after=canonical, next_after=next_after)
 
 
 def find_request(session: Session, reference: str, *, customer_id: int | None = None) -> PrivacyRequest | None:

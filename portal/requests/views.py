@@ -31,12 +31,21 @@ def _reference(request: Request) -> str:
 
 
 async def my_requests(request: Request) -> Response:
-    summaries = await read(request, service.requests_of, customer_id=customer_id_of(request))
+    values = request.query_params.getlist("after")
+    try:
+        if len(values) > 1 or (values and len(values[0]) > 32):
+            raise service.InvalidRequestsCursor("after")
+        after = values[0] if values and values[0] else None
+        page = await read(request, service.requests_of, customer_id=customer_id_of(request), after=after)
+    except service.InvalidRequestsCursor:
+        return render(request, "errors/requests_link_rejected.html", {"status_code": 400}, status_code=400)
     too_many_open = request.query_params.get("too_many_open") == "1"
+    # htmx asks for the next requests ("Show older requests"): same URL, only the rows.
     return render(
         request,
         "customer/requests.html",
-        {"requests": summaries, "too_many_open": too_many_open, "open_per_type": service.OPEN_PER_TYPE},
+        {"page": page, "too_many_open": too_many_open, "open_per_type": service.OPEN_PER_TYPE},
+        block="rows" if page.after else None,
     )
 
 

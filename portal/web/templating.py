@@ -69,6 +69,7 @@ def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Enviro
         time=i18n.format_time,
         number=i18n.format_number,
         money=i18n.format_money,
+        percent=i18n.format_percent,
         linkify=linkify,
         from_iso_date=from_iso_date,
     )

@@ -447,7 +447,7 @@ def test_leo_sees_his_requests_and_the_question_waiting_for_him(demo: tuple[Engi
     engine, _ = demo
     leo = _customer_id(engine, DEMO_CUSTOMERS[1])
     with Session(engine) as session:
-        mine = requests_of(session, customer_id=leo)
+        mine = requests_of(session, customer_id=leo).requests
     assert [(r.type, r.status) for r in mine] == [("other", "awaiting_customer"), ("access", "completed")]
 
     from starlette.testclient import TestClient
