@@ -10,11 +10,9 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 from pydantic_core import PydanticCustomError
 
 from portal.banner.schemas import VisitorId
+from portal.clock import CLOCK_SKEW_MINUTES
 
 MAX_BATCH = 1000
-# Tills and servers keep imperfect time: a moment up to this far ahead of the portal's clock is accepted, later ones
-# are refused (422, `in_future`). Said in each moment's description, since a schema cannot compare with "now".
-CLOCK_SKEW_MINUTES = 5
 _RFC3339 = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
@@ -28,6 +26,8 @@ def _rfc3339_text(value: Any) -> Any:
 
 
 Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+# The clock-skew allowance (portal.clock) is said in each moment's description, since a schema cannot compare with
+# "now"; a later moment is refused (422, `in_future`).
 MOMENT_BOUND = (
     f" At most {CLOCK_SKEW_MINUTES} minutes after the portal's clock (clock-skew allowance); a later moment is refused"
     " with 422 `in_future`."

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, select
@@ -16,6 +16,7 @@ from portal.api import schemas
 from portal.api.keys import authenticate
 from portal.audit import record_audits
 from portal.browsing.records import record_page_views
+from portal.clock import CLOCK_SKEW
 from portal.consent import ledger
 from portal.consent.register import PurposeRegister
 from portal.db import as_connection
@@ -23,7 +24,6 @@ from portal.errors import CustomerNotFound
 from portal.models import Customer, WebsiteVisitor, email_key
 
 # Tills and servers keep imperfect time: an event a little ahead of ours is accepted, a day ahead is a mistake.
-CLOCK_SKEW = timedelta(minutes=schemas.CLOCK_SKEW_MINUTES)
 T = TypeVar("T")
 
 

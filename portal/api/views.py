@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
@@ -14,16 +13,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from portal.api import customers, schemas, service, upserts
+from portal.api.bodies import json_body
 from portal.api.errors import (
     CUSTOMER_CONFLICT,
     CUSTOMER_ERASED,
     CUSTOMER_NOT_FOUND,
     CUSTOMER_RESTRICTED,
-    INVALID_JSON,
     ApiProblem,
     field_message,
     problem_response,
-    validation_details,
 )
 from portal.api.openapi import openapi_document
 from portal.consent.ledger import ConsentRefused
@@ -46,32 +44,6 @@ def _presented_key(request: Request) -> str:
     if scheme.lower() != "bearer" or not credentials.strip():
         raise ApiProblem(401, headers={"www-authenticate": 'Bearer realm="portal"'})
     return credentials.strip()
-
-
-@overload
-async def _body(request: Request, model: type[M]) -> M: ...
-@overload
-async def _body(request: Request, model: TypeAdapter[T]) -> T: ...
-async def _body(request: Request, model: type[BaseModel] | TypeAdapter[Any]) -> object:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise ApiProblem(415)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise ApiProblem(413)
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ApiProblem(413)
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiProblem(400, code="invalid_json", message=INVALID_JSON) from None
-    try:
-        if isinstance(model, TypeAdapter):
-            return model.validate_python(data)
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ApiProblem(422, details=validation_details(exc)) from None
 
 
 async def _call(request: Request, scope: str | None, work: Callable[..., T], /, **arguments: Any) -> T:
@@ -148,13 +120,13 @@ async def customer_consents(request: Request) -> Response:
 @api_view
 async def consent_lookup(request: Request) -> Response:
     _presented_key(request)  # 401 before 4xx about the body: an anonymous caller learns nothing
-    return await _consents(request, await _body(request, schemas.ConsentLookup))
+    return await _consents(request, await json_body(request, schemas.ConsentLookup, max_bytes=MAX_BODY))
 
 
 @api_view
 async def record_consent(request: Request) -> Response:
     _presented_key(request)
-    change = await _body(request, schemas.ConsentChange)
+    change = await json_body(request, schemas.ConsentChange, max_bytes=MAX_BODY)
     register = portal_of(request).register
     try:
         result = await _call(request, "consents:write", service.record_consent_change, register=register, change=change)
@@ -171,7 +143,7 @@ async def record_consent(request: Request) -> Response:
 @api_view
 async def link_website_visitor(request: Request) -> Response:
     _presented_key(request)
-    link = await _body(request, schemas.VisitorLink)
+    link = await json_body(request, schemas.VisitorLink, max_bytes=MAX_BODY)
     register = portal_of(request).register
     try:
         result = await _call(request, "consents:write", service.link_website_visitor, register=register, link=link)
@@ -183,7 +155,7 @@ async def link_website_visitor(request: Request) -> Response:
 @api_view
 async def browsing_events(request: Request) -> Response:
     _presented_key(request)
-    body = await _body(request, BROWSING_BODY)
+    body = await json_body(request, BROWSING_BODY, max_bytes=MAX_BODY)
     events = body.events if isinstance(body, schemas.BrowsingBatch) else [body]
     try:
         result = await _call(
@@ -213,7 +185,7 @@ def refused_items(refused: ItemsRefused, names: dict[str, str] | None = None, ba
 async def put_store(request: Request) -> Response:
     _presented_key(request)
     code = request.path_params["code"]
-    change = await _body(request, schemas.StoreChange)
+    change = await json_body(request, schemas.StoreChange, max_bytes=MAX_BODY)
     if not re.fullmatch(schemas.STORE_CODE_PATTERN, code):
         raise ApiProblem(422, details=[("code", field_message("string_pattern_mismatch"))])
     portal = portal_of(request)
@@ -230,7 +202,7 @@ async def put_store(request: Request) -> Response:
 @api_view
 async def put_customer(request: Request) -> Response:
     _presented_key(request)
-    body = await _body(request, schemas.CustomerWrite)
+    body = await json_body(request, schemas.CustomerWrite, max_bytes=MAX_BODY)
     state = portal_of(request)
     try:
         result = await _call(
@@ -257,7 +229,7 @@ async def put_customer(request: Request) -> Response:
 @api_view
 async def post_purchases(request: Request) -> Response:
     _presented_key(request)
-    body = await _body(request, PURCHASES_BODY)
+    body = await json_body(request, PURCHASES_BODY, max_bytes=MAX_BODY)
     batch = isinstance(body, schemas.PurchaseBatch)
     receipts = body.purchases if isinstance(body, schemas.PurchaseBatch) else [body]
     portal = portal_of(request)

@@ -3,16 +3,16 @@ the count of banners shown. Called from the retailer's pages (CORS: cors.py), an
 
 from __future__ import annotations
 
-import json
 import math
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal.api.errors import INVALID_JSON, ApiProblem, problem_response, validation_details
+from portal.api.bodies import json_body
+from portal.api.errors import ApiProblem, problem_response
 from portal.banner import service
 from portal.banner.bundle import Bundle
 from portal.banner.schemas import BannerAnswer, Shown, VisitorOnly
@@ -49,24 +49,7 @@ def _limits(request: Request) -> service.Limits:
 
 
 async def _body(request: Request, model: type[M]) -> M:
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        raise ApiProblem(415)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise ApiProblem(413)
-    raw = b""
-    async for chunk in request.stream():  # stop reading as soon as the body is too large
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise ApiProblem(413)
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiProblem(400, code="invalid_json", message=INVALID_JSON) from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ApiProblem(422, details=validation_details(exc)) from None
+    return await json_body(request, model, max_bytes=MAX_BODY)
 
 
 def _too_many(refused: service.TooManyCalls) -> ApiProblem:

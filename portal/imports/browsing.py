@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import select
@@ -21,15 +21,22 @@ from sqlmodel import Session
 
 from portal.audit import record_audit
 from portal.browsing.records import record_page_views
+from portal.clock import CLOCK_SKEW
 from portal.consent import ledger
 from portal.db import as_connection
 from portal.i18n import gettext
 from portal.imports.kinds import FieldSpec, ImportContext, RowError, RowInvalid, Tally
-from portal.imports.lookup import CUSTOMER_FIELDS, CustomerIndex, CustomerRef, customer_ref_of, is_erased
+from portal.imports.lookup import (
+    CUSTOMER_FIELD_SPECS,
+    CUSTOMER_FIELDS,
+    CustomerIndex,
+    CustomerRef,
+    customer_ref_of,
+    is_erased,
+)
 from portal.imports.values import as_text, read_datetime
 from portal.models import PageView
 
-CLOCK_SKEW = timedelta(minutes=5)  # as for browsing events sent to the API
 URL = re.compile(r"^https?://[^\x00-\x20\x7f]+$")  # the API's BrowsingEvent.url pattern
 MAX_URL, MAX_TITLE = 2000, 300  # page_view.url, page_view.title
 
@@ -51,9 +58,7 @@ class PageViewRow:
 class PageViewsKind:
     name: ClassVar[str] = "page-views"
     fields: ClassVar[tuple[FieldSpec, ...]] = (
-        FieldSpec("customer_id", help="the retailer's customer id (or give email or loyalty_number)"),
-        FieldSpec("email", help="the customer's email address, when the row has no customer id"),
-        FieldSpec("loyalty_number", help="the customer's loyalty card number, when the row has neither"),
+        *CUSTOMER_FIELD_SPECS,
         FieldSpec("viewed_at", required=True, help="when the page was viewed"),
         FieldSpec("url", required=True, help="the address of the page (http or https)"),
         FieldSpec("title", help="the title of the page"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -22,17 +22,24 @@ from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from portal.audit import record_audits
+from portal.clock import CLOCK_SKEW
 from portal.consent import ledger
 from portal.db import as_connection
 from portal.i18n import SUPPORTED_LOCALES, gettext
 from portal.imports.kinds import FieldSpec, ImportContext, RowError, RowInvalid, Tally
-from portal.imports.lookup import CUSTOMER_FIELDS, CustomerIndex, CustomerRef, customer_ref_of, is_erased, named_by
+from portal.imports.lookup import (
+    CUSTOMER_FIELD_SPECS,
+    CUSTOMER_FIELDS,
+    CustomerIndex,
+    CustomerRef,
+    customer_ref_of,
+    is_erased,
+    named_by,
+)
 from portal.imports.values import as_text, read_bool, read_datetime
 from portal.models import ConsentEvent, ConsentWording, Customer
 from portal.outbox.enqueue import queue_webhooks
 
-# Tills and servers keep imperfect time: an answer a little ahead of ours is accepted, a day ahead is a mistake.
-CLOCK_SKEW = timedelta(minutes=5)
 T = TypeVar("T")
 
 
@@ -56,9 +63,7 @@ class ConsentRow:
 class ConsentsKind:
     name: ClassVar[str] = "consents"
     fields: ClassVar[tuple[FieldSpec, ...]] = (
-        FieldSpec("customer_id", help="the retailer's customer id (or give email or loyalty_number)"),
-        FieldSpec("email", help="the customer's email address, when the row has no customer id"),
-        FieldSpec("loyalty_number", help="the customer's loyalty card number, when the row has neither"),
+        *CUSTOMER_FIELD_SPECS,
         FieldSpec("purpose", required=True, help="a consent purpose code of the register, e.g. email_newsletter"),
         FieldSpec("granted", required=True, help="yes when consent was given, no when withdrawn (oui/non, 1/0…)"),
         FieldSpec("occurred_at", required=True, help="when the customer answered"),

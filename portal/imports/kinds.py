@@ -15,7 +15,9 @@ a batch inside a group, and rejects the whole group when one of its rows is bad 
 group with `RowInvalid(errors, group=…)` when it can).
 
 Records must pickle (dataclasses or tuples defined at module level): between its two passes the file importer
-keeps the checked records in a temporary file, not in memory.
+keeps the checked records in a temporary file, not in memory. A kind with many rows to a run (purchases) may also
+be a `PackedKind`: the importer then keeps each checked batch as the kind packs it (plain tuples, one per group,
+holding only what `write` needs), which is written and read back several times faster than the records.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from sqlmodel import Session
 
@@ -125,3 +127,15 @@ class Kind(Protocol):
     def check(self, session: Session, batch: Sequence[Any]) -> dict[int, list[RowError]]: ...
 
     def write(self, session: Session, batch: Sequence[Any], tally: Tally) -> None: ...
+
+
+@runtime_checkable
+class PackedKind(Protocol):
+    """A kind whose checked batches the file importer keeps packed between its passes (see the module's text).
+
+    `write_packed(session, pack(batch), tally)` must do exactly what `write(session, batch, tally)` does.
+    """
+
+    def pack(self, batch: Sequence[Any]) -> Any: ...
+
+    def write_packed(self, session: Session, packed: Any, tally: Tally) -> None: ...

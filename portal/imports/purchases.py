@@ -9,29 +9,26 @@ with other content it is refused, as a person must say which one is true.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import operator
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, NamedTuple
 
 from sqlalchemy import select
 from sqlmodel import Session
 
+from portal.clock import CLOCK_SKEW
 from portal.db import as_connection
 from portal.i18n import format_money, gettext
 from portal.imports.kinds import FieldSpec, ImportContext, RowError, RowInvalid, Tally
-from portal.imports.lookup import CustomerIndex, CustomerRef, is_erased
+from portal.imports.lookup import CUSTOMER_FIELD_SPECS, CustomerIndex, CustomerRef, is_erased
 from portal.imports.values import Formats, read_cents, read_datetime, read_int
 from portal.models import Purchase, PurchaseLine, Store
 from portal.models.commerce import STORE_KIND_WEB
 from portal.purchases.records import NewPurchase, existing_receipts, record_purchases
 
 CHANNELS = ("in_store", "web", "click_and_collect")
-# Tills keep imperfect time: a receipt a little ahead of ours is accepted (as the API accepts events).
-CLOCK_SKEW = timedelta(minutes=5)
 CURRENCY = re.compile(r"[A-Z]{3}")
 # A line beyond a billion in any currency is a mistake; the bound keeps a receipt's total within a BIGINT.
 MAX_LINE_CENTS = 10**14
@@ -57,13 +54,19 @@ RECEIPT_COLUMNS = (
 )
 LINE_COLUMNS = ("sku", "label", "quantity", "unit_price")
 _SHOWN_FIELD = {"customer": "customer_id", "total_cents": "total"}
+# A plainly written quantity (the slow path reads and explains every other one), and the bound of the memos of
+# articles and prices that the fast path keeps.
+# A receipt's digest and the line it was first seen at, in one int: 48 bits are lines enough for any file.
+DIGEST_MASK = 2**64 - 1
+LINE_BITS = 48
+LINE_MASK = 2**LINE_BITS - 1
+PLAIN_QUANTITIES = {str(n): n for n in range(1, 1000)}
+MEMO_SIZE = 100_000
 
 
-class ReceiptLine(NamedTuple):  # a tuple: the spool pickles a million of them
-    sku: str
-    label: str
-    quantity: int
-    unit_price_cents: int
+# A line of a receipt: sku, label, quantity, unit price in cents; a plain tuple (a file has a million of them), as
+# purchases.records writes it.
+ReceiptLine = tuple[str, str, int, int]
 
 
 class _Receipt(NamedTuple):
@@ -78,9 +81,13 @@ class _Receipt(NamedTuple):
     total_cents: int | None
 
 
-@dataclasses.dataclass  # not slots: a slotted dataclass pickles through dataclasses.fields(), 3x slower
+@dataclasses.dataclass(slots=True)
 class PurchaseRow:
-    """One parsed row: a line of a receipt, or a whole receipt (`whole`) from JSON. `check` fills the last five."""
+    """One parsed row: a line of a receipt, or a whole receipt (`whole`) from JSON. `check` fills the last five.
+
+    `shared` is the receipt's fields as read from its first line, one object for every following line that repeats
+    them in the same text: `check` sees at once that such a line agrees with its receipt.
+    """
 
     line: int
     receipt_number: str
@@ -92,18 +99,18 @@ class PurchaseRow:
     total_cents: int | None
     lines: list[ReceiptLine]
     whole: bool = False
+    shared: _Receipt | None = None
     store_id: int | None = None
     store_channel: str | None = None  # `channel`, or the store's own when the row gives none
     customer_id: int | None = None
     dropped: str | None = None  # why it is not kept: anonymous, erased, restricted
     unchanged: bool = False
 
-    def __reduce__(self) -> tuple[type[PurchaseRow], tuple[Any, ...]]:
-        # The runner's spool pickles every row: a flat tuple is written and read back twice as fast as a __dict__.
-        return PurchaseRow, _row_values(self)
 
-
-_row_values = operator.attrgetter(*(field.name for field in dataclasses.fields(PurchaseRow)))
+# A checked receipt as the file importer keeps it between its two passes: only what `write` needs, in plain values
+# that pickle several times faster than the rows they come from: receipt number, customer id, store id, channel,
+# purchased at, currency, why it is dropped (or None), whether it is unchanged, and its lines.
+PackedReceipt = tuple[str, int | None, int | None, str | None, datetime, str, str | None, bool, list[ReceiptLine]]
 
 
 class Purchases:
@@ -115,9 +122,7 @@ class Purchases:
         FieldSpec("store_code", required=True, help="The store's code, as imported with `portal import stores`."),
         FieldSpec("purchased_at", required=True, help="Date and time of the sale."),
         FieldSpec("channel", help="in_store, web or click_and_collect; the store's own when empty."),
-        FieldSpec("customer_id", help="The retailer's customer id (or give email or loyalty_number)."),
-        FieldSpec("email", help="The customer's email address, when there is no customer id."),
-        FieldSpec("loyalty_number", help="The customer's loyalty card number, when there is no id or email."),
+        *CUSTOMER_FIELD_SPECS,
         FieldSpec("sku", required=True, help="The article's code (one row per receipt line)."),
         FieldSpec("label", help="The article's name as printed on the receipt."),
         FieldSpec("quantity", required=True, help="How many were bought: a whole number, 1 or more."),
@@ -132,15 +137,23 @@ class Purchases:
         self.context = context
         # receipt number → digest of its content (8 bytes) and first line: spots a changed duplicate, small for a
         # big file.
-        self._seen: dict[str, bytes] = {}
+        self._seen: dict[str, int] = {}
         self._stores: dict[str, tuple[int, str]] | None = None
         self._last_receipt: tuple[tuple[object, ...], _Receipt] | None = None
         # An amount as most exports write it ("12.50", or "12,50" with a decimal comma); read_cents reads the rest.
         self._plain_amount = PLAIN_AMOUNT[context.formats.decimal_comma]
+        self._articles: dict[tuple[str, Any], tuple[str, str]] = {}  # (sku, label) as written → as kept
+        self._amounts: dict[str, int] = {}  # a plainly written price → its cents
 
     # --- parse: one row, no database -------------------------------------------------------------------------
 
     def parse(self, fields: Mapping[str, Any], line: int) -> PurchaseRow:
+        last = self._last_receipt
+        if last is not None and "lines" not in fields and last[0] == tuple(map(fields.get, RECEIPT_COLUMNS)):
+            # Most rows: another plain line of the receipt the previous row began, its fields in the same text.
+            plain = self._plain_line(fields)
+            if plain is not None:
+                return PurchaseRow(line, *last[1], lines=[plain], shared=last[1])
         errors: list[RowError] = []
         formats = self.context.formats
         reader = _Reader(fields, self.context.constants, formats, errors)
@@ -171,6 +184,7 @@ class Purchases:
             *receipt,
             lines=[line for line in lines if line is not None],
             whole=whole,
+            shared=None if whole else receipt,
         )
 
     def _receipt(self, reader: _Reader) -> _Receipt | None:
@@ -216,27 +230,40 @@ class Purchases:
 
     def _plain_line(self, fields: Mapping[str, Any]) -> ReceiptLine | None:
         """The line of a CSV row whose values are all plainly right, read without the reader's detours (a million
-        rows a run); None for anything else, which `_line` then reads and explains."""
+        rows a run); None for anything else, which `_line` then reads and explains.
+
+        A file names a few thousand articles at a few thousand prices a million times: each article and each price
+        is checked once, then found in a bounded memo.
+        """
         sku, label, quantity, price = map(fields.get, LINE_COLUMNS)
         if (
-            fields.get("line_total")
-            or type(sku) is not str
-            or type(quantity) is not str
+            type(sku) is not str
             or type(price) is not str
-            or not (0 < len(sku) <= 32)
-            or not (quantity.isascii() and quantity.isdigit() and 0 < len(quantity) < 6)
-            or CONTROL_CHARACTERS.search(sku)
+            or type(quantity) is not str
+            or (label is not None and type(label) is not str)
+            or fields.get("line_total")
         ):
             return None
-        if label is None or label == "":
-            label = sku
-        elif type(label) is not str or len(label) > 200 or CONTROL_CHARACTERS.search(label):
+        count = PLAIN_QUANTITIES.get(quantity)
+        article = self._articles.get((sku, label))
+        if article is None:
+            article = _plain_article(sku, label)
+            if article is None:
+                return None
+            if len(self._articles) < MEMO_SIZE:
+                self._articles[(sku, label)] = article
+        cents = self._amounts.get(price)
+        if cents is None:
+            amount = self._plain_amount.fullmatch(price)
+            if amount is None or len(amount.group(1)) > 9:
+                return None
+            units, decimals = amount.groups()
+            cents = int(units) * 100 + int((decimals or "0").ljust(2, "0"))
+            if len(self._amounts) < MEMO_SIZE:
+                self._amounts[price] = cents
+        if count is None:
             return None
-        amount = self._plain_amount.fullmatch(price)
-        if amount is None or int(quantity) < 1 or len(amount.group(1)) > 9:
-            return None
-        units, cents = amount.groups()
-        return ReceiptLine(sku, label, int(quantity), int(units) * 100 + int((cents or "0").ljust(2, "0")))
+        return article[0], article[1], count, cents
 
     def _line(self, reader: _Reader) -> ReceiptLine | None:
         failed = len(reader.errors)
@@ -265,7 +292,7 @@ class Purchases:
                 ),
             )
             return None
-        return ReceiptLine(sku, label, quantity, unit_price)
+        return sku, label, quantity, unit_price
 
     def group_key(self, record: PurchaseRow) -> str | None:
         return record.receipt_number
@@ -329,7 +356,7 @@ class Purchases:
         message = gettext("No customer matches: import the customers first (portal import customers).")
         problems.setdefault(position, []).append(RowError(field, message))
 
-    def _recorded_digests(self, session: Session, numbers: list[str]) -> dict[str, bytes]:
+    def _recorded_digests(self, session: Session, numbers: list[str]) -> dict[str, int]:
         """The digests of the receipts of this batch that are already recorded, in two queries."""
         ids = existing_receipts(session, numbers)
         if not ids:
@@ -346,7 +373,7 @@ class Purchases:
                 PurchaseLine.unit_price_cents,
             ).where(PurchaseLine.purchase_id.in_(sorted(lines)))
         ):
-            lines[row[0]].append(ReceiptLine(row[1], row[2], row[3], row[4]))
+            lines[row[0]].append((row[1], row[2], row[3], row[4]))
         digests = {}
         for row in connection.execute(
             select(
@@ -368,7 +395,7 @@ class Purchases:
         self,
         batch: Sequence[PurchaseRow],
         positions: list[int],
-        recorded: Mapping[str, bytes],
+        recorded: Mapping[str, int],
         problems: dict[int, list[RowError]],
     ) -> None:
         head = batch[positions[0]]
@@ -378,11 +405,12 @@ class Purchases:
         digest = _digest(head.store_code, head.purchased_at, head.store_channel or "", head.currency, lines)
         number = head.receipt_number
         head.unchanged = False
-        # The first occurrence's line rides along, so checking the same rows twice finds no duplicate.
-        occurrence = digest + head.line.to_bytes(6, "big")
+        # The first occurrence's line rides along (one int: small for a big file), so checking the same rows twice
+        # finds no duplicate.
+        occurrence = digest << LINE_BITS | head.line
         seen = self._seen.get(number)
-        if seen is not None and seen[8:] != occurrence[8:]:
-            if seen[:8] != digest:
+        if seen is not None and seen & LINE_MASK != head.line:
+            if seen >> LINE_BITS != digest:
                 message = gettext("Receipt %(number)s appears earlier in the file with other content.", number=number)
                 problems[positions[0]] = [RowError("receipt_number", message)]
             else:
@@ -401,26 +429,41 @@ class Purchases:
     # --- write: in the caller's transaction ----------------------------------------------------------------------
 
     def write(self, session: Session, batch: Sequence[PurchaseRow], tally: Tally) -> None:
-        heads = [(batch[p[0]], [line for i in p for line in batch[i].lines]) for p in _receipts(batch)]
+        self.write_packed(session, self.pack(batch), tally)
+
+    def pack(self, batch: Sequence[PurchaseRow]) -> list[PackedReceipt]:
+        """The checked batch as the file importer keeps it between its passes: one PackedReceipt per receipt."""
+        packed = []
+        for positions in _receipts(batch):
+            head = batch[positions[0]]
+            lines = head.lines if len(positions) == 1 else [x for p in positions for x in batch[p].lines]
+            packed.append(
+                (
+                    head.receipt_number,
+                    head.customer_id,
+                    head.store_id,
+                    head.store_channel,
+                    head.purchased_at,
+                    head.currency,
+                    head.dropped,
+                    head.unchanged,
+                    lines,
+                )
+            )
+        return packed
+
+    def write_packed(self, session: Session, packed: Sequence[PackedReceipt], tally: Tally) -> None:
         # Recorded since `check` (by a concurrent sender): same receipt number, content already compared.
-        recorded = existing_receipts(session, [h.receipt_number for h, _ in heads if not h.dropped and not h.unchanged])
+        recorded = existing_receipts(session, [r[0] for r in packed if not r[6] and not r[7]])
         new: dict[str, NewPurchase] = {}
-        for head, lines in heads:
-            if head.dropped:
-                tally.count("dropped", reason=head.dropped)
-            elif head.unchanged or head.receipt_number in recorded or head.receipt_number in new:
+        for number, customer_id, store_id, channel, moment, currency, dropped, unchanged, lines in packed:
+            if dropped:
+                tally.count("dropped", reason=dropped)
+            elif unchanged or number in recorded or number in new:
                 tally.count("unchanged")
             else:
-                assert head.store_id is not None and head.store_channel is not None  # resolved by check
-                new[head.receipt_number] = NewPurchase(
-                    customer_id=head.customer_id,
-                    store_id=head.store_id,
-                    channel=head.store_channel,
-                    purchased_at=head.purchased_at,
-                    receipt_number=head.receipt_number,
-                    lines=[(x.sku, x.label, x.quantity, x.unit_price_cents) for x in lines],
-                    currency=head.currency,
-                )
+                assert store_id is not None and channel is not None  # resolved by check
+                new[number] = NewPurchase(customer_id, store_id, channel, moment, number, lines, currency)
         record_purchases(session, list(new.values()), timezone=self.context.timezone)
         if new:
             tally.count("created", len(new))
@@ -443,6 +486,8 @@ def _check_agreement(batch: Sequence[PurchaseRow], positions: list[int], problem
     head = batch[positions[0]]
     for position in positions[1:]:
         row = batch[position]
+        if row.shared is not None and row.shared is head.shared:
+            continue  # the same text as the first line's: they agree
         for name in RECEIPT_FIELDS:
             value = getattr(row, name)
             if value is None and name in OPTIONAL_RECEIPT_FIELDS:
@@ -457,7 +502,7 @@ def _check_agreement(batch: Sequence[PurchaseRow], positions: list[int], problem
                 )
                 problems.setdefault(position, []).append(RowError(_SHOWN_FIELD.get(name, name), message))
     if head.total_cents is not None and not problems.keys() & set(positions):
-        lines_sum = sum(x.quantity * x.unit_price_cents for p in positions for x in batch[p].lines)
+        lines_sum = sum(quantity * price for p in positions for _sku, _label, quantity, price in batch[p].lines)
         if lines_sum != head.total_cents:
             message = gettext(
                 "The receipt total %(total)s is not the sum of its lines (%(sum)s).",
@@ -467,19 +512,26 @@ def _check_agreement(batch: Sequence[PurchaseRow], positions: list[int], problem
             problems.setdefault(positions[0], []).append(RowError("total", message))
 
 
-def _digest(store_code: str, moment: datetime, channel: str, currency: str, lines: Sequence[ReceiptLine]) -> bytes:
-    """What makes two copies of a receipt the same, in 8 bytes. The customer is left out: a merge or an erasure
-    rightly changes whom a recorded receipt is linked to."""
-    text = "\x1f".join(
-        (
-            store_code,
-            moment.astimezone(UTC).isoformat(),
-            channel,
-            currency,
-            *sorted(f"{x.sku}\x1e{x.label}\x1e{x.quantity}\x1e{x.unit_price_cents}" for x in lines),
-        )
-    )
-    return hashlib.blake2b(text.encode(), digest_size=8).digest()
+def _digest(store_code: str, moment: datetime, channel: str, currency: str, lines: Sequence[ReceiptLine]) -> int:
+    """What makes two copies of a receipt the same, in 64 bits. The customer is left out: a merge or an erasure
+    rightly changes whom a recorded receipt is linked to.
+
+    Python's hash of the content: digests are only compared within one run (with the file's receipts before and
+    those recorded, digested here too), and it costs a fraction of a cryptographic digest of the same text. Two
+    moments that are the same instant hash alike whatever their time zone.
+    """
+    return hash((store_code, moment, channel, currency, tuple(sorted(lines)))) & DIGEST_MASK
+
+
+def _plain_article(sku: str, label: object) -> tuple[str, str] | None:
+    """An article's code and label as kept, when both are plainly right (None otherwise); no label is its code."""
+    if not (0 < len(sku) <= 32) or CONTROL_CHARACTERS.search(sku):
+        return None
+    if label is None or label == "":
+        return sku, sku
+    if type(label) is not str or len(label) > 200 or CONTROL_CHARACTERS.search(label):
+        return None
+    return sku, label
 
 
 def _customer(reader: _Reader) -> CustomerRef | None:

@@ -150,6 +150,21 @@ def batched_rule(
                 pending=pending, remove_batch=remove_batch, warns=warns)  # fmt: skip
 
 
+def _deleting(model: Any) -> Callable[[Session, Sequence[Row[Any]]], Removed]:
+    """A rule's `forget` that deletes the batch's rows of `model` by id (the batch selects `model.id`)."""
+
+    def forget(session: Session, rows: Sequence[Row[Any]]) -> Removed:
+        ids = [row.id for row in rows]
+        return Removed(session.execute(delete(model).where(model.id.in_(ids))).rowcount or 0)
+
+    return forget
+
+
+def _consent_periods(purposes: list[Purpose]) -> tuple[tuple[int, str], ...]:
+    """The distinct periods of the consent-based purposes, shortest unit first."""
+    return tuple(sorted({(p.retention.amount, p.retention.unit) for p in purposes}, key=lambda pair: pair[::-1]))
+
+
 # --- Page views (data category "browsing", counted from collection) ------------------------------------------------
 
 
@@ -400,11 +415,10 @@ def consent_proof_rule(context: Context) -> Rule | None:
                 )
         return Removed(deleted)
 
-    periods = sorted({(p.retention.amount, p.retention.unit) for p in purposes}, key=lambda pair: pair[::-1])
     return Rule(
         code="consent_proof",
         label=lazy_gettext("Proof of a withdrawn consent deleted once its purpose's period has passed"),
-        periods=tuple(periods),
+        periods=_consent_periods(purposes),
         starts="end_of_relationship",
         sources=tuple(cutoffs),
         cutoff=min(cutoffs.values()),
@@ -426,15 +440,10 @@ def website_answers_rule(context: Context) -> Rule | None:
     lapse = timedelta(days=REMEMBER_DAYS)
     cutoffs = {p.code: p.retention.earliest_kept(context.now) - lapse for p in purposes}
 
-    def delete_answers(session: Session, rows: Sequence[Row[Any]]) -> Removed:
-        ids = [row.id for row in rows]
-        return Removed(session.execute(delete(ConsentEvent).where(ConsentEvent.id.in_(ids))).rowcount or 0)
-
-    periods = sorted({(p.retention.amount, p.retention.unit) for p in purposes}, key=lambda pair: pair[::-1])
     return batched_rule(
         code="website_answers",
         label=lazy_gettext("Website visitors' answers never linked to a customer deleted"),
-        periods=tuple(periods),
+        periods=_consent_periods(purposes),
         starts="choice_end",
         sources=tuple(cutoffs),
         cutoff=min(cutoffs.values()),
@@ -449,7 +458,7 @@ def website_answers_rule(context: Context) -> Rule | None:
         ),
         oldest=ConsentEvent.occurred_at,
         batch=select(ConsentEvent.id).order_by(ConsentEvent.id),
-        forget=delete_answers,
+        forget=_deleting(ConsentEvent),
     )
 
 
@@ -483,10 +492,6 @@ def closed_requests_rule(context: Context) -> Rule:
 def sent_messages_rule(context: Context) -> Rule:
     cutoff = context.now - SENT_MESSAGES_KEPT
 
-    def delete_messages(session: Session, rows: Sequence[Row[Any]]) -> Removed:
-        ids = [row.id for row in rows]
-        return Removed(session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids))).rowcount or 0)
-
     return batched_rule(
         code="sent_messages",
         label=lazy_gettext("Emails and webhooks already delivered deleted"),
@@ -497,7 +502,7 @@ def sent_messages_rule(context: Context) -> Rule:
         due=OutboxMessage.sent_at < cutoff,
         oldest=OutboxMessage.sent_at,
         batch=select(OutboxMessage.id).order_by(OutboxMessage.id),
-        forget=delete_messages,
+        forget=_deleting(OutboxMessage),
     )
 
 
