@@ -172,3 +172,18 @@ def test_a_profile_correction_writes_the_customer_one_change_per_field_one_audit
         actor=f"customer:{customer.id}", channel="web", now=NOW,
     )  # fmt: skip
     assert again == [] and len(audits(engine)) == 1
+
+
+def test_after_a_correction_the_loaded_customer_shows_the_new_values_with_nothing_left_to_flush(engine) -> None:
+    customer = make_customer(engine, last_name="Durand", city="Lyon")
+    with transaction(engine) as session:
+        loaded = session.get(Customer, customer.id)
+        assert loaded is not None
+        rectification.apply_changes(
+            session, loaded, {"last_name": ("Durand", "Martin"), "city": ("Lyon", "Paris")}, actor="staff:1",
+            channel="support", now=NOW, request_id=None,
+        )  # fmt: skip
+        assert (loaded.last_name, loaded.city, loaded.updated_at) == ("Martin", "Paris", NOW)
+        assert not session.dirty  # the row was written by the UPDATE itself: no second write at commit
+        seen = session.execute(select(Customer.last_name, Customer.city).where(Customer.id == customer.id)).one()
+        assert tuple(seen) == ("Martin", "Paris")
