@@ -22,9 +22,17 @@ def record_audit(
     detail: dict | None = None,
     request_id: str | None = None,
 ) -> None:
-    """Add one audit event to the caller's transaction."""
-    session.add(
-        AuditEvent(occurred_at=now, actor=actor, action=action, target=target, detail=detail, request_id=request_id)
+    """Add one audit event to the caller's transaction (a prebuilt Core insert: no ORM object, no flush)."""
+    session.connection().execute(
+        _INSERT_AUDIT,
+        {
+            "occurred_at": now,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "detail": detail,
+            "request_id": request_id,
+        },
     )
 
 

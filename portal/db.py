@@ -158,6 +158,12 @@ def on_outbox_commit(engine: Engine, callback: Callable[[], object]) -> Callable
     return lambda: callbacks.remove(callback) if callback in callbacks else None
 
 
+def note_outbox_written(session: Session) -> None:
+    """Say that this session's transaction wrote outbox rows straight on its connection (a prebuilt insert that
+    skips the session's events, outbox/enqueue.py): the worker is woken after the commit all the same."""
+    session.info[_OUTBOX_WRITTEN] = True
+
+
 @event.listens_for(Session, "after_flush")
 def _note_outbox_adds(session: Session, _flush: UOWTransaction) -> None:
     if any(getattr(row, "__tablename__", None) == OUTBOX_TABLE for row in session.new):

@@ -5,11 +5,29 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from portal.db import dialect_insert
 from portal.models import RateLimit
+
+_TABLE = RateLimit.__table__
+
+
+def _counting_upsert(insert):  # type: ignore[no-untyped-def]
+    return (
+        insert(_TABLE)
+        .values(key=bindparam("key"), window_start=bindparam("window_start"), count=1)
+        .on_conflict_do_update(index_elements=["key", "window_start"], set_={"count": _TABLE.c.count + 1})
+        .returning(_TABLE.c.count)
+    )
+
+
+# Built once per dialect: sign-in counts two or three limits per request, and building the upsert each time cost
+# more than running it (a quarter of POST /signin's samples, bench/README.md "Issue 17: the writes").
+_HIT = {"sqlite": _counting_upsert(sqlite.insert), "postgresql": _counting_upsert(postgresql.insert)}
+_COUNT = select(_TABLE.c.count).where(_TABLE.c.key == bindparam("key"), _TABLE.c.window_start == bindparam("start"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,23 +46,14 @@ def window_start(now: datetime, window: timedelta) -> datetime:
 def hit(session: Session, *, key: str, limit: int, window: timedelta, now: datetime) -> LimitResult:
     """Count one attempt under `key`; allowed while the window's count stays within `limit`."""
     start = window_start(now, window)
-    insert = dialect_insert(session)
-    statement = (
-        insert(RateLimit)
-        .values(key=key, window_start=start, count=1)
-        .on_conflict_do_update(index_elements=["key", "window_start"], set_={"count": RateLimit.__table__.c.count + 1})
-        .returning(RateLimit.__table__.c.count)
-    )
-    count = session.execute(statement).scalar_one()
+    connection = session.connection()
+    count = connection.execute(_HIT[connection.dialect.name], {"key": key, "window_start": start}).scalar_one()
     return LimitResult(allowed=count <= limit, count=count, retry_after=start + window - now)
 
 
 def count(session: Session, *, key: str, window: timedelta, now: datetime) -> int:
     """The current window's count under `key`, without counting an attempt."""
-    table = RateLimit.__table__
-    found = session.execute(
-        select(table.c.count).where(table.c.key == key, table.c.window_start == window_start(now, window))
-    ).scalar()
+    found = session.connection().execute(_COUNT, {"key": key, "start": window_start(now, window)}).scalar()
     return found or 0
 
 

@@ -14,18 +14,31 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from portal.db import note_outbox_written
 from portal.mail.compose import ComposedEmail
 from portal.models import WEBHOOK_TOPICS, Customer, OutboxMessage
 
 
-def enqueue_email(session: Session, *, email: ComposedEmail, topic: str, now: datetime) -> OutboxMessage:
-    """Queue `email` for the worker; it leaves only if the surrounding transaction commits."""
+def enqueue_email(session: Session, *, email: ComposedEmail, topic: str, now: datetime) -> int:
+    """Queue `email` for the worker; it leaves only if the surrounding transaction commits. Returns the row's id."""
     # The Message-ID is drawn once, here: every retry sends the same one, so a receiver can drop the duplicate a
     # relay makes when it accepted a message and then timed out before saying so.
     payload = {**email.as_payload(), "message_key": secrets.token_hex(16)}
-    message = OutboxMessage(kind="email", topic=topic, payload=payload, created_at=now, next_attempt_at=now)
-    session.add(message)
-    return message
+    row = {
+        "kind": "email",
+        "topic": topic,
+        "payload": payload,
+        "created_at": now,
+        "next_attempt_at": now,
+        "attempts": 0,
+    }
+    # On the session's connection (the session's own execute path cost as much again as the insert), telling
+    # db.py's outbox watch itself, so that the worker is woken once the transaction commits.
+    result = session.connection().execute(_INSERT_MESSAGE, row)
+    note_outbox_written(session)
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def customer_reference(customer: Customer) -> dict[str, object]:
@@ -35,11 +48,17 @@ def customer_reference(customer: Customer) -> dict[str, object]:
 
 def queue_webhook(session: Session, *, topic: str, payload: dict, now: datetime) -> None:
     """Queue the event `topic` with `payload` as its data; it exists only if the caller's transaction commits."""
-    session.add(OutboxMessage(**_webhook_row(topic, payload, now)))
+    session.connection().execute(_INSERT_MESSAGE, _webhook_row(topic, payload, now))
+    note_outbox_written(session)
 
 
 # A Core insert into the table, built once (the ORM's bulk path cost as much again on the consent toggle, see
-# bench/README.md); db.py's outbox watch sees it all the same, as it runs through the session.
+# bench/README.md). db.py's outbox watch sees it: through the session (queue_webhooks), or told (note_outbox_written).
+_INSERT_MESSAGE = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
+
+
+# A Core insert into the table, built once (the ORM's bulk path cost as much again on the consent toggle, see
+# bench/README.md). db.py's outbox watch sees it: through the session (queue_webhooks), or told (note_outbox_written).
 _INSERT_MESSAGE = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
 
 

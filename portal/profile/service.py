@@ -8,12 +8,15 @@ retailer's systems (Art. 19).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import secrets
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import Update
 from sqlmodel import Session
 
 from portal.audit import record_audit
@@ -66,6 +69,21 @@ def _queue_rectified_event(session: Session, *, customer: Customer, fields: list
     )
 
 
+# One prebuilt Core insert for all of a correction's changed fields (issue 17): no ORM object and flush per field.
+_INSERT_CHANGE = insert(ProfileChange.__table__)
+_CUSTOMER = Customer.__table__
+
+
+@functools.cache
+def _update_customer(columns: tuple[str, ...]) -> Update:
+    """The customer's UPDATE of these columns, built once per set of columns (a correction changes one or two)."""
+    return (
+        update(_CUSTOMER)
+        .where(_CUSTOMER.c.id == bindparam("customer_id"))
+        .values({column: bindparam(column) for column in columns})
+    )
+
+
 def apply_changes(
     session: Session,
     customer: Customer,
@@ -76,20 +94,26 @@ def apply_changes(
     now: datetime,
     request_id: str | None,
 ) -> None:
-    for field, (old, new) in changes.items():
-        setattr(customer, field, new)
-        session.add(
-            ProfileChange(
-                customer_id=customer.id,
-                field=field,
-                old_value=None if old is None else str(old),
-                new_value=None if new is None else str(new),
-                changed_at=now,
-                actor=actor,
-                channel=channel,
-            )
-        )
-    customer.updated_at = now
+    connection = session.connection()
+    values = {field: new for field, (_old, new) in changes.items()} | {"updated_at": now}
+    connection.execute(_update_customer(tuple(sorted(values))), {**values, "customer_id": customer.id})
+    for field, value in values.items():  # the loaded object says what the row now holds, with nothing left to flush
+        set_committed_value(customer, field, value)
+    connection.execute(
+        _INSERT_CHANGE,
+        [
+            {
+                "customer_id": customer.id,
+                "field": field,
+                "old_value": None if old is None else str(old),
+                "new_value": None if new is None else str(new),
+                "changed_at": now,
+                "actor": actor,
+                "channel": channel,
+            }
+            for field, (old, new) in changes.items()
+        ],
+    )
     record_audit(
         session,
         actor=actor,

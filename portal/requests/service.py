@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, Connection, bindparam, or_, select
+from sqlalchemy import BindParameter, Connection, bindparam, insert, or_, select
 from sqlmodel import Session
 
 from portal.audit import record_audit
@@ -78,20 +78,24 @@ def file_request(
         reference = new_reference()
         if session.scalars(select(PrivacyRequest.id).where(PrivacyRequest.reference == reference)).first() is None:
             break
-    request = PrivacyRequest(
-        reference=reference,
-        customer_id=customer_id,
-        type=type,
-        channel=channel,
-        store_id=store_id,
-        received_at=now,
-        due_at=due_at_for(now, timezone=timezone),
-        details=details,
-        submission_key=submission_key,
-    )
-    session.add(request)
-    session.flush()
-    session.add(RequestEvent(request_id=request.id, occurred_at=now, actor=actor, kind="received"))
+    due_at = due_at_for(now, timezone=timezone)
+    connection = session.connection()
+    inserted = connection.execute(
+        _INSERT_REQUEST,
+        {
+            "reference": reference,
+            "customer_id": customer_id,
+            "type": type,
+            "channel": channel,
+            "store_id": store_id,
+            "received_at": now,
+            "due_at": due_at,
+            "details": details,
+            "submission_key": submission_key,
+        },
+    ).inserted_primary_key
+    assert inserted is not None
+    record_request_event(session, request_id=inserted[0], occurred_at=now, actor=actor, kind="received")
     record_audit(
         session,
         actor=actor,
@@ -101,7 +105,38 @@ def file_request(
         now=now,
         request_id=request_id,
     )
-    return _filed(request, created=True)
+    return FiledRequest(id=inserted[0], reference=reference, type=type, received_at=now, due_at=due_at, created=True)
+
+
+# Prebuilt Core inserts (issue 17): filing a request and every staff action write these rows; the ORM's objects
+# and flush cost more than SQLite's commit of them (bench/README.md, "Issue 17: the writes"). Column defaults
+# (status "received", version 1, visible_to_customer) apply to Core inserts as they did to the ORM's.
+_INSERT_REQUEST = insert(PrivacyRequest.__table__)
+_INSERT_EVENT = insert(RequestEvent.__table__)
+
+
+def record_request_event(
+    session: Session,
+    *,
+    request_id: int,
+    occurred_at: datetime,
+    actor: str,
+    kind: str,
+    note: str | None = None,
+    visible_to_customer: bool = True,
+) -> None:
+    """Add one step to a request's timeline, in the caller's transaction."""
+    session.connection().execute(
+        _INSERT_EVENT,
+        {
+            "request_id": request_id,
+            "occurred_at": occurred_at,
+            "actor": actor,
+            "kind": kind,
+            "note": note,
+            "visible_to_customer": visible_to_customer,
+        },
+    )
 
 
 def find_submission(session: Session, submission_key: str | None) -> FiledRequest | None:

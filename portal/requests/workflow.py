@@ -43,11 +43,11 @@ from portal.audit import record_audit
 from portal.i18n import email_language, gettext, using_locale
 from portal.labels import note_text
 from portal.mail.compose import EmailComposer
-from portal.models import Customer, PrivacyRequest, RequestEvent, StaffUser
+from portal.models import Customer, PrivacyRequest, StaffUser
 from portal.models.requests import OPEN_STATUSES
 from portal.outbox.enqueue import enqueue_email
 from portal.requests.deadlines import due_at_for
-from portal.requests.service import RequestNotFound, normalise_reference
+from portal.requests.service import RequestNotFound, normalise_reference, record_request_event
 
 MAX_EXTENSION_MONTHS = 2
 MESSAGE_LIMIT = 2000
@@ -586,15 +586,15 @@ def _change(
     previous_status = request.status
     for name, value in {**changes, "version": seen + 1}.items():
         set_committed_value(request, name, value)
-    session.add(
-        RequestEvent(
-            request_id=request.id,
-            occurred_at=now,
-            actor=actor,
-            kind=event.kind,
-            note=event.note,
-            visible_to_customer=event.visible,
-        )
+    assert request.id is not None
+    record_request_event(
+        session,
+        request_id=request.id,
+        occurred_at=now,
+        actor=actor,
+        kind=event.kind,
+        note=event.note,
+        visible_to_customer=event.visible,
     )
     record_audit(
         session,

@@ -21,9 +21,7 @@ from tests.conftest import SMTPServer, make_settings, port_of
 def queue(engine, clock, topic: str = "request-received", to: str = "camille@example.org") -> int:  # type: ignore[no-untyped-def]
     email = ComposedEmail(to=to, subject="Votre demande", text="Bonjour", html="<p>Bonjour</p>")
     with transaction(engine) as session:
-        message = enqueue_email(session, email=email, topic=topic, now=clock())
-        session.flush()
-        return message.id  # type: ignore[return-value]
+        return enqueue_email(session, email=email, topic=topic, now=clock())
 
 
 def rows(engine) -> dict[int, OutboxMessage]:  # type: ignore[no-untyped-def]
