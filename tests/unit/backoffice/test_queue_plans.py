@@ -21,7 +21,8 @@ from sqlalchemy import Connection, Engine, text
 from sqlmodel import Session
 
 from portal.backoffice import queue
-from portal.db import make_engine
+from portal.db import make_engine, migrate
+from portal.requests import service as requests_service
 from tests.conftest import PG_URL, TIMEZONE, _truncate_postgres
 from tests.queue_population import Population, populate
 
@@ -175,3 +176,39 @@ def test_every_filter_reads_one_page_through_an_index(
             # search's rows are those of at most SEARCH_CUSTOMERS customers and of a reference's first characters).
             backlog = population.open if shape.query.get("status", "open") == "open" else REQUESTS
             assert all(n["Plans"][0]["Plan Rows"] < backlog / 10 for n in sorts), described
+
+
+def _customer_statement_sql(connection: Connection, customer_id: int) -> str:
+    statement = requests_service.OPEN_OF_CUSTOMER.params(customer_id=customer_id)
+    return str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def test_a_customer_filing_reads_only_their_own_open_requests(big_queue: tuple[Engine, Population]) -> None:
+    """Filing a request reads the customer's open ones by the customer's index, never the queue's type index (which
+    walked every request of the type: filing slowed as the queue grew)."""
+    engine, _population = big_queue
+    with engine.connect() as connection:
+        sql = _customer_statement_sql(connection, 12)
+        if connection.dialect.name == "sqlite":
+            plan = _sqlite_plan(connection, sql)
+            assert "INDEX ix_privacy_request_customer (customer_id=?)" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
+        else:
+            plan_tree = _postgres_plan(connection, sql)
+            nodes = list(_nodes(plan_tree))
+            indexes = {n["Index Name"] for n in nodes if "Index Name" in n}
+            assert indexes == {"ix_privacy_request_customer"}, _describe(plan_tree)
+            assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], _describe(plan_tree)
+
+
+def test_a_customer_filing_uses_their_index_before_any_analyze(tmp_path: Path) -> None:
+    """A new SQLite database has no statistics: the planner's rule of thumb must still pick the customer's index."""
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            plan = _sqlite_plan(connection, _customer_statement_sql(connection, 12))
+        assert "INDEX ix_privacy_request_customer (customer_id=?)" in plan, plan
+    finally:
+        engine.dispose()
