@@ -6,6 +6,7 @@ import dataclasses
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import BindParameter, Connection, bindparam, insert, or_, select
 from sqlmodel import Session
@@ -68,18 +69,15 @@ def file_request(
     """Record a request with its legal due date and the first step of its timeline (and audit it)."""
     if type not in REQUEST_TYPES:
         raise ValueError(f"unknown request type {type!r}")
-    if submission_key:
-        existing = session.scalars(
-            select(PrivacyRequest).where(PrivacyRequest.submission_key == submission_key)
-        ).first()
-        if existing is not None:
-            return _filed(existing, created=False)
+    earlier = find_submission(session, submission_key)
+    if earlier is not None:
+        return earlier
+    connection = session.connection()
     for _attempt in range(5):  # 40 random bits: a collision is rare, and retried rather than trusted away
         reference = new_reference()
-        if session.scalars(select(PrivacyRequest.id).where(PrivacyRequest.reference == reference)).first() is None:
+        if connection.execute(_REFERENCE_TAKEN, {"reference": reference}).first() is None:
             break
     due_at = due_at_for(now, timezone=timezone)
-    connection = session.connection()
     inserted = connection.execute(
         _INSERT_REQUEST,
         {
@@ -113,6 +111,19 @@ def file_request(
 # (status "received", version 1, visible_to_customer) apply to Core inserts as they did to the ORM's.
 _INSERT_REQUEST = insert(PrivacyRequest.__table__)
 _INSERT_EVENT = insert(RequestEvent.__table__)
+_REFERENCE_TAKEN = select(PrivacyRequest.id).where(PrivacyRequest.reference == bindparam("reference"))
+_BY_SUBMISSION = select(
+    PrivacyRequest.id,
+    PrivacyRequest.reference,
+    PrivacyRequest.type,
+    PrivacyRequest.received_at,
+    PrivacyRequest.due_at,
+    PrivacyRequest.extended_due_at,
+).where(PrivacyRequest.submission_key == bindparam("key"))
+# What filing needs of the customer: whether they are still here, and how to write to them.
+_ADDRESSEE = select(Customer.email, Customer.first_name, Customer.preferred_language, Customer.erased_at).where(
+    Customer.id == bindparam("customer_id")
+)
 
 
 def record_request_event(
@@ -143,18 +154,16 @@ def find_submission(session: Session, submission_key: str | None) -> FiledReques
     """The request a form's submission key already filed (a double click, a reload), if any."""
     if not submission_key:
         return None
-    earlier = session.scalars(select(PrivacyRequest).where(PrivacyRequest.submission_key == submission_key)).first()
-    return _filed(earlier, created=False) if earlier is not None else None
-
-
-def _filed(request: PrivacyRequest, *, created: bool) -> FiledRequest:
+    row = session.connection().execute(_BY_SUBMISSION, {"key": submission_key}).first()
+    if row is None:
+        return None
     return FiledRequest(
-        id=request.id,
-        reference=request.reference,
-        type=request.type,
-        received_at=request.received_at,
-        due_at=request.effective_due_at,
-        created=created,
+        id=row.id,
+        reference=row.reference,
+        type=row.type,
+        received_at=row.received_at,
+        due_at=row.extended_due_at or row.due_at,
+        created=False,
     )
 
 
@@ -456,7 +465,7 @@ def make_request(
     """
     if type not in CUSTOMER_REQUEST_TYPES:
         raise LookupError(type)
-    customer = session.get(Customer, customer_id)
+    customer = session.connection().execute(_ADDRESSEE, {"customer_id": customer_id}).first()
     if customer is None or customer.erased_at is not None:
         raise LookupError(customer_id)
     details, errors = clean_request_form(type, form)
@@ -486,8 +495,19 @@ def make_request(
     return filed
 
 
+class Addressee(Protocol):
+    """Whom an acknowledgement is written to: a Customer, or the row of its columns that filing reads."""
+
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def preferred_language(self) -> str | None: ...
+
+
 def acknowledge_receipt(
-    session: Session, customer: Customer, filed: FiledRequest, *, composer: EmailComposer, language: str, now: datetime
+    session: Session, customer: Addressee, filed: FiledRequest, *, composer: EmailComposer, language: str, now: datetime
 ) -> None:
     """Queue the "we received your request" email, with its reference and due date (the caller checks the address)."""
     enqueue_email(
