@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from itsdangerous import Signer
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.db import run_db
@@ -23,7 +23,7 @@ _STAFF = StaffUser.__table__.c  # type: ignore[attr-defined]  # SQLModel's __tab
 _SESSIONS = SessionRow.__table__.c  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
 _PRINCIPAL = select(
     _STAFF.id, _STAFF.name, _STAFF.email, _STAFF.role, _STAFF.store_id, _STAFF.active, _STAFF.password_must_change
-)
+).where(_STAFF.id == bindparam("staff_id"))
 
 
 def staff_cookie_name(settings: Settings) -> str:
@@ -42,7 +42,7 @@ def load_principal(
     info = load_session(connection, settings=settings, raw_id=raw_id, now=now)
     if info is None or info.staff_id is None or info.kind not in ("staff", "staff_pending"):
         return None, None
-    row = connection.execute(_PRINCIPAL.where(_STAFF.id == info.staff_id)).first()
+    row = connection.execute(_PRINCIPAL, {"staff_id": info.staff_id}).first()
     if row is None or not row.active:
         # Disabled since: the session dies with the account.
         connection.execute(update(SessionRow).where(_SESSIONS.id == info.id).values(ended_at=now))

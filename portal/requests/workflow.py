@@ -32,10 +32,11 @@ language, through the outbox, only when a `composer` is given and the customer s
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -518,6 +519,33 @@ def close_own_download(
 # --- How every step is written ---------------------------------------------------------------------------------
 
 
+# Built once (issue 17): a staff action's read and write ran through statements rebuilt on every call, which cost
+# more than SQLite's answer. populate_existing: a session that already holds the request reads it afresh.
+_BY_REFERENCE = (
+    select(PrivacyRequest)
+    .where(PrivacyRequest.reference == bindparam("reference"))
+    .execution_options(populate_existing=True)
+)
+_BY_REFERENCE_OF_CUSTOMER = _BY_REFERENCE.where(PrivacyRequest.customer_id == bindparam("customer_id"))
+_REQUESTS = PrivacyRequest.__table__
+
+
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> Update:
+    """UPDATE of `columns` and the version, guarded by the version read (one statement per set of columns)."""
+    table = _REQUESTS
+    return (
+        update(table)
+        .where(table.c.id == bindparam("request_id"), table.c.version == bindparam("seen"))
+        .values(
+            {
+                **{name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns},
+                "version": bindparam("seen") + 1,
+            }
+        )
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class _Event:
     kind: str
@@ -529,10 +557,12 @@ def _load(
     session: Session, reference: str, expected_version: int | None, *, customer_id: int | None = None
 ) -> PrivacyRequest:
     canonical = normalise_reference(reference)
-    query = select(PrivacyRequest).where(PrivacyRequest.reference == canonical)
-    if customer_id is not None:
-        query = query.where(PrivacyRequest.customer_id == customer_id)
-    request = session.scalars(query.execution_options(populate_existing=True)).first() if canonical else None
+    request = None
+    if canonical and customer_id is None:
+        request = session.scalars(_BY_REFERENCE, {"reference": canonical}).first()
+    elif canonical:
+        params = {"reference": canonical, "customer_id": customer_id}
+        request = session.scalars(_BY_REFERENCE_OF_CUSTOMER, params).first()
     if request is None:
         raise RequestNotFound(reference)
     # Checked before the rules: "someone changed it" explains a refusal better than the refusal itself.
@@ -574,11 +604,9 @@ def _change(
     seen = request.version if expected_version is None else expected_version
     # The version in the WHERE clause is the lock: between our read and this write another agent may have
     # committed; then no row matches and nothing of ours is written.
-    result = session.execute(
-        update(PrivacyRequest)
-        .where(PrivacyRequest.id == request.id, PrivacyRequest.version == seen)
-        .values(**changes, version=seen + 1),
-        execution_options={"synchronize_session": False},
+    result = session.connection().execute(
+        _update_statement(tuple(sorted(changes))),
+        {**{f"new_{name}": value for name, value in changes.items()}, "request_id": request.id, "seen": seen},
     )
     if result.rowcount != 1:
         current = session.scalar(select(PrivacyRequest.version).where(PrivacyRequest.id == request.id))
