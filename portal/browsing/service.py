@@ -1,9 +1,10 @@
-"""The pages a customer viewed on the web shop, a few days at a time, and where their consent stands.
+"""The pages a customer viewed on the web shop, newest first and grouped by day, and where their consent stands.
 
-The heavy demo customer holds 100,000 page views over a year, so a page never loads them all: the per-day counts
-(`page_view_day`) choose which days to show, newest first, and only those days' views are read, by a UTC range on
-the `(customer_id, viewed_at, id)` index. The next page starts before the oldest day shown (keyset pagination: no
-OFFSET that grows with the history).
+The heavy demo customer holds 100,000 page views over a year (270 a day), so a page never loads them all: it reads at
+most VIEWS_PER_PAGE views older than its cursor by the `(customer_id, viewed_at, id)` index, groups them by day in
+the portal's time zone and takes each day's count from `page_view_day`. A page ends after MAX_DAYS_PER_PAGE days or
+VIEWS_PER_PAGE views, so a busy day is cut and continues on the next page (keyset pagination: no OFFSET that grows
+with the history, and the page's size does not grow with how busy a day was).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, or_, select
 from sqlmodel import Session
 
 # The consent ledger owns the state of a consent; the names stay importable from here for the history code.
@@ -23,9 +24,10 @@ from portal.db import as_connection
 from portal.models import PageView, PageViewDay, PageViewTotal
 
 MAX_DAYS_PER_PAGE = 14
-# Days are added to a page until it holds this many views; a busy day always comes whole, even alone. 270 views a
-# day (the heavy customer) make two days a page, an occasional visitor gets a fortnight.
-VIEWS_PER_PAGE = 600
+# A page holds at most this many views, a fortnight at most: an occasional visitor gets two weeks, the heavy customer
+# (270 views a day) a third of a day. Whole days of 270-600 rows made a 130 KB page that no one reads on a phone
+# and cost 12 times the portal's other pages (bench/README.md, issue 17).
+VIEWS_PER_PAGE = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +40,38 @@ class PageViewRow:
 @dataclasses.dataclass(frozen=True)
 class BrowsingDay:
     day: date  # Europe/Paris
-    view_count: int
+    view_count: int  # the day's views in all, also those on the pages before or after this one
     views: tuple[PageViewRow, ...]
+    continued: bool = False  # the previous page showed the day's newer views
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class ViewCursor:
+    """Where a page of views starts: strictly older than this view (its time, then its id for views at one time)."""
+
+    viewed_at: datetime
+    id: int
+
+    def token(self) -> str:
+        """The cursor in a URL: microseconds since the epoch, a dot, the id (`?after=1763632800000000.41`)."""
+        return f"{(self.viewed_at - _EPOCH) // timedelta(microseconds=1)}.{self.id}"
+
+    @classmethod
+    def parse(cls, token: str) -> ViewCursor | None:
+        """The cursor of a URL, or None when it is not one (the view answers 400)."""
+        micros, dot, view_id = token.partition(".")
+        if not (dot and micros.isascii() and micros.isdigit() and view_id.isascii() and view_id.isdigit()):
+            return None
+        if len(micros) > 17 or len(view_id) > 18:
+            return None
+        try:
+            moment = _EPOCH + timedelta(microseconds=int(micros))
+        except OverflowError:
+            return None
+        return cls(moment, int(view_id))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,9 +79,15 @@ class BrowsingPage:
     consent: ConsentState
     total_views: int
     days: tuple[BrowsingDay, ...]
-    before: date | None  # the page asked for (None: the newest days)
-    older: date | None  # `before` of the next page, when there are older days
+    before: date | None  # the day the page was asked to start before (None: the newest views, or a cursor)
+    older: ViewCursor | None  # where the next page starts, when there are older views
     calendar: BrowsingCalendar | None = None  # the newest page's day strip (read when `now` is given)
+    after: ViewCursor | None = None  # the cursor the page was asked for
+
+    @property
+    def first(self) -> bool:
+        """The newest views: the page to come back to."""
+        return self.before is None and self.after is None
 
 
 _DAYS = PageViewDay.__table__.c
@@ -58,20 +96,29 @@ _TOTALS = PageViewTotal.__table__.c
 
 # Built once: the history pages are read far more often than anything else changes (bench/README.md).
 _TOTAL = select(_TOTALS.view_count).where(_TOTALS.customer_id == bindparam("customer_id"))
-_DAYS_BEFORE = (
+_DAY_COUNTS = (
     select(_DAYS.day, _DAYS.view_count)
-    .where(_DAYS.customer_id == bindparam("customer_id"), _DAYS.day < bindparam("before"))
+    .where(
+        _DAYS.customer_id == bindparam("customer_id"),
+        _DAYS.day >= bindparam("oldest"),
+        _DAYS.day <= bindparam("newest"),
+    )
     .order_by(_DAYS.day.desc())
-    .limit(MAX_DAYS_PER_PAGE + 1)
 )
-_VIEWS_BETWEEN = (
-    select(_VIEWS.viewed_at, _VIEWS.url, _VIEWS.title)
+# The page's views and one more (is there an older page?), older than the cursor: one range of the index, newest
+# first. Written as (time < t) OR (time = t AND id < i) rather than a row value, which both databases walk as a range.
+_VIEWS_BEFORE = (
+    select(_VIEWS.viewed_at, _VIEWS.url, _VIEWS.title, _VIEWS.id)
     .where(
         _VIEWS.customer_id == bindparam("customer_id"),
-        _VIEWS.viewed_at >= bindparam("start", type_=_VIEWS.viewed_at.type),
-        _VIEWS.viewed_at < bindparam("end", type_=_VIEWS.viewed_at.type),
+        _VIEWS.viewed_at <= bindparam("at", type_=_VIEWS.viewed_at.type),
+        or_(
+            _VIEWS.viewed_at < bindparam("at", type_=_VIEWS.viewed_at.type),
+            _VIEWS.id < bindparam("id"),
+        ),
     )
     .order_by(_VIEWS.viewed_at.desc(), _VIEWS.id.desc())
+    .limit(bindparam("limit"))
 )
 
 
@@ -90,43 +137,68 @@ def browsing_page(
     customer_id: int,
     timezone: str,
     before: date | None = None,
+    after: ViewCursor | None = None,
     max_days: int = MAX_DAYS_PER_PAGE,
     views_per_page: int = VIEWS_PER_PAGE,
     now: datetime | None = None,
 ) -> BrowsingPage:
-    """The newest days with page views before `before` (all days when None), with their views and the consent;
-    on the newest page, given `now`, the day strip of the last months (from the per-day counts)."""
+    """The newest views older than `after` (or than the day `before`, or all), grouped by day, with the consent; on
+    the newest page, given `now`, the day strip of the last months (from the per-day counts)."""
     connection = as_connection(db)
     consent = consent_states(connection, customer_id=customer_id).get(BROWSING_PURPOSE, ConsentState())
     calendar = None
-    if now is not None and before is None:
+    if now is not None and before is None and after is None:
         today = now.astimezone(ZoneInfo(timezone)).date()
         calendar = browsing_calendar(
             connection, customer_id=customer_id, consent=consent, today=today, timezone=timezone
         )
     total = connection.execute(_TOTAL, {"customer_id": customer_id}).scalar() or 0
-    candidates = connection.execute(_DAYS_BEFORE, {"customer_id": customer_id, "before": before or date.max}).all()
-    shown: list[tuple[date, int]] = []
-    running = 0
-    for day, count in candidates[: min(max_days, MAX_DAYS_PER_PAGE)]:
-        if shown and running + count > views_per_page:
-            break
-        shown.append((day, int(count)))
-        running += count
-    older = shown[-1][0] if len(candidates) > len(shown) else None
-    if not shown:
-        return BrowsingPage(
-            consent=consent, total_views=int(total), days=(), before=before, older=None, calendar=calendar
-        )
-
-    start, _ = day_bounds(shown[-1][0], timezone)
-    _, end = day_bounds(shown[0][0], timezone)
+    cursor = after or ViewCursor(day_bounds(before, timezone)[0] if before else datetime.max.replace(tzinfo=UTC), 0)
+    if cursor.id == 0:  # the start of a day (or the end of time): every view at that instant is on a newer page
+        cursor = ViewCursor(cursor.viewed_at - timedelta(microseconds=1), 2**62)
+    limit = max(1, views_per_page)
+    rows = connection.execute(
+        _VIEWS_BEFORE,
+        {"customer_id": customer_id, "at": cursor.viewed_at, "id": cursor.id, "limit": limit + 1},
+    ).all()
     zone = ZoneInfo(timezone)
-    by_day: dict[date, list[PageViewRow]] = {day: [] for day, _count in shown}
-    rows = connection.execute(_VIEWS_BETWEEN, {"customer_id": customer_id, "start": start, "end": end})
-    for viewed_at, url, title in rows:
-        by_day.setdefault(viewed_at.astimezone(zone).date(), []).append(PageViewRow(viewed_at, url, title))
-    days = tuple(BrowsingDay(day=day, view_count=count, views=tuple(by_day[day])) for day, count in shown)
+    by_day: dict[date, list[PageViewRow]] = {}
+    last: ViewCursor | None = None
+    more = len(rows) > limit
+    for viewed_at, url, title, view_id in rows[:limit]:
+        day = viewed_at.astimezone(zone).date()
+        if day not in by_day and len(by_day) == min(max_days, MAX_DAYS_PER_PAGE):
+            more = True
+            break
+        by_day.setdefault(day, []).append(PageViewRow(viewed_at, url, title))
+        last = ViewCursor(viewed_at, view_id)
+    if not by_day:
+        return BrowsingPage(
+            consent=consent, total_views=int(total), days=(), before=before, older=None, calendar=calendar, after=after
+        )
+    counts: dict[date, int] = dict(
+        connection.execute(
+            _DAY_COUNTS, {"customer_id": customer_id, "oldest": min(by_day), "newest": max(by_day)}
+        ).all()
+    )
+    first_day = next(iter(by_day))
+    continued = after is not None and after.viewed_at.astimezone(zone).date() == first_day
+    days = tuple(
+        BrowsingDay(
+            day=day,
+            # The per-day count is kept with the views; a view the count missed would not make it smaller than shown.
+            view_count=max(int(counts.get(day, 0)), len(views)),
+            views=tuple(views),
+            continued=continued and day == first_day,
+        )
+        for day, views in by_day.items()
+    )
     return BrowsingPage(
-        consent=consent, total_views=int(total), days=days, before=before, older=older, calendar=calendar
+        consent=consent,
+        total_views=int(total),
+        days=days,
+        before=before,
+        older=last if more else None,
+        calendar=calendar,
+        after=after,
     )

@@ -1,4 +1,4 @@
-"""The customer's browsing history page: a few days at a time, newest first, with where their consent stands."""
+"""The customer's browsing history page: the newest views first, grouped by day, with where their consent stands."""
 
 from __future__ import annotations
 
@@ -31,10 +31,21 @@ def parse_before(raw: str | None) -> date | None:
         raise HTTPException(400) from exc
 
 
+def parse_after(raw: str | None) -> browsing.ViewCursor | None:
+    """The `after` cursor of the query string (a page that continues a day); a malformed one is a bad request."""
+    if raw is None:
+        return None
+    cursor = browsing.ViewCursor.parse(raw)
+    if cursor is None:
+        raise HTTPException(400)
+    return cursor
+
+
 async def browsing_history(request: Request) -> Response:
     customer_id = customer_id_of(request)
     before = parse_before(request.query_params.get("before"))
-    page = await read(request, browsing.browsing_page, customer_id=customer_id, before=before)
+    after = parse_after(request.query_params.get("after"))
+    page = await read(request, browsing.browsing_page, customer_id=customer_id, before=before, after=after)
     return render(
         request,
         "customer/browsing.html",

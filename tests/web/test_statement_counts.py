@@ -16,6 +16,7 @@ from sqlalchemy import Engine, insert, select
 from starlette.testclient import TestClient
 
 from portal.app import create_app
+from portal.browsing.service import ViewCursor
 from portal.db import transaction
 from portal.identity.sessions import open_session
 from portal.models import ConsentEvent, Customer, PrivacyRequest, ProfileChange, Purchase
@@ -29,6 +30,8 @@ from tests.sql_count import counting_statements
 
 FEW, MANY = 10, 10_000
 LAST_DAY = date(2026, 11, 20)
+# Noon on the last day, Paris: the views of that morning (add_daily_views starts at 08:00) are older.
+MIDDAY_CURSOR = ViewCursor(datetime(2026, 11, 20, 11, tzinfo=UTC), 2**40)
 PURPOSES = ("email_marketing", "sms_marketing", "browsing_analytics", "partners")
 
 
@@ -123,6 +126,7 @@ PAGES: dict[str, Callable[[int], str]] = {
     "receipt": lambda purchase: f"/me/purchases/{purchase}",
     "browsing, newest days": lambda _purchase: "/me/browsing",
     "browsing, older days": lambda _purchase: f"/me/browsing?before={LAST_DAY.isoformat()}",
+    "browsing, the rest of a day": lambda _purchase: f"/me/browsing?after={MIDDAY_CURSOR.token()}",
     "processing": lambda _purchase: "/me/processing",
     "download": lambda _purchase: "/me/download",
     "new request": lambda _purchase: "/me/requests/new",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, event
 
 from portal.browsing.service import (
     MAX_DAYS_PER_PAGE,
     VIEWS_PER_PAGE,
     ConsentState,
+    ViewCursor,
     browsing_page,
     consent_states,
     day_bounds,
@@ -77,22 +79,68 @@ def test_keyset_pages_cover_every_day_once(engine) -> None:
     customer = make_customer(engine)
     add_daily_views(engine, customer, days=30, per_day=2, last_day=date(2026, 11, 20))
     seen: list[date] = []
-    before = None
+    after = None
     pages = 0
     while True:
-        result = page(engine, customer.id, before=before)
+        result = page(engine, customer.id, after=after)
         pages += 1
         assert len(result.days) <= MAX_DAYS_PER_PAGE
         for day in result.days:
-            assert day.view_count == len(day.views) == 2
+            assert day.view_count == len(day.views) == 2 and not day.continued
             assert all(v.viewed_at < day_bounds(day.day, TIMEZONE)[1] for v in day.views)
         seen += [d.day for d in result.days]
         if result.older is None:
             break
-        assert result.older == result.days[-1].day
-        before = result.older
+        assert result.older.viewed_at == result.days[-1].views[-1].viewed_at
+        after = result.older
     assert pages == 3
     assert seen == [date(2026, 11, 20) - timedelta(days=n) for n in range(30)]
+
+
+def test_a_busy_day_is_cut_and_continues_on_the_next_page(engine) -> None:
+    customer = make_customer(engine)
+    per_day = VIEWS_PER_PAGE + 30
+    add_daily_views(engine, customer, days=3, per_day=per_day, last_day=date(2026, 11, 20))
+    pages = []
+    after = None
+    while True:
+        result = page(engine, customer.id, after=after)
+        pages.append(result)
+        if result.older is None:
+            break
+        after = ViewCursor.parse(result.older.token())  # as the next page's link carries it
+        assert after == result.older
+    shown = [v.url for p in pages for d in p.days for v in d.views]
+    assert len(shown) == len(set(shown)) == 3 * per_day  # none lost, none repeated
+    assert all(sum(len(d.views) for d in p.days) <= VIEWS_PER_PAGE for p in pages)
+    first, second = pages[0], pages[1]
+    assert [(d.day, len(d.views), d.view_count, d.continued) for d in first.days] == [
+        (date(2026, 11, 20), VIEWS_PER_PAGE, per_day, False)
+    ]
+    assert [(d.day, len(d.views), d.view_count, d.continued) for d in second.days] == [
+        (date(2026, 11, 20), 30, per_day, True),
+        (date(2026, 11, 19), VIEWS_PER_PAGE - 30, per_day, False),
+    ]
+    assert not first.calendar and second.after == first.older and not second.first
+
+
+def test_views_at_the_same_instant_are_split_by_id_without_loss(engine) -> None:
+    customer = make_customer(engine)
+    moment = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    add_views_at(engine, customer, [moment] * (VIEWS_PER_PAGE + 7))
+    first = page(engine, customer.id)
+    assert first.older is not None and first.older.viewed_at == moment
+    second = page(engine, customer.id, after=first.older)
+    urls = [v.url for p in (first, second) for d in p.days for v in d.views]
+    assert len(urls) == len(set(urls)) == VIEWS_PER_PAGE + 7 and second.older is None
+
+
+BAD_CURSORS = ["", "1", "1.", ".1", "a.1", "1.b", "-1.2", "1.2.3", "١٢.3", "1" * 18 + ".1", "1." + "9" * 19]
+
+
+@pytest.mark.parametrize("token", BAD_CURSORS)
+def test_a_cursor_that_is_not_one_is_refused(token: str) -> None:
+    assert ViewCursor.parse(token) is None
 
 
 def test_before_shows_only_older_days(engine) -> None:
@@ -108,7 +156,6 @@ def test_a_busy_history_loads_a_bounded_page(engine) -> None:
     customer = make_customer(engine)
     add_daily_views(engine, customer, days=40, per_day=270, last_day=date(2026, 11, 20))
     statements: list[str] = []
-    rows = 0
 
     def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         statements.append(statement)
@@ -120,20 +167,12 @@ def test_a_busy_history_loads_a_bounded_page(engine) -> None:
         event.remove(engine, "after_cursor_execute", count)
     rows = sum(len(d.views) for d in result.days)
     assert result.total_views == 40 * 270
-    assert [d.day for d in result.days] == [date(2026, 11, 20), date(2026, 11, 19)]
-    assert rows == 540 <= VIEWS_PER_PAGE
-    # The consent state (a recursive WITH over the ledger's index), the total, the days and one range of views: never
-    # a query per day.
+    assert [(d.day, d.view_count) for d in result.days] == [(date(2026, 11, 20), 270)]
+    assert rows == VIEWS_PER_PAGE
+    # The consent state (a recursive WITH over the ledger's index), the total, one range of views and the counts of
+    # the days shown: never a query per day.
     assert len([s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]) == 4
-    assert result.older == date(2026, 11, 19)
-
-
-def test_a_single_day_busier_than_a_page_comes_whole(engine) -> None:
-    customer = make_customer(engine)
-    add_daily_views(engine, customer, days=2, per_day=VIEWS_PER_PAGE + 5, last_day=date(2026, 11, 20))
-    result = page(engine, customer.id)
-    assert [(d.day, len(d.views)) for d in result.days] == [(date(2026, 11, 20), VIEWS_PER_PAGE + 5)]
-    assert result.older == date(2026, 11, 20)
+    assert result.older == ViewCursor(result.days[0].views[-1].viewed_at, result.older.id)
 
 
 def test_another_customers_views_never_show(engine) -> None:

@@ -45,7 +45,7 @@ def test_the_pages_viewed_by_day_in_english(client, smtp, engine) -> None:
     assert '<time datetime="2026-11-02T08:05:00+00:00">09:05</time>' in html  # Paris time
     assert "https://www.maison-aubepine.example/p/2" in html
     assert 'href="https://www.maison-aubepine.example' not in html  # shown as text, never followed from here
-    assert "<caption" in html and "Show older days" not in html
+    assert "<caption" in html and "Show older pages viewed" not in html
 
 
 def test_the_page_in_french(client, smtp, engine) -> None:
@@ -90,18 +90,44 @@ def test_older_days_by_plain_link_and_by_htmx(client, smtp, engine) -> None:
     newest = [(date(2026, 11, 20) - timedelta(days=n)).isoformat() for n in range(20)]
     assert day_headings(first.text) == newest[:14]
     assert first.headers["vary"] == "HX-Request"
-    link = re.search(r'<a class="button" href="(/me/browsing\?before=2026-11-07)" hx-get="\1"', first.text)
+    link = re.search(r'<a class="button" href="(/me/browsing\?after=\d+\.\d+)" hx-get="\1"', first.text)
     assert link, first.text
     older = client.get(link.group(1), headers=EN)
     assert older.status_code == 200 and '<html lang="en">' in older.text
     assert day_headings(older.text) == newest[14:]
-    assert "Back to the most recent days" in older.text and "Show older days" not in older.text
+    assert "Back to the most recent days" in older.text and "Show older pages viewed" not in older.text
 
     fragment = client.get(link.group(1), headers={**EN, "hx-request": "true"})
     assert fragment.status_code == 200 and "<html" not in fragment.text and "<h1" not in fragment.text
     assert day_headings(fragment.text) == newest[14:]
     assert 'tabindex="-1" autofocus' in fragment.text  # focus moves to the first day loaded
     assert fragment.headers["vary"] == "HX-Request"
+
+
+def test_a_busy_day_continues_on_the_next_page_under_a_heading_of_its_own(client, smtp, engine) -> None:
+    customer = signed_in(client, smtp, engine)
+    record_consent(engine, customer, granted=True, at=datetime(2025, 1, 1, tzinfo=UTC))
+    add_daily_views(engine, customer, days=2, per_day=150, last_day=date(2026, 11, 20))
+    first = client.get("/me/browsing", headers=EN).text
+    assert day_headings(first) == ["2026-11-20"] and "150 pages" in first and "(continued)" not in first
+    link = re.search(r'href="(/me/browsing\?after=(\d+)\.(\d+))"', first)
+    assert link, first
+    fragment = client.get(link.group(1), headers={**EN, "hx-request": "true"}).text
+    # The continued day's id differs from the first page's heading, which stays on the page above it.
+    continued = f'id="day-2026-11-20-{link.group(2)}-{link.group(3)}"'
+    assert continued in fragment and 'id="day-2026-11-20"' not in fragment
+    assert "(continued)" in fragment and day_headings(fragment) == ["2026-11-19"]
+    assert fragment.count('<td class="browsing-table__url">') == 100
+    french = client.get(link.group(1), headers=FR).text
+    assert "(suite)" in french
+
+
+@pytest.mark.parametrize("after", ["", "1", "abc.1", "1.2.3", "-5.1", "1" * 18 + ".1", "١.1"])
+def test_a_bad_cursor_is_a_400_page_not_an_error(client, smtp, engine, after: str) -> None:
+    signed_in(client, smtp, engine)
+    response = client.get("/me/browsing", params={"after": after}, headers=EN)
+    assert response.status_code == 400
+    assert '<html lang="en">' in response.text and "Error code 400" in response.text
 
 
 @pytest.mark.parametrize("before", ["yesterday", "2026-13-01", "2026-02-30", "2026-1-1", "20261101", "", "2026-11-01x"])
@@ -132,5 +158,5 @@ def test_a_year_of_heavy_browsing_shows_a_bounded_page(client, smtp, engine) -> 
     add_daily_views(engine, customer, days=30, per_day=270, last_day=date(2026, 11, 20))
     html = client.get("/me/browsing", headers=EN).text
     assert "8,100 pages viewed in all" in html
-    assert html.count("<tr>") - html.count("<thead>") <= 600
-    assert day_headings(html) == ["2026-11-20", "2026-11-19"]
+    assert html.count('<td class="browsing-table__url">') == 100  # one page of views, not the day's 270
+    assert day_headings(html) == ["2026-11-20"]
