@@ -97,21 +97,22 @@ _TOTALS = PageViewTotal.__table__.c
 
 # Built once: the history pages are read far more often than anything else changes (bench/README.md).
 _TOTAL = select(_TOTALS.view_count).where(_TOTALS.customer_id == bindparam("customer_id"))
-_DAY_COUNTS = (
+# The days with views up to the cursor's, newest first: they bound the range of views the page reads.
+_DAYS_UP_TO = (
     select(_DAYS.day, _DAYS.view_count)
-    .where(
-        _DAYS.customer_id == bindparam("customer_id"),
-        _DAYS.day >= bindparam("oldest"),
-        _DAYS.day <= bindparam("newest"),
-    )
+    .where(_DAYS.customer_id == bindparam("customer_id"), _DAYS.day <= bindparam("newest"))
     .order_by(_DAYS.day.desc())
+    .limit(MAX_DAYS_PER_PAGE + 1)
 )
-# The page's views and one more (is there an older page?), older than the cursor: one range of the index, newest
-# first. Written as (time < t) OR (time = t AND id < i) rather than a row value, which both databases walk as a range.
+# The page's views and one more (is there an older page?), older than the cursor and no older than the days that can
+# fill the page: one bounded range of the index, newest first, whatever plan the database picks (PostgreSQL, with no
+# lower bound, sorted all of a customer's 100,000 views). Written as (time < t) OR (time = t AND id < i) rather than
+# a row value, which both databases walk as a range.
 _VIEWS_BEFORE = (
     select(_VIEWS.viewed_at, _VIEWS.url, _VIEWS.title, _VIEWS.id)
     .where(
         _VIEWS.customer_id == bindparam("customer_id"),
+        _VIEWS.viewed_at >= bindparam("since", type_=_VIEWS.viewed_at.type),
         _VIEWS.viewed_at <= bindparam("at", type_=_VIEWS.viewed_at.type),
         or_(
             _VIEWS.viewed_at < bindparam("at", type_=_VIEWS.viewed_at.type),
@@ -154,40 +155,60 @@ def browsing_page(
             connection, customer_id=customer_id, consent=consent, today=today, timezone=timezone
         )
     total = connection.execute(_TOTAL, {"customer_id": customer_id}).scalar() or 0
-    # From the start of the day asked for (or the end of time), id 0: every view at that instant is on a newer page.
-    cursor = after or ViewCursor(day_bounds(before, timezone)[0] if before else datetime.max.replace(tzinfo=UTC), 0)
-    limit = max(1, views_per_page)
-    rows = connection.execute(
-        _VIEWS_BEFORE,
-        {"customer_id": customer_id, "at": cursor.viewed_at, "id": cursor.id, "limit": limit + 1},
-    ).all()
     zone = ZoneInfo(timezone)
-    by_day: dict[date, list[PageViewRow]] = {}
-    last: ViewCursor | None = None
-    more = len(rows) > limit
-    for viewed_at, url, title, view_id in rows[:limit]:
-        day = viewed_at.astimezone(zone).date()
-        if day not in by_day and len(by_day) == min(max_days, MAX_DAYS_PER_PAGE):
-            more = True
+    # Where the page starts: after a view, or at the start of the day asked for (or the end of time) with id 0, so
+    # that every view at that instant is on a newer page.
+    if after is not None:
+        cursor, cursor_day = after, after.viewed_at.astimezone(zone).date()
+    elif before is not None:
+        cursor, cursor_day = ViewCursor(day_bounds(before, timezone)[0], 0), before
+    else:
+        cursor, cursor_day = ViewCursor(datetime.max.replace(tzinfo=UTC), 0), date.max
+    limit = max(1, views_per_page)
+    days_cap = min(max_days, MAX_DAYS_PER_PAGE)
+    candidates = connection.execute(_DAYS_UP_TO, {"customer_id": customer_id, "newest": cursor_day}).all()
+    # The fewest days whose views fill the page; the cursor's own day counts for nothing (its newer views are shown).
+    window: list[tuple[date, int]] = []
+    enough = 0
+    for day, count in candidates[:days_cap]:
+        window.append((day, int(count)))
+        enough += 0 if day == cursor_day else int(count)
+        if enough > limit:
             break
-        by_day.setdefault(day, []).append(PageViewRow(viewed_at, url, title))
-        last = ViewCursor(viewed_at, view_id)
-    if not by_day:
+    if not window:
         return BrowsingPage(
             consent=consent, total_views=int(total), days=(), before=before, older=None, calendar=calendar, after=after
         )
-    counts: dict[date, int] = dict(
-        connection.execute(
-            _DAY_COUNTS, {"customer_id": customer_id, "oldest": min(by_day), "newest": max(by_day)}
-        ).all()
-    )
+    since = day_bounds(window[-1][0], timezone)[0]
+    rows = connection.execute(
+        _VIEWS_BEFORE,
+        {"customer_id": customer_id, "since": since, "at": cursor.viewed_at, "id": cursor.id, "limit": limit + 1},
+    ).all()
+    by_day: dict[date, list[PageViewRow]] = {}
+    last: ViewCursor | None = None
+    cut = len(rows) > limit
+    for viewed_at, url, title, view_id in rows[:limit]:
+        day = viewed_at.astimezone(zone).date()
+        if day not in by_day and len(by_day) == days_cap:
+            cut = True
+            break
+        by_day.setdefault(day, []).append(PageViewRow(viewed_at, url, title))
+        last = ViewCursor(viewed_at, view_id)
+    # Cut inside the window: the next page starts after the last view shown; the window read whole, but older days
+    # exist: it starts before the window's oldest day.
+    older = last if cut else (ViewCursor(since, 0) if len(candidates) > len(window) else None)
+    if not by_day:
+        return BrowsingPage(
+            consent=consent, total_views=int(total), days=(), before=before, older=older, calendar=calendar, after=after
+        )
+    counts = dict(window)
     first_day = next(iter(by_day))
-    continued = after is not None and after.viewed_at.astimezone(zone).date() == first_day
+    continued = after is not None and cursor_day == first_day
     days = tuple(
         BrowsingDay(
             day=day,
             # The per-day count is kept with the views; a view the count missed would not make it smaller than shown.
-            view_count=max(int(counts.get(day, 0)), len(views)),
+            view_count=max(counts.get(day, 0), len(views)),
             views=tuple(views),
             continued=continued and day == first_day,
         )
@@ -198,7 +219,7 @@ def browsing_page(
         total_views=int(total),
         days=days,
         before=before,
-        older=last if more else None,
+        older=older,
         calendar=calendar,
         after=after,
     )
