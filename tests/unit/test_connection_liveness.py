@@ -1,0 +1,63 @@
+"""PostgreSQL connections are checked for life when they come out of the pool after sitting idle, not before every use.
+
+pool_pre_ping sent a SELECT 1 before every transaction (two per page); now only a connection idle for
+PING_AFTER_IDLE_SECONDS is pinged, and one the server dropped meanwhile is replaced without the caller noticing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from portal import db
+from portal.db import make_engine
+from tests.conftest import PG_URL
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="PORTAL_TEST_DATABASE_URL is not set")
+
+
+def _counting_pings(engine, monkeypatch: pytest.MonkeyPatch) -> list[object]:  # type: ignore[no-untyped-def]
+    pings: list[object] = []
+    original = engine.dialect.do_ping
+
+    def ping(dbapi_connection):  # type: ignore[no-untyped-def]
+        pings.append(dbapi_connection)
+        return original(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", ping)
+    return pings
+
+
+def test_a_busy_connection_is_not_pinged_before_each_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(PG_URL)
+    try:
+        pings = _counting_pings(engine, monkeypatch)
+        for _ in range(5):
+            with engine.connect() as connection:
+                assert connection.execute(text("SELECT 2")).scalar_one() == 2
+        assert pings == []
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # now every checkout comes after "long" idling
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT 3")).scalar_one() == 3
+        assert len(pings) == 1
+    finally:
+        engine.dispose()
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_unseen(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(PG_URL)
+    try:
+        with engine.connect() as connection:
+            dropped_pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        # The server ends it while it sits in the pool (a restart, an idle timeout, a firewall).
+        killer = make_engine(PG_URL)
+        try:
+            with killer.connect() as connection:
+                assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped_pid}).scalar_one()
+        finally:
+            killer.dispose()
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != dropped_pid
+    finally:
+        engine.dispose()
