@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from portal.api import schemas
 from portal.api.keys import authenticate
-from portal.audit import record_audits
+from portal.audit import record_audit
 from portal.browsing.records import record_page_views
 from portal.clock import CLOCK_SKEW
 from portal.consent import ledger
@@ -203,28 +203,34 @@ def link_website_visitor(
     )
 
 
+# Built once, each with an expanding IN: ingestion runs for every batch the web shop sends (bench/README.md, issue 17).
+_NOT_ERASED = Customer.erased_at.is_(None)
+_BY_EMAIL_KEYS = select(*_CUSTOMER_COLUMNS, Customer.email_key).where(
+    _NOT_ERASED, Customer.email_key.in_(bindparam("keys", expanding=True))
+)
+_BY_REFS = select(*_CUSTOMER_COLUMNS).where(_NOT_ERASED, Customer.retailer_ref.in_(bindparam("keys", expanding=True)))
+# The website banner's visitors the web shop linked to a customer; an unlinked visitor matches nobody.
+_BY_VISITORS = (
+    select(*_CUSTOMER_COLUMNS, WebsiteVisitor.visitor_id)
+    .join(WebsiteVisitor, WebsiteVisitor.customer_id == Customer.id)
+    .where(_NOT_ERASED, WebsiteVisitor.visitor_id.in_(bindparam("keys", expanding=True)))
+)
+
+
 def _customers_for(session: Session, events: Sequence[schemas.BrowsingEvent]) -> dict[tuple[str, str], KnownCustomer]:
     emails = sorted({email_key(e.email) for e in events if e.email is not None})
     refs = sorted({e.customer_id for e in events if e.customer_id is not None})
+    visitors = sorted({e.visitor_id for e in events if e.visitor_id is not None})
     found: dict[tuple[str, str], KnownCustomer] = {}
     connection = as_connection(session)
-    alive = Customer.erased_at.is_(None)
     if emails:
-        for row in connection.execute(
-            select(*_CUSTOMER_COLUMNS, Customer.email_key).where(alive, Customer.email_key.in_(emails))
-        ):
+        for row in connection.execute(_BY_EMAIL_KEYS, {"keys": emails}):
             found[("email", row.email_key)] = _known(row)
     if refs:
-        for row in connection.execute(select(*_CUSTOMER_COLUMNS).where(alive, Customer.retailer_ref.in_(refs))):
+        for row in connection.execute(_BY_REFS, {"keys": refs}):
             found[("ref", row.retailer_ref)] = _known(row)
-    visitors = sorted({e.visitor_id for e in events if e.visitor_id is not None})
     if visitors:
-        # The website banner's visitors the web shop linked to a customer; an unlinked visitor matches nobody.
-        for row in connection.execute(
-            select(*_CUSTOMER_COLUMNS, WebsiteVisitor.visitor_id)
-            .join(WebsiteVisitor, WebsiteVisitor.customer_id == Customer.id)
-            .where(alive, WebsiteVisitor.visitor_id.in_(visitors))
-        ):
+        for row in connection.execute(_BY_VISITORS, {"keys": visitors}):
             found[("visitor", row.visitor_id)] = _known(row)
     return found
 
@@ -272,9 +278,7 @@ def ingest_browsing_events(
     kept = len(keep)
     # One audit event per batch, with counts only: which pages someone viewed is not for the audit trail.
     # A Core insert: no ORM flush left for the commit (bench/README.md, browsing ingestion's profile).
-    record_audits(
-        session, [{"actor": actor, "action": "browsing.ingested", "detail": {"kept": kept, **dropped}}], now=now
-    )
+    record_audit(session, actor=actor, action="browsing.ingested", detail={"kept": kept, **dropped}, now=now)
     return schemas.IngestionResult(
         received=len(events),
         kept=kept,

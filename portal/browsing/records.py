@@ -89,7 +89,9 @@ def record_page_views(
     """
     if not views:
         return
-    session.execute(
+    # On the session's connection: the ORM session's execute path cost more than these statements (issue 17).
+    connection = session.connection()
+    connection.execute(
         _INSERT_VIEWS, [{"customer_id": c, "viewed_at": at, "url": url, "title": title} for c, at, url, title in views]
     )
     zone = ZoneInfo(timezone)
@@ -99,10 +101,10 @@ def record_page_views(
     for c, at, _, _ in views:
         latest[c] = max(latest.get(c, at), at)
     day_upsert, total_upsert = _batch_upserts(session)
-    session.execute(
+    connection.execute(
         day_upsert, [{"customer_id": c, "day": day, "view_count": n} for (c, day), n in sorted(days.items())]
     )
-    session.execute(
+    connection.execute(
         total_upsert,
         [{"customer_id": c, "view_count": counts[c], "last_viewed_at": latest[c]} for c in sorted(counts)],
     )

@@ -46,6 +46,7 @@ class BrowsingDay:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_VIEW_ID = 2**31 - 1  # page_view.id is a 32-bit integer on PostgreSQL: a larger one in a URL is not a cursor
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -65,7 +66,7 @@ class ViewCursor:
         micros, dot, view_id = token.partition(".")
         if not (dot and micros.isascii() and micros.isdigit() and view_id.isascii() and view_id.isdigit()):
             return None
-        if len(micros) > 17 or len(view_id) > 18:
+        if len(micros) > 17 or len(view_id) > 10 or int(view_id) > MAX_VIEW_ID:
             return None
         try:
             moment = _EPOCH + timedelta(microseconds=int(micros))
@@ -153,9 +154,8 @@ def browsing_page(
             connection, customer_id=customer_id, consent=consent, today=today, timezone=timezone
         )
     total = connection.execute(_TOTAL, {"customer_id": customer_id}).scalar() or 0
+    # From the start of the day asked for (or the end of time), id 0: every view at that instant is on a newer page.
     cursor = after or ViewCursor(day_bounds(before, timezone)[0] if before else datetime.max.replace(tzinfo=UTC), 0)
-    if cursor.id == 0:  # the start of a day (or the end of time): every view at that instant is on a newer page
-        cursor = ViewCursor(cursor.viewed_at - timedelta(microseconds=1), 2**62)
     limit = max(1, views_per_page)
     rows = connection.execute(
         _VIEWS_BEFORE,

@@ -57,11 +57,6 @@ def queue_webhook(session: Session, *, topic: str, payload: dict, now: datetime)
 _INSERT_MESSAGE = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
 
 
-# A Core insert into the table, built once (the ORM's bulk path cost as much again on the consent toggle, see
-# bench/README.md). db.py's outbox watch sees it: through the session (queue_webhooks), or told (note_outbox_written).
-_INSERT_MESSAGE = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
-
-
 def queue_webhooks(session: Session, *, topic: str, payloads: Sequence[dict], now: datetime) -> None:
     """Queue one event of `topic` per payload in one statement: an import's thousands of changes, at the cost of one."""
     if payloads:

@@ -12,9 +12,10 @@ import functools
 import secrets
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Session
@@ -190,7 +191,7 @@ class ChangeShown:
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
-    customer: Customer
+    customer: Row[Any]  # the customer's columns, read as they are shown (no ORM object: the page only reads them)
     last_changed: dict[str, datetime]  # by field, as `last_changed` returns it
     history: list[ChangeShown]  # the latest changes first, whoever made them (the customer, staff, an import)
 
@@ -203,11 +204,18 @@ _HISTORY = (
 )
 
 
+# Built once: loading the customer as an ORM object cost the page about 170 µs, more than all its SQL (issue 17).
+_CUSTOMER_SHOWN = select(Customer.__table__).where(Customer.__table__.c.id == bindparam("customer_id"))
+
+
 def profile_of(session: Session, *, customer_id: int) -> Profile:
     """The customer as the profile page shows them, with when each field last changed and the latest changes.
     Raises CustomerNotFound."""
-    customer = _customer(session, customer_id)
-    history = [ChangeShown(*row) for row in session.connection().execute(_HISTORY, {"customer_id": customer_id})]
+    connection = session.connection()
+    customer = connection.execute(_CUSTOMER_SHOWN, {"customer_id": customer_id}).first()
+    if customer is None or customer.erased_at is not None:
+        raise CustomerNotFound(customer_id)
+    history = [ChangeShown(*row) for row in connection.execute(_HISTORY, {"customer_id": customer_id})]
     return Profile(customer=customer, last_changed=last_changed(session, customer_id=customer_id), history=history)
 
 

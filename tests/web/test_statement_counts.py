@@ -16,7 +16,7 @@ from sqlalchemy import Engine, insert, select
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.browsing.service import ViewCursor
+from portal.browsing.service import MAX_VIEW_ID, ViewCursor
 from portal.db import transaction
 from portal.identity.sessions import open_session
 from portal.models import ConsentEvent, Customer, PrivacyRequest, ProfileChange, Purchase
@@ -31,7 +31,7 @@ from tests.sql_count import counting_statements
 FEW, MANY = 10, 10_000
 LAST_DAY = date(2026, 11, 20)
 # Noon on the last day, Paris: the views of that morning (add_daily_views starts at 08:00) are older.
-MIDDAY_CURSOR = ViewCursor(datetime(2026, 11, 20, 11, tzinfo=UTC), 2**40)
+MIDDAY_CURSOR = ViewCursor(datetime(2026, 11, 20, 11, tzinfo=UTC), MAX_VIEW_ID)
 PURPOSES = ("email_marketing", "sms_marketing", "browsing_analytics", "partners")
 
 

@@ -135,7 +135,20 @@ def test_views_at_the_same_instant_are_split_by_id_without_loss(engine) -> None:
     assert len(urls) == len(set(urls)) == VIEWS_PER_PAGE + 7 and second.older is None
 
 
-BAD_CURSORS = ["", "1", "1.", ".1", "a.1", "1.b", "-1.2", "1.2.3", "١٢.3", "1" * 18 + ".1", "1." + "9" * 19]
+BAD_CURSORS = [
+    "",
+    "1",
+    "1.",
+    ".1",
+    "a.1",
+    "1.b",
+    "-1.2",
+    "1.2.3",
+    "١٢.3",
+    "1" * 18 + ".1",
+    "1." + "9" * 19,
+    "1.2147483648",
+]
 
 
 @pytest.mark.parametrize("token", BAD_CURSORS)
