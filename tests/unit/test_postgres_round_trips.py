@@ -1,7 +1,8 @@
-"""PostgreSQL connections are checked for life when they come out of the pool after sitting idle, not before every use.
+"""PostgreSQL round trips a request does not need: a ping before every transaction, BEGIN and COMMIT around reads.
 
 pool_pre_ping sent a SELECT 1 before every transaction (two per page); now only a connection idle for
 PING_AFTER_IDLE_SECONDS is pinged, and one the server dropped meanwhile is replaced without the caller noticing.
+The session look-up and a page's reads run statement by statement (autocommit): psycopg sends no BEGIN/COMMIT.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from sqlalchemy import text
 
 from portal import db
 from portal.db import make_engine
+from portal.web.state import _read_only
 from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="PORTAL_TEST_DATABASE_URL is not set")
@@ -59,5 +61,22 @@ def test_an_idle_connection_the_server_dropped_is_replaced_unseen(monkeypatch: p
         monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
         with engine.connect() as connection:
             assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != dropped_pid
+    finally:
+        engine.dispose()
+
+
+def test_reads_and_the_session_look_up_run_without_a_transaction_around_them() -> None:
+    """psycopg sends BEGIN and COMMIT/ROLLBACK as round trips of their own: the per-request session look-up and a
+    page's reads go without (each statement commits alone; READ COMMITTED reads the same either way)."""
+    engine = make_engine(PG_URL)
+    try:
+        with db.statement_by_statement(engine) as connection:
+            assert connection.connection.dbapi_connection.autocommit is True  # type: ignore[union-attr]
+            connection.execute(text("CREATE TEMPORARY TABLE touched (n int)"))
+            connection.execute(text("INSERT INTO touched VALUES (1)"))  # committed by itself: no COMMIT to send
+        seen = _read_only(engine, lambda session: session.connection().connection.dbapi_connection.autocommit, (), {})
+        assert seen is True
+        with engine.connect() as connection:  # back in the pool, the connection is transactional again
+            assert connection.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
     finally:
         engine.dispose()
