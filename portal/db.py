@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio.to_thread
 from sqlalchemy import ColumnElement, Connection, Engine, event, func, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session, create_engine
 
@@ -48,7 +50,34 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+    engine = create_engine(url, pool_size=10, max_overflow=10, hide_parameters=True)
+    _ping_after_idle(engine)
+    return engine
+
+
+# A pooled connection is checked for life before use only when it sat idle this long (PostgreSQL restarted, a
+# firewall dropped it). pool_pre_ping checked before every use: one round trip more per transaction, and a page
+# opens two (bench/README.md, issue 17). A connection that dies while in use fails its statement either way; the
+# pool then drops every connection of that generation (SQLAlchemy's disconnect handling).
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _alive(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(str(exc)) from exc  # the pool replaces the connection and tries again
+        if not alive:
+            raise DisconnectionError("the connection did not answer")
 
 
 @contextmanager
@@ -56,6 +85,19 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: commits when the block ends normally, rolls back when it raises."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+@contextmanager
+def statement_by_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection whose statements each commit on their own, for the session look-up every request makes: a read
+    and, now and then, one UPDATE, which need no transaction around them. On PostgreSQL that saves the BEGIN and the
+    COMMIT psycopg sends around a transaction, two of a page's round trips; SQLite, in-process, keeps its own."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        with engine.begin() as connection:
+            yield connection
 
 
 async def run_db(engine: Engine, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:

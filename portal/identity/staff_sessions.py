@@ -9,7 +9,7 @@ from itsdangerous import Signer
 from sqlalchemy import Connection, Engine, bindparam, select, update
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from portal.db import run_db
+from portal.db import run_db, statement_by_statement
 from portal.identity.guards import StaffPrincipal
 from portal.identity.sessions import SessionInfo, load_session
 from portal.models import Session as SessionRow
@@ -74,7 +74,7 @@ class StaffSessionMiddleware:
         return read_signed_cookie(scope, self.cookie_name, self.signer)
 
     def _load(self, raw_id: str) -> tuple[SessionInfo | None, StaffPrincipal | None]:
-        with self.engine.begin() as connection:
+        with statement_by_statement(self.engine) as connection:
             return load_principal(connection, settings=self.settings, raw_id=raw_id, now=self.clock())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

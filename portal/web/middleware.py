@@ -21,7 +21,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal import i18n
-from portal.db import run_db
+from portal.db import run_db, statement_by_statement
 from portal.identity.keys import keyed_hash
 from portal.identity.sessions import SessionInfo, load_session
 from portal.settings import Settings
@@ -203,7 +203,7 @@ class SessionMiddleware:
         return read_signed_cookie(scope, self.cookie_name, self.signer)
 
     def _load(self, raw_id: str) -> SessionInfo | None:
-        with self.engine.begin() as connection:
+        with statement_by_statement(self.engine) as connection:
             return load_session(connection, settings=self.settings, raw_id=raw_id, now=self.clock())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,0 +1,82 @@
+"""PostgreSQL round trips a request does not need: a ping before every transaction, BEGIN and COMMIT around reads.
+
+pool_pre_ping sent a SELECT 1 before every transaction (two per page); now only a connection idle for
+PING_AFTER_IDLE_SECONDS is pinged, and one the server dropped meanwhile is replaced without the caller noticing.
+The session look-up and a page's reads run statement by statement (autocommit): psycopg sends no BEGIN/COMMIT.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from portal import db
+from portal.db import make_engine
+from portal.web.state import _read_only
+from tests.conftest import PG_URL
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="PORTAL_TEST_DATABASE_URL is not set")
+
+
+def _counting_pings(engine, monkeypatch: pytest.MonkeyPatch) -> list[object]:  # type: ignore[no-untyped-def]
+    pings: list[object] = []
+    original = engine.dialect.do_ping
+
+    def ping(dbapi_connection):  # type: ignore[no-untyped-def]
+        pings.append(dbapi_connection)
+        return original(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", ping)
+    return pings
+
+
+def test_a_busy_connection_is_not_pinged_before_each_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(PG_URL)
+    try:
+        pings = _counting_pings(engine, monkeypatch)
+        for _ in range(5):
+            with engine.connect() as connection:
+                assert connection.execute(text("SELECT 2")).scalar_one() == 2
+        assert pings == []
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # now every checkout comes after "long" idling
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT 3")).scalar_one() == 3
+        assert len(pings) == 1
+    finally:
+        engine.dispose()
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_unseen(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(PG_URL)
+    try:
+        with engine.connect() as connection:
+            dropped_pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        # The server ends it while it sits in the pool (a restart, an idle timeout, a firewall).
+        killer = make_engine(PG_URL)
+        try:
+            with killer.connect() as connection:
+                assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped_pid}).scalar_one()
+        finally:
+            killer.dispose()
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != dropped_pid
+    finally:
+        engine.dispose()
+
+
+def test_reads_and_the_session_look_up_run_without_a_transaction_around_them() -> None:
+    """psycopg sends BEGIN and COMMIT/ROLLBACK as round trips of their own: the per-request session look-up and a
+    page's reads go without (each statement commits alone; READ COMMITTED reads the same either way)."""
+    engine = make_engine(PG_URL)
+    try:
+        with db.statement_by_statement(engine) as connection:
+            assert connection.connection.dbapi_connection.autocommit is True  # type: ignore[union-attr]
+            connection.execute(text("CREATE TEMPORARY TABLE touched (n int)"))
+            connection.execute(text("INSERT INTO touched VALUES (1)"))  # committed by itself: no COMMIT to send
+        seen = _read_only(engine, lambda session: session.connection().connection.dbapi_connection.autocommit, (), {})
+        assert seen is True
+        with engine.connect() as connection:  # back in the pool, the connection is transactional again
+            assert connection.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+    finally:
+        engine.dispose()
