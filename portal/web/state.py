@@ -5,8 +5,7 @@ A view parses its input, then makes one call:
     rows = await read(request, purchases.page_of, customer_id=customer_id, filters=filters)
     filed = await write(request, service.make_request, customer_id=customer_id, form=form, composer=state.composer)
 
-`read` hands the service a session for a read-only unit of work (closed, never committed; on PostgreSQL without a
-transaction around it, which READ COMMITTED makes equivalent and saves two round trips); `write` runs it in one
+`read` hands the service a session for a read-only unit of work (closed, never committed); `write` runs it in one
 transaction, committed when it returns; `stream` iterates rows from a connection while a response streams them.
 `read` and `write` give the service `now` (the app's clock, which tests move), `request_id` (which ties audit events
 to the log) and `timezone` (the portal's, from settings) when its signature asks for them and the view did not pass
@@ -26,7 +25,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.requests import Request
 
-from portal.db import in_transaction, run_db, statement_by_statement
+from portal.db import in_transaction, run_db
 
 if TYPE_CHECKING:  # types only: the web layer does not depend on these capabilities at run time
     import jinja2
@@ -85,11 +84,8 @@ def _injected(request: Request, fn: Callable[..., Any], kwargs: dict[str, Any]) 
 
 
 def _read_only(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-    if engine.dialect.name == "postgresql":
-        # No transaction around a page's reads: under READ COMMITTED each statement takes its own snapshot inside a
-        # transaction too, so the page reads the same, without psycopg's BEGIN and ROLLBACK round trips.
-        with statement_by_statement(engine) as connection, Session(bind=connection) as session:
-            return fn(session, *args, **kwargs)
+    # In a transaction, rolled back, even on PostgreSQL where autocommit would save BEGIN and ROLLBACK: some reads
+    # count by writing and rolling back (retention's sign-in rule deletes in a savepoint), which autocommit would keep.
     # Closing, not committing: the connection goes back to the pool rolled back, and what `fn` returns stays loaded.
     with Session(engine) as session:
         return fn(session, *args, **kwargs)
