@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,6 +87,7 @@ class Measured:
     p99: float
     written: int  # consent events the toggle load recorded (0 for reads)
     machine_load: str
+    dropped: tuple[str, ...] = ()  # why each dropped round was dropped, as the report prints it
 
 
 def _wrk(wrk: str, load: Load, *, connections: int, duration: float, latency: bool = False) -> WrkResult:
@@ -102,6 +104,31 @@ def _wrk(wrk: str, load: Load, *, connections: int, duration: float, latency: bo
     )
 
 
+def wait_for_outbox(data: BenchData, timeout: float = 120.0) -> None:
+    """Until the `portal worker` has sent what the last run queued: its catching up would otherwise run during the
+    next bare run and drop that round (the toggles' emails and webhooks are their cost, measured with them)."""
+    from sqlalchemy import func, select
+
+    from portal.models import OutboxMessage, utcnow
+
+    def due():  # type: ignore[no-untyped-def]
+        return (
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= utcnow())  # type: ignore[union-attr,operator]
+        )
+
+    deadline = time.monotonic() + timeout
+    engine = data.engine()
+    try:
+        with engine.connect() as connection:
+            while connection.execute(due()).scalar_one() and time.monotonic() < deadline:
+                connection.rollback()
+                time.sleep(0.2)
+    finally:
+        engine.dispose()
+
+
 def measure(wrk: str, workers: int, portal: Load, bare: Load, args: argparse.Namespace, data: BenchData) -> Measured:
     machine_load = load_average()
     for target in (bare, portal):
@@ -110,7 +137,11 @@ def measure(wrk: str, workers: int, portal: Load, bare: Load, args: argparse.Nam
     rounds = []
     for index in range(args.rounds):
         order = (bare, portal) if index % 2 == 0 else (portal, bare)
-        got = {t.name: _wrk(wrk, t, connections=args.connections, duration=args.duration) for t in order}
+        got = {}
+        for target in order:
+            got[target.name] = _wrk(wrk, target, connections=args.connections, duration=args.duration)
+            if target is portal:
+                wait_for_outbox(data)
         rounds.append(Round(index + 1, (order[0].name, order[1].name), got[bare.name], got[portal.name]))
         print(
             f"    {workers} worker(s) {portal.name:<6} round {index + 1}: bare {got[bare.name].requests_per_sec:,.0f}"
@@ -133,6 +164,7 @@ def measure(wrk: str, workers: int, portal: Load, bare: Load, args: argparse.Nam
         p99=statistics.median(r.latency_ms.get(99, float("inf")) for r in latencies),
         written=written,
         machine_load=machine_load,
+        dropped=tuple(f"round {r.index}: {r.dropped_because}" for r in summary.rounds if not r.kept),
     )
 
 
@@ -172,6 +204,8 @@ def report(results: Sequence[Measured]) -> None:
     for r in results:
         if not r.reliable:
             print(f"  ? {r.load} with {r.workers} worker(s): {r.why}")
+        for why in r.dropped:
+            print(f"    dropped, {r.load} with {r.workers} worker(s), {why}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -592,12 +592,21 @@ def record_consent(
     if customer is None or customer.erased_at is not None:
         raise CustomerNotFound(customer_id)
     latest = connection.execute(_LATEST, {"customer_id": customer_id, "purpose": purpose}).first()
+    live = occurred_at is None
     occurred_at = occurred_at or now
     if latest is not None and occurred_at < latest.occurred_at:
-        # The ledger's order is the order of the answers: an older answer arriving late cannot overrule a newer one.
-        raise ConsentRefused(
-            "a more recent answer is already recorded for this purpose", reason="older_than_latest", field="occurred_at"
-        )
+        if not live:
+            # The ledger's order is the order of the answers: an older answer reported late cannot overrule a newer
+            # one.
+            raise ConsentRefused(
+                "a more recent answer is already recorded for this purpose",
+                reason="older_than_latest",
+                field="occurred_at",
+            )
+        # A live answer (a click now) that waited on the customer's row behind one read a moment later, in another
+        # tab or another process: it takes effect after that one, so it is recorded at that instant, ordered after it
+        # by id. Refusing it would show the customer an error for their own click.
+        occurred_at = latest.occurred_at
     if bool(latest and latest.granted) == granted:  # no event yet counts as not given: refusing again records nothing
         return False
     if shown_version is None or shown_version == register.policy_version:

@@ -24,12 +24,12 @@ from portal.errors import CustomerNotFound
 from portal.i18n import email_language, gettext
 from portal.labels import system_note
 from portal.mail.compose import EmailComposer
-from portal.models import Customer, PrivacyRequest, RequestEvent
+from portal.models import Customer, PrivacyRequest
 from portal.models.requests import OPEN_STATUSES
 from portal.outbox.enqueue import enqueue_email
 from portal.portability.archive import ArchiveProgress
 from portal.requests import workflow
-from portal.requests.service import file_request, find_request, normalise_reference
+from portal.requests.service import file_request, find_request, normalise_reference, record_request_event
 from portal.settings import Settings
 
 LINK_VALIDITY = timedelta(days=7)
@@ -144,7 +144,7 @@ def send_download_link(
     )
     enqueue_email(session, email=email, topic="download-link", now=now)
     note = system_note("download_link_sent")  # read in the reader's language, wherever it is shown
-    session.add(RequestEvent(request_id=request.id, occurred_at=now, actor=actor, kind="message", note=note))
+    record_request_event(session, request_id=request.id, occurred_at=now, actor=actor, kind="message", note=note)
     # The timeline changed: agents holding the older version must reload before they act (optimistic locking).
     session.execute(
         update(PrivacyRequest).where(PrivacyRequest.id == request.id).values(version=PrivacyRequest.version + 1)

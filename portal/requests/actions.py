@@ -12,10 +12,10 @@ from sqlmodel import Session
 
 from portal.i18n import gettext
 from portal.mail.compose import EmailComposer
-from portal.models import Customer, PrivacyRequest, RequestEvent
+from portal.models import Customer, PrivacyRequest
 from portal.models.requests import OPEN_STATUSES
 from portal.requests import workflow
-from portal.requests.service import RequestNotFound, normalise_reference
+from portal.requests.service import RequestNotFound, normalise_reference, record_request_event
 from portal.requests.workflow import StaleRequest
 
 
@@ -64,15 +64,15 @@ def add_step(
     note: str | None = None,
     visible: bool = True,
 ) -> None:
-    session.add(
-        RequestEvent(
-            request_id=request.id,
-            occurred_at=now,
-            actor=actor,
-            kind=kind,
-            note=note,
-            visible_to_customer=visible,
-        )
+    """One step on the request's timeline, written at once: it keeps its place before the steps that follow it."""
+    record_request_event(
+        session,
+        request_id=request.id,
+        occurred_at=now,
+        actor=actor,
+        kind=kind,
+        note=note,
+        visible_to_customer=visible,
     )
 
 

@@ -86,6 +86,26 @@ def test_repeated_clicks_record_nothing(engine, register) -> None:
     assert count(engine, ConsentEvent) == 1 and count(engine, AuditEvent) == 1 and count(engine, OutboxMessage) == 1
 
 
+def test_a_click_that_waited_behind_a_later_one_takes_effect_after_it(engine, register) -> None:
+    """Two tabs, two app processes: the click whose clock read came first can reach the customer's row second. It
+    is the customer's own answer, given now: recorded after the other one, never refused as "older"."""
+    customer = make_customer(engine)
+    assert record(engine, register, customer, granted=True, at=NOW + timedelta(milliseconds=3))
+    assert record(engine, register, customer, granted=False, at=NOW) is True
+    state = states(engine, customer)["email_newsletter"]
+    assert not state.granted and state.changed_at == NOW + timedelta(milliseconds=3)
+    with transaction(engine) as session:
+        ledger_order = session.execute(
+            select(ConsentEvent.granted).order_by(ConsentEvent.occurred_at, ConsentEvent.id)
+        ).scalars()
+        assert list(ledger_order) == [True, False]
+    # An answer another channel reports as given earlier is still refused: it cannot overrule a newer one.
+    with pytest.raises(ledger.ConsentRefused) as refused:
+        record(engine, register, customer, granted=True, at=NOW + timedelta(days=1), occurred_at=NOW, channel="store")
+    assert refused.value.reason == "older_than_latest"
+    assert count(engine, ConsentEvent) == 2
+
+
 def test_the_version_and_the_exact_wording_are_kept(engine, register) -> None:
     customer = make_customer(engine)
     record(engine, register, customer, locale="en")
