@@ -7,12 +7,13 @@ ones newest first. Pages are cut with a keyset cursor, never an OFFSET, so page 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, false, func, literal, or_, select, tuple_
 from sqlmodel import Session, col
 
 from portal.i18n import lazy_gettext
@@ -75,7 +76,7 @@ class QueueFilters:
 
     @property
     def sorts_by_due_date(self) -> bool:
-        return self.status in ("open", *OPEN_STATUSES)
+        return _sorts_by_due_date(self.status)
 
 
 def parse_filters(query: Mapping[str, str]) -> tuple[QueueFilters, dict[str, str]]:
@@ -210,10 +211,81 @@ def is_open() -> ColumnElement[bool]:
     return _literal_in(PrivacyRequest.status, OPEN_STATUSES)
 
 
-def _conditions(
-    filters: QueueFilters, *, staff_id: int | None, now: datetime, timezone: str, customers: Sequence[int]
-) -> list[ColumnElement[bool]]:
-    """WHERE terms for the filters.
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What decides the SQL of a page (values are bound): a few hundred shapes at most, each statement built once.
+
+    Building the statement and its cache key for every page cost more than SQLite's answer to it (bench/README.md,
+    issue 17)."""
+
+    status: str
+    type: bool = False
+    channel: bool = False
+    store: bool = False
+    assignee: str | None = None  # "me" | "none" | "id"
+    due: str | None = None
+    search: tuple[object, ...] | None = None  # ("reference",) or (customers?, number of reference prefixes)
+    cursor: bool = False
+    page_size: int = PAGE_SIZE
+
+
+def _shape_and_values(
+    filters: QueueFilters,
+    *,
+    staff_id: int | None,
+    now: datetime,
+    after: str | None,
+    page_size: int,
+    timezone: str,
+    customers: Sequence[int],
+) -> tuple[_Shape, dict[str, Any]]:
+    values: dict[str, Any] = {"now": now}
+    if filters.type:
+        values["type"] = filters.type
+    if filters.channel:
+        values["channel"] = filters.channel
+    if filters.store_id is not None:
+        values["store_id"] = filters.store_id
+    assignee = None
+    if filters.assignee == "none":
+        assignee = "none"
+    elif filters.assignee:
+        assignee = "id"
+        values["assignee_id"] = staff_id if filters.assignee == "me" else int(filters.assignee)
+    if filters.due == "week":
+        values["horizon"] = end_of_day(_today(now, timezone) + timedelta(days=DUE_SOON_DAYS), timezone=timezone)
+    search: tuple[object, ...] | None = None
+    if filters.q:
+        reference = normalise_reference(filters.q)
+        if reference:  # a whole reference: the unique index answers at once
+            search = ("reference",)
+            values["reference"] = reference
+        else:
+            prefixes = _reference_prefixes(filters.q)
+            search = (bool(customers), len(prefixes))
+            if customers:
+                values["customers"] = list(customers)
+            for index, prefix in enumerate(prefixes):
+                values[f"prefix_{index}"], values[f"prefix_{index}_end"] = prefix, prefix + LAST_CHARACTER
+    position = decode_cursor(after)
+    if position is not None:
+        values["after_at"], values["after_id"] = position
+    shape = _Shape(
+        status=filters.status,
+        type=bool(filters.type),
+        channel=bool(filters.channel),
+        store=filters.store_id is not None,
+        assignee=assignee,
+        due=filters.due,
+        search=search,
+        cursor=position is not None,
+        page_size=page_size,
+    )
+    return shape, values
+
+
+def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
+    """WHERE terms for the filters, their values bound.
 
     Every shape is served by an index that yields rows in the page's order, so a page reads about as many rows as
     it shows (tests/unit/backoffice/test_queue_plans.py proves it with EXPLAIN on SQLite and PostgreSQL):
@@ -223,34 +295,41 @@ def _conditions(
     a search seeks the customers it matches (at most SEARCH_CUSTOMERS) and the start of a reference.
     """
     terms: list[ColumnElement[bool]] = []
-    if filters.status == "open" or filters.due:
+    if shape.status == "open" or shape.due:
         # Overdue and due soon only make sense for requests still waiting for an answer.
         terms.append(is_open())
-    if filters.status in OPEN_STATUSES or filters.status in CLOSED_STATUSES:
-        terms.append(PrivacyRequest.status == filters.status)
-    elif filters.status == "closed":
+    if shape.status in OPEN_STATUSES or shape.status in CLOSED_STATUSES:
+        # Written in, like is_open(): one of the portal's own constants, part of the shape.
+        terms.append(PrivacyRequest.status == literal(shape.status))
+    elif shape.status == "closed":
         # Closed requests are most of the table and listed newest first: walking a received_at index backwards
         # finds a page at once, where the status index would fetch and sort them all. `|| ''` keeps the planner off it.
         terms.append((PrivacyRequest.status + "").in_(CLOSED_STATUSES))
-    if filters.type:
-        terms.append(PrivacyRequest.type == filters.type)
-    if filters.channel:
-        terms.append(PrivacyRequest.channel == filters.channel)
-    if filters.store_id is not None:
-        terms.append(PrivacyRequest.store_id == filters.store_id)
-    if filters.assignee == "me":
-        terms.append(PrivacyRequest.assignee_id == staff_id)
-    elif filters.assignee == "none":
+    if shape.type:
+        terms.append(PrivacyRequest.type == bindparam("type"))
+    if shape.channel:
+        terms.append(PrivacyRequest.channel == bindparam("channel"))
+    if shape.store:
+        terms.append(PrivacyRequest.store_id == bindparam("store_id"))
+    if shape.assignee == "none":
         terms.append(PrivacyRequest.assignee_id.is_(None))
-    elif filters.assignee:
-        terms.append(PrivacyRequest.assignee_id == int(filters.assignee))
-    if filters.due == "overdue":
-        terms.append(effective_due < now)
-    elif filters.due:
-        horizon = end_of_day(_today(now, timezone) + timedelta(days=DUE_SOON_DAYS), timezone=timezone)
-        terms.append(and_(effective_due >= now, effective_due <= horizon))
-    if filters.q:
-        terms.append(_search(filters.q, customers))
+    elif shape.assignee:
+        terms.append(PrivacyRequest.assignee_id == bindparam("assignee_id"))
+    if shape.due == "overdue":
+        terms.append(effective_due < bindparam("now"))
+    elif shape.due:
+        terms.append(and_(effective_due >= bindparam("now"), effective_due <= bindparam("horizon")))
+    if shape.search == ("reference",):
+        terms.append(col(PrivacyRequest.reference) == bindparam("reference"))
+    elif shape.search is not None:
+        has_customers, prefixes = shape.search
+        search = [PrivacyRequest.customer_id.in_(bindparam("customers", expanding=True))] if has_customers else []
+        reference = SEARCH_REFERENCE  # the start of a reference, as one range of its index (see _starts_with)
+        search.extend(
+            and_(reference >= bindparam(f"prefix_{i}"), reference < bindparam(f"prefix_{i}_end"))
+            for i in range(int(prefixes))
+        )
+        terms.append(or_(*search) if search else false())
     return terms
 
 
@@ -297,16 +376,6 @@ def matching_customers(session: Session, q: str) -> tuple[list[int], bool]:
     return ids[:SEARCH_CUSTOMERS], len(ids) > SEARCH_CUSTOMERS
 
 
-def _search(q: str, customers: Sequence[int]) -> ColumnElement[bool]:
-    """Requests whose reference is (or starts with) `q`, or whose customer is one of `customers`."""
-    reference = normalise_reference(q)
-    if reference:  # a whole reference: the unique index answers at once
-        return col(PrivacyRequest.reference) == reference
-    terms = [PrivacyRequest.customer_id.in_(customers)] if customers else []
-    terms.extend(_starts_with(SEARCH_REFERENCE, prefix) for prefix in _reference_prefixes(q))
-    return or_(*terms) if terms else false()
-
-
 _COLUMNS = (
     PrivacyRequest.id,
     PrivacyRequest.reference,
@@ -343,7 +412,7 @@ def _select(page_ids: Select | None = None) -> Select:
     )
 
 
-def _row(values: tuple, now: datetime, timezone: str) -> QueueRow:
+def _row(values: Sequence[Any], today: date, zone: ZoneInfo) -> QueueRow:
     (id_, reference, type_, channel, status, store_code, store_name, email, assignee_id, assignee_name) = values[:10]
     received_at, due_at, extended_due_at, version, details = values[10:]
     due = extended_due_at or due_at
@@ -361,10 +430,30 @@ def _row(values: tuple, now: datetime, timezone: str) -> QueueRow:
         received_at=received_at,
         due_at=due,
         extended=extended_due_at is not None,
-        days_left=days_left(due, now, timezone=timezone),
+        days_left=(due.astimezone(zone).date() - today).days,  # as days_left(), the zone and today read once
         version=version,
         identity_checked_in_store=bool((details or {}).get("identity_checked_in_store")),
     )
+
+
+@functools.cache
+def _page_ids(shape: _Shape) -> Select:
+    """The statement that picks one page of request ids (sorted, limited); the rows are joined to it afterwards."""
+    terms = _conditions(shape)
+    if shape.cursor:
+        # Typed: a tuple comparison does not lend its columns' types to the values (UTCDateTime stores UTC text).
+        moment_type = PrivacyRequest.__table__.c.received_at.type
+        cursor = tuple_(bindparam("after_at", type_=moment_type), bindparam("after_id", type_=Integer()))
+        if _sorts_by_due_date(shape.status):
+            terms.append(tuple_(effective_due, PrivacyRequest.id) > cursor)
+        else:
+            terms.append(tuple_(PrivacyRequest.received_at, PrivacyRequest.id) < cursor)
+    return select(PrivacyRequest.id).where(*terms).order_by(*_order(shape.status)).limit(shape.page_size + 1)
+
+
+@functools.cache
+def _page_rows(shape: _Shape) -> Select:
+    return _select(_page_ids(shape)).order_by(*_order(shape.status))
 
 
 def page_statement(
@@ -377,23 +466,21 @@ def page_statement(
     timezone: str,
     customers: Sequence[int] = (),
 ) -> Select:
-    """The statement that picks one page of request ids (sorted, limited); the rows are joined to it afterwards.
+    """The ids of one page, with the values bound (what EXPLAIN is asked about).
 
     `customers`: those the search matched (`matching_customers`)."""
-    terms = _conditions(filters, staff_id=staff_id, now=now, timezone=timezone, customers=customers)
-    position = decode_cursor(after)
-    if filters.sorts_by_due_date:
-        if position is not None:
-            due, row_id = position
-            terms.append(tuple_(effective_due, PrivacyRequest.id) > tuple_(due, row_id))
-    elif position is not None:
-        received, row_id = position
-        terms.append(tuple_(PrivacyRequest.received_at, PrivacyRequest.id) < tuple_(received, row_id))
-    return select(PrivacyRequest.id).where(*terms).order_by(*_order(filters)).limit(page_size + 1)
+    shape, values = _shape_and_values(
+        filters, staff_id=staff_id, now=now, after=after, page_size=page_size, timezone=timezone, customers=customers
+    )
+    return _page_ids(shape).params(values)
 
 
-def _order(filters: QueueFilters) -> tuple[Any, ...]:
-    if filters.sorts_by_due_date:
+def _sorts_by_due_date(status: str) -> bool:
+    return status in ("open", *OPEN_STATUSES)
+
+
+def _order(status: str) -> tuple[Any, ...]:
+    if _sorts_by_due_date(status):
         return (effective_due, PrivacyRequest.id)
     # Newest first: by when the request was received, as the page says (ids follow insertion, not receipt).
     return (PrivacyRequest.received_at.desc(), PrivacyRequest.id.desc())
@@ -416,11 +503,12 @@ def queue_page(
         customers, capped = matching_customers(session, filters.q)
         if not customers and not _reference_prefixes(filters.q):
             return QueuePage(rows=[], next_cursor=None)  # nothing can match
-    page_ids = page_statement(
+    shape, values = _shape_and_values(
         filters, staff_id=staff_id, now=now, after=after, page_size=page_size, timezone=timezone, customers=customers
     )
-    statement = _select(page_ids).order_by(*_order(filters))
-    rows = [_row(tuple(r), now, timezone) for r in session.connection().execute(statement)]
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    rows = [_row(r, today, zone) for r in session.connection().execute(_page_rows(shape), values)]
     more = len(rows) > page_size
     rows = rows[:page_size]
     return QueuePage(
@@ -428,10 +516,21 @@ def queue_page(
     )
 
 
+_ONE_ROW = _select().where(PrivacyRequest.reference == bindparam("reference"))
+_STORES = select(Store.id, Store.code, Store.name).order_by(Store.code)
+# Active staff who can work requests (store accounts only use the tablet).
+_ASSIGNEES = (
+    select(StaffUser.id, StaffUser.name)
+    .where(StaffUser.active.is_(True), StaffUser.role.in_(("agent", "dpo")))
+    .order_by(StaffUser.name)
+)
+
+
 def queue_row(session: Session, *, reference: str, now: datetime, timezone: str) -> QueueRow | None:
     """One request as a queue row (htmx swaps the row after an assignment or a status change)."""
-    found = session.connection().execute(_select().where(PrivacyRequest.reference == reference)).first()
-    return _row(tuple(found), now, timezone) if found else None
+    found = session.connection().execute(_ONE_ROW, {"reference": reference}).first()
+    zone = ZoneInfo(timezone)
+    return _row(found, now.astimezone(zone).date(), zone) if found else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -441,17 +540,13 @@ class Choice:
 
 
 def store_choices(session: Session) -> list[Choice]:
-    rows = session.connection().execute(select(Store.id, Store.code, Store.name).order_by(Store.code))
+    rows = session.connection().execute(_STORES)
     return [Choice(str(id_), f"{code} · {name}") for id_, code, name in rows]
 
 
 def assignee_choices(session: Session) -> list[Choice]:
     """Active staff who can work requests (store accounts only use the tablet)."""
-    rows = session.connection().execute(
-        select(StaffUser.id, StaffUser.name)
-        .where(StaffUser.active.is_(True), StaffUser.role.in_(("agent", "dpo")))
-        .order_by(StaffUser.name)
-    )
+    rows = session.connection().execute(_ASSIGNEES)
     return [Choice(str(id_), name) for id_, name in rows]
 
 
