@@ -30,7 +30,7 @@ from portal.banner.cors import BannerCorsMiddleware
 from portal.browsing import views as browsing_views
 from portal.consent import views as consent_views
 from portal.consent.register import load_register
-from portal.db import make_engine, on_outbox_commit
+from portal.db import make_engine, on_outbox_commit, read_only_engine
 from portal.identity import guards, staff_views
 from portal.identity import views as identity_views
 from portal.identity.staff_sessions import StaffSessionMiddleware
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     settings = settings or load_settings()
     retailer = load_retailer(settings.retailer_file)
     engine = make_engine(settings.database_url)
+    read_engine = read_only_engine(engine)
     env = make_environment(settings=settings, retailer=retailer)
     worker = OutboxWorker(engine, settings, clock=clock)
 
@@ -129,7 +130,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
                         await task
             if controller:
                 controller.stop()
-            engine.dispose()
+            app.state.portal.dispose()
 
     routes = [
         *pages.routes,
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         settings=settings,
         retailer=retailer,
         engine=engine,
+        read_engine=read_engine,
         env=env,
         register=register,
         composer=EmailComposer(env),

@@ -55,6 +55,30 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
+def read_only_engine(engine: Engine) -> Engine:
+    """The engine pages read through (`portal.web.state.read`): on SQLite, `engine` itself; on PostgreSQL, a pool of
+    its own whose connections are in autocommit and refuse to write (`default_transaction_read_only`).
+
+    A read in a transaction costs a BEGIN and a ROLLBACK, two round trips more than its statements, and psycopg
+    forgets its prepared statements at every ROLLBACK, so PostgreSQL parsed and planned each page's statements anew:
+    this halves the wall time of a page (bench/README.md, issue 17). PostgreSQL itself refuses a write through these
+    connections, so a read can never commit one by mistake; a read that counts by writing and rolling back uses
+    `portal.web.state.trial` on `engine`. Each statement sees what was committed when it started, as in a READ
+    COMMITTED transaction.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    reads = create_engine(engine.url, pool_size=10, max_overflow=10, hide_parameters=True, isolation_level="AUTOCOMMIT")
+
+    @event.listens_for(reads, "connect")
+    def _refuse_writes(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.autocommit = True  # the SET below must not open a transaction
+        dbapi_connection.execute("SET default_transaction_read_only = on")
+
+    _ping_after_idle(reads)
+    return reads
+
+
 # A pooled connection is checked for life before use only when it sat idle this long (PostgreSQL restarted, a
 # firewall dropped it). pool_pre_ping checked before every use: one round trip more per transaction, and a page
 # opens two (bench/README.md, issue 17). A connection that dies while in use fails its statement either way; the

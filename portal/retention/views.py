@@ -10,13 +10,13 @@ from portal.identity.guards import require_role
 from portal.retention import service
 from portal.retention.rules import STARTS_LABELS
 from portal.web.render import render
-from portal.web.state import portal_of, read
+from portal.web.state import portal_of, trial
 
 
 async def _overview(request: Request) -> service.RetentionOverview:
     require_role(request, "dpo")
     state = portal_of(request)
-    return await read(request, service.retention_overview, settings=state.settings, register=state.register)
+    return await trial(request, service.retention_overview, settings=state.settings, register=state.register)
 
 
 async def retention_page(request: Request) -> Response:

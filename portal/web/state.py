@@ -1,12 +1,13 @@
-"""The application's typed state, and the ways a view reaches the database: `read`, `write` and `stream`.
+"""The application's typed state, and the ways a view reaches the database: `read`, `trial`, `write` and `stream`.
 
 A view parses its input, then makes one call:
 
     rows = await read(request, purchases.page_of, customer_id=customer_id, filters=filters)
     filed = await write(request, service.make_request, customer_id=customer_id, form=form, composer=state.composer)
 
-`read` hands the service a session for a read-only unit of work (closed, never committed); `write` runs it in one
-transaction, committed when it returns; `stream` iterates rows from a connection while a response streams them.
+`read` hands the service a session for a read-only unit of work (closed, never committed; on PostgreSQL, connections
+that refuse writes); `trial` one in a transaction always rolled back; `write` runs it in one transaction, committed
+when it returns; `stream` iterates rows from a connection while a response streams them.
 `read` and `write` give the service `now` (the app's clock, which tests move), `request_id` (which ties audit events
 to the log) and `timezone` (the portal's, from settings) when its signature asks for them and the view did not pass
 them. They run SQLite work on the event loop and PostgreSQL work in a thread (`portal.db.run_db` says why).
@@ -49,12 +50,19 @@ class Portal:
     settings: Settings
     retailer: Retailer
     engine: Engine
+    read_engine: Engine  # `engine` on SQLite; on PostgreSQL, read-only autocommit connections (db.read_only_engine)
     env: jinja2.Environment
     register: PurposeRegister
     composer: EmailComposer
     clock: Callable[[], datetime]
     session_signer: Signer
     mailbox: Mailbox | None = None  # the demo's SMTP server, once the app has started in demo mode
+
+    def dispose(self) -> None:
+        """Close the pooled connections of both engines (at shutdown, or in tests that run no lifespan)."""
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
 
 def portal_of(request: Request) -> Portal:
@@ -84,9 +92,7 @@ def _injected(request: Request, fn: Callable[..., Any], kwargs: dict[str, Any]) 
 
 
 def _read_only(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-    # In a transaction, rolled back, even on PostgreSQL where autocommit would save BEGIN and ROLLBACK: some reads
-    # count by writing and rolling back (retention's sign-in rule deletes in a savepoint), which autocommit would keep.
-    # Closing, not committing: the connection goes back to the pool rolled back, and what `fn` returns stays loaded.
+    # Closing, not committing: what `fn` returns stays loaded, and on SQLite the transaction is rolled back.
     with Session(engine) as session:
         return fn(session, *args, **kwargs)
 
@@ -94,7 +100,15 @@ def _read_only(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...], kwar
 # `fn` is typed loosely on purpose: its `now`, `request_id` and `timezone` may be left for these helpers to give,
 # which a ParamSpec cannot express.
 async def read(request: Request, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """`fn(session, *args, **kwargs)` in a unit of work that is never committed."""
+    """`fn(session, *args, **kwargs)` on connections that cannot write (on PostgreSQL, `portal.db.read_only_engine`:
+    no transaction around the statements); nothing it does is ever committed."""
+    engine = portal_of(request).read_engine
+    return await run_db(engine, _read_only, engine, fn, args, _injected(request, fn, dict(kwargs)))
+
+
+async def trial(request: Request, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """`fn(session, *args, **kwargs)` in a transaction that is always rolled back: for a read that counts what a
+    write would do by doing it in a savepoint (retention's preview), which read-only connections refuse."""
     engine = portal_of(request).engine
     return await run_db(engine, _read_only, engine, fn, args, _injected(request, fn, dict(kwargs)))
 

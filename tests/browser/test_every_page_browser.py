@@ -107,7 +107,7 @@ def _pages_of(who: str, seeded_database: str) -> Iterator[str]:
             if visit.who == who and visit.kind == PAGE:
                 yield from _urls(route, _WORLD["world"])
     finally:
-        app.state.portal.engine.dispose()
+        app.state.portal.dispose()
 
 
 def _sign_in(session: Session, who: str, inbox: Inbox) -> None:

@@ -1,14 +1,17 @@
-"""PostgreSQL round trips a request does not need: a ping before every transaction, BEGIN/COMMIT around its session.
+"""PostgreSQL round trips a request does not need: a ping before every transaction, BEGIN/COMMIT around its session
+look-up, BEGIN/ROLLBACK around its reads (and the prepared statements each ROLLBACK threw away).
 
 pool_pre_ping sent a SELECT 1 before every transaction (two per page); now only a connection idle for
 PING_AFTER_IDLE_SECONDS is pinged, and one the server dropped meanwhile is replaced without the caller noticing.
-The session look-up runs statement by statement (autocommit): psycopg sends no BEGIN/COMMIT around it.
+The session look-up runs statement by statement (autocommit): psycopg sends no BEGIN/COMMIT around it. Reads go
+through db.read_only_engine: autocommit connections on which PostgreSQL refuses writes.
 """
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from portal import db
 from portal.db import make_engine
@@ -65,19 +68,73 @@ def test_an_idle_connection_the_server_dropped_is_replaced_unseen(monkeypatch: p
         engine.dispose()
 
 
-def test_the_session_look_up_runs_without_a_transaction_and_reads_keep_theirs() -> None:
+def test_the_session_look_up_runs_without_a_transaction() -> None:
     """psycopg sends BEGIN and COMMIT as round trips of their own: the per-request session look-up (a read, now and
-    then one UPDATE) goes without; a page's reads keep their transaction, rolled back, since some reads write and roll
-    back (retention's counts)."""
+    then one UPDATE) goes without."""
     engine = make_engine(PG_URL)
     try:
         with db.statement_by_statement(engine) as connection:
             assert connection.connection.dbapi_connection.autocommit is True  # type: ignore[union-attr]
             connection.execute(text("CREATE TEMPORARY TABLE touched (n int)"))
             connection.execute(text("INSERT INTO touched VALUES (1)"))  # committed by itself: no COMMIT to send
-        seen = _read_only(engine, lambda session: session.connection().connection.dbapi_connection.autocommit, (), {})
-        assert seen is False
         with engine.connect() as connection:  # back in the pool, the connection is transactional again
             assert connection.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+    finally:
+        engine.dispose()
+
+
+def test_reads_run_without_a_transaction_on_connections_that_cannot_write() -> None:
+    """A page's reads: no BEGIN and ROLLBACK around them, and PostgreSQL itself refuses a write made through them."""
+    engine = make_engine(PG_URL)
+    reads = db.read_only_engine(engine)
+    try:
+        assert reads is not engine
+        seen = _read_only(reads, lambda session: session.connection().connection.dbapi_connection.autocommit, (), {})
+        assert seen is True
+
+        def write(session):  # type: ignore[no-untyped-def]
+            session.connection().execute(text("CREATE TABLE never_made (n int)"))
+
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            _read_only(reads, write, (), {})
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT to_regclass('never_made')")).scalar() is None
+    finally:
+        reads.dispose()
+        engine.dispose()
+
+
+def test_reads_keep_their_prepared_statements() -> None:
+    """psycopg prepares a statement run five times on a connection, and forgets all of them at each ROLLBACK: reads
+    in transactions had PostgreSQL parse and plan every statement of every page. Without a ROLLBACK they stay."""
+    engine = make_engine(PG_URL)
+    reads = db.read_only_engine(engine)
+    statement = text("SELECT count(*) FROM pg_prepared_statements")
+    try:
+        counts = [_read_only(reads, lambda session: session.connection().execute(statement).scalar_one(), (), {})]
+        counts += [
+            _read_only(reads, lambda session: session.connection().execute(statement).scalar_one(), (), {})
+            for _ in range(7)
+        ]
+        assert counts[0] == 0 and counts[-1] >= 1, counts
+    finally:
+        reads.dispose()
+        engine.dispose()
+
+
+def test_a_trial_rolls_back_what_it_wrote() -> None:
+    """Retention's preview counts by deleting in a savepoint: it runs on the transactional engine, rolled back."""
+    engine = make_engine(PG_URL)
+    try:
+
+        def count_by_writing(session):  # type: ignore[no-untyped-def]
+            session.connection().execute(text("CREATE TEMPORARY TABLE tried (n int)"))
+            with session.begin_nested() as savepoint:  # the SAVEPOINT is sent with the next statement
+                session.connection().execute(text("INSERT INTO tried VALUES (1), (2)"))
+                seen = session.connection().execute(text("SELECT count(*) FROM tried")).scalar_one()
+                savepoint.rollback()
+            return seen, session.connection().execute(text("SELECT count(*) FROM tried")).scalar_one()
+
+        assert _read_only(engine, count_by_writing, (), {}) == (2, 0)
     finally:
         engine.dispose()

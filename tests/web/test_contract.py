@@ -531,7 +531,7 @@ def test_every_route_the_router_serves_has_a_contract(app: Starlette, database_u
     try:
         demo_only = _paths(demo) - _paths(app)
     finally:
-        demo.state.portal.engine.dispose()
+        demo.state.portal.dispose()
     assert demo_only == DEMO_ONLY
 
 

@@ -20,7 +20,7 @@ from tests.conftest import TIMEZONE, Clock
 def app(app):  # type: ignore[no-untyped-def]
     """The app without its lifespan: its engine's connections are closed here instead."""
     yield app
-    app.state.portal.engine.dispose()
+    app.state.portal.dispose()
 
 
 def _request(app) -> Request:  # type: ignore[no-untyped-def]

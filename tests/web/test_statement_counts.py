@@ -26,7 +26,7 @@ from tests.browsing_factories import add_daily_views, record_consent
 from tests.conftest import Clock, SMTPServer, make_settings
 from tests.factories import make_customer, make_store
 from tests.purchase_factories import NewPurchase, insert_purchases
-from tests.sql_count import counting_statements
+from tests.sql_count import app_engines, counting_statements
 
 FEW, MANY = 10, 10_000
 LAST_DAY = date(2026, 11, 20)
@@ -165,7 +165,7 @@ def _statements_per_page(
     for name, path in PAGES.items():
         url = path(purchase)
         client.get(url)  # the first request of a page may load what every later one reuses
-        with counting_statements(engine) as statements:
+        with counting_statements(*app_engines(client.app)) as statements:  # type: ignore[arg-type]
             response = client.get(url, follow_redirects=False)
         assert response.status_code == 200, (name, response.status_code)
         counted[name] = list(statements)

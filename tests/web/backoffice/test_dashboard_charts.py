@@ -8,7 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from tests.browsing_factories import record_consent
@@ -23,6 +23,7 @@ from tests.chart_helpers import (
 )
 from tests.conftest import Clock
 from tests.factories import make_customer
+from tests.sql_count import app_engines, counting_statements
 from tests.staff_helpers import make_staff, sign_in_staff
 from tests.unit.backoffice.test_queue import file
 
@@ -122,16 +123,7 @@ def test_the_csv_holds_the_dashboards_figures(dpo_client: TestClient) -> None:
 def test_the_dashboard_costs_no_more_statements_than_before(dpo_client: TestClient) -> None:
     """The open requests are read once (they were counted by two aggregates), the consent ledger once: the page
     makes as many statements on the report as before the charts, and the charts none."""
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    engine = dpo_client.app.state.portal.engine  # the app's own engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with counting_statements(*app_engines(dpo_client.app)) as statements:  # type: ignore[arg-type]
         assert dpo_client.get("/staff/reports", params=PERIOD, headers=EN).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert sum("FROM privacy_request" in s for s in statements) == 2
     assert sum("FROM consent_event" in s for s in statements) == 1

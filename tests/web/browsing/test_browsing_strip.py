@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event
-
 from tests.browsing_factories import add_views_at, record_consent
 from tests.chart_helpers import (
     assert_proportional,
@@ -18,6 +16,7 @@ from tests.chart_helpers import (
     title_of,
 )
 from tests.factories import make_customer
+from tests.sql_count import app_engines, counting_statements
 from tests.web.helpers import sign_in_by_code
 
 EN = {"accept-language": "en"}
@@ -85,18 +84,9 @@ def test_never_consented_and_nothing_held_draws_no_strip(client, smtp, engine) -
 def test_the_strip_reads_the_day_counts_not_the_views(client, smtp, engine) -> None:
     """Only the newest page draws it, from `page_view_day`: the htmx page of older days reads no strip."""
     strip_customer(client, smtp, engine)
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    app_engine = client.app.state.portal.engine  # the app's own engine
-    event.listen(app_engine, "before_cursor_execute", seen)
-    try:
+    with counting_statements(*app_engines(client.app)) as statements:
         html = client.get("/me/browsing", headers=EN).text
         older = client.get("/me/browsing?before=2026-09-16", headers={**EN, "hx-request": "true"}).text
-    finally:
-        event.remove(app_engine, "before_cursor_execute", seen)
     assert STRIP in html and STRIP not in older
     reads_of_days = [s for s in statements if "FROM page_view_day" in s]
     assert len(reads_of_days) == 3  # the newest page: its days and the strip's; the older page: its days

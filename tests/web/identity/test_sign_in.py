@@ -253,4 +253,4 @@ def test_delivery_is_retried_until_the_smtp_server_comes_back(database_url, cloc
             assert message.payload is None  # the link does not outlive its delivery
     finally:
         smtp.stop()
-        app.state.portal.engine.dispose()
+        app.state.portal.dispose()

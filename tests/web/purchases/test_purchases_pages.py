@@ -7,12 +7,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from portal.models import Purchase, Store
 from tests.factories import make_customer, make_store
 from tests.purchase_factories import add_purchase
+from tests.sql_count import app_engines, counting_statements
 from tests.web.helpers import sign_in_by_code
 
 ALICE = "alice@example.com"
@@ -144,17 +144,9 @@ def test_htmx_gets_only_the_next_rows(alice_client: TestClient, shopping: Shoppi
 
 
 def test_a_later_page_reads_one_page_and_never_counts(alice_client: TestClient, shopping: Shopping) -> None:
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement.lower())
-
-    engine = alice_client.app.state.portal.engine  # type: ignore[attr-defined]
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with counting_statements(*app_engines(alice_client.app)) as seen:  # type: ignore[arg-type]
         page = alice_client.get(f"/me/purchases?after={shopping.alice[24].id}", headers=HTMX)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    statements = [statement.lower() for statement in seen]
     assert page.status_code == 200
     reads = [s for s in statements if "from purchase" in s]
     assert reads and not any("count(" in s for s in reads), reads

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from tests.chart_helpers import (
@@ -20,6 +19,7 @@ from tests.chart_helpers import (
 )
 from tests.factories import make_customer, make_store
 from tests.purchase_factories import add_purchase
+from tests.sql_count import app_engines, counting_statements
 from tests.web.helpers import sign_in_by_code
 
 DENISE = "denise@example.com"
@@ -86,16 +86,7 @@ def test_the_charts_speak_french_with_babel_amounts(denise_client: TestClient) -
 def test_the_charts_add_no_query(denise_client: TestClient) -> None:
     """The charts are drawn from the totals the page already reads: the page makes as many statements as the
     totals and the list need, with or without charts (the htmx fragment of the next rows draws none)."""
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    engine = denise_client.app.state.portal.engine  # the app's own engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counting_statements(*app_engines(denise_client.app)) as statements:  # type: ignore[arg-type]
         page = denise_client.get("/me/purchases", headers={"accept-language": "en"})
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert page.status_code == 200 and "chart-spending-years" in page.text
     assert sum("purchase_total" in s for s in statements) == 1
