@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlmodel import Session
 
 from portal.backoffice import queue
-from portal.db import make_engine, migrate
+from portal.db import make_engine, migrate, read_only_engine
 from portal.requests import service as requests_service
 from tests.conftest import PG_URL, TIMEZONE, _truncate_postgres
 from tests.queue_population import Population, populate
@@ -212,3 +212,31 @@ def test_a_customer_filing_uses_their_index_before_any_analyze(tmp_path: Path) -
         assert "INDEX ix_privacy_request_customer (customer_id=?)" in plan, plan
     finally:
         engine.dispose()
+
+
+def test_postgresql_plans_a_page_once_not_on_every_request(big_queue: tuple[Engine, Population]) -> None:
+    """psycopg prepares a statement run five times on a connection; PostgreSQL then plans it once (a generic plan)
+    only if that plan is not dearer than the ones made for each run. With a bound LIMIT it always was, so the queue's
+    statement was planned anew on every page: 1-3 ms at 1,000,000 requests, longer than running it."""
+    engine, _population = big_queue
+    if engine.dialect.name != "postgresql":
+        pytest.skip("prepared statements and their plans are PostgreSQL's")
+    reads = read_only_engine(engine)
+    try:
+        with Session(reads) as session:
+            for _ in range(15):
+                queue.queue_page(session, filters=queue.QueueFilters(), staff_id=STAFF_ID, now=NOW, timezone=TIMEZONE)
+            plans = (
+                session.connection()
+                .execute(
+                    text(
+                        "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                        " WHERE statement LIKE '%FROM privacy_request%'"
+                    )
+                )
+                .all()
+            )
+    finally:
+        reads.dispose()
+    assert plans, "the queue's statement was never prepared"
+    assert all(generic > 0 for generic, _custom in plans), plans
