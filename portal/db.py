@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import ColumnElement, Connection, Engine, event, func, text
+from sqlalchemy import BindParameter, ColumnElement, Connection, Engine, Integer, bindparam, event, func, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, UOWTransaction
@@ -64,7 +64,7 @@ def read_only_engine(engine: Engine) -> Engine:
     this halves the wall time of a page (bench/README.md, issue 17). PostgreSQL itself refuses a write through these
     connections, so a read can never commit one by mistake; a read that counts by writing and rolling back uses
     `portal.web.state.trial` on `engine`. Each statement sees what was committed when it started, as in a READ
-    COMMITTED transaction.
+    COMMITTED transaction. Pages' LIMITs are written in (`limit_parameter`).
     """
     if engine.dialect.name != "postgresql":
         return engine
@@ -77,6 +77,16 @@ def read_only_engine(engine: Engine) -> Engine:
 
     _ping_after_idle(reads)
     return reads
+
+
+def limit_parameter() -> BindParameter[int]:
+    """A prebuilt statement's LIMIT, given at each run as `limit` and written into the SQL, not bound.
+
+    With a bound LIMIT, the generic plan of a prepared statement (costed for any limit) always loses to one made for
+    the run's values, so PostgreSQL planned such a statement anew on every run: at 1,000,000 requests the queue's took
+    longer to plan than to run (tests/unit/backoffice/test_queue_plans.py). Written in, each page size is one plan.
+    """
+    return bindparam("limit", type_=Integer(), literal_execute=True)
 
 
 # A pooled connection is checked for life before use only when it sat idle this long (PostgreSQL restarted, a

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
+from portal.db import limit_parameter
 from portal.i18n import lazy_gettext
 from portal.models import Customer, PrivacyRequest, StaffUser, Store
 from portal.models.customer import SEARCH_EMAIL, SEARCH_FULL_NAME, SEARCH_LAST_NAME
@@ -350,7 +351,7 @@ def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
 # character; a LIKE 'dur%' would not use it on SQLite), in the index's order, so the same customers are listed every
 # time when more match than are shown. Built once: a search sent three statements built anew per page.
 _CUSTOMERS_STARTING = tuple(
-    select(Customer.id).where(key >= bindparam("start"), key < bindparam("end")).order_by(key).limit(bindparam("limit"))
+    select(Customer.id).where(key >= bindparam("start"), key < bindparam("end")).order_by(key).limit(limit_parameter())
     for key in (SEARCH_EMAIL, SEARCH_LAST_NAME, SEARCH_FULL_NAME)
 )
 
@@ -462,9 +463,7 @@ def _page_ids(shape: _Shape) -> Select:
             terms.append(tuple_(effective_due, PrivacyRequest.id) > cursor)
         else:
             terms.append(tuple_(PrivacyRequest.received_at, PrivacyRequest.id) < cursor)
-    # The limit written in, not bound: with a bound LIMIT, PostgreSQL's generic plan of the prepared statement
-    # (estimated for any limit) always loses to a custom plan, so it planned the statement anew on every page, about
-    # 1-3 ms at 1,000,000 requests, longer than running it (bench/README.md, issue 17).
+    # The limit written in, not bound, so PostgreSQL plans the prepared statement once (db.limit_parameter says why).
     limit: BindParameter[int] = bindparam("page_limit", shape.page_size + 1, literal_execute=True)
     return select(PrivacyRequest.id).where(*terms).order_by(*_order(shape.status)).limit(limit)
 

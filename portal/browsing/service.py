@@ -20,7 +20,7 @@ from sqlmodel import Session
 from portal.browsing.calendar import BrowsingCalendar, browsing_calendar
 from portal.consent.ledger import BROWSING_PURPOSE, ConsentState
 from portal.consent.ledger import current_consents as consent_states
-from portal.db import as_connection
+from portal.db import as_connection, limit_parameter
 from portal.models import PageView, PageViewDay, PageViewTotal
 
 MAX_DAYS_PER_PAGE = 14
@@ -120,7 +120,7 @@ _VIEWS_BEFORE = (
         ),
     )
     .order_by(_VIEWS.viewed_at.desc(), _VIEWS.id.desc())
-    .limit(bindparam("limit"))
+    .limit(limit_parameter())
 )
 
 

@@ -37,7 +37,7 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.consent.register import PurposeRegister
 from portal.csvfile import csv_line
-from portal.db import as_connection, dialect_insert
+from portal.db import as_connection, dialect_insert, limit_parameter
 from portal.errors import CustomerNotFound
 from portal.models import (
     ConsentEvent,
@@ -207,7 +207,7 @@ _HISTORY_NEWEST = (
     select(*_EVENT_COLUMNS, _EVENTS.id)
     .where(_EVENTS.customer_id == _CUSTOMER_ID)
     .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
-    .limit(bindparam("limit"))
+    .limit(limit_parameter())
 )
 # Spelled as a range plus a tie-breaker rather than a row value, so both engines seek in the index (as purchases).
 _BEFORE_AT: BindParameter[datetime] = bindparam("before_at", type_=_EVENTS.occurred_at.type)

@@ -16,6 +16,7 @@ from sqlalchemy import BindParameter, Connection, bindparam, select
 
 from portal.consent import ledger
 from portal.consent.register import LocalizedText, PurposeRegister
+from portal.db import limit_parameter
 from portal.i18n import SUPPORTED_LOCALES, gettext, lazy_gettext, using_locale
 from portal.models import PageView, PageViewDay, PageViewTotal, PrivacyRequest, RequestEvent
 from portal.purchases import service as purchases
@@ -86,7 +87,7 @@ _NEWEST_VIEWS = (
     select(_VIEWS.viewed_at, _VIEWS.url, _VIEWS.title)
     .where(_VIEWS.customer_id == _CUSTOMER_ID)
     .order_by(_VIEWS.viewed_at.desc(), _VIEWS.id.desc())
-    .limit(bindparam("limit"))
+    .limit(limit_parameter())
 )
 _REQUESTS = (
     select(

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BindParameter, Connection, Select, bindparam, or_, select
 from sqlmodel import Session
 
-from portal.db import as_connection
+from portal.db import as_connection, limit_parameter
 from portal.errors import PurchaseNotFound
 from portal.models import Purchase, PurchaseLine, PurchaseTotal, Store
 from portal.models.commerce import STORE_KIND_WEB
@@ -273,7 +273,7 @@ def _page_statement(*, since: bool, until: bool, store: bool, channel: bool, aft
         statement = statement.where(
             _P.purchased_at <= before_at, or_(_P.purchased_at < before_at, _P.id < bindparam("before_id"))
         )
-    return statement.order_by(_P.purchased_at.desc(), _P.id.desc()).limit(bindparam("limit"))
+    return statement.order_by(_P.purchased_at.desc(), _P.id.desc()).limit(limit_parameter())
 
 
 def _summaries(rows) -> tuple[PurchaseSummary, ...]:  # type: ignore[no-untyped-def]

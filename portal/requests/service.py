@@ -12,7 +12,7 @@ from sqlalchemy import BindParameter, Connection, bindparam, insert, or_, select
 from sqlmodel import Session
 
 from portal.audit import record_audit
-from portal.db import as_connection
+from portal.db import as_connection, limit_parameter
 from portal.errors import RequestNotFound
 from portal.i18n import email_language, lazy_gettext
 from portal.identity import ratelimit
@@ -221,7 +221,7 @@ _LIST_NEWEST = (
     select(*_LIST_COLUMNS)
     .where(_R.customer_id == bindparam("customer_id"))
     .order_by(_R.received_at.desc(), _R.id.desc())
-    .limit(bindparam("limit"))
+    .limit(limit_parameter())
 )
 # Spelled as a range plus a tie-breaker rather than a row value, so both engines seek in the index (as purchases).
 _BEFORE_AT: BindParameter[datetime] = bindparam("before_at", type_=_R.received_at.type)

@@ -117,14 +117,15 @@ def test_a_withdrawal_first_is_never_given_and_a_later_grant_is_remembered(engin
 
 
 def _plan(connection: Connection, statement, params: dict[str, object]) -> str:  # type: ignore[no-untyped-def]
-    compiled = statement.compile(dialect=connection.dialect)
-    values = compiled.construct_params(params)
+    # As a run sends it: the LIMIT written in (db.limit_parameter), expanding lists expanded.
+    state = statement.compile(dialect=connection.dialect).construct_expanded_state(params)
+    values = state.parameters
     if connection.dialect.name == "sqlite":
         rows = connection.exec_driver_sql(
-            f"EXPLAIN QUERY PLAN {compiled.string}", tuple(values[name] for name in compiled.positiontup or ())
+            f"EXPLAIN QUERY PLAN {state.statement}", tuple(values[name] for name in state.positiontup or ())
         )
         return "\n".join(row[3] for row in rows)
-    rows = connection.exec_driver_sql(f"EXPLAIN {compiled.string}", values)
+    rows = connection.exec_driver_sql(f"EXPLAIN {state.statement}", values)
     return "\n".join(row[0] for row in rows)
 
 

@@ -311,10 +311,11 @@ def test_the_list_query_walks_the_customer_time_index(engine) -> None:
     with engine.connect() as connection:
         for shape in itertools.product([False, True], repeat=len(names)):
             statement = purchases._page_statement(**dict(zip(names, shape, strict=True)))
-            compiled = statement.compile(dialect=connection.dialect)
-            values = compiled.construct_params(params)
+            # As a run sends it: the LIMIT written in (db.limit_parameter).
+            state = statement.compile(dialect=connection.dialect).construct_expanded_state(params)
             rows = connection.exec_driver_sql(
-                f"EXPLAIN QUERY PLAN {compiled.string}", tuple(values[name] for name in compiled.positiontup or ())
+                f"EXPLAIN QUERY PLAN {state.statement}",
+                tuple(state.parameters[name] for name in state.positiontup or ()),
             )
             plan = " / ".join(row[3] for row in rows)
             assert "USING INDEX ix_purchase_customer_time (customer_id=?" in plan, (shape, plan)
