@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import BindParameter, ColumnElement, Connection, Engine, Integer, bindparam, event, func, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session, create_engine
@@ -50,7 +50,12 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10, hide_parameters=True)
+    return _postgres_engine(url)
+
+
+def _postgres_engine(url: str | URL, **options: Any) -> Engine:
+    """A PostgreSQL pool as `make_engine` and `read_only_engine` make it: 10 + 10 connections, values out of errors."""
+    engine = create_engine(url, pool_size=10, max_overflow=10, hide_parameters=True, **options)
     _ping_after_idle(engine)
     return engine
 
@@ -68,14 +73,13 @@ def read_only_engine(engine: Engine) -> Engine:
     """
     if engine.dialect.name != "postgresql":
         return engine
-    reads = create_engine(engine.url, pool_size=10, max_overflow=10, hide_parameters=True, isolation_level="AUTOCOMMIT")
+    reads = _postgres_engine(engine.url, isolation_level="AUTOCOMMIT")
 
     @event.listens_for(reads, "connect")
     def _refuse_writes(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         dbapi_connection.autocommit = True  # the SET below must not open a transaction
         dbapi_connection.execute("SET default_transaction_read_only = on")
 
-    _ping_after_idle(reads)
     return reads
 
 

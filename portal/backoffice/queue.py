@@ -14,7 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Integer,
     Select,
@@ -182,7 +181,12 @@ def mask_email(address: str | None) -> str:
 def days_left(due: datetime, now: datetime, *, timezone: str) -> int:
     """Calendar days from today to the due day, both read in `timezone` (0 = due today, -1 = due yesterday)."""
     zone = ZoneInfo(timezone)
-    return (due.astimezone(zone).date() - now.astimezone(zone).date()).days
+    return days_until(due, now.astimezone(zone).date(), zone)
+
+
+def days_until(due: datetime, today: date, zone: ZoneInfo) -> int:
+    """`days_left` with today and the zone already read: a page reads them once for all its rows."""
+    return (due.astimezone(zone).date() - today).days
 
 
 def _today(now: datetime, timezone: str) -> date:
@@ -238,9 +242,23 @@ class _Shape:
     store: bool = False
     assignee: str | None = None  # "me" | "none" | "id"
     due: str | None = None
-    search: tuple[object, ...] | None = None  # ("reference",) or (customers?, number of reference prefixes)
+    search: str | None = None  # "reference": a whole reference; "start": customers and/or starts of a reference
+    customers: bool = False  # the search matched customers
+    prefixes: int = 0  # how many starts of a reference the search text can be
     cursor: bool = False
-    page_size: int = PAGE_SIZE
+
+
+@dataclasses.dataclass(frozen=True)
+class _Search:
+    """What the search text can be, read once a page: a whole reference, or starts of one (`_reference_prefixes`)."""
+
+    reference: str | None
+    prefixes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, q: str) -> _Search:
+        reference = normalise_reference(q)
+        return cls(reference=reference, prefixes=() if reference else tuple(_reference_prefixes(q)))
 
 
 def _shape_and_values(
@@ -252,8 +270,9 @@ def _shape_and_values(
     page_size: int,
     timezone: str,
     customers: Sequence[int],
+    search: _Search | None,
 ) -> tuple[_Shape, dict[str, Any]]:
-    values: dict[str, Any] = {"now": now}
+    values: dict[str, Any] = {"now": now, "limit": page_size + 1}
     if filters.type:
         values["type"] = filters.type
     if filters.channel:
@@ -268,19 +287,16 @@ def _shape_and_values(
         values["assignee_id"] = staff_id if filters.assignee == "me" else int(filters.assignee)
     if filters.due == "week":
         values["horizon"] = end_of_day(_today(now, timezone) + timedelta(days=DUE_SOON_DAYS), timezone=timezone)
-    search: tuple[object, ...] | None = None
-    if filters.q:
-        reference = normalise_reference(filters.q)
-        if reference:  # a whole reference: the unique index answers at once
-            search = ("reference",)
-            values["reference"] = reference
-        else:
-            prefixes = _reference_prefixes(filters.q)
-            search = (bool(customers), len(prefixes))
-            if customers:
-                values["customers"] = list(customers)
-            for index, prefix in enumerate(prefixes):
-                values[f"prefix_{index}"], values[f"prefix_{index}_end"] = prefix, prefix + LAST_CHARACTER
+    kind = None
+    if search is not None and search.reference:  # a whole reference: the unique index answers at once
+        kind = "reference"
+        values["reference"] = search.reference
+    elif search is not None:
+        kind = "start"
+        if customers:
+            values["customers"] = list(customers)
+        for index, prefix in enumerate(search.prefixes):
+            values[f"prefix_{index}"], values[f"prefix_{index}_end"] = prefix, prefix + LAST_CHARACTER
     position = decode_cursor(after)
     if position is not None:
         values["after_at"], values["after_id"] = position
@@ -291,9 +307,10 @@ def _shape_and_values(
         store=filters.store_id is not None,
         assignee=assignee,
         due=filters.due,
-        search=search,
+        search=kind,
+        customers=kind == "start" and bool(customers),
+        prefixes=len(search.prefixes) if kind == "start" and search else 0,
         cursor=position is not None,
-        page_size=page_size,
     )
     return shape, values
 
@@ -333,15 +350,14 @@ def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
         terms.append(effective_due < bindparam("now"))
     elif shape.due:
         terms.append(and_(effective_due >= bindparam("now"), effective_due <= bindparam("horizon")))
-    if shape.search == ("reference",):
+    if shape.search == "reference":
         terms.append(col(PrivacyRequest.reference) == bindparam("reference"))
-    elif shape.search is not None:
-        has_customers, prefixes = shape.search
-        search = [PrivacyRequest.customer_id.in_(bindparam("customers", expanding=True))] if has_customers else []
+    elif shape.search == "start":
+        search = [PrivacyRequest.customer_id.in_(bindparam("customers", expanding=True))] if shape.customers else []
         reference = SEARCH_REFERENCE  # the start of a reference, as one range of its index (see _CUSTOMERS_STARTING)
         search.extend(
             and_(reference >= bindparam(f"prefix_{i}"), reference < bindparam(f"prefix_{i}_end"))
-            for i in range(int(prefixes))
+            for i in range(shape.prefixes)
         )
         terms.append(or_(*search) if search else false())
     return terms
@@ -445,7 +461,7 @@ def _row(values: Sequence[Any], today: date, zone: ZoneInfo) -> QueueRow:
         received_at=received_at,
         due_at=due,
         extended=extended_due_at is not None,
-        days_left=(due.astimezone(zone).date() - today).days,  # as days_left(), the zone and today read once
+        days_left=days_until(due, today, zone),
         version=version,
         identity_checked_in_store=bool((details or {}).get("identity_checked_in_store")),
     )
@@ -463,9 +479,7 @@ def _page_ids(shape: _Shape) -> Select:
             terms.append(tuple_(effective_due, PrivacyRequest.id) > cursor)
         else:
             terms.append(tuple_(PrivacyRequest.received_at, PrivacyRequest.id) < cursor)
-    # The limit written in, not bound, so PostgreSQL plans the prepared statement once (db.limit_parameter says why).
-    limit: BindParameter[int] = bindparam("page_limit", shape.page_size + 1, literal_execute=True)
-    return select(PrivacyRequest.id).where(*terms).order_by(*_order(shape.status)).limit(limit)
+    return select(PrivacyRequest.id).where(*terms).order_by(*_order(shape.status)).limit(limit_parameter())
 
 
 @functools.cache
@@ -486,8 +500,16 @@ def page_statement(
     """The ids of one page, with the values bound (what EXPLAIN is asked about).
 
     `customers`: those the search matched (`matching_customers`)."""
+    search = _Search.of(filters.q) if filters.q else None
     shape, values = _shape_and_values(
-        filters, staff_id=staff_id, now=now, after=after, page_size=page_size, timezone=timezone, customers=customers
+        filters,
+        staff_id=staff_id,
+        now=now,
+        after=after,
+        page_size=page_size,
+        timezone=timezone,
+        customers=customers,
+        search=search,
     )
     return _page_ids(shape).params(values)
 
@@ -516,12 +538,20 @@ def queue_page(
     """One page of the queue after the cursor `after` (None: the first page)."""
     customers: list[int] = []
     capped = False
-    if filters.q and not normalise_reference(filters.q):
+    search = _Search.of(filters.q) if filters.q else None
+    if search is not None and not search.reference:
         customers, capped = matching_customers(session, filters.q)
-        if not customers and not _reference_prefixes(filters.q):
+        if not customers and not search.prefixes:
             return QueuePage(rows=[], next_cursor=None)  # nothing can match
     shape, values = _shape_and_values(
-        filters, staff_id=staff_id, now=now, after=after, page_size=page_size, timezone=timezone, customers=customers
+        filters,
+        staff_id=staff_id,
+        now=now,
+        after=after,
+        page_size=page_size,
+        timezone=timezone,
+        customers=customers,
+        search=search,
     )
     zone = ZoneInfo(timezone)
     today = now.astimezone(zone).date()
