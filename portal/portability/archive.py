@@ -252,19 +252,20 @@ def _snapshot(connection: Connection) -> None:
 def render_readme(env: jinja2.Environment, *, order: ArchiveOrder, customer_reference: str) -> str:
     """README.txt in every language, the archive's own first."""
     locales = (order.locale, *(locale for locale in SUPPORTED_LOCALES if locale != order.locale))
-    template = env.get_template("archive/README.txt")
     parts = []
     for locale in locales:
-        with using_locale(locale):
+        with using_locale(locale):  # the template fetched in that language (web/template_locales.py)
             parts.append(
-                template.render(
+                env.get_template("archive/README.txt")
+                .render(
                     datasets=DATASETS,
                     order=order,
                     customer_reference=customer_reference,
                     format_version=FORMAT_VERSION,
                     schema_names=SCHEMA_NAMES,
                     report_rows=reports.REPORT_ROWS,
-                ).strip()
+                )
+                .strip()
             )
     return ("\n\n" + "=" * 79 + "\n\n").join(parts) + "\n"
 

@@ -14,6 +14,7 @@ from portal import i18n
 from portal.labels import TEMPLATE_GLOBALS, not_held_label, note_code, note_text
 from portal.retailer import Retailer
 from portal.settings import STATIC_DIR, TEMPLATES_DIR, Settings
+from portal.web.template_locales import CompiledTranslations, LocalisedEnvironment, LocalisedLoader
 
 
 @cache
@@ -46,16 +47,18 @@ def from_iso_date(value: str) -> date | str:
 
 
 def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+    env = LocalisedEnvironment(
+        loader=LocalisedLoader(jinja2.FileSystemLoader(TEMPLATES_DIR)),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=True),
-        extensions=["jinja2.ext.i18n"],
+        # {% trans %} translated as each template is compiled, once per language (template_locales says why).
+        extensions=[CompiledTranslations],
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         # Checking template files for changes costs two stat() calls per render; only development wants it.
         auto_reload=settings.environment == "development",
     )
+    # What is still translated at run time: plural forms, `_()` in expressions, templates made from strings.
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension
         gettext=lambda message: i18n.translations(i18n.get_locale()).gettext(message),
         ngettext=lambda s, p, n: i18n.translations(i18n.get_locale()).ngettext(s, p, n),
