@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.routing import Match, Mount, Route
 from starlette.testclient import TestClient
 
+from portal import i18n
 from portal.api.keys import create_api_key
 from portal.app import create_app
 from portal.backoffice.actions import ACTIONS
@@ -113,6 +114,14 @@ def test_templates_get_the_values_they_need_never_the_settings_or_a_secret(datab
         assert not isinstance(value, Settings), "a Jinja global is (or holds) the Settings object"
         assert value not in (secret, password), "a Jinja global is (or holds) a secret"
     assert env.globals["base_url"] == settings.base_url
+
+
+def test_templates_see_every_global_the_app_sets(app) -> None:
+    # A template copies the globals when it is loaded (template_locales.LocalisedEnvironment.make_globals): the app
+    # must set them all before it renders anything.
+    env = app.state.portal.env
+    with i18n.using_locale("en"):
+        assert env.get_template("base.html").globals == env.globals
 
 
 def test_no_template_names_settings() -> None:
