@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     CTE,
     BindParameter,
+    ColumnElement,
     Connection,
     ScalarSelect,
     Select,
@@ -37,7 +38,7 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.consent.register import PurposeRegister
 from portal.csvfile import csv_line
-from portal.db import as_connection, dialect_insert, limit_parameter
+from portal.db import as_connection, dialect_insert, first_row, limit_parameter
 from portal.errors import CustomerNotFound
 from portal.models import (
     ConsentEvent,
@@ -117,7 +118,7 @@ def _answered_purposes() -> CTE:
         select(_ANSWERED_PURPOSE.c.purpose)
         .where(_ANSWERED_PURPOSE.c.customer_id == _CUSTOMER_ID)
         .order_by(_ANSWERED_PURPOSE.c.purpose)
-        .limit(1)
+        .limit(first_row())
         .scalar_subquery()
     )
     answered = select(first.label("purpose")).cte("answered", recursive=True)
@@ -125,10 +126,25 @@ def _answered_purposes() -> CTE:
         select(_ANSWERED_PURPOSE.c.purpose)
         .where(_ANSWERED_PURPOSE.c.customer_id == _CUSTOMER_ID, _ANSWERED_PURPOSE.c.purpose > answered.c.purpose)
         .order_by(_ANSWERED_PURPOSE.c.purpose)
-        .limit(1)
+        .limit(first_row())
         .scalar_subquery()
     )
     return answered.union_all(select(following).where(answered.c.purpose.is_not(None)))
+
+
+def _first_grant_of(purpose: ColumnElement[str]) -> ScalarSelect[Any]:
+    """When the customer first granted `purpose`: one seek on ix_consent_event_first_granted."""
+    return (
+        select(_FIRST_GRANT.c.occurred_at)
+        .where(
+            _FIRST_GRANT.c.customer_id == _CUSTOMER_ID,
+            _FIRST_GRANT.c.purpose == purpose,
+            _FIRST_GRANT.c.granted == true(),
+        )
+        .order_by(_FIRST_GRANT.c.occurred_at, _FIRST_GRANT.c.id)
+        .limit(first_row())
+        .scalar_subquery()
+    )
 
 
 def _current_state_statement() -> Select:
@@ -144,26 +160,48 @@ def _current_state_statement() -> Select:
         select(_LATEST_OF.c.id)
         .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
         .order_by(_LATEST_OF.c.occurred_at.desc(), _LATEST_OF.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    first_granted = (
-        select(_FIRST_GRANT.c.occurred_at)
-        .where(
-            _FIRST_GRANT.c.customer_id == _CUSTOMER_ID,
-            _FIRST_GRANT.c.purpose == _EVENTS.purpose,
-            _FIRST_GRANT.c.granted == true(),
-        )
-        .order_by(_FIRST_GRANT.c.occurred_at, _FIRST_GRANT.c.id)
-        .limit(1)
+        .limit(first_row())
         .scalar_subquery()
     )
     return select(
-        _EVENTS.purpose, _EVENTS.granted, _EVENTS.occurred_at, _EVENTS.channel, first_granted.label("first_granted_at")
+        _EVENTS.purpose,
+        _EVENTS.granted,
+        _EVENTS.occurred_at,
+        _EVENTS.channel,
+        _first_grant_of(_EVENTS.purpose).label("first_granted_at"),
     ).where(_EVENTS.id.in_(select(latest_id).where(answered.c.purpose.is_not(None))))
 
 
-_CURRENT_STATE = _current_state_statement()
+def _current_state_lateral() -> Select:
+    """The same rows for PostgreSQL, each purpose's latest event read by a LATERAL seek beside its purpose.
+
+    With `id IN (the latest ids)`, PostgreSQL hashed the whole ledger, every customer's events, whenever it held few
+    enough events to look cheap (a seq scan of the demo's 906 events: 0.57 ms of execution against 0.11 ms). A
+    LATERAL subquery can only be run per purpose; SQLite has no LATERAL and already seeks (`_current_state_statement`).
+    """
+    answered = _answered_purposes()
+    latest = (
+        select(_LATEST_OF.c.purpose, _LATEST_OF.c.granted, _LATEST_OF.c.occurred_at, _LATEST_OF.c.channel)
+        .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
+        .order_by(_LATEST_OF.c.occurred_at.desc(), _LATEST_OF.c.id.desc())
+        .limit(first_row())
+        .lateral("latest")
+    )
+    return (
+        select(
+            latest.c.purpose,
+            latest.c.granted,
+            latest.c.occurred_at,
+            latest.c.channel,
+            _first_grant_of(latest.c.purpose).label("first_granted_at"),
+        )
+        .select_from(answered.join(latest, true()))
+        .where(answered.c.purpose.is_not(None))
+    )
+
+
+# Per database: the statement `current_consents` runs.
+CURRENT_STATE = {"sqlite": _current_state_statement(), "postgresql": _current_state_lateral()}
 
 
 def granted_purposes_count() -> ScalarSelect[int]:
@@ -174,7 +212,7 @@ def granted_purposes_count() -> ScalarSelect[int]:
         select(_LATEST_OF.c.granted)
         .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
         .order_by(_LATEST_OF.c.occurred_at.desc(), _LATEST_OF.c.id.desc())
-        .limit(1)
+        .limit(first_row())
         .scalar_subquery()
     )
     return (
@@ -222,7 +260,7 @@ _LATEST = (
     select(_EVENTS.granted, _EVENTS.occurred_at)
     .where(_EVENTS.customer_id == bindparam("customer_id"), _EVENTS.purpose == bindparam("purpose"))
     .order_by(_EVENTS.occurred_at.desc(), _EVENTS.id.desc())
-    .limit(1)
+    .limit(first_row())
 )
 _PROOF = (
     select(*_EVENT_COLUMNS, _WORDINGS.locale, _WORDINGS.text)
@@ -254,7 +292,8 @@ def current_consents(
     merges, retention, the banner) is reflected at once, with nothing to keep in step.
     """
     states: dict[str, ConsentState] = {code: ConsentState() for code in purposes}
-    rows = as_connection(db).execute(_CURRENT_STATE, {"customer_id": customer_id})
+    connection = as_connection(db)
+    rows = connection.execute(CURRENT_STATE[connection.dialect.name], {"customer_id": customer_id})
     for purpose, granted, occurred_at, channel, first_granted_at in rows:
         states[purpose] = ConsentState(
             granted=bool(granted), changed_at=occurred_at, first_granted_at=first_granted_at, channel=channel
@@ -414,7 +453,7 @@ def _timelines_since(purposes: tuple[str, ...]) -> Select:
                 standing.c.customer_id == customers.c.id, standing.c.purpose == purpose, standing.c.occurred_at <= since
             )
             .order_by(standing.c.occurred_at.desc(), standing.c.id.desc())
-            .limit(1)
+            .limit(first_row())
             .scalar_subquery()
         ).where(customers.c.id.in_(_CUSTOMER_IDS))
         for purpose in purposes
@@ -910,7 +949,7 @@ def link_visitor(
     codes = [purpose.code for purpose in register.consent_based()]
     before = current_consents(session, customer_id=customer_id, purposes=codes)
     # Filling in the customer of events that had none: what was answered, when and under which wording is unchanged.
-    # The current state is read from the events (_CURRENT_STATE), so the joined answers count at once.
+    # The current state is read from the events (CURRENT_STATE), so the joined answers count at once.
     joined = (
         session.execute(
             ConsentEvent.__table__.update()

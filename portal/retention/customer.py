@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from portal.consent import ledger
 from portal.consent.register import PurposeRegister, Retention
+from portal.db import first_row
 from portal.labels import period_words
 from portal.models import AuditEvent, ConsentEvent, Customer, PageView, PrivacyRequest, Purchase, PurchaseTotal
 from portal.retention.rules import BROWSING_CATEGORY, INVOICE_CATEGORY
@@ -59,7 +60,7 @@ _STARTING_POINTS = select(
     select(AuditEvent.occurred_at)
     .where(AuditEvent.target == _SIGNIN_TARGET, AuditEvent.action == "signin.succeeded")
     .order_by(AuditEvent.occurred_at.desc())
-    .limit(1)
+    .limit(first_row())
     .scalar_subquery()
     .label("last_signin_at"),
     select(func.min(PageView.viewed_at))

@@ -121,6 +121,28 @@ def test_reads_keep_their_prepared_statements() -> None:
         engine.dispose()
 
 
+def test_reads_plan_each_prepared_statement_once() -> None:
+    """Left to choose, PostgreSQL re-planned a prepared page statement on every run when the plan for one customer
+    looked cheaper than the generic one: the consent state (a LATERAL per purpose) took longer to plan than to run."""
+    engine = make_engine(PG_URL)
+    reads = db.read_only_engine(engine)
+    statement = text("SELECT count(*) FROM pg_class WHERE relpages > :pages")
+    try:
+        with reads.connect() as connection:
+            assert connection.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_generic_plan"
+            for _ in range(8):
+                connection.execute(statement, {"pages": 0}).scalar_one()
+            plans = connection.execute(
+                text("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%relpages%'")
+            ).one()
+        assert plans.generic_plans >= 1 and plans.custom_plans == 0, plans
+        with engine.connect() as connection:  # the writers' connections keep PostgreSQL's own choice
+            assert connection.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"
+    finally:
+        reads.dispose()
+        engine.dispose()
+
+
 def test_a_trial_rolls_back_what_it_wrote() -> None:
     """Retention's preview counts by deleting in a savepoint: it runs on the transactional engine, rolled back."""
     engine = make_engine(PG_URL)

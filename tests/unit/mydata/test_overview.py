@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from portal.db import transaction
 from portal.incidents.notices import notices_for_customer
 from portal.models import Incident, IncidentRecipient
-from portal.mydata.service import overview_for, overview_with_notices
+from portal.mydata.service import _OVERVIEW_WITH_NOTICES, overview_for, overview_with_notices
 from tests.factories import make_customer, make_store
 from tests.purchase_factories import add_purchase
 
@@ -88,3 +88,11 @@ def test_the_overview_and_its_notices_read_together_are_what_each_read_gives(eng
             session, customer_id=camille.id, language="fr", now=NOW + timedelta(days=91)
         )
         assert notices.recent == [] and notices.total == 2
+
+
+def test_the_overview_reads_the_purchase_totals_and_the_requests_once(engine: Engine) -> None:
+    # As scalar subqueries, one per figure, PostgreSQL read the customer's totals four times and their requests
+    # twice: the statement took 1.5 ms there, 0.6 ms reading each once (bench/README.md, issue 17).
+    sql = str(_OVERVIEW_WITH_NOTICES.compile(dialect=engine.dialect))
+    assert sql.count("FROM purchase_total") == 1
+    assert sql.count("FROM privacy_request") == 1
