@@ -143,6 +143,23 @@ def test_reads_plan_each_prepared_statement_once() -> None:
         engine.dispose()
 
 
+def test_the_connection_given_back_last_is_the_next_one_used() -> None:
+    """Warm connections first: with the pool's default first-in-first-out order, light traffic took the connection
+    idle longest each time, pinged it (idle for more than PING_AFTER_IDLE_SECONDS) and prepared its statements anew."""
+    for engine in (make_engine(PG_URL), db.read_only_engine(make_engine(PG_URL))):
+        pid = text("SELECT pg_backend_pid()")
+        try:
+            with engine.connect() as first, engine.connect() as second:
+                first_pid = first.execute(pid).scalar_one()
+                second_pid = second.execute(pid).scalar_one()
+            # `second` was given back first, `first` last: `first` is the next one used, and again after it.
+            for _ in range(3):
+                with engine.connect() as connection:
+                    assert connection.execute(pid).scalar_one() == first_pid != second_pid
+        finally:
+            engine.dispose()
+
+
 def test_a_trial_rolls_back_what_it_wrote() -> None:
     """Retention's preview counts by deleting in a savepoint: it runs on the transactional engine, rolled back."""
     engine = make_engine(PG_URL)
