@@ -132,6 +132,17 @@ def _answered_purposes() -> CTE:
     return answered.union_all(select(following).where(answered.c.purpose.is_not(None)))
 
 
+def _latest_event(answered: CTE, *columns: ColumnElement[Any]) -> Select:
+    """`columns` of the latest event of each purpose in `answered`: one backward seek on
+    ix_consent_event_customer_purpose (newest first, the id breaking ties between events at one time)."""
+    return (
+        select(*columns)
+        .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
+        .order_by(_LATEST_OF.c.occurred_at.desc(), _LATEST_OF.c.id.desc())
+        .limit(first_row())
+    )
+
+
 def _first_grant_of(purpose: ColumnElement[str]) -> ScalarSelect[Any]:
     """When the customer first granted `purpose`: one seek on ix_consent_event_first_granted."""
     return (
@@ -156,13 +167,7 @@ def _current_state_statement() -> Select:
     ledger (tests/unit/consent/test_consent_state.py proves the plans on both engines).
     """
     answered = _answered_purposes()
-    latest_id = (
-        select(_LATEST_OF.c.id)
-        .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
-        .order_by(_LATEST_OF.c.occurred_at.desc(), _LATEST_OF.c.id.desc())
-        .limit(first_row())
-        .scalar_subquery()
-    )
+    latest_id = _latest_event(answered, _LATEST_OF.c.id).scalar_subquery()
     return select(
         _EVENTS.purpose,
         _EVENTS.granted,
@@ -180,13 +185,8 @@ def _current_state_lateral() -> Select:
     LATERAL subquery can only be run per purpose; SQLite has no LATERAL and already seeks (`_current_state_statement`).
     """
     answered = _answered_purposes()
-    latest = (
-        select(_LATEST_OF.c.purpose, _LATEST_OF.c.granted, _LATEST_OF.c.occurred_at, _LATEST_OF.c.channel)
-        .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
-        .order_by(_LATEST_OF.c.occurred_at.desc(), _LATEST_OF.c.id.desc())
-        .limit(first_row())
-        .lateral("latest")
-    )
+    columns = (_LATEST_OF.c.purpose, _LATEST_OF.c.granted, _LATEST_OF.c.occurred_at, _LATEST_OF.c.channel)
+    latest = _latest_event(answered, *columns).lateral("latest")
     return (
         select(
             latest.c.purpose,
@@ -208,13 +208,7 @@ def granted_purposes_count() -> ScalarSelect[int]:
     """How many purposes the customer (bind parameter `customer_id`) consents to now, as a scalar subquery another
     statement can embed (the overview): per purpose answered, one backward seek for its latest event."""
     answered = _answered_purposes()
-    latest_granted = (
-        select(_LATEST_OF.c.granted)
-        .where(_LATEST_OF.c.customer_id == _CUSTOMER_ID, _LATEST_OF.c.purpose == answered.c.purpose)
-        .order_by(_LATEST_OF.c.occurred_at.desc(), _LATEST_OF.c.id.desc())
-        .limit(first_row())
-        .scalar_subquery()
-    )
+    latest_granted = _latest_event(answered, _LATEST_OF.c.granted).scalar_subquery()
     return (
         select(func.count())
         .select_from(answered)
