@@ -171,8 +171,8 @@ async def _queue_row(
         raise HTTPException(404)
     return render(
         request,
-        "staff/_queue_row.html",
-        {"row": row, "staff": staff, "row_error": error, "row_done": done, "back": "/staff/requests"},
+        "staff/_queue_rows.html",
+        {"rows": [row], "staff": staff, "row_error": error, "row_done": done, "back": "/staff/requests"},
     )
 
 

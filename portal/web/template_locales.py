@@ -2,15 +2,19 @@
 
 A `{% trans %}` left to run time costs a call through Jinja2's context, a catalogue look-up and an escape, ≈3 µs;
 a page has 25–140 of them (bench/README.md, issue 17). Compiled per language it is text written into the template.
+Its variables are written in where the text names them, as `{{ }}` would be (formatting them with `Markup %` took
+2.5 µs a text), and a plural picks one of its forms, each compiled the same way, by the language's plural rule.
 
 The language is part of the template's name: `get_template("base.html")` loads "fr:base.html" when the request speaks
 French, and what that template extends, includes or imports is loaded in French too (`join_path`). A template is
 therefore rendered in the language that was current when it was fetched: fetch it inside `i18n.using_locale`, not
-before. Plural forms, `{{ _("…") }}` in expressions and templates made from strings still translate at run time.
+before. `{{ _("…") }}` in expressions, a `{% trans %}` with a context, a plural whose catalogue entry is missing,
+and templates made from strings still translate at run time.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, MutableMapping
 from typing import Any
@@ -23,6 +27,12 @@ from jinja2.parser import Parser
 from portal import i18n
 
 _SEPARATOR = ":"
+# What Jinja2's old-style `%` formatting of a {% trans %} text reads: a variable (which its body writes as %(name)s),
+# or "%%". Any other "%" is left to run time, where `%` does what it always did.
+_FORMAT = re.compile(r"%\((\w+)\)s|%%|%")
+# The filter that gives a count's plural form, index 0 or 1, in a language: a filter is called directly, where a
+# function in the template would go through its context.
+PLURAL_FORM_FILTER = "plural_form"
 # The language of the template being parsed, for the extension's `_make_node`, which is not given the parser. Parsing
 # is synchronous: a thread parses one template at a time.
 _parsing = threading.local()
@@ -34,7 +44,12 @@ def _split(name: str) -> tuple[str | None, str]:
 
 
 class CompiledTranslations(InternationalizationExtension):
-    """Jinja2's i18n extension, but a `{% trans %}` with no plural is translated as the template is compiled."""
+    """Jinja2's i18n extension, but a `{% trans %}` is translated as the template is compiled: its text, or its two
+    plural forms and the choice between them."""
+
+    def __init__(self, environment: jinja2.Environment) -> None:
+        super().__init__(environment)
+        environment.filters[PLURAL_FORM_FILTER] = plural_form
 
     def parse(self, parser: Parser) -> nodes.Node | list[nodes.Node]:
         _parsing.locale = _split(parser.name)[0] if parser.name else None
@@ -53,21 +68,67 @@ class CompiledTranslations(InternationalizationExtension):
         vars_referenced: bool,
         num_called_num: bool,
     ) -> nodes.Output:
-        locale = getattr(_parsing, "locale", None)
-        if locale is None or plural_expr is not None or context is not None or self.environment.newstyle_gettext:  # type: ignore[attr-defined]
+        locale: str | None = getattr(_parsing, "locale", None)
+        at_run_time = context is not None or self.environment.newstyle_gettext  # type: ignore[attr-defined]
+        forms = None if locale is None or at_run_time else _forms(locale, singular, plural, vars_referenced)
+        if forms is None:
             return super()._make_node(
                 singular, plural, context, variables, plural_expr, vars_referenced, num_called_num
             )
-        # What Jinja2's old-style gettext call does at run time (ext.py, `_make_node`), with the catalogue read now:
-        # "%%" is "%" when no variable is formatted in, the text is markup-safe, and variables are formatted with `%`
-        # into it, escaped by Markup.
-        if not vars_referenced:
-            singular = singular.replace("%%", "%")
-        node: nodes.Expr = nodes.MarkSafeIfAutoescape(nodes.Const(i18n.translations(locale).gettext(singular)))
-        if variables:
+        if plural_expr is None:
+            return _output(forms[0], variables)
+        # Two forms (French and English have two): the first when the language's rule says 0, else the second.
+        which = nodes.Filter(plural_expr, PLURAL_FORM_FILTER, [nodes.Const(locale)], [], None, None)
+        chosen = nodes.Compare(which, [nodes.Operand("eq", nodes.Const(0))])
+        # Typed as Jinja2 types `_make_node`; `parse` returns whatever node it is given.
+        return nodes.If(chosen, [_output(forms[0], variables)], [], [_output(forms[1], variables)])  # type: ignore[return-value]
+
+
+def plural_form(count: int, locale: str) -> int:
+    """Which plural form `count` takes in `locale`: what `ngettext` computes first (`GNUTranslations.plural`)."""
+    return i18n.translations(locale).plural(count)  # type: ignore[attr-defined]
+
+
+def _forms(locale: str, singular: str, plural: str | None, vars_referenced: bool) -> list[str] | None:
+    """The catalogue's text, or its two plural forms, as Jinja2's old-style call would get them at run time; None
+    when compiling them could differ from run time (a plural missing from the catalogue falls back by n == 1, not
+    by the language's rule)."""
+    catalogue = i18n.translations(locale)
+    # What the run-time call does to a text into which no variable is formatted.
+    if not vars_referenced:
+        singular = singular.replace("%%", "%")
+        plural = plural.replace("%%", "%") if plural is not None else None
+    if plural is None:
+        return [catalogue.gettext(singular)]
+    rule = getattr(catalogue, "plural", None)
+    if rule is None:
+        return None
+    forms: dict[int, str] = {}
+    for count in range(200):
+        form = catalogue.ngettext(singular, plural, count)
+        if forms.setdefault(rule(count), form) != form:
+            return None
+    return [forms[0], forms[1]] if sorted(forms) == [0, 1] else None
+
+
+def _output(text: str, variables: dict[str, nodes.Expr]) -> nodes.Output:
+    """`text` with its variables written in as `{{ }}` writes them (escaped under autoescape, as `Markup %` did);
+    the text itself is markup-safe. A text that `%` would read otherwise keeps the run-time `%` formatting."""
+    if not variables:
+        return nodes.Output([nodes.MarkSafeIfAutoescape(nodes.Const(text))])
+    parts: list[nodes.Expr] = []
+    position = 0
+    for match in _FORMAT.finditer(text):
+        name = match.group(1)
+        if match.group(0) != "%%" and name not in variables:
             pairs = [nodes.Pair(nodes.Const(key), value) for key, value in variables.items()]
-            node = nodes.Mod(node, nodes.Dict(pairs))
-        return nodes.Output([node])
+            return nodes.Output([nodes.Mod(nodes.MarkSafeIfAutoescape(nodes.Const(text)), nodes.Dict(pairs))])
+        parts.append(nodes.TemplateData(text[position : match.start()] + ("%" if name is None else "")))
+        if name is not None:
+            parts.append(variables[name])
+        position = match.end()
+    parts.append(nodes.TemplateData(text[position:]))
+    return nodes.Output([part for part in parts if not (isinstance(part, nodes.TemplateData) and not part.data)])
 
 
 class LocalisedLoader(jinja2.BaseLoader):

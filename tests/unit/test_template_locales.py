@@ -21,6 +21,11 @@ TEMPLATES = {
 {% trans %}100% plain, never translated{% endtrans %}
 {% trans share=share %}{{ share }}%% formatted, never translated{% endtrans %}
 {% trans count=n %}{{ count }} purchase{% pluralize %}{{ count }} purchases{% endtrans %}
+{% trans n=n %}{{ n }} day left{% pluralize %}{{ n }} days left{% endtrans %}
+{% trans count=n, num=day %}{{ num }} page viewed in all, newest first.{% pluralize %}
+{{ num }} pages viewed in all, newest first.{% endtrans %}
+{% trans count=n %}Once{% pluralize %}Several times{% endtrans %}
+{% trans share=share, again=share %}{{ share }}% then {{ again }}, never translated{% endtrans %}
 {% trans %}
     Trimmed   across
     lines
@@ -43,17 +48,23 @@ def _environment(
     return env
 
 
+# 0 takes the singular in French and the plural in English; "{{ count }} purchase" is not in the catalogues, so it
+# falls back by n == 1 in both languages, which compiling by the language's rule would get wrong at 0.
+@pytest.mark.parametrize("count", [0, 1, 2, 21])
 @pytest.mark.parametrize("locale", i18n.SUPPORTED_LOCALES)
-def test_compiled_text_is_what_run_time_translation_renders(locale: str) -> None:
+def test_compiled_text_is_what_run_time_translation_renders(locale: str, count: int) -> None:
     run_time = _environment(jinja2.Environment, jinja2.DictLoader(TEMPLATES), "jinja2.ext.i18n")
     compiled = _environment(LocalisedEnvironment, LocalisedLoader(jinja2.DictLoader(TEMPLATES)), CompiledTranslations)
+    context = {**CONTEXT, "n": count}
     with i18n.using_locale(locale):
-        expected = run_time.get_template("page.html").render(CONTEXT)
-        rendered = compiled.get_template("page.html").render(CONTEXT)
+        expected = run_time.get_template("page.html").render(context)
+        rendered = compiled.get_template("page.html").render(context)
     assert rendered == expected
     assert "&lt;1 mai&gt;" in rendered and "3 &amp; 4" in rendered and "&lt;50&gt;%" in rendered  # values escaped
-    assert "100% plain" in rendered
+    assert "100% plain" in rendered and "&lt;50&gt;% then &lt;50&gt;" in rendered
     assert ("Base légale" in rendered) == (locale == "fr")
+    assert ("0 jour restant" in rendered) == (locale == "fr" and count == 0)
+    assert ("&lt;1 mai&gt; pages consultées" in rendered) == (locale == "fr" and count > 1)
 
 
 def test_a_template_and_what_it_extends_and_imports_speak_the_language_it_was_fetched_in() -> None:
@@ -70,15 +81,20 @@ def test_a_template_and_what_it_extends_and_imports_speak_the_language_it_was_fe
         assert "<b>Legal basis</b>" in english.render(CONTEXT)
 
 
-def test_plain_text_is_not_looked_up_at_run_time() -> None:
+def test_texts_and_plurals_in_the_catalogue_are_not_looked_up_at_run_time() -> None:
     env = _environment(LocalisedEnvironment, LocalisedLoader(jinja2.DictLoader(TEMPLATES)), CompiledTranslations)
 
     def no_run_time_gettext(message: str) -> str:
         raise AssertionError(f"translated at run time: {message!r}")
 
-    env.globals["gettext"] = no_run_time_gettext
+    def ngettext_of_missing_plurals_only(singular: str, plural: str, n: int) -> str:
+        assert singular in ("%(count)s purchase", "Once"), f"translated at run time: {singular!r}"  # not catalogued
+        return i18n.translations("fr").ngettext(singular, plural, n)
+
+    env.globals.update(gettext=no_run_time_gettext, ngettext=ngettext_of_missing_plurals_only)
     with i18n.using_locale("fr"):
-        assert "Vous avez donné votre consentement le &lt;1 mai&gt;." in env.get_template("page.html").render(CONTEXT)
+        rendered = env.get_template("page.html").render(CONTEXT)
+    assert "Vous avez donné votre consentement le &lt;1 mai&gt;." in rendered and "2 jours restants" in rendered
 
 
 def test_templates_made_from_strings_translate_at_run_time() -> None:
