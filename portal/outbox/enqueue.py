@@ -9,14 +9,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlmodel import Session
 
 from portal.db import note_outbox_written
 from portal.mail.compose import ComposedEmail
-from portal.models import WEBHOOK_TOPICS, Customer, OutboxMessage
+from portal.models import WEBHOOK_TOPICS, OutboxMessage
 
 
 def enqueue_email(session: Session, *, email: ComposedEmail, topic: str, now: datetime) -> int:
@@ -41,7 +41,16 @@ def enqueue_email(session: Session, *, email: ComposedEmail, topic: str, now: da
     return int(key[0])
 
 
-def customer_reference(customer: Customer) -> dict[str, object]:
+class NamedCustomer(Protocol):
+    """What names a customer in an event: a Customer, or a row of its columns."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def retailer_ref(self) -> str | None: ...
+
+
+def customer_reference(customer: NamedCustomer) -> dict[str, object]:
     """How an event names a customer: our id and, when we know it, the retailer's own (CRM, tills) id."""
     return {"customer_id": customer.id, "retailer_customer_id": customer.retailer_ref}
 
