@@ -14,7 +14,9 @@ from portal import i18n
 from portal.labels import TEMPLATE_GLOBALS, not_held_label, note_code, note_text
 from portal.retailer import Retailer
 from portal.settings import STATIC_DIR, TEMPLATES_DIR, Settings
+from portal.web.template_fragments import StaticFragments
 from portal.web.template_locales import CompiledTranslations, LocalisedEnvironment, LocalisedLoader
+from portal.web.template_runtime import OutputCodeGenerator, PortalContext
 
 
 @cache
@@ -51,13 +53,16 @@ def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Enviro
         loader=LocalisedLoader(jinja2.FileSystemLoader(TEMPLATES_DIR)),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=True),
         # {% trans %} translated as each template is compiled, once per language (template_locales says why).
-        extensions=[CompiledTranslations],
+        extensions=[CompiledTranslations, StaticFragments],
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         # Checking template files for changes costs two stat() calls per render; only development wants it.
         auto_reload=settings.environment == "development",
     )
+    # Values written and functions called with less of Jinja2's per-value work (template_runtime says why).
+    env.code_generator_class = OutputCodeGenerator
+    env.context_class = PortalContext
     # What is still translated at run time: plural forms, `_()` in expressions, templates made from strings.
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension
         gettext=lambda message: i18n.translations(i18n.get_locale()).gettext(message),
