@@ -17,10 +17,12 @@ METHOD_MAP = [
     ("templates/**.html", "jinja2"),
     ("templates/**.txt", "jinja2"),
 ]
+# The templates' own tags must parse, or Babel skips the whole file without a word.
+TEMPLATE_EXTENSIONS = "jinja2.ext.i18n,portal.web.template_fragments.UncheckedStaticFragments"
 OPTIONS_MAP = {
     "portal/**.py": {},
-    "templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "false"},
-    "templates/**.txt": {"extensions": "jinja2.ext.i18n", "trimmed": "false"},
+    "templates/**.html": {"extensions": TEMPLATE_EXTENSIONS, "trimmed": "false"},
+    "templates/**.txt": {"extensions": TEMPLATE_EXTENSIONS, "trimmed": "false"},
 }
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "lazy_pgettext": ((1, "c"), 2)}
 

@@ -111,6 +111,34 @@ def test_each_consent_based_purpose_says_where_this_customers_consent_stands(cli
         assert "consent-status" not in section(html, code)
 
 
+def test_the_purposes_text_rendered_once_never_carries_one_customers_data_to_another(client, smtp, engine) -> None:
+    """The retailer's text is rendered once per language and kept (static_fragment); the consent and the dates are
+    each customer's own, on every page and on the public policy drawn from the same template."""
+    customer = signed_in(client, smtp, engine)
+    record_consent(engine, customer, granted=True, at=datetime(2025, 2, 3, tzinfo=UTC), purpose="sms_offers")
+    first = client.get("/me/processing", headers=EN).text
+    make_customer(engine, email="leo@example.org")
+    client.cookies.clear()  # the next customer, on the same application and its kept fragments
+    sign_in_by_code(client, smtp, "leo@example.org")
+    second = client.get("/me/processing", headers=EN).text
+    french = client.get("/me/processing", headers=FR).text
+    client.cookies.clear()
+    public = client.get("/privacy", headers=EN).text
+    assert "You gave your consent on 3 February 2025." in section(first, "sms_offers")
+    assert "You have not given your consent" in section(second, "sms_offers")
+    assert "You gave your consent" not in second and "consent-status" not in public
+    assert '<a href="/me/browsing">' in section(second, "browsing_analytics")
+    assert '<a href="/me/browsing">' not in section(public, "browsing_analytics")
+
+    def facts(html: str, code: str) -> str:
+        return section(html, code).split('<dl class="meta purpose__facts">')[1].split("<dt>How long")[0]
+
+    for purpose in REGISTER:  # and the kept text is the whole text, in every page that shows it
+        assert facts(first, purpose.code) == facts(second, purpose.code) == facts(public, purpose.code)
+    assert "Offres par SMS" in french and "Offers by text message" not in french
+    assert "<dt>Base légale</dt>" in french and "<dt>Legal basis</dt>" not in french
+
+
 def test_the_page_reads_whatever_the_register_says(tmp_path: Path, database_url, smtp, clock, engine) -> None:
     shipped = Settings().purposes_file.read_text(encoding="utf-8")
     path = tmp_path / "purposes.toml"
