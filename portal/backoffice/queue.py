@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Integer,
     Select,
     and_,
@@ -28,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
-from portal.db import limit_parameter
+from portal.db import as_connection, limit_parameter
 from portal.i18n import lazy_gettext
 from portal.models import Customer, PrivacyRequest, StaffUser, Store
 from portal.models.customer import SEARCH_EMAIL, SEARCH_FULL_NAME, SEARCH_LAST_NAME
@@ -390,14 +391,14 @@ def _reference_prefixes(q: str) -> list[str]:
     return prefixes
 
 
-def matching_customers(session: Session, q: str) -> tuple[list[int], bool]:
+def matching_customers(db: Session | Connection, q: str) -> tuple[list[int], bool]:
     """Customers whose address, last name or "first last" starts with `q` (case-insensitive): at most
     SEARCH_CUSTOMERS of them, and whether there were more (the page then asks to type more).
 
     One statement per key, each one range of its index (an OR of ranges makes SQLite scan the table)."""
     typed = q.lower()
     found: dict[int, None] = {}
-    connection = session.connection()
+    connection = as_connection(db)
     for statement in _CUSTOMERS_STARTING:
         values = {"start": typed, "end": typed + LAST_CHARACTER, "limit": SEARCH_CUSTOMERS + 1 - len(found)}
         found.update((id_, None) for (id_,) in connection.execute(statement, values))
@@ -526,7 +527,7 @@ def _order(status: str) -> tuple[Any, ...]:
 
 
 def queue_page(
-    session: Session,
+    db: Session | Connection,
     *,
     filters: QueueFilters,
     staff_id: int | None,
@@ -540,7 +541,7 @@ def queue_page(
     capped = False
     search = _Search.of(filters.q) if filters.q else None
     if search is not None and not search.reference:
-        customers, capped = matching_customers(session, filters.q)
+        customers, capped = matching_customers(db, filters.q)
         if not customers and not search.prefixes:
             return QueuePage(rows=[], next_cursor=None)  # nothing can match
     shape, values = _shape_and_values(
@@ -555,7 +556,7 @@ def queue_page(
     )
     zone = ZoneInfo(timezone)
     today = now.astimezone(zone).date()
-    rows = [_row(r, today, zone) for r in session.connection().execute(_page_rows(shape), values)]
+    rows = [_row(r, today, zone) for r in as_connection(db).execute(_page_rows(shape), values)]
     more = len(rows) > page_size
     rows = rows[:page_size]
     return QueuePage(
@@ -573,9 +574,9 @@ _ASSIGNEES = (
 )
 
 
-def queue_row(session: Session, *, reference: str, now: datetime, timezone: str) -> QueueRow | None:
+def queue_row(db: Session | Connection, *, reference: str, now: datetime, timezone: str) -> QueueRow | None:
     """One request as a queue row (htmx swaps the row after an assignment or a status change)."""
-    found = session.connection().execute(_ONE_ROW, {"reference": reference}).first()
+    found = as_connection(db).execute(_ONE_ROW, {"reference": reference}).first()
     zone = ZoneInfo(timezone)
     return _row(found, now.astimezone(zone).date(), zone) if found else None
 
@@ -586,14 +587,14 @@ class Choice:
     label: str
 
 
-def store_choices(session: Session) -> list[Choice]:
-    rows = session.connection().execute(_STORES)
+def store_choices(db: Session | Connection) -> list[Choice]:
+    rows = as_connection(db).execute(_STORES)
     return [Choice(str(id_), f"{code} · {name}") for id_, code, name in rows]
 
 
-def assignee_choices(session: Session) -> list[Choice]:
+def assignee_choices(db: Session | Connection) -> list[Choice]:
     """Active staff who can work requests (store accounts only use the tablet)."""
-    rows = session.connection().execute(_ASSIGNEES)
+    rows = as_connection(db).execute(_ASSIGNEES)
     return [Choice(str(id_), name) for id_, name in rows]
 
 
@@ -607,7 +608,13 @@ class QueueScreen:
 
 
 def queue_screen(
-    session: Session, *, filters: QueueFilters, staff_id: int | None, now: datetime, after: str | None, timezone: str
+    db: Session | Connection,
+    *,
+    filters: QueueFilters,
+    staff_id: int | None,
+    now: datetime,
+    after: str | None,
+    timezone: str,
 ) -> QueueScreen:
-    page = queue_page(session, filters=filters, staff_id=staff_id, now=now, after=after, timezone=timezone)
-    return QueueScreen(page, store_choices(session), assignee_choices(session))
+    page = queue_page(db, filters=filters, staff_id=staff_id, now=now, after=after, timezone=timezone)
+    return QueueScreen(page, store_choices(db), assignee_choices(db))

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BindParameter, bindparam, func, select
+from sqlalchemy import BindParameter, Connection, bindparam, func, select
 from sqlmodel import Session
 
 from portal.consent import ledger
@@ -75,7 +75,7 @@ _STARTING_POINTS = select(
 
 
 def deletion_dates(
-    session: Session, *, customer_id: int, register: PurposeRegister, timezone: str
+    db: Session | Connection, *, customer_id: int, register: PurposeRegister, timezone: str
 ) -> dict[str, list[DeletionDate]]:
     """Per purpose code, when the customer's data it keeps will be deleted or anonymised, oldest record first."""
     zone = ZoneInfo(timezone)
@@ -85,11 +85,12 @@ def deletion_dates(
         on = _after(moment, retention).astimezone(zone).date()
         dates.setdefault(purpose_code, []).append(DeletionDate(kind, retention.amount, retention.unit, on))
 
-    # What the caller added and has not flushed yet counts, as autoflush would make it; the statement then runs on the
-    # connection: Session.execute's ORM handling of this Core select was a sixth of /me/processing (issue 17).
-    session.flush()
+    # What a caller's session added and has not flushed yet counts, as autoflush would make it; the statement then runs
+    # on the connection: Session.execute's ORM handling of this Core select was a sixth of /me/processing (issue 17).
+    if isinstance(db, Session):
+        db.flush()
     params = {"customer_id": customer_id, "signin_target": f"customer:{customer_id}"}
-    row = as_connection(session).execute(_STARTING_POINTS, params).one()
+    row = as_connection(db).execute(_STARTING_POINTS, params).one()
     # What the inactivity rule counts: creation, purchase, sign-in, request, consent answer.
     contacts = (row.created_at, row.last_purchase_at, row.last_request_at, row.last_consent_at, row.last_signin_at)
     last_contact = max((moment for moment in contacts if moment is not None), default=None)
@@ -108,8 +109,8 @@ def deletion_dates(
 
 
 def processing_for(
-    session: Session, *, customer_id: int, register: PurposeRegister, timezone: str
+    db: Session | Connection, *, customer_id: int, register: PurposeRegister, timezone: str
 ) -> tuple[dict[str, ledger.ConsentState], dict[str, list[DeletionDate]]]:
     """What /me/processing shows the customer: their consent per purpose, and when each kind of their data goes."""
-    consents = ledger.current_consents(session, customer_id=customer_id)
-    return consents, deletion_dates(session, customer_id=customer_id, register=register, timezone=timezone)
+    consents = ledger.current_consents(db, customer_id=customer_id)
+    return consents, deletion_dates(db, customer_id=customer_id, register=register, timezone=timezone)

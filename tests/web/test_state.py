@@ -7,11 +7,12 @@ import asyncio
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, insert, select
 from sqlmodel import Session
 from starlette.requests import Request
 
-from portal.models import AuditEvent
+from portal.db import as_connection
+from portal.models import AuditEvent, utcnow
 from portal.web.state import portal_of, read, write
 from tests.conftest import TIMEZONE, Clock
 
@@ -73,4 +74,28 @@ def test_an_expected_refusal_keeps_what_was_written_before_it(app) -> None:
 def test_read_never_commits(app) -> None:
     request = _request(app)
     asyncio.run(read(request, _audit, actor="staff:4"))
+    assert asyncio.run(read(request, _count)) == 0
+
+
+def _what_it_got(db: Session | Connection) -> str:
+    return type(db).__name__
+
+
+def _session_only(session: Session) -> str:
+    return type(session).__name__
+
+
+def _writes_on_a_connection(db: Session | Connection) -> int:
+    as_connection(db).execute(insert(AuditEvent).values(occurred_at=utcnow(), actor="x", action="test.written"))
+    return int(as_connection(db).scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+def test_a_service_that_takes_a_connection_reads_without_an_orm_session(app) -> None:
+    """Its type says it works on either: it gets the bare connection, and what it does is still never committed."""
+    request = _request(app)
+    assert asyncio.run(read(request, _what_it_got)) == "Connection"
+    assert asyncio.run(read(request, _session_only)) == "Session"
+    assert asyncio.run(read(request, lambda db: type(db).__name__)) == "Session"  # no type to read: a Session
+    if portal_of(request).engine.dialect.name == "sqlite":  # PostgreSQL's read connections refuse the write itself
+        assert asyncio.run(read(request, _writes_on_a_connection)) == 1
     assert asyncio.run(read(request, _count)) == 0
