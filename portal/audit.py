@@ -6,14 +6,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlmodel import Session
 
+from portal.db import as_connection
 from portal.models import AuditEvent
 
 
 def record_audit(
-    session: Session,
+    db: Session | Connection,
     *,
     actor: str,
     action: str,
@@ -23,7 +24,7 @@ def record_audit(
     request_id: str | None = None,
 ) -> None:
     """Add one audit event to the caller's transaction (a prebuilt Core insert: no ORM object, no flush)."""
-    session.connection().execute(
+    as_connection(db).execute(
         _INSERT_AUDIT,
         {
             "occurred_at": now,

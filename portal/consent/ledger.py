@@ -512,7 +512,7 @@ class ConsentChange:
 
 
 def change_consent(
-    session: Session,
+    db: Session | Connection,
     *,
     register: PurposeRegister,
     customer_id: int,
@@ -527,7 +527,7 @@ def change_consent(
     """`record_consent`, then what the page must redraw, read in the same transaction: a handful of index seeks,
     whatever the length of the ledger (the history is not re-read)."""
     changed = record_consent(
-        session,
+        db,
         register=register,
         customer_id=customer_id,
         purpose=purpose,
@@ -538,7 +538,7 @@ def change_consent(
         locale=locale,
         request_id=request_id,
     )
-    connection = as_connection(session)
+    connection = as_connection(db)
     state = current_consents(connection, customer_id=customer_id, purposes=[purpose])[purpose]
     held = held_page_views(connection, customer_id=customer_id) if purpose == BROWSING_PURPOSE else 0
     if not changed:
@@ -557,15 +557,18 @@ def change_consent(
 _KEEP_WORDING: dict[str, Any] = {}
 
 
-def keep_wording(session: Session, *, register: PurposeRegister, purpose: str, locale: str, now: datetime) -> str:
+def keep_wording(
+    db: Session | Connection, *, register: PurposeRegister, purpose: str, locale: str, now: datetime
+) -> str:
     """The hash of the current wording of `purpose` in `locale`, its text stored once in `consent_wording`."""
     wording_hash = register.wording_hash(purpose, locale)
-    dialect = session.get_bind().dialect.name
+    connection = as_connection(db)
+    dialect = connection.dialect.name
     statement = _KEEP_WORDING.get(dialect)
     if statement is None:
-        statement = dialect_insert(session)(ConsentWording.__table__).on_conflict_do_nothing(index_elements=["hash"])
+        statement = dialect_insert(db)(ConsentWording.__table__).on_conflict_do_nothing(index_elements=["hash"])
         _KEEP_WORDING[dialect] = statement
-    session.connection().execute(
+    connection.execute(
         statement,
         {
             "hash": wording_hash,
@@ -590,7 +593,7 @@ _INSERT_EVENT = insert(ConsentEvent.__table__)
 
 
 def record_consent(
-    session: Session,
+    db: Session | Connection,
     *,
     register: PurposeRegister,
     customer_id: int,
@@ -617,9 +620,9 @@ def record_consent(
         raise ConsentRefused(f"{purpose!r} is not a purpose customers consent to")
     if channel not in CHANNELS and not (channel == WEBSITE and visitor_id):
         raise ConsentRefused(f"unknown channel {channel!r}", reason="unknown_channel", field="channel")
-    # Every statement on the session's connection: the ORM session's execute path cost more than SQLite's answers
-    # to these prebuilt statements (bench/README.md, issue 17). Nothing here is an ORM object.
-    connection = session.connection()
+    # Every statement on the connection: the ORM session's execute path cost more than SQLite's answers to these
+    # prebuilt statements (bench/README.md, issue 17). Nothing here is an ORM object.
+    connection = as_connection(db)
     # Locks the customer's row on PostgreSQL, so two simultaneous clicks cannot both record a change.
     customer = connection.execute(_LOCK_CUSTOMER, {"customer_id": customer_id}).first()
     if customer is None or customer.erased_at is not None:
@@ -644,7 +647,7 @@ def record_consent(
         return False
     if shown_version is None or shown_version == register.policy_version:
         shown_version = register.policy_version
-        wording_hash: str | None = keep_wording(session, register=register, purpose=purpose, locale=locale, now=now)
+        wording_hash: str | None = keep_wording(db, register=register, purpose=purpose, locale=locale, now=now)
     else:
         wording_hash = connection.execute(
             select(_WORDINGS.hash).where(
@@ -677,7 +680,7 @@ def record_consent(
     )
     # Core inserts, one row each: nothing is left for an ORM flush at commit (bench/README.md, the toggle's profile).
     record_audit(
-        session,
+        db,
         actor=actor,
         action="consent.granted" if granted else "consent.withdrawn",
         target=f"customer:{customer_id}",
@@ -687,7 +690,7 @@ def record_consent(
     )
     # The retailer's systems must stop (or may start) using the data for this purpose.
     queue_webhook(
-        session,
+        db,
         topic="consent.changed",
         payload={
             "customer_id": customer_id,
@@ -704,7 +707,7 @@ def record_consent(
 
 
 def withdraw_all_marketing(
-    session: Session,
+    db: Session | Connection,
     *,
     register: PurposeRegister,
     customer_id: int,
@@ -715,12 +718,12 @@ def withdraw_all_marketing(
     request_id: str | None = None,
 ) -> list[str]:
     """Withdraw every consent currently given (objection to direct marketing, Art. 21(2)); returns their codes."""
-    states = current_consents(session, customer_id=customer_id)
+    states = current_consents(db, customer_id=customer_id)
     withdrawn = []
     for purpose in register.consent_based():
         if states.get(purpose.code, ConsentState()).granted:
             record_consent(
-                session,
+                db,
                 register=register,
                 customer_id=customer_id,
                 purpose=purpose.code,

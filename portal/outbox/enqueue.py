@@ -11,15 +11,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlmodel import Session
 
-from portal.db import note_outbox_written
+from portal.db import as_connection, note_outbox_written
 from portal.mail.compose import ComposedEmail
 from portal.models import WEBHOOK_TOPICS, OutboxMessage
 
 
-def enqueue_email(session: Session, *, email: ComposedEmail, topic: str, now: datetime) -> int:
+def enqueue_email(db: Session | Connection, *, email: ComposedEmail, topic: str, now: datetime) -> int:
     """Queue `email` for the worker; it leaves only if the surrounding transaction commits. Returns the row's id."""
     # The Message-ID is drawn once, here: every retry sends the same one, so a receiver can drop the duplicate a
     # relay makes when it accepted a message and then timed out before saying so.
@@ -34,8 +34,8 @@ def enqueue_email(session: Session, *, email: ComposedEmail, topic: str, now: da
     }
     # On the session's connection (the session's own execute path cost as much again as the insert), telling
     # db.py's outbox watch itself, so that the worker is woken once the transaction commits.
-    result = session.connection().execute(_INSERT_MESSAGE, row)
-    note_outbox_written(session)
+    result = as_connection(db).execute(_INSERT_MESSAGE, row)
+    note_outbox_written(db)
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
@@ -55,10 +55,10 @@ def customer_reference(customer: NamedCustomer) -> dict[str, object]:
     return {"customer_id": customer.id, "retailer_customer_id": customer.retailer_ref}
 
 
-def queue_webhook(session: Session, *, topic: str, payload: dict, now: datetime) -> None:
+def queue_webhook(db: Session | Connection, *, topic: str, payload: dict, now: datetime) -> None:
     """Queue the event `topic` with `payload` as its data; it exists only if the caller's transaction commits."""
-    session.connection().execute(_INSERT_MESSAGE, _webhook_row(topic, payload, now))
-    note_outbox_written(session)
+    as_connection(db).execute(_INSERT_MESSAGE, _webhook_row(topic, payload, now))
+    note_outbox_written(db)
 
 
 # A Core insert into the table, built once (the ORM's bulk path cost as much again on the consent toggle, see

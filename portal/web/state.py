@@ -18,16 +18,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import typing
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.requests import Request
 
-from portal.db import in_transaction, run_db
+from portal.db import in_transaction, run_db, takes_connection
 
 if TYPE_CHECKING:  # types only: the web layer does not depend on these capabilities at run time
     import jinja2
@@ -92,23 +91,10 @@ def _injected(request: Request, fn: Callable[..., Any], kwargs: dict[str, Any]) 
     return kwargs
 
 
-@functools.cache
-def _takes_connection(fn: Callable[..., Any]) -> bool:
-    """Whether `fn` says it works on a plain connection: its first parameter typed `Session | Connection`."""
-    try:
-        hints = typing.get_type_hints(fn)
-        first = next(iter(inspect.signature(fn).parameters))
-    except (NameError, TypeError, ValueError, StopIteration):  # no hints to read: give it what every service takes
-        return False
-    hint = hints.get(first)
-    return hint is Connection or Connection in typing.get_args(hint)
-
-
 def _read_only(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
     # Closing, not committing: what `fn` returns stays loaded, and on SQLite the transaction is rolled back.
-    if _takes_connection(fn):
-        # A service that reads with Core gets the connection alone: the ORM Session around it (its creation, its
-        # transaction's bookkeeping, its close) cost 60-90 µs a page, up to a tenth of /me (issue 17).
+    if takes_connection(fn):
+        # A service that reads with Core gets the connection alone (db.takes_connection says why).
         with engine.connect() as connection:
             return fn(connection, *args, **kwargs)
     with Session(engine) as session:
