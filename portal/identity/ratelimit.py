@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from portal.db import dialect_insert
+from portal.db import as_connection, dialect_insert
 from portal.models import RateLimit
 
 _TABLE = RateLimit.__table__
@@ -43,17 +43,17 @@ def window_start(now: datetime, window: timedelta) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
 
-def hit(session: Session, *, key: str, limit: int, window: timedelta, now: datetime) -> LimitResult:
+def hit(db: Session | Connection, *, key: str, limit: int, window: timedelta, now: datetime) -> LimitResult:
     """Count one attempt under `key`; allowed while the window's count stays within `limit`."""
     start = window_start(now, window)
-    connection = session.connection()
+    connection = as_connection(db)
     count = connection.execute(_HIT[connection.dialect.name], {"key": key, "window_start": start}).scalar_one()
     return LimitResult(allowed=count <= limit, count=count, retry_after=start + window - now)
 
 
-def count(session: Session, *, key: str, window: timedelta, now: datetime) -> int:
+def count(db: Session | Connection, *, key: str, window: timedelta, now: datetime) -> int:
     """The current window's count under `key`, without counting an attempt."""
-    found = session.connection().execute(_COUNT, {"key": key, "start": window_start(now, window)}).scalar()
+    found = as_connection(db).execute(_COUNT, {"key": key, "start": window_start(now, window)}).scalar()
     return found or 0
 
 

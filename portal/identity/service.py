@@ -12,10 +12,11 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.db import as_connection
 from portal.i18n import email_language
 from portal.identity import ratelimit
 from portal.identity.keys import keyed_hash, same_hash
@@ -129,14 +130,14 @@ def _token_hash(settings: Settings, token: str) -> str:
     return keyed_hash(settings.secret_key, "login-token", token)
 
 
-def _limit(session: Session, *, key: str, limit: int, settings: Settings, now: datetime) -> None:
-    result = ratelimit.hit(session, key=key, limit=limit, window=settings.rate_limit_window, now=now)
+def _limit(db: Session | Connection, *, key: str, limit: int, settings: Settings, now: datetime) -> None:
+    result = ratelimit.hit(db, key=key, limit=limit, window=settings.rate_limit_window, now=now)
     if not result.allowed:
         raise TooManyAttempts(result.retry_after)
 
 
 def request_sign_in(
-    session: Session,
+    db: Session | Connection,
     *,
     settings: Settings,
     composer: EmailComposer,
@@ -156,9 +157,9 @@ def request_sign_in(
     address = normalise_email(email)
     key = email_key(address)
     email_digest = keyed_hash(settings.secret_key, "email", key)
-    _limit(session, key=f"signin:ip:{ip}", limit=settings.signin_limit_per_ip, settings=settings, now=now)
+    _limit(db, key=f"signin:ip:{ip}", limit=settings.signin_limit_per_ip, settings=settings, now=now)
     per_address = ratelimit.hit(
-        session,
+        db,
         key=f"signin:email:{email_digest}",
         limit=settings.signin_limit_per_email,
         window=settings.rate_limit_window,
@@ -167,10 +168,10 @@ def request_sign_in(
     if not per_address.allowed:
         # Whoever floods an address must not lock its owner out: no 429 (which the owner would get too) and no
         # new email; the links already sent stay valid, since a new request no longer voids the live ones.
-        record_audit(session, actor="anonymous", action="signin.throttled", detail=None, now=now, request_id=request_id)
+        record_audit(db, actor="anonymous", action="signin.throttled", detail=None, now=now, request_id=request_id)
         return secrets.token_urlsafe(24)
 
-    connection = session.connection()
+    connection = as_connection(db)
     customer = connection.execute(_FIND_CUSTOMER, {"email_key": key}).first()
 
     flow_id = secrets.token_urlsafe(24)
@@ -213,9 +214,9 @@ def request_sign_in(
             "sign-in-unknown", to=address, language=language, context={"portal_url": settings.base_url}
         )
         topic = "sign-in-unknown"
-    enqueue_email(session, email=message, topic=topic, now=now)
+    enqueue_email(db, email=message, topic=topic, now=now)
     record_audit(
-        session,
+        db,
         actor="anonymous",
         action="signin.requested",
         target=f"customer:{customer.id}" if customer else None,
@@ -241,14 +242,14 @@ def check_link(session: Session, *, settings: Settings, token: str, now: datetim
         raise LinkRejected("expired")
 
 
-def _consume(session: Session, challenge_id: int, now: datetime) -> bool:
+def _consume(db: Session | Connection, challenge_id: int, now: datetime) -> bool:
     """Mark the challenge used; True for the one caller whose UPDATE won."""
-    result = session.connection().execute(_CONSUME, {"challenge": challenge_id, "now": now, "used_at": now})
+    result = as_connection(db).execute(_CONSUME, {"challenge": challenge_id, "now": now, "used_at": now})
     return result.rowcount == 1
 
 
 def _signed_in(
-    session: Session,
+    db: Session | Connection,
     *,
     settings: Settings,
     customer_id: int,
@@ -259,9 +260,9 @@ def _signed_in(
     kind: str = "customer",
     staff_id: int | None = None,
 ) -> SignedIn:
-    raw_id = open_session(session, settings=settings, kind=kind, customer_id=customer_id, now=now, staff_id=staff_id)
+    raw_id = open_session(db, settings=settings, kind=kind, customer_id=customer_id, now=now, staff_id=staff_id)
     record_audit(
-        session,
+        db,
         actor=f"customer:{customer_id}",
         action="signin.succeeded",
         target=f"customer:{customer_id}",
@@ -293,7 +294,7 @@ def sign_in_with_link(
 
 
 def sign_in_with_code(
-    session: Session,
+    db: Session | Connection,
     *,
     settings: Settings,
     flow_id: str,
@@ -309,9 +310,9 @@ def sign_in_with_code(
     Each try is counted by one conditional UPDATE, so parallel guesses cannot exceed the allowed tries. A store
     tablet opens a session of kind "tablet" tied to the staff member assisting (`staff_id`).
     """
-    _limit(session, key=f"code:ip:{ip}", limit=settings.signin_limit_per_ip, settings=settings, now=now)
+    _limit(db, key=f"code:ip:{ip}", limit=settings.signin_limit_per_ip, settings=settings, now=now)
     code = "".join(ch for ch in (code or "") if not ch.isspace())
-    connection = session.connection()
+    connection = as_connection(db)
     tried = {"flow": flow_id or "", "allowed": settings.code_attempts}
     challenge = connection.execute(_COUNT_CODE_TRY, {**tried, "now": now}).first()
     if challenge is None:
@@ -320,10 +321,7 @@ def sign_in_with_code(
     # Codes are 6 digits: wrong codes are capped per address per day, after which only the link signs in, so that
     # guessing across new challenges stays hopeless (10 a day: 1 chance in 3,000 a month).
     failures_key = f"codefail:{challenge.email_digest}"
-    if (
-        ratelimit.count(session, key=failures_key, window=CODE_FAILURE_WINDOW, now=now)
-        >= settings.code_failures_per_day
-    ):
+    if ratelimit.count(db, key=failures_key, window=CODE_FAILURE_WINDOW, now=now) >= settings.code_failures_per_day:
         raise CodeRejected("codes_off")
     remaining = settings.code_attempts - challenge.attempts
     valid = (
@@ -332,11 +330,9 @@ def sign_in_with_code(
         and same_hash(_code_hash(settings, challenge.flow_id, code), challenge.code_hash)
     )
     if not valid or challenge.customer_id is None:
-        ratelimit.hit(
-            session, key=failures_key, limit=settings.code_failures_per_day, window=CODE_FAILURE_WINDOW, now=now
-        )
+        ratelimit.hit(db, key=failures_key, limit=settings.code_failures_per_day, window=CODE_FAILURE_WINDOW, now=now)
         record_audit(
-            session,
+            db,
             actor="anonymous",
             action="signin.code_failed",
             target=f"customer:{challenge.customer_id}" if challenge.customer_id else None,
@@ -345,10 +341,10 @@ def sign_in_with_code(
             request_id=request_id,
         )
         raise CodeRejected("wrong" if remaining > 0 else "exhausted", remaining=remaining)
-    if not _consume(session, challenge.id, now):
+    if not _consume(db, challenge.id, now):
         raise CodeRejected("expired")
     return _signed_in(
-        session,
+        db,
         settings=settings,
         customer_id=challenge.customer_id,
         language=challenge.language,

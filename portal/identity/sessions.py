@@ -47,7 +47,7 @@ def _hash(settings: Settings, raw_id: str) -> str:
 
 
 def open_session(
-    session: Session,
+    db: Session | Connection,
     *,
     settings: Settings,
     kind: str,
@@ -58,7 +58,7 @@ def open_session(
     """Create a session and return the raw id for the cookie (the only place it ever exists)."""
     raw_id = secrets.token_urlsafe(32)
     idle, absolute = timeouts(settings, kind)
-    session.connection().execute(
+    as_connection(db).execute(
         _INSERT,
         {
             "id_hash": _hash(settings, raw_id),
