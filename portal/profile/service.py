@@ -15,12 +15,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.db import as_connection
 from portal.errors import CustomerNotFound
 from portal.i18n import email_language
 from portal.identity import ratelimit
@@ -60,10 +61,12 @@ def _customer(session: Session, customer_id: int) -> Customer:
     return customer
 
 
-def _queue_rectified_event(session: Session, *, customer: NamedCustomer, fields: list[str], now: datetime) -> None:
+def _queue_rectified_event(
+    db: Session | Connection, *, customer: NamedCustomer, fields: list[str], now: datetime
+) -> None:
     # Recipients must be told (Art. 19); the webhook carries what changed, the receiver reads the new values.
     queue_webhook(
-        session,
+        db,
         topic="customer.rectified",
         payload={**customer_reference(customer), "fields": fields, "occurred_at": now.isoformat()},
         now=now,
@@ -78,8 +81,8 @@ _CUSTOMER = Customer.__table__
 _CUSTOMER_ROW = select(_CUSTOMER).where(_CUSTOMER.c.id == bindparam("customer_id"))
 
 
-def _customer_row(session: Session, customer_id: int) -> Row[Any]:
-    row = session.connection().execute(_CUSTOMER_ROW, {"customer_id": customer_id}).first()
+def _customer_row(db: Session | Connection, customer_id: int) -> Row[Any]:
+    row = as_connection(db).execute(_CUSTOMER_ROW, {"customer_id": customer_id}).first()
     if row is None or row.erased_at is not None:
         raise CustomerNotFound(customer_id)
     return row
@@ -96,7 +99,7 @@ def _update_customer(columns: tuple[str, ...]) -> Update:
 
 
 def apply_changes(
-    session: Session,
+    db: Session | Connection,
     customer: Customer | Row[Any],
     changes: dict[str, tuple[object, object]],
     *,
@@ -105,7 +108,7 @@ def apply_changes(
     now: datetime,
     request_id: str | None,
 ) -> None:
-    connection = session.connection()
+    connection = as_connection(db)
     values = {field: new for field, (_old, new) in changes.items()} | {"updated_at": now}
     connection.execute(_update_customer(tuple(sorted(values))), {**values, "customer_id": customer.id})
     if isinstance(customer, Customer):  # a loaded object says what the row now holds, with nothing left to flush
@@ -127,7 +130,7 @@ def apply_changes(
         ],
     )
     record_audit(
-        session,
+        db,
         actor=actor,
         action="customer.rectified",
         target=f"customer:{customer.id}",
@@ -135,11 +138,11 @@ def apply_changes(
         now=now,
         request_id=request_id,
     )
-    _queue_rectified_event(session, customer=customer, fields=sorted(changes), now=now)
+    _queue_rectified_event(db, customer=customer, fields=sorted(changes), now=now)
 
 
 def rectify_profile(
-    session: Session,
+    db: Session | Connection,
     *,
     customer_id: int,
     form: Mapping[str, str],
@@ -150,7 +153,7 @@ def rectify_profile(
     request_id: str | None = None,
 ) -> list[str]:
     """Apply the edited profile; returns the changed fields. Raises ProfileInvalid, saving nothing."""
-    customer = _customer_row(session, customer_id)
+    customer = _customer_row(db, customer_id)
     values, errors = clean_profile_form(form, current_phone=customer.phone)
     if errors:
         raise ProfileInvalid(errors, {**values, **{k: form.get(k, "") for k in errors}})
@@ -162,7 +165,7 @@ def rectify_profile(
         if field not in frozen and getattr(customer, field) != values[field]
     }
     if changes:
-        apply_changes(session, customer, changes, actor=actor, channel=channel, now=now, request_id=request_id)
+        apply_changes(db, customer, changes, actor=actor, channel=channel, now=now, request_id=request_id)
     return sorted(changes)
 
 
@@ -177,12 +180,12 @@ _LAST_CHANGED = (
 ADDRESS_COLUMNS = (*POSTAL_ADDRESS_COLUMNS, "country")
 
 
-def last_changed(session: Session, *, customer_id: int) -> dict[str, datetime]:
+def last_changed(db: Session | Connection, *, customer_id: int) -> dict[str, datetime]:
     """When each field was last changed (fields never changed are absent: they date from the customer's creation).
 
     The postal address is shown as one field but changed column by column: its date is the latest of its columns'.
     """
-    rows = session.connection().execute(_LAST_CHANGED, {"customer_id": customer_id})
+    rows = as_connection(db).execute(_LAST_CHANGED, {"customer_id": customer_id})
     changed = {field: changed_at for field, changed_at in rows}
     address = [changed[column] for column in ADDRESS_COLUMNS if column in changed]
     if address:
@@ -219,15 +222,15 @@ _HISTORY = (
 _CUSTOMER_SHOWN = select(Customer.__table__).where(Customer.__table__.c.id == bindparam("customer_id"))
 
 
-def profile_of(session: Session, *, customer_id: int) -> Profile:
+def profile_of(db: Session | Connection, *, customer_id: int) -> Profile:
     """The customer as the profile page shows them, with when each field last changed and the latest changes.
     Raises CustomerNotFound."""
-    connection = session.connection()
+    connection = as_connection(db)
     customer = connection.execute(_CUSTOMER_SHOWN, {"customer_id": customer_id}).first()
     if customer is None or customer.erased_at is not None:
         raise CustomerNotFound(customer_id)
     history = [ChangeShown(*row) for row in connection.execute(_HISTORY, {"customer_id": customer_id})]
-    return Profile(customer=customer, last_changed=last_changed(session, customer_id=customer_id), history=history)
+    return Profile(customer=customer, last_changed=last_changed(db, customer_id=customer_id), history=history)
 
 
 # --- Email change ----------------------------------------------------------------------------------------------
