@@ -53,7 +53,7 @@ class FiledRequest:
 
 
 def file_request(
-    session: Session,
+    db: Session | Connection,
     *,
     customer_id: int | None,
     type: str,
@@ -69,10 +69,10 @@ def file_request(
     """Record a request with its legal due date and the first step of its timeline (and audit it)."""
     if type not in REQUEST_TYPES:
         raise ValueError(f"unknown request type {type!r}")
-    earlier = find_submission(session, submission_key)
+    earlier = find_submission(db, submission_key)
     if earlier is not None:
         return earlier
-    connection = session.connection()
+    connection = as_connection(db)
     for _attempt in range(5):  # 40 random bits: a collision is rare, and retried rather than trusted away
         reference = new_reference()
         if connection.execute(_REFERENCE_TAKEN, {"reference": reference}).first() is None:
@@ -93,9 +93,9 @@ def file_request(
         },
     ).inserted_primary_key
     assert inserted is not None
-    record_request_event(session, request_id=inserted[0], occurred_at=now, actor=actor, kind="received")
+    record_request_event(db, request_id=inserted[0], occurred_at=now, actor=actor, kind="received")
     record_audit(
-        session,
+        db,
         actor=actor,
         action="request.received",
         target=f"request:{reference}",
@@ -127,7 +127,7 @@ _ADDRESSEE = select(Customer.email, Customer.first_name, Customer.preferred_lang
 
 
 def record_request_event(
-    session: Session,
+    db: Session | Connection,
     *,
     request_id: int,
     occurred_at: datetime,
@@ -137,7 +137,7 @@ def record_request_event(
     visible_to_customer: bool = True,
 ) -> None:
     """Add one step to a request's timeline, in the caller's transaction."""
-    session.connection().execute(
+    as_connection(db).execute(
         _INSERT_EVENT,
         {
             "request_id": request_id,
@@ -150,11 +150,11 @@ def record_request_event(
     )
 
 
-def find_submission(session: Session, submission_key: str | None) -> FiledRequest | None:
+def find_submission(db: Session | Connection, submission_key: str | None) -> FiledRequest | None:
     """The request a form's submission key already filed (a double click, a reload), if any."""
     if not submission_key:
         return None
-    row = session.connection().execute(_BY_SUBMISSION, {"key": submission_key}).first()
+    row = as_connection(db).execute(_BY_SUBMISSION, {"key": submission_key}).first()
     if row is None:
         return None
     return FiledRequest(
@@ -406,7 +406,7 @@ OPEN_OF_CUSTOMER = (
 
 
 def admit_customer_request(
-    session: Session, *, customer_id: int, type: str, details: Mapping[str, object], now: datetime
+    db: Session | Connection, *, customer_id: int, type: str, details: Mapping[str, object], now: datetime
 ) -> None:
     """The limits on what a customer files themselves, each request of which emails them and lands in a queue.
 
@@ -416,7 +416,7 @@ def admit_customer_request(
     """
     open_ones = [
         (reference, held)
-        for reference, held_type, held in session.connection().execute(OPEN_OF_CUSTOMER, {"customer_id": customer_id})
+        for reference, held_type, held in as_connection(db).execute(OPEN_OF_CUSTOMER, {"customer_id": customer_id})
         if held_type == type
     ]
     wanted = _comparable(details)
@@ -427,7 +427,7 @@ def admit_customer_request(
         raise TooManyOpen(type)
     # Counted in the transaction that files the request: a refused one counts nothing.
     result = ratelimit.hit(
-        session, key=f"requests:customer:{customer_id}", limit=REQUESTS_PER_DAY, window=timedelta(days=1), now=now
+        db, key=f"requests:customer:{customer_id}", limit=REQUESTS_PER_DAY, window=timedelta(days=1), now=now
     )
     if not result.allowed:
         raise TooManyRequests(result.retry_after)
@@ -443,7 +443,7 @@ def _comparable(details: Mapping[str, object] | None) -> dict[str, object]:
 
 
 def make_request(
-    session: Session,
+    db: Session | Connection,
     *,
     composer: EmailComposer,
     customer_id: int,
@@ -465,7 +465,7 @@ def make_request(
     """
     if type not in CUSTOMER_REQUEST_TYPES:
         raise LookupError(type)
-    customer = session.connection().execute(_ADDRESSEE, {"customer_id": customer_id}).first()
+    customer = as_connection(db).execute(_ADDRESSEE, {"customer_id": customer_id}).first()
     if customer is None or customer.erased_at is not None:
         raise LookupError(customer_id)
     details, errors = clean_request_form(type, form)
@@ -473,12 +473,12 @@ def make_request(
         raise RequestFormInvalid(errors, dict(form))
     key = (form.get("submission_key") or "").strip()[:40] or None
     submission_key = f"{customer_id}:{key}" if key else None
-    earlier = find_submission(session, submission_key)
+    earlier = find_submission(db, submission_key)
     if earlier is not None:
         return earlier
-    admit_customer_request(session, customer_id=customer_id, type=type, details=details, now=now)
+    admit_customer_request(db, customer_id=customer_id, type=type, details=details, now=now)
     filed = file_request(
-        session,
+        db,
         customer_id=customer_id,
         type=type,
         channel=channel,
@@ -491,7 +491,7 @@ def make_request(
         request_id=request_id,
     )
     if customer.email:
-        acknowledge_receipt(session, customer, filed, composer=composer, language=language, now=now)
+        acknowledge_receipt(db, customer, filed, composer=composer, language=language, now=now)
     return filed
 
 
@@ -507,11 +507,17 @@ class Addressee(Protocol):
 
 
 def acknowledge_receipt(
-    session: Session, customer: Addressee, filed: FiledRequest, *, composer: EmailComposer, language: str, now: datetime
+    db: Session | Connection,
+    customer: Addressee,
+    filed: FiledRequest,
+    *,
+    composer: EmailComposer,
+    language: str,
+    now: datetime,
 ) -> None:
     """Queue the "we received your request" email, with its reference and due date (the caller checks the address)."""
     enqueue_email(
-        session,
+        db,
         email=composer.compose(
             "request-received",
             to=customer.email,
