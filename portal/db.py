@@ -306,7 +306,9 @@ def sql_greatest(db: Session | Connection, a: ColumnElement[Any], b: ColumnEleme
 # --- Waking the outbox worker after a commit -------------------------------------------------------------------
 # Any transaction that writes an outbox row (an email, a webhook event) wakes the worker once it has committed, so no
 # code path has to remember to, and a message never waits for the next poll. Watching the session, not the callers,
-# is what makes it structural: ORM adds and Core inserts through a session are both seen.
+# is what makes it structural: ORM adds and Core inserts through a session are both seen, and outbox/enqueue.py, the
+# one writer of prebuilt inserts, marks the session or the bare connection it wrote on (`in_transaction` wakes the
+# worker for those). A row written and not announced is still sent, at the worker's next poll.
 
 _OUTBOX_WRITTEN = "portal.outbox_written"
 _on_outbox_commit: weakref.WeakKeyDictionary[Engine, list[Callable[[], object]]] = weakref.WeakKeyDictionary()
