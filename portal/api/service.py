@@ -73,7 +73,7 @@ def _parameters(work: Callable[..., Any]) -> frozenset[str]:
 
 
 def as_client(
-    session: Session,
+    db: Session | Connection,
     *,
     secret_key: str,
     presented: str,
@@ -82,20 +82,32 @@ def as_client(
     work: Callable[..., T],
     arguments: Mapping[str, Any],
 ) -> T:
-    """`work(session, **arguments)` for the client whose key was presented, once the key holds `scope`.
+    """`work(db, **arguments)` for the client whose key was presented, once the key holds `scope`.
 
     The key is checked in the caller's transaction, so its last use is recorded with the work, and rolled back with
     it when the work is refused. `work` is given `actor` (the client, as audit events name it) and `now` when its
-    signature asks for them. Raises KeyRefused or ScopeMissing before any work is done.
+    signature asks for them. Raises KeyRefused or ScopeMissing before any work is done. `db` is a Session unless
+    `work` says it takes a plain connection (`on_session`, `on_connection`: the two doors the views choose between).
     """
-    client = authenticate(session, secret_key=secret_key, presented=presented, now=now)
+    client = authenticate(db, secret_key=secret_key, presented=presented, now=now)
     if client is None:
         raise KeyRefused()
     if scope is not None and scope not in client.scopes:
         raise ScopeMissing(scope)
     wants = _parameters(work)
     given = {"actor": client.actor, "now": now}
-    return work(session, **{name: value for name, value in given.items() if name in wants}, **arguments)
+    return work(db, **{name: value for name, value in given.items() if name in wants}, **arguments)
+
+
+def on_session(session: Session, *, now: datetime, **kwargs: Any) -> Any:
+    """`as_client` in a transaction with an ORM Session, for a `work` that needs one."""
+    return as_client(session, now=now, **kwargs)
+
+
+def on_connection(db: Session | Connection, *, now: datetime, **kwargs: Any) -> Any:
+    """`as_client` on the transaction's bare connection, for a `work` typed `Session | Connection`
+    (`portal.db.takes_connection`): no ORM Session around it."""
+    return as_client(db, now=now, **kwargs)
 
 
 def purpose_list(db: Session | Connection, *, register: PurposeRegister) -> schemas.PurposeList:
@@ -157,7 +169,7 @@ def customer_consents(
 
 
 def record_consent_change(
-    session: Session, *, register: PurposeRegister, change: schemas.ConsentChange, actor: str, now: datetime
+    db: Session | Connection, *, register: PurposeRegister, change: schemas.ConsentChange, actor: str, now: datetime
 ) -> schemas.ConsentChangeResult:
     """Record an answer given on another channel; ConsentRefused explains a refusal, CustomerNotFound an unknown."""
     known = register.by_code.get(change.purpose)
@@ -165,9 +177,9 @@ def record_consent_change(
         raise ledger.ConsentRefused(f"{change.purpose!r} is not a purpose customers consent to")
     if change.occurred_at is not None and change.occurred_at > now + CLOCK_SKEW:
         raise ledger.ConsentRefused("occurred_at is in the future", reason="in_future", field="occurred_at")
-    customer = find_customer(session, change)
+    customer = find_customer(db, change)
     changed = ledger.record_consent(
-        session,
+        db,
         register=register,
         customer_id=customer.id,
         purpose=change.purpose,
@@ -179,8 +191,8 @@ def record_consent_change(
         occurred_at=change.occurred_at,
         shown_version=change.policy_version,
     )
-    session.flush()  # the state is read through the connection, which does not autoflush the new event
-    state = ledger.current_consents(session, customer_id=customer.id, purposes=[change.purpose])[change.purpose]
+    # record_consent writes with Core inserts, so the state read next on the same connection includes the answer.
+    state = ledger.current_consents(db, customer_id=customer.id, purposes=[change.purpose])[change.purpose]
     return schemas.ConsentChangeResult(
         changed=changed, consent=_state(change.purpose, state, restricted=customer.restricted)
     )
@@ -217,12 +229,14 @@ _BY_VISITORS = (
 )
 
 
-def _customers_for(session: Session, events: Sequence[schemas.BrowsingEvent]) -> dict[tuple[str, str], KnownCustomer]:
+def _customers_for(
+    db: Session | Connection, events: Sequence[schemas.BrowsingEvent]
+) -> dict[tuple[str, str], KnownCustomer]:
     emails = sorted({email_key(e.email) for e in events if e.email is not None})
     refs = sorted({e.customer_id for e in events if e.customer_id is not None})
     visitors = sorted({e.visitor_id for e in events if e.visitor_id is not None})
     found: dict[tuple[str, str], KnownCustomer] = {}
-    connection = as_connection(session)
+    connection = as_connection(db)
     if emails:
         for row in connection.execute(_BY_EMAIL_KEYS, {"keys": emails}):
             found[("email", row.email_key)] = _known(row)
@@ -244,7 +258,7 @@ def _identifier_of(event: schemas.BrowsingEvent) -> tuple[str, str]:
 
 
 def ingest_browsing_events(
-    session: Session, *, events: Sequence[schemas.BrowsingEvent], actor: str, now: datetime, timezone: str
+    db: Session | Connection, *, events: Sequence[schemas.BrowsingEvent], actor: str, now: datetime, timezone: str
 ) -> schemas.IngestionResult:
     """Keep each page view only if the customer's browsing consent stood at the moment of the view.
 
@@ -254,10 +268,10 @@ def ingest_browsing_events(
     late = [(f"events.{i}.viewed_at", "in_future") for i, e in enumerate(events) if e.viewed_at > now + CLOCK_SKEW]
     if late:
         raise EventsRefused(late)
-    customers = _customers_for(session, events)
+    customers = _customers_for(db, events)
     # Judged at each view's own moment: only the answers from the batch's oldest view on are read, not the ledger.
     timelines = ledger.consent_timelines(
-        session,
+        db,
         customer_ids={c.id for c in customers.values()},
         purposes=[ledger.BROWSING_PURPOSE],
         since=min((e.viewed_at for e in events), default=None),
@@ -274,11 +288,11 @@ def ingest_browsing_events(
             dropped["no_consent"] += 1
         else:
             keep.append((customer.id, event.viewed_at, event.url, event.title))
-    record_page_views(session, keep, timezone=timezone)
+    record_page_views(db, keep, timezone=timezone)
     kept = len(keep)
     # One audit event per batch, with counts only: which pages someone viewed is not for the audit trail.
     # A Core insert: no ORM flush left for the commit (bench/README.md, browsing ingestion's profile).
-    record_audit(session, actor=actor, action="browsing.ingested", detail={"kept": kept, **dropped}, now=now)
+    record_audit(db, actor=actor, action="browsing.ingested", detail={"kept": kept, **dropped}, now=now)
     return schemas.IngestionResult(
         received=len(events),
         kept=kept,

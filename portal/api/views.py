@@ -25,6 +25,7 @@ from portal.api.errors import (
 )
 from portal.api.openapi import openapi_document
 from portal.consent.ledger import ConsentRefused
+from portal.db import takes_connection
 from portal.imports.apply import ItemsRefused
 from portal.web.state import portal_of, write
 
@@ -53,7 +54,8 @@ async def _call(request: Request, scope: str | None, work: Callable[..., T], /, 
     try:
         return await write(
             request,
-            service.as_client,
+            # A work typed `Session | Connection` runs on the bare connection, the others on a Session.
+            service.on_connection if takes_connection(work) else service.on_session,
             secret_key=portal_of(request).settings.secret_key,
             presented=presented,
             scope=scope,

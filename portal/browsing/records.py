@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import Connection, bindparam, delete, insert, update
 from sqlmodel import Session
 
-from portal.db import dialect_insert, sql_greatest
+from portal.db import as_connection, dialect_insert, sql_greatest
 from portal.models import PageView, PageViewDay, PageViewTotal
 
 
@@ -53,14 +53,14 @@ def record_page_view(
 _BATCH_UPSERTS: dict[str, tuple[Any, Any]] = {}
 
 
-def _batch_upserts(session: Session) -> tuple[Any, Any]:
-    dialect = session.get_bind().dialect.name
+def _batch_upserts(db: Session | Connection) -> tuple[Any, Any]:
+    dialect = as_connection(db).dialect.name
     upserts = _BATCH_UPSERTS.get(dialect)
     if upserts is None:
         days = PageViewDay.__table__
-        day = dialect_insert(session)(days)
+        day = dialect_insert(db)(days)
         totals = PageViewTotal.__table__
-        total = dialect_insert(session)(totals)
+        total = dialect_insert(db)(totals)
         upserts = _BATCH_UPSERTS[dialect] = (
             day.on_conflict_do_update(
                 index_elements=["customer_id", "day"], set_={"view_count": days.c.view_count + day.excluded.view_count}
@@ -69,7 +69,7 @@ def _batch_upserts(session: Session) -> tuple[Any, Any]:
                 index_elements=["customer_id"],
                 set_={
                     "view_count": totals.c.view_count + total.excluded.view_count,
-                    "last_viewed_at": sql_greatest(session, totals.c.last_viewed_at, total.excluded.last_viewed_at),
+                    "last_viewed_at": sql_greatest(db, totals.c.last_viewed_at, total.excluded.last_viewed_at),
                 },
             ),
         )
@@ -80,7 +80,7 @@ _INSERT_VIEWS = insert(PageView.__table__)
 
 
 def record_page_views(
-    session: Session, views: Sequence[tuple[int, datetime, str, str | None]], *, timezone: str
+    db: Session | Connection, views: Sequence[tuple[int, datetime, str, str | None]], *, timezone: str
 ) -> None:
     """Add many page views (customer id, viewed at, url, title) in a few statements, whatever their number.
 
@@ -89,8 +89,8 @@ def record_page_views(
     """
     if not views:
         return
-    # On the session's connection: the ORM session's execute path cost more than these statements (issue 17).
-    connection = session.connection()
+    # On the connection: the ORM session's execute path cost more than these statements (issue 17).
+    connection = as_connection(db)
     connection.execute(
         _INSERT_VIEWS, [{"customer_id": c, "viewed_at": at, "url": url, "title": title} for c, at, url, title in views]
     )
@@ -100,7 +100,7 @@ def record_page_views(
     latest: dict[int, datetime] = {}
     for c, at, _, _ in views:
         latest[c] = max(latest.get(c, at), at)
-    day_upsert, total_upsert = _batch_upserts(session)
+    day_upsert, total_upsert = _batch_upserts(db)
     connection.execute(
         day_upsert, [{"customer_id": c, "day": day, "view_count": n} for (c, day), n in sorted(days.items())]
     )
