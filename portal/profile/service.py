@@ -76,12 +76,13 @@ def _queue_rectified_event(
 # One prebuilt Core insert for all of a correction's changed fields (issue 17): no ORM object and flush per field.
 _INSERT_CHANGE = insert(ProfileChange.__table__)
 _CUSTOMER = Customer.__table__
-# A correction reads the customer as a row: the ORM's get, with its identity map and instance, cost 150 µs more
-# than this read, a sixth of the whole request (bench/README.md, issue 17).
+# The profile page and a correction read the customer as a row: loading it as an ORM object cost the page about
+# 170 µs, more than all its SQL, and a correction a sixth of the request (bench/README.md, issue 17).
 _CUSTOMER_ROW = select(_CUSTOMER).where(_CUSTOMER.c.id == bindparam("customer_id"))
 
 
 def _customer_row(db: Session | Connection, customer_id: int) -> Row[Any]:
+    """The customer's columns; CustomerNotFound for a customer who is unknown or erased."""
     row = as_connection(db).execute(_CUSTOMER_ROW, {"customer_id": customer_id}).first()
     if row is None or row.erased_at is not None:
         raise CustomerNotFound(customer_id)
@@ -218,17 +219,11 @@ _HISTORY = (
 )
 
 
-# Built once: loading the customer as an ORM object cost the page about 170 µs, more than all its SQL (issue 17).
-_CUSTOMER_SHOWN = select(Customer.__table__).where(Customer.__table__.c.id == bindparam("customer_id"))
-
-
 def profile_of(db: Session | Connection, *, customer_id: int) -> Profile:
     """The customer as the profile page shows them, with when each field last changed and the latest changes.
     Raises CustomerNotFound."""
     connection = as_connection(db)
-    customer = connection.execute(_CUSTOMER_SHOWN, {"customer_id": customer_id}).first()
-    if customer is None or customer.erased_at is not None:
-        raise CustomerNotFound(customer_id)
+    customer = _customer_row(connection, customer_id)
     history = [ChangeShown(*row) for row in connection.execute(_HISTORY, {"customer_id": customer_id})]
     return Profile(customer=customer, last_changed=last_changed(db, customer_id=customer_id), history=history)
 
