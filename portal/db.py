@@ -8,7 +8,7 @@ import time
 import typing
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -237,36 +237,22 @@ def in_transaction(
     raising them — attempt counters, audit events — is committed, then the exception is raised. Anything else
     rolls back.
     """
-    if takes_connection(fn):
-        return _in_connection_transaction(engine, fn, args, kwargs, keep_on)
+    on_connection = takes_connection(fn)
     outcome: BaseException | None = None
-    with transaction(engine) as session:
+    outbox_written = False
+    unit: AbstractContextManager[Session | Connection] = engine.begin() if on_connection else transaction(engine)
+    with unit as db:
         try:
-            return fn(session, *args, **kwargs)
-        except keep_on as exc:
-            outcome = exc
-    raise outcome
-
-
-def _in_connection_transaction(
-    engine: Engine,
-    fn: Callable[..., T],
-    args: tuple[object, ...],
-    kwargs: dict[str, object],
-    keep_on: tuple[type[BaseException], ...],
-) -> T:
-    """`in_transaction` on a bare connection; the outbox worker is woken after the commit, as for a Session."""
-    outcome: BaseException | None = None
-    with engine.begin() as connection:
-        try:
-            result = fn(connection, *args, **kwargs)
+            result = fn(db, *args, **kwargs)
         except keep_on as exc:
             outcome = exc
         finally:
-            # The flag lives on the pooled connection: taken off whatever happens, so it never outlives this
-            # transaction (a rolled-back one must not wake the worker later).
-            outbox_written = connection.info.pop(_OUTBOX_WRITTEN, False)
-    if outbox_written:  # committed: the block ended without raising
+            if on_connection:
+                # A bare connection has no after_commit: its outbox mark is taken off here whatever happens (it lives
+                # on the pooled connection, and a rolled-back transaction must not wake the worker later), and the
+                # worker is woken below, once the block has committed. A Session's own events do both.
+                outbox_written = db.info.pop(_OUTBOX_WRITTEN, False)
+    if outbox_written:
         _wake_outbox_of(engine)
     if outcome is not None:
         raise outcome

@@ -63,7 +63,8 @@ def make_environment(*, settings: Settings, retailer: Retailer) -> jinja2.Enviro
     # Values written and functions called with less of Jinja2's per-value work (template_runtime says why).
     env.code_generator_class = OutputCodeGenerator
     env.context_class = PortalContext
-    # What is still translated at run time: plural forms, `_()` in expressions, templates made from strings.
+    # What is still translated at run time: `_()` in expressions, plurals missing from the catalogue, templates made
+    # from strings (template_locales lists them).
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension
         gettext=lambda message: i18n.translations(i18n.get_locale()).gettext(message),
         ngettext=lambda s, p, n: i18n.translations(i18n.get_locale()).ngettext(s, p, n),
