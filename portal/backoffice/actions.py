@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TypedDict
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from portal.backoffice import detail
@@ -64,39 +65,39 @@ class Acting:
         )
 
 
-def _assign(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
+def _assign(db: Session | Connection, acting: Acting, form: Mapping[str, str]) -> str:
     target = form.get("assignee", "")
     if target not in ("me", "none") and not (target.isdigit() and len(target) < 10):
         raise workflow.ActionInvalid(gettext("Choose who gets the request."))
     assignee = acting.staff_id if target == "me" else None if target == "none" else int(target)
-    workflow.assign(session, **acting.step, staff_id=assignee)
+    workflow.assign(db, **acting.step, staff_id=assignee)
     return "assigned" if assignee else "unassigned"
 
 
-def _start(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
-    workflow.start(session, **acting.step)
+def _start(db: Session | Connection, acting: Acting, form: Mapping[str, str]) -> str:
+    workflow.start(db, **acting.step)
     return "started"
 
 
-def _note(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
-    workflow.add_note(session, **acting.step, note=form.get("note", ""))
+def _note(db: Session | Connection, acting: Acting, form: Mapping[str, str]) -> str:
+    workflow.add_note(db, **acting.step, note=form.get("note", ""))
     return "note"
 
 
-def _message(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
-    workflow.message_customer(session, **acting.step, message=form.get("message", ""), composer=acting.composer)
+def _message(db: Session | Connection, acting: Acting, form: Mapping[str, str]) -> str:
+    workflow.message_customer(db, **acting.step, message=form.get("message", ""), composer=acting.composer)
     return "message"
 
 
-def _question(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
-    workflow.ask_customer(session, **acting.step, message=form.get("message", ""), composer=acting.composer)
+def _question(db: Session | Connection, acting: Acting, form: Mapping[str, str]) -> str:
+    workflow.ask_customer(db, **acting.step, message=form.get("message", ""), composer=acting.composer)
     return "question"
 
 
-def _extend(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
+def _extend(db: Session | Connection, acting: Acting, form: Mapping[str, str]) -> str:
     raw = form.get("months", "")
     workflow.extend(
-        session,
+        db,
         **acting.step,
         months=int(raw) if raw in ("1", "2") else 0,  # the step refuses anything else with its own message
         reason=form.get("reason", ""),
@@ -106,13 +107,13 @@ def _extend(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
     return "extended"
 
 
-def _complete(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
-    workflow.complete(session, **acting.step, outcome=form.get("outcome", ""), composer=acting.composer)
+def _complete(db: Session | Connection, acting: Acting, form: Mapping[str, str]) -> str:
+    workflow.complete(db, **acting.step, outcome=form.get("outcome", ""), composer=acting.composer)
     return "completed"
 
 
-def _reject(session: Session, acting: Acting, form: Mapping[str, str]) -> str:
-    workflow.reject(session, **acting.step, reason=form.get("reason", ""), composer=acting.composer)
+def _reject(db: Session | Connection, acting: Acting, form: Mapping[str, str]) -> str:
+    workflow.reject(db, **acting.step, reason=form.get("reason", ""), composer=acting.composer)
     return "rejected"
 
 
@@ -213,6 +214,11 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+# The actions that are one step of the state machine and nothing else: its Core statements run on the bare
+# connection of their transaction (issue 17). The others (erasure, a correction, a restriction) work on ORM objects.
+STEPS = frozenset({"assign", "start", "note", "message", "question", "extend", "complete", "reject"})
+
+
 def perform(session: Session, *, action: str, acting: Acting, form: Mapping[str, str]) -> str:
     """Run `action` on the request; returns the notice to show (`assigned`, `erased` …).
 
@@ -220,3 +226,15 @@ def perform(session: Session, *, action: str, acting: Acting, form: Mapping[str,
     workflow.ActionInvalid (bad input: a 400) and workflow.TransitionRefused (not possible now: a 409).
     """
     return ACTIONS[action](session, acting, form)
+
+
+def perform_step(db: Session | Connection, *, action: str, acting: Acting, form: Mapping[str, str]) -> str:
+    """`perform` for an action of STEPS, which needs no Session (raises KeyError for any other)."""
+    if action not in STEPS:
+        raise KeyError(action)
+    return ACTIONS[action](db, acting, form)
+
+
+def performer(action: str) -> Callable[..., str]:
+    """What runs `action` in its transaction: `perform_step` for a step alone, `perform` for the rest."""
+    return perform_step if action in STEPS else perform

@@ -141,7 +141,7 @@ async def act(request: Request) -> Response:
     )
     try:
         done = await write(
-            request, actions.perform, action=name, acting=acting, form=posted_fields(form, limit=FORM_LIMIT)
+            request, actions.performer(name), action=name, acting=acting, form=posted_fields(form, limit=FORM_LIMIT)
         )
     except workflow.StaleRequest:
         return await _problem(request, staff, reference, form, _stale_message(), status=409)

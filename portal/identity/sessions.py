@@ -94,6 +94,13 @@ _LOAD = (
         _SESSIONS.absolute_expires_at,
         _SESSIONS.ended_at,
         _STAFF.store_id,
+        # The staff member's, for the back office's principal (nulls for a customer's session): one statement.
+        _STAFF.id.label("staff_key"),
+        _STAFF.name.label("staff_name"),
+        _STAFF.email.label("staff_email"),
+        _STAFF.role.label("staff_role"),
+        _STAFF.active.label("staff_active"),
+        _STAFF.password_must_change.label("staff_password_must_change"),
     )
     .select_from(SessionRow.__table__.outerjoin(StaffUser.__table__, _STAFF.id == _SESSIONS.staff_id))
     .where(_SESSIONS.id_hash == bindparam("id_hash"))
@@ -108,19 +115,39 @@ _TOUCH = (
 
 def load_session(db: Session | Connection, *, settings: Settings, raw_id: str, now: datetime) -> SessionInfo | None:
     """The live session behind `raw_id`, its idle clock moved on; None when unknown, ended or timed out."""
+    return load_session_and_staff(db, settings=settings, raw_id=raw_id, now=now)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class StaffColumns:
+    """The staff member a staff session belongs to, read with the session (the same statement)."""
+
+    id: int
+    name: str
+    email: str
+    role: str
+    store_id: int | None
+    active: bool
+    password_must_change: bool
+
+
+def load_session_and_staff(
+    db: Session | Connection, *, settings: Settings, raw_id: str, now: datetime
+) -> tuple[SessionInfo | None, StaffColumns | None]:
+    """`load_session`, with the staff member of a live staff session (None for a customer's, or an account gone)."""
     connection = as_connection(db)
     row = connection.execute(_LOAD, {"id_hash": _hash(settings, raw_id)}).first()
     if row is None or row.ended_at is not None:
-        return None
+        return None, None
     if now >= row.idle_expires_at or now >= row.absolute_expires_at:
         connection.execute(_END, {"session_id": row.id, "now": now})
-        return None
+        return None, None
     idle_expires_at = row.idle_expires_at
     if now - row.last_seen_at >= TOUCH_EVERY:
         idle, _absolute = timeouts(settings, row.kind)
         idle_expires_at = min(now + idle, row.absolute_expires_at)
         connection.execute(_TOUCH, {"session_id": row.id, "now": now, "idle_until": idle_expires_at})
-    return SessionInfo(
+    info = SessionInfo(
         id=row.id,
         kind=row.kind,
         customer_id=row.customer_id,
@@ -130,6 +157,18 @@ def load_session(db: Session | Connection, *, settings: Settings, raw_id: str, n
         staff_id=row.staff_id,
         store_id=row.store_id,
     )
+    staff = None
+    if row.staff_key is not None:
+        staff = StaffColumns(
+            id=row.staff_key,
+            name=row.staff_name,
+            email=row.staff_email,
+            role=row.staff_role,
+            store_id=row.store_id,
+            active=bool(row.staff_active),
+            password_must_change=bool(row.staff_password_must_change),
+        )
+    return info, staff
 
 
 def session_row(session: Session, *, settings: Settings, raw_id: str) -> SessionRow | None:

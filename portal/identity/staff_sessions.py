@@ -6,24 +6,19 @@ from collections.abc import Callable
 from datetime import datetime
 
 from itsdangerous import Signer
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, update
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.db import run_db, statement_by_statement
 from portal.identity.guards import StaffPrincipal
-from portal.identity.sessions import SessionInfo, load_session
+from portal.identity.sessions import SessionInfo, load_session_and_staff
 from portal.models import Session as SessionRow
-from portal.models import StaffUser
 from portal.settings import Settings
 from portal.web.middleware import read_signed_cookie
 
 STAFF_PREFIX = "/staff"
 SIGNER_SALT = "portal.staff-session"
-_STAFF = StaffUser.__table__.c  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
 _SESSIONS = SessionRow.__table__.c  # type: ignore[attr-defined]  # SQLModel's __table__, which mypy does not see
-_PRINCIPAL = select(
-    _STAFF.id, _STAFF.name, _STAFF.email, _STAFF.role, _STAFF.store_id, _STAFF.active, _STAFF.password_must_change
-).where(_STAFF.id == bindparam("staff_id"))
 
 
 def staff_cookie_name(settings: Settings) -> str:
@@ -38,24 +33,23 @@ def staff_signer(settings: Settings) -> Signer:
 def load_principal(
     connection: Connection, *, settings: Settings, raw_id: str, now: datetime
 ) -> tuple[SessionInfo | None, StaffPrincipal | None]:
-    """The live staff session behind `raw_id` and, once fully signed in, who it is."""
-    info = load_session(connection, settings=settings, raw_id=raw_id, now=now)
+    """The live staff session behind `raw_id` and, once fully signed in, who it is (one statement, both)."""
+    info, staff = load_session_and_staff(connection, settings=settings, raw_id=raw_id, now=now)
     if info is None or info.staff_id is None or info.kind not in ("staff", "staff_pending"):
         return None, None
-    row = connection.execute(_PRINCIPAL, {"staff_id": info.staff_id}).first()
-    if row is None or not row.active:
+    if staff is None or not staff.active:
         # Disabled since: the session dies with the account.
         connection.execute(update(SessionRow).where(_SESSIONS.id == info.id).values(ended_at=now))
         return None, None
     if info.kind != "staff":
         return info, None
     return info, StaffPrincipal(
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        role=row.role,
-        store_id=row.store_id,
-        password_must_change=bool(row.password_must_change),
+        id=staff.id,
+        name=staff.name,
+        email=staff.email,
+        role=staff.role,
+        store_id=staff.store_id,
+        password_must_change=staff.password_must_change,
     )
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import BindParameter, Connection, bindparam, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from portal.audit import record_audit
@@ -72,28 +73,59 @@ def file_request(
     earlier = find_submission(db, submission_key)
     if earlier is not None:
         return earlier
+    return _insert_request(
+        db,
+        customer_id=customer_id,
+        type=type,
+        channel=channel,
+        now=now,
+        actor=actor,
+        details=details,
+        store_id=store_id,
+        submission_key=submission_key,
+        timezone=timezone,
+        request_id=request_id,
+    )
+
+
+def _insert_request(
+    db: Session | Connection,
+    *,
+    customer_id: int | None,
+    type: str,
+    channel: str,
+    now: datetime,
+    actor: str,
+    details: dict | None,
+    store_id: int | None,
+    submission_key: str | None,
+    timezone: str,
+    request_id: str | None,
+) -> FiledRequest:
+    """`file_request` once its submission key is known to be new."""
     connection = as_connection(db)
-    for _attempt in range(5):  # 40 random bits: a collision is rare, and retried rather than trusted away
-        reference = new_reference()
-        if connection.execute(_REFERENCE_TAKEN, {"reference": reference}).first() is None:
-            break
     due_at = due_at_for(now, timezone=timezone)
-    inserted = connection.execute(
-        _INSERT_REQUEST,
-        {
-            "reference": reference,
-            "customer_id": customer_id,
-            "type": type,
-            "channel": channel,
-            "store_id": store_id,
-            "received_at": now,
-            "due_at": due_at,
-            "details": details,
-            "submission_key": submission_key,
-        },
-    ).inserted_primary_key
-    assert inserted is not None
-    record_request_event(db, request_id=inserted[0], occurred_at=now, actor=actor, kind="received")
+    row = {
+        "customer_id": customer_id,
+        "type": type,
+        "channel": channel,
+        "store_id": store_id,
+        "received_at": now,
+        "due_at": due_at,
+        "details": details,
+        "submission_key": submission_key,
+    }
+    insert_new = _INSERT_NEW_REFERENCE[connection.dialect.name]
+    # 40 random bits: a taken reference is rare, and drawn again rather than trusted away. The insert itself checks
+    # it (no row comes back), one statement instead of a look-up before every insert.
+    for _attempt in range(5):
+        reference = new_reference()
+        inserted = connection.execute(insert_new, {**row, "reference": reference}).first()
+        if inserted is not None:
+            break
+    else:
+        raise RuntimeError("no free request reference after 5 draws")
+    record_request_event(db, request_id=inserted.id, occurred_at=now, actor=actor, kind="received")
     record_audit(
         db,
         actor=actor,
@@ -103,15 +135,24 @@ def file_request(
         now=now,
         request_id=request_id,
     )
-    return FiledRequest(id=inserted[0], reference=reference, type=type, received_at=now, due_at=due_at, created=True)
+    return FiledRequest(id=inserted.id, reference=reference, type=type, received_at=now, due_at=due_at, created=True)
 
 
 # Prebuilt Core inserts (issue 17): filing a request and every staff action write these rows; the ORM's objects
 # and flush cost more than SQLite's commit of them (bench/README.md, "Issue 17: the writes"). Column defaults
 # (status "received", version 1, visible_to_customer) apply to Core inserts as they did to the ORM's.
-_INSERT_REQUEST = insert(PrivacyRequest.__table__)
+def _insert_unless_reference_taken(insert):  # type: ignore[no-untyped-def]
+    table = PrivacyRequest.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=[table.c.reference]).returning(table.c.id)
+
+
+# A taken reference inserts nothing and returns no row; any other conflict (a submission key filed at the same
+# moment by a second click) still raises, as a plain insert would.
+_INSERT_NEW_REFERENCE = {
+    "sqlite": _insert_unless_reference_taken(sqlite.insert),
+    "postgresql": _insert_unless_reference_taken(postgresql.insert),
+}
 _INSERT_EVENT = insert(RequestEvent.__table__)
-_REFERENCE_TAKEN = select(PrivacyRequest.id).where(PrivacyRequest.reference == bindparam("reference"))
 _BY_SUBMISSION = select(
     PrivacyRequest.id,
     PrivacyRequest.reference,
@@ -477,7 +518,7 @@ def make_request(
     if earlier is not None:
         return earlier
     admit_customer_request(db, customer_id=customer_id, type=type, details=details, now=now)
-    filed = file_request(
+    filed = _insert_request(
         db,
         customer_id=customer_id,
         type=type,

@@ -36,11 +36,13 @@ import functools
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Update, bindparam, select, update
+from sqlalchemy import Connection, Update, bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from portal.audit import record_audit
+from portal.db import as_connection
 from portal.i18n import email_language, gettext, using_locale
 from portal.labels import note_text
 from portal.mail.compose import EmailComposer
@@ -57,6 +59,7 @@ ASSIGNABLE_ROLES = ("agent", "dpo")
 
 __all__ = [
     "ActionInvalid",
+    "LoadedRequest",
     "RequestNotFound",
     "RequestState",
     "StaleRequest",
@@ -117,7 +120,7 @@ class RequestState:
 
 
 def assign(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -126,14 +129,14 @@ def assign(
     expected_version: int | None = None,
     request_id: str | None = None,
 ) -> RequestState:
-    request = _load(session, reference, expected_version)
+    request = _load(db, reference, expected_version)
     _require_status(request, OPEN_STATUSES)
     if staff_id is not None:
-        staff = session.get(StaffUser, staff_id)
+        staff = as_connection(db).execute(_ASSIGNEE, {"staff_id": staff_id}).first()
         if staff is None or not staff.active or staff.role not in ASSIGNABLE_ROLES:
             raise ActionInvalid(gettext("This person cannot be given requests: choose an active agent."))
     return _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={"assignee_id": staff_id},
@@ -147,7 +150,7 @@ def assign(
 
 
 def start(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -155,10 +158,10 @@ def start(
     expected_version: int | None = None,
     request_id: str | None = None,
 ) -> RequestState:
-    request = _load(session, reference, expected_version)
+    request = _load(db, reference, expected_version)
     _require_status(request, ("received", "awaiting_customer"))
     return _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={"status": "in_progress"},
@@ -171,7 +174,7 @@ def start(
 
 
 def ask_customer(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -182,11 +185,11 @@ def ask_customer(
     request_id: str | None = None,
 ) -> RequestState:
     """Put a question to the customer; the request waits for their answer (which they give on the portal)."""
-    request = _load(session, reference, expected_version)
+    request = _load(db, reference, expected_version)
     _require_status(request, ("received", "in_progress"))
     text = _text(message, MESSAGE_LIMIT, empty=gettext("Write the question for the customer."))
     state = _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={"status": "awaiting_customer"},
@@ -196,12 +199,12 @@ def ask_customer(
         now=now,
         request_id=request_id,
     )
-    _email_customer(session, request, composer, "request-question", {"message": text}, now=now)
+    _email_customer(db, request, composer, "request-question", {"message": text}, now=now)
     return state
 
 
 def customer_reply(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -215,12 +218,12 @@ def customer_reply(
 
     `customer_id` limits the lookup to that customer's requests (another's reference is not found, not refused).
     """
-    request = _load(session, reference, expected_version, customer_id=customer_id)
+    request = _load(db, reference, expected_version, customer_id=customer_id)
     if request.status != "awaiting_customer":
         raise TransitionRefused(gettext("This request is not waiting for an answer from you any more."))
     text = _text(message, MESSAGE_LIMIT, empty=gettext("Write your answer before sending it."))
     return _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={"status": "in_progress"},
@@ -233,7 +236,7 @@ def customer_reply(
 
 
 def message_customer(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -243,11 +246,11 @@ def message_customer(
     composer: EmailComposer,
     request_id: str | None = None,
 ) -> RequestState:
-    request = _load(session, reference, expected_version)
+    request = _load(db, reference, expected_version)
     _require_status(request, OPEN_STATUSES)
     text = _text(message, MESSAGE_LIMIT, empty=gettext("Write the message for the customer."))
     state = _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={},
@@ -257,12 +260,12 @@ def message_customer(
         now=now,
         request_id=request_id,
     )
-    _email_customer(session, request, composer, "request-message", {"message": text}, now=now)
+    _email_customer(db, request, composer, "request-message", {"message": text}, now=now)
     return state
 
 
 def add_note(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -272,10 +275,10 @@ def add_note(
     request_id: str | None = None,
 ) -> RequestState:
     """An internal note for the staff; the customer never sees it (but could in an access request: stay factual)."""
-    request = _load(session, reference, expected_version)
+    request = _load(db, reference, expected_version)
     text = _text(note, MESSAGE_LIMIT, empty=gettext("Write the note before saving it."))
     return _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={},
@@ -287,13 +290,13 @@ def add_note(
     )
 
 
-def load_request(session: Session, reference: str) -> PrivacyRequest:
+def load_request(db: Session | Connection, reference: str) -> LoadedRequest:
     """The request `reference` (raises RequestNotFound), fresh from the database."""
-    return _load(session, reference, None)
+    return _load(db, reference, None)
 
 
 def set_internal_mark(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -308,7 +311,7 @@ def set_internal_mark(
 ) -> RequestState:
     """Set (or, with None, remove) one internal mark in the open request's details, with a staff-only timeline step:
     what the back office arranges among itself (an erasure waiting for approval) and the customer need not see."""
-    request = _load(session, reference, expected_version)
+    request = _load(db, reference, expected_version)
     _require_status(request, OPEN_STATUSES)
     details = {k: v for k, v in (request.details or {}).items() if k != key}
     if value is not None:
@@ -319,7 +322,7 @@ def set_internal_mark(
         else None
     )
     return _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={"details": details or None},
@@ -332,7 +335,7 @@ def set_internal_mark(
 
 
 def extend(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -349,7 +352,7 @@ def extend(
     The new due date counts from receipt (received 31 January, extended by two months: due 30 April), which is how
     Art. 12(3) reads: "one month", "extended by two further months", three months in all.
     """
-    request = _load(session, reference, expected_version)
+    request = _load(db, reference, expected_version)
     _require_status(request, OPEN_STATUSES)
     if request.extended_due_at is not None:
         raise TransitionRefused(gettext("The deadline of this request has already been extended once."))
@@ -362,7 +365,7 @@ def extend(
     text = _text(reason, REASON_LIMIT, empty=gettext("Give the reason for the extension: the customer is told."))
     new_due = due_at_for(request.received_at, timezone=timezone, months=1 + months)
     state = _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={"extended_due_at": new_due, "extension_reason": text},
@@ -374,7 +377,7 @@ def extend(
         request_id=request_id,
     )
     _email_customer(
-        session,
+        db,
         request,
         composer,
         "request-extended",
@@ -385,7 +388,7 @@ def extend(
 
 
 def complete(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -395,11 +398,11 @@ def complete(
     composer: EmailComposer,
     request_id: str | None = None,
 ) -> RequestState:
-    request = _load(session, reference, expected_version)
+    request = _load(db, reference, expected_version)
     _require_status(request, OPEN_STATUSES)
     text = _text(outcome, MESSAGE_LIMIT, empty=gettext("Tell the customer what was done."))
     state = _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={"status": "completed", "outcome": text, "closed_at": now},
@@ -409,12 +412,12 @@ def complete(
         now=now,
         request_id=request_id,
     )
-    _email_customer(session, request, composer, "request-completed", {"outcome": text}, now=now)
+    _email_customer(db, request, composer, "request-completed", {"outcome": text}, now=now)
     return state
 
 
 def reject(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -425,11 +428,11 @@ def reject(
     request_id: str | None = None,
 ) -> RequestState:
     """Refuse the request (Art. 12(5): manifestly unfounded or excessive, or an exception applies), with reasons."""
-    request = _load(session, reference, expected_version)
+    request = _load(db, reference, expected_version)
     _require_status(request, OPEN_STATUSES)
     text = _text(reason, REASON_LIMIT, empty=gettext("Give the reason for the refusal: the customer is told."))
     state = _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={"status": "rejected", "outcome": text, "closed_at": now},
@@ -439,12 +442,12 @@ def reject(
         now=now,
         request_id=request_id,
     )
-    _email_customer(session, request, composer, "request-rejected", {"reason": text}, now=now)
+    _email_customer(db, request, composer, "request-rejected", {"reason": text}, now=now)
     return state
 
 
 def cancel(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -459,7 +462,7 @@ def cancel(
 
     `language`: the page's, when the customer cancels from a page (the confirmation goes out in it).
     """
-    request = _load(session, reference, expected_version, customer_id=customer_id)
+    request = _load(db, reference, expected_version, customer_id=customer_id)
     if request.status == "cancelled":
         raise TransitionRefused(gettext("This request is already cancelled."))
     if request.status in OPEN_STATUSES and request.status != "received":
@@ -468,7 +471,7 @@ def cancel(
         )
     _require_status(request, ("received",))
     state = _change(
-        session,
+        db,
         request,
         expected_version=expected_version,
         changes={"status": "cancelled", "closed_at": now},
@@ -478,12 +481,12 @@ def cancel(
         now=now,
         request_id=request_id,
     )
-    _email_customer(session, request, composer, "request-cancelled", {}, now=now, acting_on_page=language)
+    _email_customer(db, request, composer, "request-cancelled", {}, now=now, acting_on_page=language)
     return state
 
 
 def close_own_download(
-    session: Session,
+    db: Session | Connection,
     *,
     reference: str,
     actor: str,
@@ -495,7 +498,7 @@ def close_own_download(
     """Close the portability request of a download the customer started themselves: completed when the archive left
     whole, cancelled when they went away. The only closing step without an email, because nobody decided anything:
     the customer did it, in front of the page (and their browser's download) that shows the result."""
-    request = _load(session, reference, None)
+    request = _load(db, reference, None)
     _require_status(request, OPEN_STATUSES)
     if finished:
         text = _text(outcome, MESSAGE_LIMIT, empty=gettext("Tell the customer what was done."))
@@ -504,7 +507,7 @@ def close_own_download(
     else:
         changes, event, action = {"status": "cancelled", "closed_at": now}, _Event("cancelled"), "request.cancelled"
     return _change(
-        session,
+        db,
         request,
         expected_version=None,
         changes=changes,
@@ -519,15 +522,56 @@ def close_own_download(
 # --- How every step is written ---------------------------------------------------------------------------------
 
 
-# Built once (issue 17): a staff action's read and write ran through statements rebuilt on every call, which cost
-# more than SQLite's answer. populate_existing: a session that already holds the request reads it afresh.
-_BY_REFERENCE = (
-    select(PrivacyRequest)
-    .where(PrivacyRequest.reference == bindparam("reference"))
-    .execution_options(populate_existing=True)
-)
-_BY_REFERENCE_OF_CUSTOMER = _BY_REFERENCE.where(PrivacyRequest.customer_id == bindparam("customer_id"))
+# Built once (issue 17), and Core: a step reads the columns it decides on rather than a PrivacyRequest object, so it
+# runs on a bare connection where its caller has one (a staff action, a customer's reply); the ORM's loading and
+# its Session cost more than SQLite's answer (bench/README.md, "Issue 17").
 _REQUESTS = PrivacyRequest.__table__
+_LOADED_COLUMNS = (
+    _REQUESTS.c.id,
+    _REQUESTS.c.reference,
+    _REQUESTS.c.customer_id,
+    _REQUESTS.c.type,
+    _REQUESTS.c.status,
+    _REQUESTS.c.version,
+    _REQUESTS.c.assignee_id,
+    _REQUESTS.c.received_at,
+    _REQUESTS.c.due_at,
+    _REQUESTS.c.extended_due_at,
+    _REQUESTS.c.closed_at,
+    _REQUESTS.c.details,
+)
+_LOADED_NAMES = frozenset(column.key for column in _LOADED_COLUMNS)
+_BY_REFERENCE = select(*_LOADED_COLUMNS).where(_REQUESTS.c.reference == bindparam("reference"))
+_BY_REFERENCE_OF_CUSTOMER = _BY_REFERENCE.where(_REQUESTS.c.customer_id == bindparam("customer_id"))
+_VERSION = select(_REQUESTS.c.version).where(_REQUESTS.c.id == bindparam("request_id"))
+_STAFF = StaffUser.__table__
+_ASSIGNEE = select(_STAFF.c.active, _STAFF.c.role).where(_STAFF.c.id == bindparam("staff_id"))
+_CUSTOMERS = Customer.__table__
+_ADDRESSEE = select(
+    _CUSTOMERS.c.email, _CUSTOMERS.c.first_name, _CUSTOMERS.c.preferred_language, _CUSTOMERS.c.erased_at
+).where(_CUSTOMERS.c.id == bindparam("customer_id"))
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedRequest:
+    """What a step reads of a request before changing it (the columns of `_LOADED_COLUMNS`)."""
+
+    id: int
+    reference: str
+    customer_id: int | None
+    type: str
+    status: str
+    version: int
+    assignee_id: int | None
+    received_at: datetime
+    due_at: datetime
+    extended_due_at: datetime | None
+    closed_at: datetime | None
+    details: dict | None
+
+    @property
+    def effective_due_at(self) -> datetime:
+        return self.extended_due_at or self.due_at
 
 
 @functools.cache
@@ -554,17 +598,22 @@ class _Event:
 
 
 def _load(
-    session: Session, reference: str, expected_version: int | None, *, customer_id: int | None = None
-) -> PrivacyRequest:
+    db: Session | Connection, reference: str, expected_version: int | None, *, customer_id: int | None = None
+) -> LoadedRequest:
+    if isinstance(db, Session):
+        # A caller holding objects (erasure blanks the customer before it completes) has its changes in the database
+        # before this step reads the request or, later, the customer's address: a Core read does not autoflush.
+        db.flush()
     canonical = normalise_reference(reference)
-    request = None
+    row = None
     if canonical and customer_id is None:
-        request = session.scalars(_BY_REFERENCE, {"reference": canonical}).first()
+        row = as_connection(db).execute(_BY_REFERENCE, {"reference": canonical}).first()
     elif canonical:
         params = {"reference": canonical, "customer_id": customer_id}
-        request = session.scalars(_BY_REFERENCE_OF_CUSTOMER, params).first()
-    if request is None:
+        row = as_connection(db).execute(_BY_REFERENCE_OF_CUSTOMER, params).first()
+    if row is None:
         raise RequestNotFound(reference)
+    request = LoadedRequest(**row._asdict())
     # Checked before the rules: "someone changed it" explains a refusal better than the refusal itself.
     if expected_version is not None and request.version != expected_version:
         raise StaleRequest(request.reference, request.version)
@@ -589,8 +638,8 @@ def _text(value: str | None, limit: int, *, empty: str) -> str:
 
 
 def _change(
-    session: Session,
-    request: PrivacyRequest,
+    db: Session | Connection,
+    request: LoadedRequest,
     *,
     expected_version: int | None,
     changes: Mapping[str, object],
@@ -602,21 +651,23 @@ def _change(
     request_id: str | None = None,
 ) -> RequestState:
     seen = request.version if expected_version is None else expected_version
+    connection = as_connection(db)
     # The version in the WHERE clause is the lock: between our read and this write another agent may have
     # committed; then no row matches and nothing of ours is written.
-    result = session.connection().execute(
+    result = connection.execute(
         _update_statement(tuple(sorted(changes))),
         {**{f"new_{name}": value for name, value in changes.items()}, "request_id": request.id, "seen": seen},
     )
     if result.rowcount != 1:
-        current = session.scalar(select(PrivacyRequest.version).where(PrivacyRequest.id == request.id))
+        current = connection.execute(_VERSION, {"request_id": request.id}).scalar()
         raise StaleRequest(request.reference, current or seen)
-    previous_status = request.status
-    for name, value in {**changes, "version": seen + 1}.items():
-        set_committed_value(request, name, value)
-    assert request.id is not None
+    # What the step now holds of the request (the outcome and the extension's reason are written, not read back).
+    kept = {name: value for name, value in changes.items() if name in _LOADED_NAMES}
+    changed = dataclasses.replace(request, **kept, version=seen + 1)
+    if isinstance(db, Session):
+        _keep_in_step(db, request.id, {**changes, "version": seen + 1})
     record_request_event(
-        session,
+        db,
         request_id=request.id,
         occurred_at=now,
         actor=actor,
@@ -625,28 +676,37 @@ def _change(
         visible_to_customer=event.visible,
     )
     record_audit(
-        session,
+        db,
         actor=actor,
         action=action,
         target=f"request:{request.reference}",
-        detail={"from": previous_status, "to": request.status, "version": request.version, **(detail or {})},
+        detail={"from": request.status, "to": changed.status, "version": changed.version, **(detail or {})},
         now=now,
         request_id=request_id,
     )
     return RequestState(
-        reference=request.reference,
-        status=request.status,
-        version=request.version,
-        assignee_id=request.assignee_id,
-        due_at=request.effective_due_at,
-        extended=request.extended_due_at is not None,
-        closed_at=request.closed_at,
+        reference=changed.reference,
+        status=changed.status,
+        version=changed.version,
+        assignee_id=changed.assignee_id,
+        due_at=changed.effective_due_at,
+        extended=changed.extended_due_at is not None,
+        closed_at=changed.closed_at,
     )
 
 
+def _keep_in_step(session: Session, request_id: int, written: Mapping[str, object]) -> None:
+    """A caller that holds the request as an object in its Session (erasure, a correction) sees what was written,
+    as if the ORM had written it, with nothing left to flush."""
+    held = session.identity_map.get(identity_key(PrivacyRequest, request_id))
+    if held is not None:
+        for name, value in written.items():
+            set_committed_value(held, name, value)
+
+
 def _email_customer(
-    session: Session,
-    request: PrivacyRequest,
+    db: Session | Connection,
+    request: LoadedRequest,
     composer: EmailComposer,
     name: str,
     context: Mapping[str, object],
@@ -656,7 +716,7 @@ def _email_customer(
 ) -> None:
     if request.customer_id is None:  # a request filed for no account (by post, say) is answered outside the portal
         return
-    customer = session.get(Customer, request.customer_id)
+    customer = as_connection(db).execute(_ADDRESSEE, {"customer_id": request.customer_id}).first()
     if customer is None or customer.erased_at is not None or not customer.email:
         return
     language = email_language(customer.preferred_language, acting_on_page=acting_on_page)
@@ -675,4 +735,4 @@ def _email_customer(
             **context,
         },
     )
-    enqueue_email(session, email=email, topic=name, now=now)
+    enqueue_email(db, email=email, topic=name, now=now)

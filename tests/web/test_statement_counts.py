@@ -23,10 +23,11 @@ from portal.models import ConsentEvent, Customer, PrivacyRequest, ProfileChange,
 from portal.settings import Settings
 from portal.web.middleware import cookie_names
 from tests.browsing_factories import add_daily_views, record_consent
-from tests.conftest import Clock, SMTPServer, make_settings
+from tests.conftest import Clock, SMTPServer, csrf_from, make_settings
 from tests.factories import make_customer, make_store
 from tests.purchase_factories import NewPurchase, insert_purchases
 from tests.sql_count import app_engines, counting_statements
+from tests.staff_helpers import make_staff, sign_in_staff
 
 FEW, MANY = 10, 10_000
 LAST_DAY = date(2026, 11, 20)
@@ -202,3 +203,65 @@ def test_the_pages_read_what_the_heavy_customer_holds(
     _sign_in(quiet_client, quiet_settings, clock, many)
     html = quiet_client.get(PAGES[page](0), headers={"accept-language": "en"}).text
     assert "10,000" in html
+
+
+def _kinds(statements: list[str]) -> list[str]:
+    """Each statement's verb and table: `SELECT session`, `INSERT audit_event` …"""
+    kinds = []
+    for statement in statements:
+        words = statement.split()
+        verb = words[0].upper()
+        table = words[words.index("FROM") + 1] if verb == "SELECT" else words[2] if verb == "INSERT" else words[1]
+        kinds.append(f"{verb} {table}")
+    return kinds
+
+
+def test_filing_a_request_and_a_staff_note_send_exactly_their_statements(
+    quiet_client: TestClient, quiet_settings: Settings, clock: Clock
+) -> None:
+    # Issue 17's writes, counted rather than timed: one look-up of the session (with the staff member, for staff),
+    # what the write must check, and its rows. A statement more is a cost every such request pays.
+    engine = quiet_client.app.state.portal.engine  # type: ignore[attr-defined]
+    customer = make_customer(engine, email="asks@example.com")
+    _sign_in(quiet_client, quiet_settings, clock, customer)
+    form = quiet_client.get("/me/requests/new/other")
+    token = csrf_from(form.text)
+    with counting_statements(*app_engines(quiet_client.app)) as filing:  # type: ignore[arg-type]
+        filed = quiet_client.post(
+            "/me/requests/new/other",
+            data={"csrf_token": token, "message": "Where does my data go?", "submission_key": "k1"},
+            follow_redirects=False,
+        )
+    assert filed.status_code == 303, filed.text
+    assert _kinds(filing) == [
+        "SELECT session",  # the session (its staff columns empty)
+        "SELECT customer",  # still here, and how to write to them
+        "SELECT privacy_request",  # the form's submission key, new
+        "SELECT privacy_request",  # the customer's open requests (the limits)
+        "INSERT rate_limit",  # the day's count
+        "INSERT privacy_request",  # the request, its reference checked by the insert itself
+        "INSERT request_event",
+        "INSERT audit_event",
+        "INSERT outbox_message",  # the acknowledgement
+    ]
+
+    staff, password, secret = make_staff(engine)
+    quiet_client.cookies.clear()
+    sign_in_staff(quiet_client, staff.email, password, secret, clock)
+    reference = filed.headers["location"].rsplit("/", 1)[-1].split("?")[0]
+    page = quiet_client.get(f"/staff/requests/{reference}")
+    assert page.status_code == 200, page.text
+    with counting_statements(*app_engines(quiet_client.app)) as noting:  # type: ignore[arg-type]
+        noted = quiet_client.post(
+            f"/staff/requests/{reference}/note",
+            data={"csrf_token": csrf_from(page.text), "note": "Called back", "version": "1"},
+            follow_redirects=False,
+        )
+    assert noted.status_code == 303, noted.text
+    assert _kinds(noting) == [
+        "SELECT session",  # the session and the staff member, one statement
+        "SELECT privacy_request",  # what the step decides on
+        "UPDATE privacy_request",  # the new version, checked against the one read
+        "INSERT request_event",
+        "INSERT audit_event",
+    ]

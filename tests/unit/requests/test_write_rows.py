@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.db import in_transaction, transaction
 from portal.models import AuditEvent, Customer, OutboxMessage, PrivacyRequest, ProfileChange, RequestEvent
 from portal.profile import service as rectification
-from portal.requests import workflow
+from portal.requests import service, workflow
 from portal.requests.deadlines import due_at_for
 from portal.requests.service import file_request
 from tests.conftest import TIMEZONE
@@ -84,6 +84,44 @@ def test_a_filed_request_is_one_request_row_one_timeline_step_and_one_audit(engi
         )  # fmt: skip
     assert (again.id, again.created) == (filed.id, False)
     assert len(dumped(engine, PrivacyRequest, PrivacyRequest.id)) == 1 and len(audits(engine)) == 1
+
+
+def test_a_reference_already_taken_is_drawn_again_and_the_earlier_request_is_left_as_it_was(
+    engine, monkeypatch
+) -> None:
+    # The insert itself checks the reference (ON CONFLICT DO NOTHING): a draw that collides writes nothing, on
+    # either database, and the next draw files the request. The draws are fixed here; the database is real.
+    customer = make_customer(engine)
+    draws = iter(["R-AAAA-AAAA", "R-AAAA-AAAA", "R-AAAA-AAAA", "R-BBBB-BBBB"])
+    monkeypatch.setattr(service, "new_reference", lambda: next(draws))
+    filed = []
+    for key in ("k1", "k2"):
+        with transaction(engine) as session:
+            filed.append(
+                file_request(
+                    session,
+                    customer_id=customer.id,
+                    type="other",
+                    channel="web",
+                    now=NOW,
+                    actor="customer",
+                    details={"message": key},
+                    submission_key=f"{customer.id}:{key}",
+                    timezone=TIMEZONE,
+                )  # fmt: skip
+            )
+    assert [f.reference for f in filed] == ["R-AAAA-AAAA", "R-BBBB-BBBB"]
+    rows = dumped(engine, PrivacyRequest, PrivacyRequest.id)
+    assert [(r["id"], r["reference"], r["details"]) for r in rows] == [
+        (filed[0].id, "R-AAAA-AAAA", {"message": "k1"}),
+        (filed[1].id, "R-BBBB-BBBB", {"message": "k2"}),
+    ]
+    steps = dumped(engine, RequestEvent, RequestEvent.id)
+    assert [s["request_id"] for s in steps] == [filed[0].id, filed[1].id]
+    assert [target for _actor, _action, target, _detail in audits(engine)] == [
+        "request:R-AAAA-AAAA",
+        "request:R-BBBB-BBBB",
+    ]
 
 
 def test_a_staff_note_and_an_assignment_each_write_one_step_one_audit_and_a_new_version(engine) -> None:
@@ -187,3 +225,47 @@ def test_after_a_correction_the_loaded_customer_shows_the_new_values_with_nothin
         assert not session.dirty  # the row was written by the UPDATE itself: no second write at commit
         seen = session.execute(select(Customer.last_name, Customer.city).where(Customer.id == customer.id)).one()
         assert tuple(seen) == ("Martin", "Paris")
+
+
+def test_a_step_in_a_session_leaves_the_request_it_holds_current_with_nothing_left_to_flush(engine, composer) -> None:
+    # The steps read and write through Core; a caller that holds the request as an object (erasure, a correction)
+    # still sees what was written, as when the ORM wrote it.
+    customer = make_customer(engine)
+    with transaction(engine) as session:
+        reference = file_request(
+            session, customer_id=customer.id, type="other", channel="web", now=NOW, actor="x", timezone=TIMEZONE
+        ).reference
+    with transaction(engine) as session:
+        held = session.scalars(select(PrivacyRequest).where(PrivacyRequest.reference == reference)).one()
+        state = workflow.complete(
+            session, reference=reference, actor="staff:1", now=NOW, outcome="Answered by phone", composer=composer
+        )
+        assert (held.status, held.version, held.outcome, held.closed_at) == ("completed", 2, "Answered by phone", NOW)
+        assert (state.status, state.version, state.closed_at) == ("completed", 2, NOW)
+        assert not session.dirty
+    (request,) = dumped(engine, PrivacyRequest, PrivacyRequest.id)
+    assert (request["status"], request["version"], request["outcome"]) == ("completed", 2, "Answered by phone")
+
+
+def test_a_step_sees_what_its_session_changed_before_it_and_emails_no_address_just_removed(engine, composer) -> None:
+    # Erasure blanks the customer in its Session, then completes the request: the step's Core reads come after a
+    # flush, so the completion is not emailed to the address just removed.
+    customer = make_customer(engine)
+    with transaction(engine) as session:
+        reference = file_request(
+            session, customer_id=customer.id, type="erasure", channel="web", now=NOW, actor="x", timezone=TIMEZONE
+        ).reference
+    with transaction(engine) as session:
+        held = session.get(Customer, customer.id)
+        assert held is not None
+        held.email = None
+        workflow.complete(session, reference=reference, actor="staff:1", now=NOW, outcome="Erased", composer=composer)
+    assert dumped(engine, OutboxMessage, OutboxMessage.id) == []
+    with transaction(engine) as session:  # the same step with the address still there does email it
+        reference = file_request(
+            session, customer_id=customer.id, type="other", channel="web", now=NOW, actor="x", timezone=TIMEZONE
+        ).reference
+        session.get(Customer, customer.id).email = "back@example.com"  # type: ignore[union-attr]
+        workflow.complete(session, reference=reference, actor="staff:1", now=NOW, outcome="Done", composer=composer)
+    (message,) = dumped(engine, OutboxMessage, OutboxMessage.id)
+    assert message["topic"] == "request-completed" and "back@example.com" in str(message["payload"])
