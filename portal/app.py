@@ -60,6 +60,7 @@ from portal.web.middleware import (
     SessionMiddleware,
 )
 from portal.web.render import render
+from portal.web.routing import SegmentRouter
 from portal.web.state import Portal
 from portal.web.templating import STATIC_DIR, make_environment
 
@@ -179,7 +180,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         guards.StaffPasswordChangeRequired: guards.staff_password_change_required,
         guards.StaffForbidden: guards.staff_forbidden,
     }
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers, lifespan=lifespan)
+    app = Starlette(middleware=middleware, exception_handlers=exception_handlers)
+    app.router = SegmentRouter(routes, lifespan=lifespan)  # Starlette's Router, trying only the routes a path allows
     register = load_register(settings.purposes_file)
     env.globals["register"] = register
     app.state.portal = Portal(
