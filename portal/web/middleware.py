@@ -61,7 +61,7 @@ def csp_header() -> str:
 CSP = csp_header()
 
 
-def security_headers(settings: Settings, path: str) -> dict[str, str]:
+def security_headers(settings: Settings) -> dict[str, str]:
     headers = {
         "content-security-policy": CSP,
         "x-content-type-options": "nosniff",
@@ -81,25 +81,31 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        # Encoded once: every response gets them, and seven look-ups through MutableHeaders, each a scan of the
+        # headers, cost more than the rest of this middleware (issue 17).
+        self.defaults = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in {**security_headers(settings), "cache-control": "no-store"}.items()
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        versioned = path.startswith("/static/") and b"v=" in scope.get("query_string", b"")
+        static = path.startswith("/static/")
+        versioned = static and b"v=" in scope.get("query_string", b"")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in security_headers(self.settings, path).items():
-                    headers.setdefault(name, value)
-                if path.startswith("/static/"):
-                    headers["cache-control"] = (
+                if static:
+                    MutableHeaders(scope=message)["cache-control"] = (
                         "public, max-age=31536000, immutable" if versioned else "public, max-age=3600"
                     )
-                else:
-                    headers.setdefault("cache-control", "no-store")
+                # What a view set itself (its own cache policy, a stricter frame rule) is kept.
+                raw = message["headers"] = list(message.get("headers", ()))
+                present = {name.lower() for name, _value in raw}
+                raw.extend(pair for pair in self.defaults if pair[0] not in present)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

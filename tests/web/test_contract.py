@@ -721,6 +721,17 @@ def test_security_headers_on_every_response(client) -> None:
         assert headers["x-frame-options"] == "DENY"
     static = client.get("/static/css/portal.css?v=1")
     assert "immutable" in static.headers["cache-control"]
+    assert client.get("/static/css/portal.css").headers.get_list("cache-control") == ["public, max-age=3600"]
+
+
+def test_each_security_header_once_and_a_views_own_cache_policy_kept(client) -> None:
+    for path in ("/", "/no-such-page", "/static/css/portal.css", "/consent/v1/banner.js"):
+        response = client.get(path)
+        names = [name.lower() for name, _value in response.headers.raw]
+        for name in ("content-security-policy", "x-frame-options", "referrer-policy", "cache-control"):
+            assert names.count(name.encode()) == 1, (path, name)
+    assert client.get("/").headers["cache-control"] == "no-store"  # personal pages: never in a cache
+    assert client.get("/consent/v1/banner.js").headers["cache-control"] != "no-store"  # the banner sets its own
 
 
 def test_no_inline_script_or_style_in_pages(client) -> None:
