@@ -66,43 +66,19 @@ def file_request(
     submission_key: str | None = None,
     timezone: str,
     request_id: str | None = None,
+    submission_checked: bool = False,
 ) -> FiledRequest:
-    """Record a request with its legal due date and the first step of its timeline (and audit it)."""
+    """Record a request with its legal due date and the first step of its timeline (and audit it).
+
+    `submission_checked`: the caller has just looked `submission_key` up itself (`make_request` does, before its
+    limits) and found nothing, so it is not looked up twice.
+    """
     if type not in REQUEST_TYPES:
         raise ValueError(f"unknown request type {type!r}")
-    earlier = find_submission(db, submission_key)
-    if earlier is not None:
-        return earlier
-    return _insert_request(
-        db,
-        customer_id=customer_id,
-        type=type,
-        channel=channel,
-        now=now,
-        actor=actor,
-        details=details,
-        store_id=store_id,
-        submission_key=submission_key,
-        timezone=timezone,
-        request_id=request_id,
-    )
-
-
-def _insert_request(
-    db: Session | Connection,
-    *,
-    customer_id: int | None,
-    type: str,
-    channel: str,
-    now: datetime,
-    actor: str,
-    details: dict | None,
-    store_id: int | None,
-    submission_key: str | None,
-    timezone: str,
-    request_id: str | None,
-) -> FiledRequest:
-    """`file_request` once its submission key is known to be new."""
+    if not submission_checked:
+        earlier = find_submission(db, submission_key)
+        if earlier is not None:
+            return earlier
     connection = as_connection(db)
     due_at = due_at_for(now, timezone=timezone)
     row = {
@@ -518,7 +494,7 @@ def make_request(
     if earlier is not None:
         return earlier
     admit_customer_request(db, customer_id=customer_id, type=type, details=details, now=now)
-    filed = _insert_request(
+    filed = file_request(
         db,
         customer_id=customer_id,
         type=type,
@@ -530,6 +506,7 @@ def make_request(
         submission_key=submission_key,
         timezone=timezone,
         request_id=request_id,
+        submission_checked=True,
     )
     if customer.email:
         acknowledge_receipt(db, customer, filed, composer=composer, language=language, now=now)
