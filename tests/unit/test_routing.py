@@ -130,3 +130,15 @@ def test_the_lifespan_runs_through_the_router() -> None:
         assert ran == ["start"]
         assert client.get("/").status_code == 404
     assert ran == ["start", "stop"]
+
+
+def test_a_route_added_after_the_app_was_built_is_found() -> None:
+    async def late(request):  # type: ignore[no-untyped-def]
+        return PlainTextResponse("late")
+
+    app = Starlette()
+    app.router = SegmentRouter([Route("/a", late, methods=["GET"])])
+    client = TestClient(app)
+    assert client.get("/a").status_code == 200 and client.get("/b/c").status_code == 404
+    app.add_route("/b/c", late, methods=["GET"])
+    assert client.get("/b/c").text == "late"
