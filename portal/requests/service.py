@@ -137,8 +137,8 @@ _BY_SUBMISSION = select(
     PrivacyRequest.due_at,
     PrivacyRequest.extended_due_at,
 ).where(PrivacyRequest.submission_key == bindparam("key"))
-# What filing needs of the customer: whether they are still here, and how to write to them.
-_ADDRESSEE = select(Customer.email, Customer.first_name, Customer.preferred_language, Customer.erased_at).where(
+# What filing and a request's steps need of the customer: whether they are still here, and how to write to them.
+ADDRESSEE = select(Customer.email, Customer.first_name, Customer.preferred_language, Customer.erased_at).where(
     Customer.id == bindparam("customer_id")
 )
 
@@ -482,7 +482,7 @@ def make_request(
     """
     if type not in CUSTOMER_REQUEST_TYPES:
         raise LookupError(type)
-    customer = as_connection(db).execute(_ADDRESSEE, {"customer_id": customer_id}).first()
+    customer = as_connection(db).execute(ADDRESSEE, {"customer_id": customer_id}).first()
     if customer is None or customer.erased_at is not None:
         raise LookupError(customer_id)
     details, errors = clean_request_form(type, form)

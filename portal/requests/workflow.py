@@ -46,11 +46,11 @@ from portal.db import as_connection
 from portal.i18n import email_language, gettext, using_locale
 from portal.labels import note_text
 from portal.mail.compose import EmailComposer
-from portal.models import Customer, PrivacyRequest, StaffUser
+from portal.models import PrivacyRequest, StaffUser
 from portal.models.requests import OPEN_STATUSES
 from portal.outbox.enqueue import enqueue_email
 from portal.requests.deadlines import due_at_for
-from portal.requests.service import RequestNotFound, normalise_reference, record_request_event
+from portal.requests.service import ADDRESSEE, RequestNotFound, normalise_reference, record_request_event
 
 MAX_EXTENSION_MONTHS = 2
 MESSAGE_LIMIT = 2000
@@ -546,10 +546,6 @@ _BY_REFERENCE_OF_CUSTOMER = _BY_REFERENCE.where(_REQUESTS.c.customer_id == bindp
 _VERSION = select(_REQUESTS.c.version).where(_REQUESTS.c.id == bindparam("request_id"))
 _STAFF = StaffUser.__table__
 _ASSIGNEE = select(_STAFF.c.active, _STAFF.c.role).where(_STAFF.c.id == bindparam("staff_id"))
-_CUSTOMERS = Customer.__table__
-_ADDRESSEE = select(
-    _CUSTOMERS.c.email, _CUSTOMERS.c.first_name, _CUSTOMERS.c.preferred_language, _CUSTOMERS.c.erased_at
-).where(_CUSTOMERS.c.id == bindparam("customer_id"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -716,7 +712,7 @@ def _email_customer(
 ) -> None:
     if request.customer_id is None:  # a request filed for no account (by post, say) is answered outside the portal
         return
-    customer = as_connection(db).execute(_ADDRESSEE, {"customer_id": request.customer_id}).first()
+    customer = as_connection(db).execute(ADDRESSEE, {"customer_id": request.customer_id}).first()
     if customer is None or customer.erased_at is not None or not customer.email:
         return
     language = email_language(customer.preferred_language, acting_on_page=acting_on_page)
