@@ -80,7 +80,6 @@ class SecurityHeadersMiddleware:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.settings = settings
         # Encoded once: every response gets them, and seven look-ups through MutableHeaders, each a scan of the
         # headers, cost more than the rest of this middleware (issue 17).
         self.defaults = [
