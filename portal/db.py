@@ -277,6 +277,14 @@ def dialect_insert(db: Session | Connection):  # type: ignore[no-untyped-def]
     return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
 
 
+def per_dialect(build: Callable[[Any], T]) -> dict[str, T]:
+    """`build(insert)` once for each database the portal runs on, given that dialect's `insert` (with its ON
+    CONFLICT): a hot path's upsert is built at import and picked per call by `connection.dialect.name`."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return {"sqlite": build(sqlite.insert), "postgresql": build(postgresql.insert)}
+
+
 def sql_least(db: Session | Connection, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
     """LEAST(a, b) in the engine's dialect (SQLite spells it as the two-argument MIN)."""
     bind = db.get_bind() if isinstance(db, Session) else db

@@ -38,7 +38,7 @@ from sqlmodel import Session
 from portal.audit import record_audit
 from portal.consent.register import PurposeRegister
 from portal.csvfile import csv_line
-from portal.db import as_connection, dialect_insert, first_row, limit_parameter
+from portal.db import as_connection, first_row, limit_parameter, per_dialect
 from portal.errors import CustomerNotFound
 from portal.models import (
     ConsentEvent,
@@ -554,7 +554,9 @@ def change_consent(
 
 
 # Built once per engine kind (the upsert is the dialect's): the toggle's hot path builds no statement.
-_KEEP_WORDING: dict[str, Any] = {}
+_KEEP_WORDING = per_dialect(
+    lambda insert: insert(ConsentWording.__table__).on_conflict_do_nothing(index_elements=["hash"])
+)
 
 
 def keep_wording(
@@ -563,13 +565,8 @@ def keep_wording(
     """The hash of the current wording of `purpose` in `locale`, its text stored once in `consent_wording`."""
     wording_hash = register.wording_hash(purpose, locale)
     connection = as_connection(db)
-    dialect = connection.dialect.name
-    statement = _KEEP_WORDING.get(dialect)
-    if statement is None:
-        statement = dialect_insert(db)(ConsentWording.__table__).on_conflict_do_nothing(index_elements=["hash"])
-        _KEEP_WORDING[dialect] = statement
     connection.execute(
-        statement,
+        _KEEP_WORDING[connection.dialect.name],
         {
             "hash": wording_hash,
             "purpose": purpose,

@@ -6,10 +6,9 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from portal.db import as_connection, dialect_insert
+from portal.db import as_connection, dialect_insert, per_dialect
 from portal.models import RateLimit
 
 _TABLE = RateLimit.__table__
@@ -26,7 +25,7 @@ def _counting_upsert(insert):  # type: ignore[no-untyped-def]
 
 # Built once per dialect: sign-in counts two or three limits per request, and building the upsert each time cost
 # more than running it (a quarter of POST /signin's samples, bench/README.md "Issue 17: the writes").
-_HIT = {"sqlite": _counting_upsert(sqlite.insert), "postgresql": _counting_upsert(postgresql.insert)}
+_HIT = per_dialect(_counting_upsert)
 _COUNT = select(_TABLE.c.count).where(_TABLE.c.key == bindparam("key"), _TABLE.c.window_start == bindparam("start"))
 
 

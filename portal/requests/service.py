@@ -9,11 +9,10 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import BindParameter, Connection, bindparam, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from portal.audit import record_audit
-from portal.db import as_connection, limit_parameter
+from portal.db import as_connection, limit_parameter, per_dialect
 from portal.errors import RequestNotFound
 from portal.i18n import email_language, lazy_gettext
 from portal.identity import ratelimit
@@ -124,10 +123,7 @@ def _insert_unless_reference_taken(insert):  # type: ignore[no-untyped-def]
 
 # A taken reference inserts nothing and returns no row; any other conflict (a submission key filed at the same
 # moment by a second click) still raises, as a plain insert would.
-_INSERT_NEW_REFERENCE = {
-    "sqlite": _insert_unless_reference_taken(sqlite.insert),
-    "postgresql": _insert_unless_reference_taken(postgresql.insert),
-}
+_INSERT_NEW_REFERENCE = per_dialect(_insert_unless_reference_taken)
 _INSERT_EVENT = insert(RequestEvent.__table__)
 _BY_SUBMISSION = select(
     PrivacyRequest.id,
