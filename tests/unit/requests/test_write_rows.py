@@ -15,7 +15,7 @@ from portal.requests.deadlines import due_at_for
 from portal.requests.service import file_request
 from tests.conftest import TIMEZONE
 from tests.factories import make_customer
-from tests.unit.requests.test_workflow import NOW, make_staff_user
+from tests.unit.requests.test_workflow import NOW, file, make_staff_user
 
 
 def dumped(engine, model, order) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
@@ -231,10 +231,7 @@ def test_a_step_in_a_session_leaves_the_request_it_holds_current_with_nothing_le
     # The steps read and write through Core; a caller that holds the request as an object (erasure, a correction)
     # still sees what was written, as when the ORM wrote it.
     customer = make_customer(engine)
-    with transaction(engine) as session:
-        reference = file_request(
-            session, customer_id=customer.id, type="other", channel="web", now=NOW, actor="x", timezone=TIMEZONE
-        ).reference
+    reference = file(engine, customer.id, type="other")
     with transaction(engine) as session:
         held = session.scalars(select(PrivacyRequest).where(PrivacyRequest.reference == reference)).one()
         state = workflow.complete(
@@ -251,10 +248,7 @@ def test_a_step_sees_what_its_session_changed_before_it_and_emails_no_address_ju
     # Erasure blanks the customer in its Session, then completes the request: the step's Core reads come after a
     # flush, so the completion is not emailed to the address just removed.
     customer = make_customer(engine)
-    with transaction(engine) as session:
-        reference = file_request(
-            session, customer_id=customer.id, type="erasure", channel="web", now=NOW, actor="x", timezone=TIMEZONE
-        ).reference
+    reference = file(engine, customer.id, type="erasure")
     with transaction(engine) as session:
         held = session.get(Customer, customer.id)
         assert held is not None
